@@ -1,0 +1,278 @@
+//! The command line: global options and one enum listing everything qvca does (SPEC.md).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// A certificate authority for the QlikView certificate trust: the QlikViewCA root, Server
+/// certificates per machine, the QVProxy Client certificate, the license-service export,
+/// backups, and the SecretsKey for connection strings.
+#[derive(Debug, Parser)]
+#[command(name = "qvca", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error, 2 usage, 3 refused (exists/would \
+overwrite), 4 wrong password or integrity failure, 5 verification/health problems, 6 not found."
+)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The CA's state directory [default: $XDG_DATA_HOME/qvca or ~/.local/share/qvca;
+    /// %ProgramData%\QlikTech\qvca on Windows]
+    #[arg(long, global = true, env = "QVCA_DIR", value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+
+    /// File whose first line is the CA password (else QVCA_PASSWORD, else a prompt on a terminal)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// File whose first line is the PKCS#12 password (else QVCA_PFX_PASSWORD, else a prompt)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pfx_password_file: Option<PathBuf>,
+
+    /// Machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Answer yes to confirmations
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+
+    /// Print only errors
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+}
+
+/// Every qvca command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The QMS first start in one idempotent step: root, Server and Client certificates,
+    /// license-service export
+    Setup(SetupArgs),
+    /// Create the QlikViewCA root
+    Init(InitArgs),
+    /// Issue Server or Client certificates
+    #[command(subcommand)]
+    Issue(IssueCommand),
+    /// List the certificates: the seed's table with serial, expiry and status
+    List(ListArgs),
+    /// Details of one certificate of the CA
+    Show(ShowArgs),
+    /// Details of any certificate file (PEM or DER)
+    Inspect(InspectArgs),
+    /// Verify certificates against the root: chain, validity, key usages, name (exit 5 on problems)
+    Verify(VerifyArgs),
+    /// The CA state: 0 Initializing, 1 Certificates not installed, 2 Running
+    Status,
+    /// Export the license-service files or the root certificate
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+/// `setup` arguments.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Machines that get Server certificates [default: this host's name]
+    #[arg(value_name = "MACHINE")]
+    pub machines: Vec<String>,
+    /// Accept fully qualified domain names (the seed says: use machine names)
+    #[arg(long)]
+    pub allow_fqdn: bool,
+    /// Store keys WITHOUT a password if a new CA is created (labs only)
+    #[arg(long)]
+    pub no_password: bool,
+    /// Key generation threads [default: all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// License-service export directory [default: <ca-dir>/Exported Certificates]
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
+}
+
+/// `init` arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The root's common name
+    #[arg(long, value_name = "NAME")]
+    pub cn: Option<String>,
+    /// Key type of the root key
+    #[arg(long, value_name = "T", value_enum)]
+    pub key_type: Option<KeyTypeArg>,
+    /// Validity in days [default: from the profile, 3653]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
+    pub days: Option<u32>,
+    /// A root profile to use instead of the built-in templates/root.toml
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Store keys WITHOUT a password (labs only; status and doctor keep saying so)
+    #[arg(long)]
+    pub no_password: bool,
+    /// Replace an existing CA (the old one is kept aside as <ca-dir>.replaced-<timestamp>)
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Key types (`--key-type`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyTypeArg {
+    /// RSA 2048, SHA-256 (default)
+    Rsa2048,
+    /// RSA 3072, SHA-256
+    Rsa3072,
+    /// RSA 4096, SHA-256
+    Rsa4096,
+    /// ECDSA P-256, SHA-256
+    P256,
+    /// ECDSA P-384, SHA-384
+    P384,
+}
+
+impl From<KeyTypeArg> for qvca::key::KeyType {
+    fn from(value: KeyTypeArg) -> Self {
+        use qvca::key::KeyType as K;
+        match value {
+            KeyTypeArg::Rsa2048 => K::Rsa2048,
+            KeyTypeArg::Rsa3072 => K::Rsa3072,
+            KeyTypeArg::Rsa4096 => K::Rsa4096,
+            KeyTypeArg::P256 => K::P256,
+            KeyTypeArg::P384 => K::P384,
+        }
+    }
+}
+
+/// `issue` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Issue Server certificates, one per machine name
+    Server(IssueServerArgs),
+    /// Issue the Client certificate (default name QVProxy)
+    Client(IssueClientArgs),
+}
+
+/// Options shared by both `issue` subcommands.
+#[derive(Debug, Args)]
+pub struct LeafArgs {
+    /// Key type [default: from the profile, rsa2048]
+    #[arg(long, value_name = "T", value_enum)]
+    pub key_type: Option<KeyTypeArg>,
+    /// Validity in days [default: from the profile, 1826]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
+    pub days: Option<u32>,
+    /// A profile to use instead of the built-in template
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Replace an existing valid certificate (the old one is marked superseded)
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `issue server` arguments.
+#[derive(Debug, Args)]
+pub struct IssueServerArgs {
+    /// Machine names (not IP addresses, not FQDNs)
+    #[arg(value_name = "MACHINE")]
+    pub machines: Vec<String>,
+    /// Read machine names from FILE, one a line (blank lines and # comments ignored)
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Key generation threads [default: all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Accept fully qualified domain names (the seed says: use machine names)
+    #[arg(long)]
+    pub allow_fqdn: bool,
+    /// Options shared with `issue client`.
+    #[command(flatten)]
+    pub leaf: LeafArgs,
+}
+
+/// `issue client` arguments.
+#[derive(Debug, Args)]
+pub struct IssueClientArgs {
+    /// The Client certificate's common name
+    #[arg(value_name = "NAME", default_value = "QVProxy")]
+    pub name: String,
+    /// Options shared with `issue server`.
+    #[command(flatten)]
+    pub leaf: LeafArgs,
+}
+
+/// `list` arguments.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Also list superseded certificates
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `show` arguments.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A name (machine name, QVProxy, QlikViewCA) or a serial number in hex
+    #[arg(value_name = "NAME|SERIAL")]
+    pub target: String,
+}
+
+/// `inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A PEM or DER certificate file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Certificate files to verify [default: every current certificate of the CA]
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The machine name the certificate must be valid for
+    #[arg(long, value_name = "MACHINE")]
+    pub name: Option<String>,
+    /// Verify against this root certificate instead of the CA's
+    #[arg(long, value_name = "FILE")]
+    pub root: Option<PathBuf>,
+    /// Check revocation against this CRL [default: the CA's crl.pem, if any]
+    #[arg(long, value_name = "FILE")]
+    pub crl: Option<PathBuf>,
+}
+
+/// `export` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Write root.pem, server.pem and server_key.pem for the Qlik License Service
+    LicenseService(ExportLicenseServiceArgs),
+    /// Write the root certificate for a trust store (PEM, or DER .cer with --der)
+    Root(ExportRootArgs),
+}
+
+/// `export license-service` arguments.
+#[derive(Debug, Args)]
+pub struct ExportLicenseServiceArgs {
+    /// Whose Server certificate [default: this host's, else the only one]
+    #[arg(long, value_name = "NAME")]
+    pub machine: Option<String>,
+    /// Export directory [default: <ca-dir>/Exported Certificates;
+    /// %ProgramData%\QlikTech\LicenseService\Exported Certificates on Windows]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `export root` arguments.
+#[derive(Debug, Args)]
+pub struct ExportRootArgs {
+    /// Write DER (the .cer that certutil -addstore Root and MMC import) instead of PEM
+    #[arg(long)]
+    pub der: bool,
+    /// Output file [default: stdout for PEM; QlikViewCA.cer for DER]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,112 @@
+//! `qvca export license-service` and `qvca export root`.
+
+use super::Context;
+use crate::cli::{ExportCommand, ExportLicenseServiceArgs, ExportRootArgs};
+use crate::exit;
+use crate::password::Purpose;
+use qvca::ca::Ca;
+use qvca::certificate::to_pem;
+use qvca::export::{RESTART_REMINDER, export_license_service};
+use qvca::store::atomic::{Durability, FileMode, write_atomic};
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Runs an `export` subcommand.
+pub fn run(ctx: &Context, command: &ExportCommand) -> anyhow::Result<u8> {
+    match command {
+        ExportCommand::LicenseService(args) => license_service(ctx, args),
+        ExportCommand::Root(args) => root(ctx, args),
+    }
+}
+
+fn license_service(ctx: &Context, args: &ExportLicenseServiceArgs) -> anyhow::Result<u8> {
+    let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
+    // Fail on an ambiguous or missing certificate before asking for a password.
+    qvca::export::choose_server(&ca, args.machine.as_deref())?;
+    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let export = export_license_service(
+        &mut ca,
+        &signer,
+        args.machine.as_deref(),
+        args.out.as_deref(),
+    )?;
+    ctx.out.report(&export, |text| {
+        for file in &export.files {
+            let _ = writeln!(
+                text,
+                "{} {}",
+                if file.changed {
+                    "wrote    "
+                } else {
+                    "unchanged"
+                },
+                file.path.display()
+            );
+        }
+        let _ = writeln!(
+            text,
+            "Server certificate of {} (serial {}).",
+            export.machine, export.server_serial
+        );
+        if export.changed {
+            let _ = writeln!(text, "{RESTART_REMINDER}");
+        } else {
+            let _ = writeln!(
+                text,
+                "The export was already current; no restart is needed."
+            );
+        }
+    });
+    Ok(exit::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct RootExport {
+    path: Option<PathBuf>,
+    format: &'static str,
+    subject: String,
+    sha1_thumbprint: String,
+}
+
+fn root(ctx: &Context, args: &ExportRootArgs) -> anyhow::Result<u8> {
+    let ca = Ca::open(&ctx.ca_dir()?)?;
+    let root_der = ca.root_der()?;
+    let details = qvca::certificate::CertificateDetails::from_der(&root_der)?;
+    let (bytes, format) = if args.der {
+        (root_der.to_vec(), "der")
+    } else {
+        (to_pem("CERTIFICATE", &root_der).into_bytes(), "pem")
+    };
+    let path = match (&args.out, args.der) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => Some(PathBuf::from(format!(
+            "{}.cer",
+            ca.index().settings.root_cn
+        ))),
+        (None, false) => None,
+    };
+    match &path {
+        Some(path) => {
+            write_atomic(path, &bytes, FileMode::Public, Durability::Synced)?;
+            let report = RootExport {
+                path: Some(path.clone()),
+                format,
+                subject: details.subject.clone(),
+                sha1_thumbprint: details.sha1_thumbprint.clone(),
+            };
+            ctx.out.report(&report, |text| {
+                let _ = writeln!(
+                    text,
+                    "wrote {} ({}, {}, thumbprint {})",
+                    path.display(),
+                    format.to_uppercase(),
+                    details.subject,
+                    details.sha1_thumbprint
+                );
+            });
+        }
+        None => ctx.out.data(&bytes),
+    }
+    Ok(exit::SUCCESS)
+}

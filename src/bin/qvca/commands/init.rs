@@ -1,0 +1,93 @@
+//! `qvca init`: create the QlikViewCA root.
+
+use super::Context;
+use crate::cli::InitArgs;
+use crate::exit;
+use crate::output::date;
+use crate::password::{Answer, Purpose, confirm};
+use qvca::init::{InitRequest, describe_existing, init, refuse_existing};
+use qvca::key::KeyProtector;
+use qvca::name::CommonName;
+use qvca::profile::Profile;
+use qvca::store::{CertKind, Store};
+use std::fmt::Write;
+
+/// Runs `init`.
+pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<u8> {
+    let dir = ctx.ca_dir()?;
+    let profile = match &args.template {
+        Some(path) => Profile::from_file(path, CertKind::Root)?,
+        None => Profile::builtin(CertKind::Root),
+    };
+    let common_name = args.cn.as_deref().map(CommonName::parse).transpose()?;
+
+    let store = Store::at(&dir);
+    if store.has_ca() && args.force {
+        let what = describe_existing(&dir).unwrap_or_else(|| "a CA".into());
+        let question = format!(
+            "Replace the CA in {} ({what})? It is kept as {}.replaced-<timestamp>",
+            dir.display(),
+            dir.display()
+        );
+        if confirm(ctx.global, &question)? == Answer::No {
+            ctx.out.note("Nothing was changed.");
+            return Ok(exit::REFUSED);
+        }
+    }
+    if !args.force {
+        // Refuse before asking for a password that would not be used.
+        refuse_existing(&dir)?;
+    }
+    let protector = if args.no_password {
+        KeyProtector::unprotected()
+    } else {
+        KeyProtector::encrypted(ctx.ca_password(Purpose::New)?)
+    };
+    Ok(run_init(ctx, &dir, profile, common_name, args, protector)?)
+}
+
+fn run_init(
+    ctx: &Context,
+    dir: &std::path::Path,
+    profile: Profile,
+    common_name: Option<CommonName>,
+    args: &InitArgs,
+    protector: KeyProtector,
+) -> qvca::Result<u8> {
+    let report = init(
+        dir,
+        InitRequest {
+            profile,
+            common_name,
+            key_type: args.key_type.map(Into::into),
+            days: args.days,
+            protector,
+            force: args.force,
+        },
+    )?;
+    ctx.out.report(&report, |text| {
+        let _ = writeln!(
+            text,
+            "Created the root {} in {} (serial {}, {}, valid until {}).",
+            report.common_name,
+            report.ca_dir.display(),
+            report.serial,
+            report.key_type,
+            date(report.not_after)
+        );
+        let _ = writeln!(text, "SHA-256 fingerprint: {}", report.sha256);
+        if let Some(old) = &report.replaced_ca_moved_to {
+            let _ = writeln!(text, "The replaced CA was kept in {}.", old.display());
+        }
+        let _ = writeln!(
+            text,
+            "Next: `qvca issue server MACHINE`, `qvca issue client`, then back up the CA."
+        );
+    });
+    if !report.password_protected {
+        ctx.out.warn(
+            "the keys are stored WITHOUT a password (--no-password): use this CA for labs only",
+        );
+    }
+    Ok(exit::SUCCESS)
+}

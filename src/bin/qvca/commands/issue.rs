@@ -1,0 +1,214 @@
+//! `qvca issue server` and `qvca issue client`.
+
+use super::{Context, jobs};
+use crate::cli::{IssueClientArgs, IssueCommand, IssueServerArgs, LeafArgs};
+use crate::exit;
+use crate::output::date;
+use crate::password::Purpose;
+use qvca::Error;
+use qvca::ca::Ca;
+use qvca::issue::{IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, issue_batch};
+use qvca::name::{CommonName, FqdnPolicy, MachineName, parse_machine_list};
+use qvca::profile::Profile;
+use qvca::store::CertKind;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Runs `issue server` or `issue client`.
+pub fn run(ctx: &Context, command: &IssueCommand) -> anyhow::Result<u8> {
+    match command {
+        IssueCommand::Server(args) => server(ctx, args),
+        IssueCommand::Client(args) => client(ctx, args),
+    }
+}
+
+fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
+    let policy = if args.allow_fqdn {
+        FqdnPolicy::Allow
+    } else {
+        FqdnPolicy::Refuse
+    };
+    let machines = machine_names(args, policy)?;
+    for machine in &machines {
+        if let Some(warning) = machine.netbios_warning() {
+            ctx.out.warn(&warning);
+        }
+    }
+    let requests: Vec<LeafRequest> = machines
+        .iter()
+        .map(|m| LeafRequest {
+            kind: CertKind::Server,
+            name: m.as_str().to_owned(),
+            dns_name: Some(m.as_str().to_owned()),
+        })
+        .collect();
+    let options = options(&args.leaf, CertKind::Server, jobs(args.jobs))?;
+    issue(ctx, &requests, &options)
+}
+
+fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
+    let name = CommonName::parse(&args.name)?;
+    let request = LeafRequest {
+        kind: CertKind::Client,
+        name: name.as_str().to_owned(),
+        dns_name: None,
+    };
+    let options = options(&args.leaf, CertKind::Client, 1)?;
+    issue(ctx, std::slice::from_ref(&request), &options)
+}
+
+/// Every machine name from the arguments and `--from-file`, all validated before anything
+/// is issued; every bad name is reported at once.
+fn machine_names(args: &IssueServerArgs, policy: FqdnPolicy) -> qvca::Result<Vec<MachineName>> {
+    let mut text = String::new();
+    for machine in &args.machines {
+        text.push_str(machine);
+        text.push('\n');
+    }
+    let from_args = parse_machine_list(&text, "argument", policy);
+    let from_file = match &args.from_file {
+        Some(path) => {
+            let contents = std::fs::read_to_string(path).map_err(|e| {
+                Error::failed(format!(
+                    "cannot read the machine list {}: {e}",
+                    path.display()
+                ))
+            })?;
+            parse_machine_list(&contents, &format!("line of {}", path.display()), policy)
+        }
+        None => Ok(Vec::new()),
+    };
+    let (machines, problems) = match (from_args, from_file) {
+        (Ok(mut a), Ok(b)) => {
+            a.extend(b);
+            (a, Vec::new())
+        }
+        (a, b) => {
+            let problems: Vec<String> =
+                [a.err(), b.err()].into_iter().flatten().flatten().collect();
+            (Vec::new(), problems)
+        }
+    };
+    if !problems.is_empty() {
+        return Err(Error::failed(format!(
+            "nothing was issued: {} bad machine name(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )));
+    }
+    if machines.is_empty() {
+        return Err(Error::usage(
+            "give at least one MACHINE, or --from-file FILE with one machine name a line",
+        ));
+    }
+    Ok(machines)
+}
+
+fn options(leaf: &LeafArgs, kind: CertKind, jobs: usize) -> qvca::Result<IssueOptions> {
+    let profile = match &leaf.template {
+        Some(path) => Profile::from_file(path, kind)?,
+        None => Profile::builtin(kind),
+    };
+    Ok(IssueOptions {
+        profile,
+        key_type: leaf.key_type.map(Into::into),
+        days: leaf.days,
+        force: leaf.force,
+        jobs,
+    })
+}
+
+/// The JSON shape of `issue`.
+#[derive(Serialize)]
+struct IssueReport<'a> {
+    results: &'a [IssueOutcome],
+    issued: usize,
+    kept: usize,
+    failed: usize,
+}
+
+fn issue(ctx: &Context, requests: &[LeafRequest], options: &IssueOptions) -> anyhow::Result<u8> {
+    let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
+    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let bar = ctx.out.progress_bar(requests.len() as u64, "issuing");
+    let outcomes = issue_batch(&mut ca, &signer, requests, options, &mut |_| {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    print_outcomes(ctx, &outcomes);
+    Ok(exit_code(&outcomes))
+}
+
+/// Prints one line per outcome and a summary line (or the JSON report).
+pub fn print_outcomes(ctx: &Context, outcomes: &[IssueOutcome]) {
+    let count = |f: fn(&OutcomeKind) -> bool| outcomes.iter().filter(|o| f(&o.result)).count();
+    let issued = count(|r| matches!(r, OutcomeKind::Issued { .. }));
+    let kept = count(|r| matches!(r, OutcomeKind::Kept { .. }));
+    let failed = count(|r| matches!(r, OutcomeKind::Failed { .. }));
+    let report = IssueReport {
+        results: outcomes,
+        issued,
+        kept,
+        failed,
+    };
+    ctx.out.report(&report, |text| {
+        for outcome in outcomes {
+            let _ = writeln!(text, "{}", outcome_line(outcome));
+        }
+        if outcomes.len() > 1 {
+            let _ = writeln!(text, "{issued} issued, {kept} kept, {failed} failed");
+        }
+    });
+}
+
+/// One human line for an outcome.
+pub fn outcome_line(outcome: &IssueOutcome) -> String {
+    let what = outcome.kind.description();
+    match &outcome.result {
+        OutcomeKind::Issued {
+            serial,
+            not_after,
+            supersedes,
+        } => {
+            let replaced = supersedes
+                .as_ref()
+                .map(|old| format!("; supersedes {old}"))
+                .unwrap_or_default();
+            format!(
+                "issued  {what} {}: serial {serial}, valid until {}{replaced}",
+                outcome.name,
+                date(*not_after)
+            )
+        }
+        OutcomeKind::Kept { serial, not_after } => format!(
+            "kept    {what} {}: a valid certificate exists (serial {serial}, valid until {}); \
+             --force replaces it",
+            outcome.name,
+            date(*not_after)
+        ),
+        OutcomeKind::Failed { message } => {
+            format!("failed  {what} {}: {message}", outcome.name)
+        }
+    }
+}
+
+/// The most severe outcome decides: a failure (1) over a kept certificate (3) over success.
+pub fn exit_code(outcomes: &[IssueOutcome]) -> u8 {
+    if outcomes
+        .iter()
+        .any(|o| matches!(o.result, OutcomeKind::Failed { .. }))
+    {
+        exit::ERROR
+    } else if outcomes
+        .iter()
+        .any(|o| matches!(o.result, OutcomeKind::Kept { .. }))
+    {
+        exit::REFUSED
+    } else {
+        exit::SUCCESS
+    }
+}

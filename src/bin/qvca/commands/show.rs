@@ -1,0 +1,68 @@
+//! `qvca show NAME|SERIAL`: the details of one certificate of the CA.
+
+use super::Context;
+use super::inspect::render_details;
+use crate::cli::ShowArgs;
+use crate::exit;
+use qvca::ca::Ca;
+use qvca::certificate::CertificateDetails;
+use qvca::store::Entry;
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Serialize)]
+struct ShowReport<'a> {
+    entry: &'a Entry,
+    status: &'static str,
+    certificate_file: std::path::PathBuf,
+    key_file: std::path::PathBuf,
+    details: &'a CertificateDetails,
+}
+
+/// Runs `show`.
+pub fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<u8> {
+    let ca = Ca::open(&ctx.ca_dir()?)?;
+    let entry = ca.resolve(&args.target)?;
+    let details = CertificateDetails::from_der(&ca.certificate_der(entry)?)?;
+    let status = entry
+        .state_at(
+            time::OffsetDateTime::now_utc(),
+            time::Duration::days(i64::from(qvca::inventory::DEFAULT_WARN_DAYS)),
+        )
+        .as_str();
+    let report = ShowReport {
+        entry,
+        status,
+        certificate_file: ca.store().cert_path(&entry.serial),
+        key_file: ca.store().key_path(&entry.serial),
+        details: &details,
+    };
+    ctx.out.report(&report, |text| {
+        let _ = writeln!(
+            text,
+            "{} certificate {} ({}), status {status}",
+            entry.kind.description(),
+            entry.name,
+            entry.kind.windows_location()
+        );
+        if let Some(newer) = &entry.superseded_by {
+            let _ = writeln!(text, "Superseded by: {newer}");
+        }
+        if let Some(revocation) = &entry.revocation {
+            let _ = writeln!(
+                text,
+                "Revoked: {} ({})",
+                crate::output::date(revocation.at),
+                revocation.reason
+            );
+        }
+        render_details(text, &details);
+        let _ = writeln!(
+            text,
+            "Certificate file: {}",
+            report.certificate_file.display()
+        );
+        let _ = writeln!(text, "Key file: {}", report.key_file.display());
+    });
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,21 @@
+//! `qvca status`: 0 Initializing, 1 Certificates not installed, 2 Running (seed 002). The
+//! number alone goes to stdout, as Qlik's state port returns it; the reasons to stderr.
+
+use super::Context;
+use crate::exit;
+use qvca::status::status;
+
+/// Runs `status`.
+pub fn run(ctx: &Context) -> anyhow::Result<u8> {
+    let report = status(&ctx.ca_dir()?, time::OffsetDateTime::now_utc())?;
+    if ctx.out.is_json() {
+        ctx.out.report(&report, |_| {});
+    } else {
+        ctx.out.data(format!("{}\n", report.state).as_bytes());
+        ctx.out.note(&format!("{} {}", report.state, report.name));
+        for reason in &report.reasons {
+            ctx.out.note(&format!("  {reason}"));
+        }
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,102 @@
+//! `qvca verify [FILE...]`: path validation to the root; exit 5 if anything fails.
+
+use super::Context;
+use crate::cli::VerifyArgs;
+use crate::exit;
+use qvca::Error;
+use qvca::ca::Ca;
+use qvca::certificate::{parse_crl, parse_one_certificate};
+use qvca::verify::{Verification, VerifyOptions, verify_ca, verify_certificate};
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Serialize)]
+struct VerifyReport<'a> {
+    ok: bool,
+    results: &'a [Verification],
+}
+
+/// Runs `verify`.
+pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
+    let now = time::OffsetDateTime::now_utc();
+    let crl_der = match &args.crl {
+        Some(path) => Some(parse_crl(
+            &std::fs::read(path).map_err(|e| Error::io("reading", path, e))?,
+        )?),
+        None => None,
+    };
+    let results = if args.files.is_empty() {
+        if args.root.is_some() {
+            return Err(Error::usage("--root needs certificate FILEs to verify").into());
+        }
+        let ca = Ca::open(&ctx.ca_dir()?)?;
+        let results = verify_ca(&ca, args.name.as_deref(), now)?;
+        if results.is_empty()
+            && let Some(name) = &args.name
+        {
+            return Err(Error::not_found(format!(
+                "no current certificate named {name} in this CA"
+            ))
+            .into());
+        }
+        results
+    } else {
+        let root_der = match &args.root {
+            Some(path) => parse_one_certificate(
+                &std::fs::read(path).map_err(|e| Error::io("reading", path, e))?,
+                path,
+            )?,
+            None => Ca::open(&ctx.ca_dir()?)?.root_der()?,
+        };
+        let default_crl = if crl_der.is_none() && args.root.is_none() {
+            let crl_path = qvca::store::Store::at(ctx.ca_dir()?).crl_path();
+            std::fs::read(crl_path)
+                .ok()
+                .and_then(|b| parse_crl(&b).ok())
+        } else {
+            None
+        };
+        let mut results = Vec::new();
+        for file in &args.files {
+            let bytes = std::fs::read(file).map_err(|e| Error::io("reading", file, e))?;
+            let cert = parse_one_certificate(&bytes, file)?;
+            let options = VerifyOptions {
+                name: args.name.as_deref(),
+                crl_der: crl_der.as_deref().or(default_crl.as_deref()),
+            };
+            results.push(verify_certificate(
+                &file.display().to_string(),
+                &root_der,
+                &cert,
+                &options,
+                now,
+            ));
+        }
+        results
+    };
+    let ok = results.iter().all(|r| r.ok);
+    ctx.out.report(
+        &VerifyReport {
+            ok,
+            results: &results,
+        },
+        |text| {
+            for r in &results {
+                let who = match (&r.subject, &r.serial) {
+                    (Some(cn), Some(serial)) => format!("{} ({cn}, serial {serial})", r.target),
+                    _ => r.target.clone(),
+                };
+                if r.ok {
+                    let _ = writeln!(text, "OK    {who}: {}", r.passed.join("; "));
+                } else {
+                    let _ = writeln!(text, "FAIL  {who}: {}", r.problems.join("; "));
+                }
+            }
+        },
+    );
+    Ok(if ok {
+        exit::SUCCESS
+    } else {
+        exit::PROBLEMS_FOUND
+    })
+}

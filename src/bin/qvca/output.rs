@@ -1,0 +1,137 @@
+//! The only printer: results on stdout (a human rendering, or JSON with `--json`), notes,
+//! warnings and progress on stderr. `-q` leaves only errors (and data the command exists to
+//! print, such as a PEM on stdout). A closed stdout (`qvca list | head`) is not an error.
+#![allow(clippy::print_stderr)]
+
+use crate::cli::GlobalArgs;
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+/// How results and messages are printed for this run.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    json: bool,
+    quiet: bool,
+}
+
+impl Output {
+    /// The printer for the global options.
+    pub fn new(global: &GlobalArgs) -> Self {
+        Self {
+            json: global.json,
+            quiet: global.quiet,
+        }
+    }
+
+    /// True with `--json`.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// True with `-q`.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Prints a command's result: `value` as JSON with `--json`, else the human rendering
+    /// (nothing with `-q`).
+    pub fn report<T: Serialize>(&self, value: &T, human: impl FnOnce(&mut String)) {
+        if self.json {
+            let mut text = serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\":\"encoding the result failed: {e}\"}}"));
+            text.push('\n');
+            write_stdout(text.as_bytes());
+        } else if !self.quiet {
+            let mut text = String::new();
+            human(&mut text);
+            write_stdout(text.as_bytes());
+        }
+    }
+
+    /// Prints data the command exists to produce (a PEM, tokens), even with `-q`.
+    pub fn data(&self, bytes: &[u8]) {
+        write_stdout(bytes);
+    }
+
+    /// A note for a person on stderr (not with `-q`).
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    /// A warning on stderr (not with `-q`).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// An error on stderr, and with `--json` an error object on stdout.
+    pub fn error(&self, message: &str, exit_code: u8) {
+        eprintln!("qvca: error: {message}");
+        if self.json {
+            let value = serde_json::json!({
+                "error": { "message": message, "exit_code": exit_code }
+            });
+            write_stdout(format!("{value}\n").as_bytes());
+        }
+    }
+
+    /// A progress bar for `len` items when a person is watching stderr.
+    pub fn progress_bar(&self, len: u64, what: &str) -> Option<indicatif::ProgressBar> {
+        if self.quiet || self.json || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new(len);
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(what.to_owned());
+        Some(bar)
+    }
+}
+
+/// Writes to stdout; a reader that went away (broken pipe) is not an error.
+fn write_stdout(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let written = out.write_all(bytes).and_then(|()| out.flush());
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("qvca: error: writing to stdout failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Renders rows as a left-aligned table with a header line.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut parts = Vec::new();
+        for (cell, width) in cells.zip(&widths) {
+            parts.push(format!("{cell:<width$}"));
+        }
+        text.push_str(parts.join("  ").trim_end());
+        text.push('\n');
+    };
+    line(&mut headers.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    text
+}
+
+/// A date as YYYY-MM-DD.
+pub fn date(t: time::OffsetDateTime) -> String {
+    qvca::issue::date(t)
+}

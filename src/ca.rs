@@ -1,0 +1,243 @@
+//! An opened CA: its store and index, lookups by name or serial, and unlocking the root key
+//! for signing. Changing state requires the CA lock ([`Ca::open_for_update`]); reading does not,
+//! because every file is replaced atomically and the index is written last.
+
+use crate::certificate::{CertificateDetails, parse_one_certificate};
+use crate::error::{Error, Result};
+use crate::key::{KeyProtection, KeyProtector, key_pair_from_pkcs8};
+use crate::secret::{Password, SecretBytes};
+use crate::serial::Serial;
+use crate::store::{CaLock, CertKind, Entry, EntryStatus, Index, Store};
+use rcgen::{Issuer, KeyPair};
+use rustls_pki_types::CertificateDer;
+use std::path::Path;
+
+/// A CA directory with its index loaded.
+#[derive(Debug)]
+pub struct Ca {
+    store: Store,
+    index: Index,
+    lock: Option<CaLock>,
+}
+
+/// The unlocked root: the decrypted root key, ready to sign, and the key protector for the
+/// command (which holds the CA password until it is dropped).
+pub struct RootSigner {
+    issuer: Issuer<'static, KeyPair>,
+    root_der: CertificateDer<'static>,
+    root: CertificateDetails,
+    protector: KeyProtector,
+}
+
+impl std::fmt::Debug for RootSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootSigner")
+            .field("root", &self.root.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ca {
+    /// Opens the CA in `dir` for reading (no lock).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let store = Store::at(dir);
+        let index = store.load_index()?;
+        Ok(Self {
+            store,
+            index,
+            lock: None,
+        })
+    }
+
+    /// Opens the CA in `dir` under its exclusive lock, for changing it.
+    pub fn open_for_update(dir: &Path) -> Result<Self> {
+        let store = Store::at(dir);
+        if !store.has_ca() {
+            // Report "no CA" without creating the directory as a side effect.
+            store.load_index()?;
+        }
+        let lock = store.lock()?;
+        let index = store.load_index()?;
+        Ok(Self {
+            store,
+            index,
+            lock: Some(lock),
+        })
+    }
+
+    /// Wraps a freshly created store and index (used by `init`, which holds the lock).
+    pub(crate) fn from_parts(store: Store, index: Index, lock: CaLock) -> Self {
+        Self {
+            store,
+            index,
+            lock: Some(lock),
+        }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The CA directory.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// The index as loaded.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The index, for a state change that [`Ca::commit`] then writes.
+    pub fn index_mut(&mut self) -> &mut Index {
+        &mut self.index
+    }
+
+    /// Writes the index: the commit point of a state change. Requires the lock.
+    pub fn commit(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            return Err(Error::failed(
+                "internal error: the CA was changed without holding its lock",
+            ));
+        }
+        self.store.save_index(&self.index)
+    }
+
+    /// True when private keys are encrypted under a CA password.
+    pub fn is_password_protected(&self) -> bool {
+        self.index.settings.key_protection == KeyProtection::Encrypted
+    }
+
+    /// The current root's index entry.
+    pub fn root_entry(&self) -> Result<&Entry> {
+        self.index.root().ok_or_else(|| {
+            Error::failed(format!(
+                "the CA index in {} has no active root; restore the CA from a backup",
+                self.dir().display()
+            ))
+        })
+    }
+
+    /// A stored certificate in DER.
+    pub fn certificate_der(&self, entry: &Entry) -> Result<CertificateDer<'static>> {
+        let pem = self.store.read_cert_pem(&entry.serial)?;
+        parse_one_certificate(&pem, &self.store.cert_path(&entry.serial))
+    }
+
+    /// The current root certificate in DER.
+    pub fn root_der(&self) -> Result<CertificateDer<'static>> {
+        self.certificate_der(self.root_entry()?)
+    }
+
+    /// Finds a certificate by name (the newest active one; `QlikViewCA` finds the root) or serial.
+    pub fn resolve(&self, name_or_serial: &str) -> Result<&Entry> {
+        let index = &self.index;
+        let by_name = [CertKind::Server, CertKind::Client, CertKind::Root]
+            .into_iter()
+            .find_map(|kind| index.current(kind, name_or_serial))
+            .or_else(|| {
+                index
+                    .certificates
+                    .iter()
+                    .rev()
+                    .find(|e| e.name.eq_ignore_ascii_case(name_or_serial))
+            });
+        if let Some(entry) = by_name {
+            return Ok(entry);
+        }
+        if let Ok(serial) = name_or_serial.parse::<Serial>()
+            && let Some(entry) = index.by_serial(&serial)
+        {
+            return Ok(entry);
+        }
+        Err(Error::not_found(format!(
+            "no certificate named or numbered {name_or_serial:?} in this CA; `qvca list --all` \
+             shows every name and serial"
+        )))
+    }
+
+    /// Decrypts the root key (asking for the CA password only if the CA has one) and checks
+    /// that it belongs to the root certificate.
+    pub fn unlock(&self, password: &dyn Fn() -> Result<Password>) -> Result<RootSigner> {
+        let protector = if self.is_password_protected() {
+            KeyProtector::encrypted(password()?)
+        } else {
+            KeyProtector::unprotected()
+        };
+        let root_entry = self.root_entry()?;
+        let root_der = self.certificate_der(root_entry)?;
+        let root = CertificateDetails::from_der(&root_der)?;
+        let key_path = self.store.key_path(&root_entry.serial);
+        let key_pem = self.store.read_key_pem(&root_entry.serial)?;
+        let pkcs8 = protector.open(key_pem.expose(), &key_path)?;
+        let key = key_pair_from_pkcs8(&pkcs8, &key_path)?;
+        if crate::key::public_key_info(&key) != root.spki_der {
+            return Err(Error::failed(format!(
+                "the root key {} does not belong to the root certificate; the CA is damaged: \
+                 restore it from a backup",
+                key_path.display()
+            )));
+        }
+        let issuer = Issuer::from_ca_cert_der(&root_der, key).map_err(|e| {
+            Error::failed(format!(
+                "the root certificate cannot be used for signing: {e}"
+            ))
+        })?;
+        Ok(RootSigner {
+            issuer,
+            root_der,
+            root,
+            protector,
+        })
+    }
+
+    /// Opens the private key of `entry` with the command's key protector (PKCS#8 DER).
+    pub fn open_key(&self, signer: &RootSigner, entry: &Entry) -> Result<SecretBytes> {
+        let pem = self.store.read_key_pem(&entry.serial)?;
+        signer
+            .protector
+            .open(pem.expose(), &self.store.key_path(&entry.serial))
+    }
+
+    /// Entries that are active and within their validity at `now`, of one kind.
+    pub fn usable(&self, kind: CertKind, now: time::OffsetDateTime) -> Vec<&Entry> {
+        self.index
+            .current_entries()
+            .into_iter()
+            .filter(|e| e.kind == kind && e.is_usable_at(now))
+            .collect()
+    }
+
+    /// Marks `old` superseded by `new` (renewal or forced re-issue).
+    pub fn supersede(&mut self, old: &Serial, new: &Serial) {
+        if let Some(entry) = self.index.by_serial_mut(old)
+            && entry.status == EntryStatus::Active
+        {
+            entry.status = EntryStatus::Superseded;
+            entry.superseded_by = Some(new.clone());
+        }
+    }
+}
+
+impl RootSigner {
+    /// The rcgen issuer that signs with the root key.
+    pub fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    /// The root certificate in DER.
+    pub fn root_der(&self) -> &CertificateDer<'static> {
+        &self.root_der
+    }
+
+    /// The root certificate's details.
+    pub fn root(&self) -> &CertificateDetails {
+        &self.root
+    }
+
+    /// The key protector of this command (seals new keys, opens stored ones).
+    pub fn protector(&self) -> &KeyProtector {
+        &self.protector
+    }
+}

@@ -1,0 +1,168 @@
+//! Exports: the Qlik License Service files (seed 001: `root.pem`, `server.pem`,
+//! `server_key.pem`), and the root certificate for trust stores.
+
+use crate::ca::{Ca, RootSigner};
+use crate::certificate::{CertificateDetails, to_pem};
+use crate::error::{Error, Result};
+use crate::store::atomic::{Durability, FileMode, holds_exactly, write_atomic};
+use crate::store::{CertKind, Entry, ExportRecord, create_private_dir};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// The file names the Qlik License Service reads (seed 001).
+pub const LICENSE_SERVICE_FILES: [&str; 3] = ["root.pem", "server.pem", "server_key.pem"];
+
+/// The folder name used below the CA directory on platforms without `%ProgramData%`.
+pub const EXPORTED_CERTIFICATES_DIR: &str = "Exported Certificates";
+
+/// The seed's restart-order reminder.
+pub const RESTART_REMINDER: &str = "Restart the QlikView Management Service (QMS) before the Qlik \
+License Service, so that the license service picks up the new certificates.";
+
+/// What happened to one exported file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedFile {
+    /// The file written.
+    pub path: PathBuf,
+    /// False when the file already held exactly this content and was left untouched.
+    pub changed: bool,
+}
+
+/// The result of a license-service export.
+#[derive(Debug, Clone, Serialize)]
+pub struct LicenseServiceExport {
+    /// The export directory.
+    pub dir: PathBuf,
+    /// The machine whose Server certificate was exported.
+    pub machine: String,
+    /// The exported Server certificate's serial.
+    pub server_serial: crate::serial::Serial,
+    /// The three files.
+    pub files: Vec<ExportedFile>,
+    /// True when any file changed (the services must then be restarted, QMS first).
+    pub changed: bool,
+}
+
+/// The default export directory: `%ProgramData%\QlikTech\LicenseService\Exported Certificates`
+/// on Windows, `<ca-dir>/Exported Certificates` elsewhere.
+pub fn default_license_service_dir(ca_dir: &Path) -> PathBuf {
+    #[cfg(windows)]
+    {
+        if let Some(program_data) = std::env::var_os("ProgramData") {
+            return PathBuf::from(program_data)
+                .join("QlikTech")
+                .join("LicenseService")
+                .join(EXPORTED_CERTIFICATES_DIR);
+        }
+    }
+    ca_dir.join(EXPORTED_CERTIFICATES_DIR)
+}
+
+/// Chooses the Server certificate to export: `machine`, else this host's, else the only one.
+pub fn choose_server<'a>(ca: &'a Ca, machine: Option<&str>) -> Result<&'a Entry> {
+    let now = OffsetDateTime::now_utc();
+    let usable = ca.usable(CertKind::Server, now);
+    if let Some(machine) = machine {
+        return usable
+            .into_iter()
+            .find(|e| e.name.eq_ignore_ascii_case(machine))
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "no valid Server certificate for {machine}: issue one with \
+                     `qvca issue server {machine}`"
+                ))
+            });
+    }
+    if let Ok(this_host) = crate::name::this_machine()
+        && let Some(entry) = usable.iter().find(|e| this_host.same_as(&e.name))
+    {
+        return Ok(entry);
+    }
+    match usable.as_slice() {
+        [only] => Ok(only),
+        [] => Err(Error::not_found(
+            "no valid Server certificate to export: issue one with `qvca issue server MACHINE`",
+        )),
+        many => {
+            let names: Vec<&str> = many.iter().map(|e| e.name.as_str()).collect();
+            Err(Error::failed(format!(
+                "several Server certificates could be exported ({}) and none is for this host: \
+                 choose one with --machine NAME",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// Writes `root.pem`, `server.pem` and `server_key.pem` (unencrypted PKCS#8, 0600 from
+/// creation) and records the export in the index. Files already holding the same content are
+/// left untouched.
+pub fn export_license_service(
+    ca: &mut Ca,
+    signer: &RootSigner,
+    machine: Option<&str>,
+    out: Option<&Path>,
+) -> Result<LicenseServiceExport> {
+    let entry = choose_server(ca, machine)?.clone();
+    let dir = out.map_or_else(|| default_license_service_dir(ca.dir()), Path::to_path_buf);
+    let server_der = ca.certificate_der(&entry)?;
+    let server = CertificateDetails::from_der(&server_der)?;
+    let key = ca.open_key(signer, &entry)?;
+    let key_pair = crate::key::key_pair_from_pkcs8(&key, &ca.store().key_path(&entry.serial))?;
+    if crate::key::public_key_info(&key_pair) != server.spki_der {
+        return Err(Error::failed(format!(
+            "the key of {} does not match its certificate; the CA is damaged: run `qvca doctor`",
+            entry.name
+        )));
+    }
+    let key_pem = crate::secret::SecretBytes::new(to_pem("PRIVATE KEY", key.expose()).into_bytes());
+
+    if !dir.is_dir() {
+        create_private_dir(&dir)?;
+    }
+    let root_pem = to_pem("CERTIFICATE", signer.root_der());
+    let server_pem = to_pem("CERTIFICATE", &server_der);
+    let contents: [(&str, &[u8], FileMode); 3] = [
+        ("root.pem", root_pem.as_bytes(), FileMode::Public),
+        ("server.pem", server_pem.as_bytes(), FileMode::Public),
+        ("server_key.pem", key_pem.expose(), FileMode::Secret),
+    ];
+    let mut files = Vec::new();
+    for (name, data, mode) in &contents {
+        let path = dir.join(name);
+        let changed = !holds_exactly(&path, data);
+        if changed {
+            write_atomic(&path, data, *mode, Durability::Synced)?;
+            crate::store::crash_point("after-export-file");
+        }
+        files.push(ExportedFile { path, changed });
+    }
+    let changed = files.iter().any(|f| f.changed);
+
+    let record = ExportRecord {
+        dir: dir.display().to_string(),
+        machine: entry.name.clone(),
+        server_serial: entry.serial.clone(),
+        root_sha256: signer.root().sha256_fingerprint.clone(),
+        at: OffsetDateTime::now_utc(),
+    };
+    let previous = ca.index().license_service_export.as_ref();
+    let same_target = previous.is_some_and(|p| {
+        p.dir == record.dir
+            && p.server_serial == record.server_serial
+            && p.root_sha256 == record.root_sha256
+    });
+    if changed || !same_target {
+        ca.index_mut().license_service_export = Some(record);
+        ca.commit()?;
+    }
+
+    Ok(LicenseServiceExport {
+        dir,
+        machine: entry.name,
+        server_serial: entry.serial,
+        files,
+        changed,
+    })
+}

@@ -1,0 +1,190 @@
+//! Creating the QlikViewCA root: a self-signed CA certificate (basicConstraints CA:TRUE
+//! critical, keyCertSign + cRLSign, subject key id) and a new CA directory around it.
+//! Replacing an existing CA (`--force`) keeps the old one aside, never deletes it: losing a
+//! root loses every secret encrypted under its SecretsKey.
+
+use crate::ca::Ca;
+use crate::certificate::{CertificateDetails, to_pem};
+use crate::error::{Error, Result};
+use crate::key::{KeyProtector, KeyType};
+use crate::name::{CommonName, DEFAULT_ROOT_NAME};
+use crate::profile::Profile;
+use crate::serial::Serial;
+use crate::store::{CertKind, Durability, Entry, EntryStatus, Index, Settings, Store};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// What `init` should create.
+#[derive(Debug)]
+pub struct InitRequest {
+    /// The root profile (built in or `--template`).
+    pub profile: Profile,
+    /// `--cn`, else the profile's common name.
+    pub common_name: Option<CommonName>,
+    /// `--key-type`, else the profile's.
+    pub key_type: Option<KeyType>,
+    /// `--days`, else the profile's.
+    pub days: Option<u32>,
+    /// How to store keys: encrypted under the CA password, or not (`--no-password`).
+    pub protector: KeyProtector,
+    /// Replace an existing CA (`--force`), keeping the old one aside.
+    pub force: bool,
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    /// The CA directory.
+    pub ca_dir: PathBuf,
+    /// The root's common name.
+    pub common_name: String,
+    /// The root's serial.
+    pub serial: Serial,
+    /// The root's key type.
+    pub key_type: KeyType,
+    /// The root's end of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// The root's SHA-256 fingerprint.
+    pub sha256: String,
+    /// False for `--no-password` CAs (labs only).
+    pub password_protected: bool,
+    /// Where the replaced CA was moved (with `--force`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_ca_moved_to: Option<PathBuf>,
+}
+
+/// Describes the CA in `dir` for a refusal or confirmation message, if there is one.
+pub fn describe_existing(dir: &Path) -> Option<String> {
+    let ca = Ca::open(dir).ok()?;
+    let root = ca.root_entry().ok()?;
+    Some(format!(
+        "root {} (serial {}, expires {}) and {} issued certificate(s)",
+        root.name,
+        root.serial,
+        crate::issue::date(root.not_after),
+        ca.index().certificates.len().saturating_sub(1)
+    ))
+}
+
+/// Where a replaced CA directory is kept: `<ca-dir>.replaced-<UTC timestamp>`.
+pub fn replaced_dir_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let mut name = dir.as_os_str().to_owned();
+    name.push(format!(".replaced-{stamp}"));
+    PathBuf::from(name)
+}
+
+/// Refuses (exit 3) when `dir` already holds a CA, saying what is there and what to do.
+pub fn refuse_existing(dir: &Path) -> Result<()> {
+    if !Store::at(dir).has_ca() {
+        return Ok(());
+    }
+    let what = describe_existing(dir).unwrap_or_else(|| "a CA".into());
+    Err(Error::refused(format!(
+        "{} already holds a CA ({what}); pass --force to replace it (the old CA is kept as \
+         {}.replaced-<timestamp>), or use another --ca-dir",
+        dir.display(),
+        dir.display()
+    )))
+}
+
+/// Creates the root in `dir`. Refuses (exit 3) if a CA exists there, unless `force`.
+pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
+    let now = OffsetDateTime::now_utc();
+    let store = Store::at(dir);
+    let mut replaced_ca_moved_to = None;
+    let _old_lock = if store.has_ca() {
+        if !request.force {
+            refuse_existing(dir)?;
+        }
+        let lock = store.lock()?;
+        let aside = replaced_dir_name(dir, now);
+        std::fs::rename(dir, &aside)
+            .map_err(|e| Error::io("moving the old CA aside to", &aside, e))?;
+        replaced_ca_moved_to = Some(aside);
+        Some(lock)
+    } else {
+        None
+    };
+
+    store.create_dirs()?;
+    let lock = store.lock()?;
+    // Another process may have created a CA while we waited for the lock.
+    if store.has_ca() {
+        return Err(Error::refused(format!(
+            "{} already holds a CA (created by another qvca process just now)",
+            dir.display()
+        )));
+    }
+
+    let profile = &request.profile;
+    let common_name = match &request.common_name {
+        Some(cn) => cn.as_str().to_owned(),
+        None => profile
+            .subject
+            .common_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ROOT_NAME.to_owned()),
+    };
+    let key_type = request.key_type.unwrap_or(profile.key_type);
+    let days = request.days.unwrap_or(profile.validity_days);
+    let serial = Serial::random();
+
+    let key = key_type.generate()?;
+    let params = crate::issue::root_params(profile, &common_name, key_type, days, &serial, now);
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| Error::failed(format!("self-signing the root failed: {e}")))?;
+    let der = cert.der().to_vec();
+    let details = CertificateDetails::from_der(&der)?;
+    let sealed = request
+        .protector
+        .seal(crate::key::pkcs8_der(&key).expose())?;
+    store.write_cert_and_key(
+        &serial,
+        to_pem("CERTIFICATE", &der).as_bytes(),
+        sealed.expose(),
+        Durability::Synced,
+    )?;
+
+    let mut index = Index::new(Settings {
+        root_cn: common_name.clone(),
+        key_protection: request.protector.protection(),
+        created: now,
+    });
+    index.certificates.push(Entry {
+        serial: serial.clone(),
+        kind: CertKind::Root,
+        name: common_name.clone(),
+        key_type,
+        not_before: details.not_before,
+        not_after: details.not_after,
+        status: EntryStatus::Active,
+        sha256: details.sha256_fingerprint.clone(),
+        superseded_by: None,
+        revocation: None,
+    });
+    let mut ca = Ca::from_parts(store, index, lock);
+    ca.commit()?;
+
+    Ok(InitReport {
+        ca_dir: dir.to_owned(),
+        common_name,
+        serial,
+        key_type,
+        not_after: details.not_after,
+        sha256: details.sha256_fingerprint,
+        password_protected: request.protector.protection() == crate::key::KeyProtection::Encrypted,
+        replaced_ca_moved_to,
+    })
+}

@@ -1,0 +1,70 @@
+//! What the CA holds, as `list` shows it: the seed's certificate table (Location, Issued To,
+//! Issued By, Description) with serial, expiry and status.
+
+use crate::ca::Ca;
+use crate::serial::Serial;
+use crate::store::{CertKind, CertState};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+/// Certificates expiring within this window are "expiring" in `list` (and by default in `doctor`).
+pub const DEFAULT_WARN_DAYS: u32 = 30;
+
+/// One row of `qvca list`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ListedCertificate {
+    /// The Windows store the certificate belongs in (seed 001).
+    pub location: &'static str,
+    /// Issued To: machine name, `QVProxy` or the root's name.
+    pub issued_to: String,
+    /// Issued By: the root's name.
+    pub issued_by: String,
+    /// Server, Client or Root.
+    pub description: &'static str,
+    /// root, server or client.
+    pub kind: CertKind,
+    /// Serial number, hex.
+    pub serial: Serial,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// valid, expiring, expired, revoked or superseded.
+    pub status: CertState,
+    /// Key type.
+    pub key_type: crate::key::KeyType,
+    /// SHA-256 fingerprint, hex.
+    pub sha256: String,
+}
+
+/// The rows of `list`: current certificates, or with `all` every one ever issued.
+pub fn list(ca: &Ca, all: bool, now: OffsetDateTime) -> Vec<ListedCertificate> {
+    let warn = Duration::days(i64::from(DEFAULT_WARN_DAYS));
+    let issued_by = ca.index().settings.root_cn.clone();
+    let entries: Vec<_> = if all {
+        ca.index().certificates.iter().collect()
+    } else {
+        ca.index().current_entries()
+    };
+    let mut rows: Vec<ListedCertificate> = entries
+        .into_iter()
+        .map(|e| ListedCertificate {
+            location: e.kind.windows_location(),
+            issued_to: e.name.clone(),
+            issued_by: issued_by.clone(),
+            description: e.kind.description(),
+            kind: e.kind,
+            serial: e.serial.clone(),
+            expires: e.not_after,
+            status: e.state_at(now, warn),
+            key_type: e.key_type,
+            sha256: e.sha256.clone(),
+        })
+        .collect();
+    // The seed's order: Server certificates, then the Client, then the root.
+    rows.sort_by_key(|r| match r.kind {
+        CertKind::Server => 0,
+        CertKind::Client => 1,
+        CertKind::Root => 2,
+    });
+    rows
+}

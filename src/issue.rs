@@ -1,0 +1,436 @@
+//! Issuing Server and Client certificates: building the X.509 parameters from a profile,
+//! generating keys in parallel, signing with the root, and committing the batch to the store
+//! in one index update.
+//!
+//! A batch checks everything it can before the first key is made (the validity against the
+//! root's expiry, existing certificates), then reports one outcome per name: issued, kept
+//! (a valid certificate exists and `--force` was not given) or failed.
+
+use crate::ca::{Ca, RootSigner};
+use crate::certificate::{CertificateDetails, to_pem};
+use crate::error::{Error, Result};
+use crate::key::KeyType;
+use crate::profile::Profile;
+use crate::secret::SecretBytes;
+use crate::serial::Serial;
+use crate::store::{CertKind, Durability, Entry, EntryStatus};
+use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SanType};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use time::{Duration, OffsetDateTime};
+
+/// Certificates start this long before they are issued, so that nodes whose clocks run a
+/// little behind the QMS accept them at once.
+pub const BACKDATE: Duration = Duration::minutes(10);
+
+/// What to issue: one certificate of a kind to a name, under a profile.
+#[derive(Debug, Clone)]
+pub struct LeafRequest {
+    /// Server or Client.
+    pub kind: CertKind,
+    /// The common name (the machine name for Servers, `QVProxy` for the Client).
+    pub name: String,
+    /// A SAN dNSName (the machine name for Servers).
+    pub dns_name: Option<String>,
+}
+
+/// Choices that apply to a whole batch.
+#[derive(Debug, Clone)]
+pub struct IssueOptions {
+    /// The profile (built in or `--template`).
+    pub profile: Profile,
+    /// `--key-type`, else the profile's.
+    pub key_type: Option<KeyType>,
+    /// `--days`, else the profile's.
+    pub days: Option<u32>,
+    /// Replace valid certificates (`--force`).
+    pub force: bool,
+    /// Worker threads for key generation (`--jobs`).
+    pub jobs: usize,
+}
+
+/// What happened to one requested name.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IssueOutcome {
+    /// The name as requested.
+    pub name: String,
+    /// Server or Client.
+    pub kind: CertKind,
+    /// The outcome.
+    #[serde(flatten)]
+    pub result: OutcomeKind,
+}
+
+/// The outcome of one name in a batch.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// A new certificate was issued.
+    Issued {
+        /// Its serial.
+        serial: Serial,
+        /// Its end of validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_after: OffsetDateTime,
+        /// The certificate it supersedes, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        supersedes: Option<Serial>,
+    },
+    /// A valid certificate exists and was kept (use `--force` to replace it).
+    Kept {
+        /// The existing certificate's serial.
+        serial: Serial,
+        /// Its end of validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_after: OffsetDateTime,
+    },
+    /// Issuing failed for this name.
+    Failed {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl IssueOutcome {
+    /// True when a new certificate was issued.
+    pub fn is_issued(&self) -> bool {
+        matches!(self.result, OutcomeKind::Issued { .. })
+    }
+}
+
+/// Builds the subject DN from a common name and the profile's optional fields.
+fn distinguished_name(common_name: &str, profile: &Profile) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    let fields = &profile.subject;
+    let optional = [
+        (DnType::CountryName, &fields.country),
+        (DnType::StateOrProvinceName, &fields.state),
+        (DnType::LocalityName, &fields.locality),
+        (DnType::OrganizationName, &fields.organization),
+        (DnType::OrganizationalUnitName, &fields.organizational_unit),
+    ];
+    for (ty, value) in optional {
+        if let Some(v) = value {
+            dn.push(ty, v.as_str());
+        }
+    }
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+/// The parameters of a root certificate.
+pub fn root_params(
+    profile: &Profile,
+    common_name: &str,
+    key_type: KeyType,
+    days: u32,
+    serial: &Serial,
+    now: OffsetDateTime,
+) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(common_name, profile);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(serial.as_bytes()));
+    params.not_before = now - BACKDATE;
+    params.not_after = now + Duration::days(i64::from(days));
+    params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = profile
+        .key_usage_for(key_type)
+        .iter()
+        .map(|u| u.to_rcgen())
+        .collect();
+    params.extended_key_usages = profile
+        .extended_key_usage
+        .iter()
+        .map(|u| u.to_rcgen())
+        .collect();
+    params.key_identifier_method = rcgen::KeyIdMethod::Sha256;
+    params
+}
+
+/// The parameters of a leaf (Server or Client) certificate.
+pub fn leaf_params(
+    request: &LeafRequest,
+    profile: &Profile,
+    key_type: KeyType,
+    validity: (OffsetDateTime, OffsetDateTime),
+    serial: &Serial,
+) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(&request.name, profile);
+    if let Some(dns) = &request.dns_name {
+        let name = dns
+            .clone()
+            .try_into()
+            .map_err(|e| Error::failed(format!("{dns:?} cannot be a DNS name: {e}")))?;
+        params.subject_alt_names = vec![SanType::DnsName(name)];
+    }
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(serial.as_bytes()));
+    (params.not_before, params.not_after) = validity;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = profile
+        .key_usage_for(key_type)
+        .iter()
+        .map(|u| u.to_rcgen())
+        .collect();
+    params.extended_key_usages = profile
+        .extended_key_usage
+        .iter()
+        .map(|u| u.to_rcgen())
+        .collect();
+    params.use_authority_key_identifier_extension = true;
+    params.key_identifier_method = rcgen::KeyIdMethod::Sha256;
+    Ok(params)
+}
+
+/// The validity of a leaf issued now for `days`, refused (never truncated) when it would end
+/// after the root.
+pub fn leaf_validity(
+    days: u32,
+    now: OffsetDateTime,
+    root: &CertificateDetails,
+) -> Result<(OffsetDateTime, OffsetDateTime)> {
+    let not_after = now + Duration::days(i64::from(days));
+    if not_after > root.not_after {
+        let max_days = (root.not_after - now).whole_days();
+        let advice = if max_days >= 1 {
+            format!(
+                "issue it with --days {max_days} or less, or renew the root first (`qvca renew QlikViewCA --root`)"
+            )
+        } else {
+            "renew the root first (`qvca renew QlikViewCA --root`)".to_owned()
+        };
+        return Err(Error::failed(format!(
+            "refusing a {days}-day certificate: it would end on {}, after the root {} expires on \
+             {}; {advice}",
+            date(not_after),
+            root.subject_cn.as_deref().unwrap_or("root"),
+            date(root.not_after)
+        )));
+    }
+    Ok((now - BACKDATE, not_after))
+}
+
+/// A calendar date for messages (YYYY-MM-DD).
+pub fn date(t: OffsetDateTime) -> String {
+    let d = t.date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// One signed certificate with its sealed key, ready to be written.
+struct Signed {
+    serial: Serial,
+    cert_pem: String,
+    sealed_key: SecretBytes,
+    details: CertificateDetails,
+    key_type: KeyType,
+}
+
+/// Generates a key, signs a certificate for it and seals the key: the work of one worker.
+fn make_one(
+    request: &LeafRequest,
+    options: &IssueOptions,
+    key_type: KeyType,
+    validity: (OffsetDateTime, OffsetDateTime),
+    serial: &Serial,
+    signer: &RootSigner,
+) -> Result<Signed> {
+    let key: KeyPair = key_type.generate()?;
+    let params = leaf_params(request, &options.profile, key_type, validity, serial)?;
+    let cert = params.signed_by(&key, signer.issuer()).map_err(|e| {
+        Error::failed(format!(
+            "signing the certificate for {} failed: {e}",
+            request.name
+        ))
+    })?;
+    let der = cert.der().to_vec();
+    let details = CertificateDetails::from_der(&der)?;
+    let pkcs8 = crate::key::pkcs8_der(&key);
+    let sealed_key = signer.protector().seal(pkcs8.expose())?;
+    Ok(Signed {
+        serial: serial.clone(),
+        cert_pem: to_pem("CERTIFICATE", &der),
+        sealed_key,
+        details,
+        key_type,
+    })
+}
+
+/// Issues certificates for `requests` in one batch and commits them with one index update.
+///
+/// `progress` is called once per name as its outcome becomes known. Fails as a whole (nothing
+/// issued) when the validity would outlive the root or the store cannot be written.
+pub fn issue_batch(
+    ca: &mut Ca,
+    signer: &RootSigner,
+    requests: &[LeafRequest],
+    options: &IssueOptions,
+    progress: &mut dyn FnMut(&IssueOutcome),
+) -> Result<Vec<IssueOutcome>> {
+    let now = OffsetDateTime::now_utc();
+    let key_type = options.key_type.unwrap_or(options.profile.key_type);
+    let days = options.days.unwrap_or(options.profile.validity_days);
+    let validity = leaf_validity(days, now, signer.root())?;
+
+    let mut outcomes: Vec<Option<IssueOutcome>> = vec![None; requests.len()];
+    let mut work: Vec<(usize, Option<Serial>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (position, request) in requests.iter().enumerate() {
+        if !seen.insert((request.kind, request.name.to_ascii_lowercase())) {
+            continue;
+        }
+        let existing = ca.index().current(request.kind, &request.name);
+        match existing {
+            Some(entry) if entry.is_usable_at(now) && !options.force => {
+                let outcome = IssueOutcome {
+                    name: request.name.clone(),
+                    kind: request.kind,
+                    result: OutcomeKind::Kept {
+                        serial: entry.serial.clone(),
+                        not_after: entry.not_after,
+                    },
+                };
+                progress(&outcome);
+                outcomes[position] = Some(outcome);
+            }
+            _ => work.push((position, existing.map(|e| e.serial.clone()))),
+        }
+    }
+
+    let mut serials = Vec::with_capacity(work.len());
+    let mut taken: HashSet<Serial> = HashSet::new();
+    while serials.len() < work.len() {
+        let serial = Serial::random();
+        if !ca.index().has_serial(&serial) && taken.insert(serial.clone()) {
+            serials.push(serial);
+        }
+    }
+
+    let written = generate_and_write(
+        ca,
+        signer,
+        requests,
+        &work,
+        &serials,
+        options,
+        key_type,
+        validity,
+        &mut |position, result| {
+            let request = &requests[position];
+            let outcome = IssueOutcome {
+                name: request.name.clone(),
+                kind: request.kind,
+                result,
+            };
+            progress(&outcome);
+            outcomes[position] = Some(outcome);
+        },
+    )?;
+
+    if !written.is_empty() {
+        let serials: Vec<Serial> = written.iter().map(|(_, e)| e.serial.clone()).collect();
+        ca.store().sync_batch(&serials)?;
+        for (replaced, entry) in written {
+            let serial = entry.serial.clone();
+            ca.index_mut().certificates.push(entry);
+            if let Some(old) = replaced {
+                ca.supersede(&old, &serial);
+            }
+        }
+        ca.commit()?;
+    }
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Runs the workers and writes each signed certificate as it arrives; returns the entries to
+/// commit with the serial each replaces.
+#[allow(clippy::too_many_arguments)]
+fn generate_and_write(
+    ca: &Ca,
+    signer: &RootSigner,
+    requests: &[LeafRequest],
+    work: &[(usize, Option<Serial>)],
+    serials: &[Serial],
+    options: &IssueOptions,
+    key_type: KeyType,
+    validity: (OffsetDateTime, OffsetDateTime),
+    report: &mut dyn FnMut(usize, OutcomeKind),
+) -> Result<Vec<(Option<Serial>, Entry)>> {
+    let jobs = options.jobs.clamp(1, work.len().max(1));
+    let next = AtomicUsize::new(0);
+    let cancelled = AtomicBool::new(false);
+    let (sender, receiver) = mpsc::sync_channel::<(usize, Result<Signed>)>(jobs * 2);
+    let mut written = Vec::with_capacity(work.len());
+
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..jobs {
+            let sender = sender.clone();
+            let (next, cancelled) = (&next, &cancelled);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= work.len() || cancelled.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let request = &requests[work[i].0];
+                    let signed =
+                        make_one(request, options, key_type, validity, &serials[i], signer);
+                    if sender.send((i, signed)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+
+        for (i, signed) in receiver {
+            let (position, replaced) = &work[i];
+            match signed {
+                Ok(signed) => {
+                    let stored = ca.store().write_cert_and_key(
+                        &signed.serial,
+                        signed.cert_pem.as_bytes(),
+                        signed.sealed_key.expose(),
+                        Durability::Deferred,
+                    );
+                    if let Err(e) = stored {
+                        cancelled.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    crate::store::crash_point("after-write-certificate");
+                    let request = &requests[*position];
+                    let entry = Entry {
+                        serial: signed.serial.clone(),
+                        kind: request.kind,
+                        name: request.name.clone(),
+                        key_type: signed.key_type,
+                        not_before: signed.details.not_before,
+                        not_after: signed.details.not_after,
+                        status: EntryStatus::Active,
+                        sha256: signed.details.sha256_fingerprint.clone(),
+                        superseded_by: None,
+                        revocation: None,
+                    };
+                    report(
+                        *position,
+                        OutcomeKind::Issued {
+                            serial: signed.serial,
+                            not_after: entry.not_after,
+                            supersedes: replaced.clone(),
+                        },
+                    );
+                    written.push((replaced.clone(), entry));
+                }
+                Err(e) => report(
+                    *position,
+                    OutcomeKind::Failed {
+                        message: e.message().to_owned(),
+                    },
+                ),
+            }
+        }
+        Ok(())
+    })?;
+    Ok(written)
+}

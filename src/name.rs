@@ -1,0 +1,351 @@
+//! Names that certificates are issued to.
+//!
+//! A [`MachineName`] is the name a Server certificate is issued to. Seed 001: "You must reference
+//! the QlikView Server by its machine name, and not by the IP address or fully qualified domain
+//! name." Constructing one is the validation: IP addresses are refused, FQDNs are refused unless
+//! explicitly allowed, and the name must be a valid host label (letters, digits, hyphens, 1-63
+//! characters, no leading or trailing hyphen). A [`CommonName`] is the subject of the root or a
+//! Client certificate (`QlikViewCA`, `QVProxy` by default).
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// The longest label a DNS name may have (RFC 1123).
+pub const MAX_LABEL_LEN: usize = 63;
+/// Longer machine names are truncated by NetBIOS, which Windows services of the QlikView era use.
+pub const NETBIOS_MAX_LEN: usize = 15;
+/// The longest FQDN accepted with `--allow-fqdn` (RFC 1035).
+const MAX_FQDN_LEN: usize = 253;
+
+/// A validated machine name (or, when explicitly allowed, a fully qualified domain name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MachineName(String);
+
+/// Whether fully qualified domain names are accepted (`--allow-fqdn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FqdnPolicy {
+    /// Only machine names (the seed's rule).
+    #[default]
+    Refuse,
+    /// The one escape hatch: FQDNs whose labels are valid host labels.
+    Allow,
+}
+
+impl MachineName {
+    /// Validates `input` as a machine name; the case is kept as given.
+    pub fn parse(input: &str, fqdn: FqdnPolicy) -> Result<Self> {
+        let shown = shown(input);
+        if input.trim().is_empty() {
+            return Err(Error::failed(
+                "refusing an empty machine name: give the server's machine name, e.g. QVS01",
+            ));
+        }
+        if is_ip_address(input) {
+            return Err(Error::failed(format!(
+                "refusing {shown}: an IP address; QlikView servers must be referenced by their \
+                 machine name, not an IP address: use the machine name, e.g. QVS01"
+            )));
+        }
+        if input.contains('.') {
+            if fqdn == FqdnPolicy::Refuse {
+                let host = input.split('.').next().unwrap_or_default();
+                let example = if host.is_empty() { "QVS01" } else { host };
+                return Err(Error::failed(format!(
+                    "refusing {shown}: a fully qualified domain name; QlikView servers must be \
+                     referenced by their machine name: use {example}, or pass --allow-fqdn if the \
+                     FQDN is really needed"
+                )));
+            }
+            if input.len() > MAX_FQDN_LEN {
+                return Err(Error::failed(format!(
+                    "refusing {shown}: {} characters; a domain name has at most {MAX_FQDN_LEN}",
+                    input.len()
+                )));
+            }
+            for label in input.split('.') {
+                check_label(input, label)?;
+            }
+        } else {
+            check_label(input, input)?;
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `other` names the same machine (Windows compares names case-insensitively).
+    pub fn same_as(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
+
+    /// A warning when the name is longer than NetBIOS allows.
+    pub fn netbios_warning(&self) -> Option<String> {
+        (!self.0.contains('.') && self.0.len() > NETBIOS_MAX_LEN).then(|| {
+            format!(
+                "{} has {} characters: NetBIOS truncates machine names to {NETBIOS_MAX_LEN}, so \
+                 check that the QlikView services resolve it by this name",
+                self.0,
+                self.0.len()
+            )
+        })
+    }
+}
+
+impl fmt::Display for MachineName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated common name for the root (`QlikViewCA`) or a Client certificate (`QVProxy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommonName(String);
+
+/// The seed's Client certificate subject.
+pub const DEFAULT_CLIENT_NAME: &str = "QVProxy";
+/// The seed's root certificate subject.
+pub const DEFAULT_ROOT_NAME: &str = "QlikViewCA";
+
+impl CommonName {
+    /// Validates a common name: 1-64 printable ASCII characters (inner spaces allowed), no
+    /// slashes or backslashes, no leading or trailing space.
+    pub fn parse(input: &str) -> Result<Self> {
+        let shown = shown(input);
+        if input.trim().is_empty() {
+            return Err(Error::failed(
+                "refusing an empty common name: leave the option out to use the default",
+            ));
+        }
+        if input.len() > 64 {
+            return Err(Error::failed(format!(
+                "refusing {shown}: {} characters; a common name has at most 64",
+                input.len()
+            )));
+        }
+        if input.trim() != input {
+            return Err(Error::failed(format!(
+                "refusing {shown}: a common name cannot start or end with a space"
+            )));
+        }
+        if let Some(c) = input
+            .chars()
+            .find(|c| !(c.is_ascii_graphic() || *c == ' ') || matches!(c, '/' | '\\'))
+        {
+            return Err(Error::failed(format!(
+                "refusing {shown}: common names may contain only printable ASCII characters \
+                 without slashes (found {c:?})"
+            )));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CommonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses machine names one a line (blank lines and `#` comments ignored, surrounding
+/// whitespace trimmed, repeats dropped), reporting every bad line as "`<origin>` N: problem".
+pub fn parse_machine_list(
+    text: &str,
+    origin: &str,
+    policy: FqdnPolicy,
+) -> std::result::Result<Vec<MachineName>, Vec<String>> {
+    let mut names: Vec<MachineName> = Vec::new();
+    let mut problems = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match MachineName::parse(line, policy) {
+            Ok(name) if names.iter().any(|n| n.same_as(name.as_str())) => {}
+            Ok(name) => names.push(name),
+            Err(e) => problems.push(format!("{origin} {}: {}", number + 1, e.message())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(names)
+    } else {
+        Err(problems)
+    }
+}
+
+/// This host's machine name: the first label of its host name, as the QMS would use it.
+pub fn this_machine() -> Result<MachineName> {
+    let host = hostname::get().map_err(|e| {
+        Error::failed(format!(
+            "cannot read this host's name ({e}): give MACHINE explicitly"
+        ))
+    })?;
+    let host = host.to_string_lossy();
+    let first = host.split('.').next().unwrap_or_default();
+    MachineName::parse(first, FqdnPolicy::Refuse).map_err(|e| {
+        Error::failed(format!(
+            "this host's name cannot be used as a machine name ({}); give MACHINE explicitly",
+            e.message()
+        ))
+    })
+}
+
+/// The name quoted for an error message, with control characters escaped.
+fn shown(input: &str) -> String {
+    format!("{input:?}")
+}
+
+fn is_ip_address(input: &str) -> bool {
+    let bare = input
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(input);
+    let without_zone = bare.split('%').next().unwrap_or(bare);
+    bare.parse::<IpAddr>().is_ok() || without_zone.parse::<Ipv6Addr>().is_ok() || {
+        // Dotted forms that inet_aton accepts (10.1.2, 0x0a.1.2.3) are IP addresses too.
+        let parts: Vec<&str> = input.split('.').collect();
+        (2..=4).contains(&parts.len())
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && (p.chars().all(|c| c.is_ascii_digit())
+                        || (p.len() > 2
+                            && p[..2].eq_ignore_ascii_case("0x")
+                            && p[2..].chars().all(|c| c.is_ascii_hexdigit())))
+            })
+    }
+}
+
+fn check_label(whole: &str, label: &str) -> Result<()> {
+    let shown = shown(whole);
+    if label.is_empty() {
+        return Err(Error::failed(format!(
+            "refusing {shown}: it has an empty label (two dots in a row, or a leading or trailing dot)"
+        )));
+    }
+    if let Some(c) = label
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        let what = if c.is_ascii() {
+            format!("found {c:?}")
+        } else {
+            format!("found the non-ASCII character {c:?}")
+        };
+        return Err(Error::failed(format!(
+            "refusing {shown}: machine names may contain only letters A-Z, digits and hyphens ({what})"
+        )));
+    }
+    if label.len() > MAX_LABEL_LEN {
+        return Err(Error::failed(format!(
+            "refusing {shown}: {} characters; a machine name has at most {MAX_LABEL_LEN}",
+            label.len()
+        )));
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Err(Error::failed(format!(
+            "refusing {shown}: a machine name cannot start or end with a hyphen"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<MachineName> {
+        MachineName::parse(s, FqdnPolicy::Refuse)
+    }
+
+    #[test]
+    fn plain_machine_names_are_accepted_and_keep_their_case() {
+        for name in ["QVS01", "qvs-01", "a", "1234", &"x".repeat(63)] {
+            assert_eq!(parse(name).expect(name).as_str(), name);
+        }
+    }
+
+    #[test]
+    fn ip_addresses_are_refused_with_the_seed_rule() {
+        for ip in [
+            "10.1.2.3",
+            "::1",
+            "fe80::1%eth0",
+            "[2001:db8::1]",
+            "10.1.2",
+            "0x0a.1.2.3",
+        ] {
+            let err = parse(ip).expect_err(ip);
+            assert!(err.message().contains("IP address"), "{ip}: {err}");
+        }
+    }
+
+    #[test]
+    fn fqdns_are_refused_unless_allowed() {
+        let err = parse("qvs01.corp.local").expect_err("fqdn");
+        assert!(err.message().contains("fully qualified"));
+        assert!(err.message().contains("--allow-fqdn"));
+        assert!(err.message().contains("use qvs01"));
+        assert!(MachineName::parse("qvs01.corp.local", FqdnPolicy::Allow).is_ok());
+        assert!(MachineName::parse("qvs01..local", FqdnPolicy::Allow).is_err());
+    }
+
+    #[test]
+    fn bad_characters_lengths_and_hyphens_are_refused() {
+        for bad in [
+            "",
+            " ",
+            "qv_s01",
+            "qvs 01",
+            "qvs01\n",
+            "ünicode",
+            "-qvs",
+            "qvs-",
+            &"x".repeat(64),
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(
+            parse("ünicode")
+                .expect_err("non-ascii")
+                .message()
+                .contains("non-ASCII")
+        );
+    }
+
+    #[test]
+    fn names_longer_than_netbios_allows_get_a_warning() {
+        assert!(parse("QVS01").expect("ok").netbios_warning().is_none());
+        assert!(
+            parse("QLIKVIEW-SERVER-01")
+                .expect("ok")
+                .netbios_warning()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn machine_lists_report_every_bad_line_with_its_number() {
+        let text = "QVS01\n\n# comment\n10.0.0.1\nqvs01\nqvs02.corp.local\nQVS03\n";
+        let problems = parse_machine_list(text, "line", FqdnPolicy::Refuse).expect_err("bad");
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].starts_with("line 4:"), "{problems:?}");
+        assert!(problems[1].starts_with("line 6:"), "{problems:?}");
+        let good = parse_machine_list("QVS01\nqvs01\n QVS02 \n", "line", FqdnPolicy::Refuse)
+            .expect("good");
+        assert_eq!(good.len(), 2, "repeats are dropped, case-insensitively");
+    }
+
+    #[test]
+    fn lookups_ignore_case() {
+        assert!(parse("QVS01").expect("ok").same_as("qvs01"));
+    }
+}

@@ -1,0 +1,463 @@
+//! Certificate profiles: key type, validity, key usages, EKUs and subject fields of the root,
+//! Server and Client certificates.
+//!
+//! The profiles live as TOML templates in `templates/` and are compiled into the binary; a
+//! `--template FILE` replaces one. Every error names the template, the line and the field.
+
+use crate::error::{Error, Result};
+use crate::key::KeyType;
+use crate::store::CertKind;
+use serde::Deserialize;
+use std::path::Path;
+use toml::Spanned;
+
+/// The built-in root profile (`templates/root.toml`).
+pub const ROOT_TEMPLATE: &str = include_str!("../templates/root.toml");
+/// The built-in Server profile (`templates/server.toml`).
+pub const SERVER_TEMPLATE: &str = include_str!("../templates/server.toml");
+/// The built-in Client profile (`templates/client.toml`).
+pub const CLIENT_TEMPLATE: &str = include_str!("../templates/client.toml");
+
+/// The longest validity a profile may ask for (100 years).
+const MAX_VALIDITY_DAYS: u32 = 36_525;
+
+/// A key usage bit (RFC 5280 4.2.1.3), named as in the templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUsage {
+    /// digitalSignature
+    DigitalSignature,
+    /// contentCommitment (formerly nonRepudiation)
+    ContentCommitment,
+    /// keyEncipherment (RSA only)
+    KeyEncipherment,
+    /// dataEncipherment
+    DataEncipherment,
+    /// keyAgreement
+    KeyAgreement,
+    /// keyCertSign (CA only)
+    KeyCertSign,
+    /// cRLSign (CA only)
+    CrlSign,
+}
+
+impl KeyUsage {
+    const NAMES: [(&'static str, KeyUsage); 7] = [
+        ("digitalSignature", KeyUsage::DigitalSignature),
+        ("contentCommitment", KeyUsage::ContentCommitment),
+        ("keyEncipherment", KeyUsage::KeyEncipherment),
+        ("dataEncipherment", KeyUsage::DataEncipherment),
+        ("keyAgreement", KeyUsage::KeyAgreement),
+        ("keyCertSign", KeyUsage::KeyCertSign),
+        ("cRLSign", KeyUsage::CrlSign),
+    ];
+
+    /// The rcgen equivalent.
+    pub fn to_rcgen(self) -> rcgen::KeyUsagePurpose {
+        use rcgen::KeyUsagePurpose as K;
+        match self {
+            KeyUsage::DigitalSignature => K::DigitalSignature,
+            KeyUsage::ContentCommitment => K::ContentCommitment,
+            KeyUsage::KeyEncipherment => K::KeyEncipherment,
+            KeyUsage::DataEncipherment => K::DataEncipherment,
+            KeyUsage::KeyAgreement => K::KeyAgreement,
+            KeyUsage::KeyCertSign => K::KeyCertSign,
+            KeyUsage::CrlSign => K::CrlSign,
+        }
+    }
+}
+
+/// An extended key usage (RFC 5280 4.2.1.12), named as in the templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtendedKeyUsage {
+    /// TLS server authentication.
+    ServerAuth,
+    /// TLS client authentication.
+    ClientAuth,
+    /// Code signing.
+    CodeSigning,
+    /// E-mail protection.
+    EmailProtection,
+    /// Time stamping.
+    TimeStamping,
+    /// OCSP signing.
+    OcspSigning,
+}
+
+impl ExtendedKeyUsage {
+    const NAMES: [(&'static str, ExtendedKeyUsage); 6] = [
+        ("serverAuth", ExtendedKeyUsage::ServerAuth),
+        ("clientAuth", ExtendedKeyUsage::ClientAuth),
+        ("codeSigning", ExtendedKeyUsage::CodeSigning),
+        ("emailProtection", ExtendedKeyUsage::EmailProtection),
+        ("timeStamping", ExtendedKeyUsage::TimeStamping),
+        ("ocspSigning", ExtendedKeyUsage::OcspSigning),
+    ];
+
+    /// The rcgen equivalent.
+    pub fn to_rcgen(self) -> rcgen::ExtendedKeyUsagePurpose {
+        use rcgen::ExtendedKeyUsagePurpose as E;
+        match self {
+            ExtendedKeyUsage::ServerAuth => E::ServerAuth,
+            ExtendedKeyUsage::ClientAuth => E::ClientAuth,
+            ExtendedKeyUsage::CodeSigning => E::CodeSigning,
+            ExtendedKeyUsage::EmailProtection => E::EmailProtection,
+            ExtendedKeyUsage::TimeStamping => E::TimeStamping,
+            ExtendedKeyUsage::OcspSigning => E::OcspSigning,
+        }
+    }
+}
+
+/// Optional subject fields besides the common name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectFields {
+    /// CN, for the root and the Client (Server certificates use the machine name).
+    pub common_name: Option<String>,
+    /// O
+    pub organization: Option<String>,
+    /// OU
+    pub organizational_unit: Option<String>,
+    /// L
+    pub locality: Option<String>,
+    /// ST
+    pub state: Option<String>,
+    /// C (two letters)
+    pub country: Option<String>,
+}
+
+/// A validated certificate profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Which certificate this profile makes.
+    pub kind: CertKind,
+    /// The key type of new keys.
+    pub key_type: KeyType,
+    /// Validity in days.
+    pub validity_days: u32,
+    /// Key usages (keyEncipherment is dropped for ECDSA keys when issuing).
+    pub key_usage: Vec<KeyUsage>,
+    /// Extended key usages.
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Subject fields.
+    pub subject: SubjectFields,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    kind: Spanned<String>,
+    key_type: Spanned<String>,
+    validity_days: Spanned<i64>,
+    key_usage: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    extended_key_usage: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    subject: Option<RawSubject>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSubject {
+    common_name: Option<Spanned<String>>,
+    organization: Option<Spanned<String>>,
+    organizational_unit: Option<Spanned<String>>,
+    locality: Option<Spanned<String>>,
+    state: Option<Spanned<String>>,
+    country: Option<Spanned<String>>,
+}
+
+impl Profile {
+    /// The built-in profile for `kind`.
+    pub fn builtin(kind: CertKind) -> Self {
+        let (text, name) = match kind {
+            CertKind::Root => (ROOT_TEMPLATE, "templates/root.toml"),
+            CertKind::Server => (SERVER_TEMPLATE, "templates/server.toml"),
+            CertKind::Client => (CLIENT_TEMPLATE, "templates/client.toml"),
+        };
+        Self::parse(text, name, kind).expect("built-in templates are validated by the test suite")
+    }
+
+    /// Reads a `--template FILE` that must describe a `kind` certificate.
+    pub fn from_file(path: &Path, kind: CertKind) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::failed(format!(
+                "cannot read the template {}: {e}; check the path and its permissions",
+                path.display()
+            ))
+        })?;
+        Self::parse(&text, &path.display().to_string(), kind)
+    }
+
+    /// Parses and validates a template; `source` names it in errors.
+    pub fn parse(text: &str, source: &str, kind: CertKind) -> Result<Self> {
+        let raw: RawProfile = toml::from_str(text).map_err(|e| {
+            let detail = e.to_string().trim_end().replace('\n', "\n  ");
+            Error::failed(format!("template {source}: {detail}"))
+        })?;
+        let at = |span: std::ops::Range<usize>, field: &str, problem: String| {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            Error::failed(format!(
+                "template {source}, line {line}, field `{field}`: {problem}"
+            ))
+        };
+
+        let expected = kind_name(kind);
+        if raw.kind.get_ref() != expected {
+            return Err(at(
+                raw.kind.span(),
+                "kind",
+                format!(
+                    "is {:?} but this command needs a {expected:?} profile",
+                    raw.kind.get_ref()
+                ),
+            ));
+        }
+        let key_type: KeyType = raw
+            .key_type
+            .get_ref()
+            .parse()
+            .map_err(|e: Error| at(raw.key_type.span(), "key_type", e.message().to_owned()))?;
+        let days = *raw.validity_days.get_ref();
+        let validity_days = u32::try_from(days)
+            .ok()
+            .filter(|d| (1..=MAX_VALIDITY_DAYS).contains(d))
+            .ok_or_else(|| {
+                at(
+                    raw.validity_days.span(),
+                    "validity_days",
+                    format!("{days} is out of range: give 1 to {MAX_VALIDITY_DAYS} days"),
+                )
+            })?;
+
+        let key_usage = parse_names(&raw.key_usage, &KeyUsage::NAMES)
+            .map_err(|(span, problem)| at(span, "key_usage", problem))?;
+        let extended_key_usage = match &raw.extended_key_usage {
+            Some(list) => parse_names(list, &ExtendedKeyUsage::NAMES)
+                .map_err(|(span, problem)| at(span, "extended_key_usage", problem))?,
+            None => Vec::new(),
+        };
+
+        let is_ca_usage = |u: &KeyUsage| matches!(u, KeyUsage::KeyCertSign | KeyUsage::CrlSign);
+        match kind {
+            CertKind::Root => {
+                if !(key_usage.contains(&KeyUsage::KeyCertSign)
+                    && key_usage.contains(&KeyUsage::CrlSign))
+                {
+                    return Err(at(
+                        raw.key_usage.span(),
+                        "key_usage",
+                        "a root must have keyCertSign and cRLSign".into(),
+                    ));
+                }
+            }
+            CertKind::Server | CertKind::Client => {
+                if key_usage.iter().any(is_ca_usage) {
+                    return Err(at(
+                        raw.key_usage.span(),
+                        "key_usage",
+                        "keyCertSign and cRLSign are for the root only".into(),
+                    ));
+                }
+                if !key_usage.contains(&KeyUsage::DigitalSignature) {
+                    return Err(at(
+                        raw.key_usage.span(),
+                        "key_usage",
+                        "TLS certificates need digitalSignature".into(),
+                    ));
+                }
+                let needed = if kind == CertKind::Server {
+                    ExtendedKeyUsage::ServerAuth
+                } else {
+                    ExtendedKeyUsage::ClientAuth
+                };
+                if !extended_key_usage.contains(&needed) {
+                    let span = raw.extended_key_usage.as_ref().map_or(0..0, |s| s.span());
+                    return Err(at(
+                        span,
+                        "extended_key_usage",
+                        format!(
+                            "a {expected} certificate needs {}",
+                            if kind == CertKind::Server {
+                                "serverAuth"
+                            } else {
+                                "clientAuth"
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+
+        let raw_subject = raw.subject.unwrap_or_default();
+        let text_field = |field: &Option<Spanned<String>>, name: &str| -> Result<Option<String>> {
+            match field {
+                None => Ok(None),
+                Some(value) => {
+                    let v = value.get_ref().trim();
+                    if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
+                        Err(at(
+                            value.span(),
+                            &format!("subject.{name}"),
+                            "must be 1 to 64 characters without control characters".into(),
+                        ))
+                    } else {
+                        Ok(Some(v.to_owned()))
+                    }
+                }
+            }
+        };
+        let common_name = text_field(&raw_subject.common_name, "common_name")?;
+        if kind == CertKind::Server
+            && let Some(cn) = &raw_subject.common_name
+        {
+            return Err(at(
+                cn.span(),
+                "subject.common_name",
+                "a Server certificate is always issued to the machine name: remove this field"
+                    .into(),
+            ));
+        }
+        if kind != CertKind::Server && common_name.is_none() {
+            return Err(Error::failed(format!(
+                "template {source}: field `subject.common_name` is missing: the {expected} \
+                 certificate needs one"
+            )));
+        }
+        let country = text_field(&raw_subject.country, "country")?;
+        if let (Some(value), Some(c)) = (&raw_subject.country, &country)
+            && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
+            return Err(at(
+                value.span(),
+                "subject.country",
+                format!("{c:?} is not a two-letter country code such as \"SE\""),
+            ));
+        }
+        let subject = SubjectFields {
+            common_name,
+            organization: text_field(&raw_subject.organization, "organization")?,
+            organizational_unit: text_field(
+                &raw_subject.organizational_unit,
+                "organizational_unit",
+            )?,
+            locality: text_field(&raw_subject.locality, "locality")?,
+            state: text_field(&raw_subject.state, "state")?,
+            country,
+        };
+
+        Ok(Profile {
+            kind,
+            key_type,
+            validity_days,
+            key_usage,
+            extended_key_usage,
+            subject,
+        })
+    }
+
+    /// The key usages that apply to a key of `key_type` (keyEncipherment is RSA only).
+    pub fn key_usage_for(&self, key_type: KeyType) -> Vec<KeyUsage> {
+        self.key_usage
+            .iter()
+            .copied()
+            .filter(|u| key_type.is_rsa() || *u != KeyUsage::KeyEncipherment)
+            .collect()
+    }
+}
+
+fn kind_name(kind: CertKind) -> &'static str {
+    match kind {
+        CertKind::Root => "root",
+        CertKind::Server => "server",
+        CertKind::Client => "client",
+    }
+}
+
+type SpannedProblem = (std::ops::Range<usize>, String);
+
+fn parse_names<T: Copy + PartialEq>(
+    list: &Spanned<Vec<Spanned<String>>>,
+    names: &[(&str, T)],
+) -> std::result::Result<Vec<T>, SpannedProblem> {
+    let mut out = Vec::new();
+    for item in list.get_ref() {
+        let value = names
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(item.get_ref()))
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let known: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+                (
+                    item.span(),
+                    format!(
+                        "unknown value {:?}: use one of {}",
+                        item.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            })?;
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_profiles_are_valid_and_match_the_spec() {
+        let root = Profile::builtin(CertKind::Root);
+        assert_eq!(root.key_type, KeyType::Rsa2048);
+        assert_eq!(root.subject.common_name.as_deref(), Some("QlikViewCA"));
+        let server = Profile::builtin(CertKind::Server);
+        assert_eq!(
+            server.extended_key_usage,
+            vec![ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth]
+        );
+        let client = Profile::builtin(CertKind::Client);
+        assert_eq!(client.subject.common_name.as_deref(), Some("QVProxy"));
+        assert!(server.validity_days < root.validity_days);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_name_the_line_and_field() {
+        let bad_field =
+            SERVER_TEMPLATE.replace("kind = \"server\"", "kind = \"server\"\ncolour = 1");
+        let err = Profile::parse(&bad_field, "t.toml", CertKind::Server).expect_err("unknown");
+        assert!(err.message().contains("colour"), "{err}");
+        assert!(err.message().contains("line"), "{err}");
+
+        let bad_value = SERVER_TEMPLATE.replace("\"keyEncipherment\"", "\"keyEncypherment\"");
+        let err = Profile::parse(&bad_value, "t.toml", CertKind::Server).expect_err("typo");
+        assert!(err.message().contains("field `key_usage`"), "{err}");
+        assert!(err.message().contains("keyEncypherment"), "{err}");
+
+        let bad_days = CLIENT_TEMPLATE.replace("validity_days = 1826", "validity_days = 0");
+        let err = Profile::parse(&bad_days, "t.toml", CertKind::Client).expect_err("days");
+        assert!(err.message().contains("validity_days"), "{err}");
+
+        let wrong_kind =
+            Profile::parse(CLIENT_TEMPLATE, "t.toml", CertKind::Server).expect_err("kind");
+        assert!(
+            wrong_kind.message().contains("field `kind`"),
+            "{wrong_kind}"
+        );
+    }
+
+    #[test]
+    fn ecdsa_keys_never_get_key_encipherment() {
+        let server = Profile::builtin(CertKind::Server);
+        assert!(
+            !server
+                .key_usage_for(KeyType::P256)
+                .contains(&KeyUsage::KeyEncipherment)
+        );
+        assert!(
+            server
+                .key_usage_for(KeyType::Rsa2048)
+                .contains(&KeyUsage::KeyEncipherment)
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! `setup`: the QMS first start in one idempotent step. Creates the root if there is none,
+//! a Server certificate for each machine and the QVProxy Client certificate unless valid ones
+//! exist, then writes the license-service export. Re-running changes nothing that is still valid.
+
+use crate::ca::Ca;
+use crate::error::Result;
+use crate::export::{LicenseServiceExport, export_license_service};
+use crate::init::{InitReport, InitRequest, init};
+use crate::issue::{IssueOptions, IssueOutcome, LeafRequest, issue_batch};
+use crate::key::KeyProtector;
+use crate::name::{DEFAULT_CLIENT_NAME, MachineName};
+use crate::profile::Profile;
+use crate::secret::Password;
+use crate::store::{CertKind, Store};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Which password a step needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordUse {
+    /// A password for a new CA (asked twice on a terminal).
+    NewCa,
+    /// The password of the existing CA.
+    Unlock,
+}
+
+/// What `setup` should do.
+#[derive(Debug, Clone)]
+pub struct SetupRequest {
+    /// The machines that get Server certificates (at least one).
+    pub machines: Vec<MachineName>,
+    /// Store keys unencrypted if a new CA is created (labs only).
+    pub no_password: bool,
+    /// Key generation threads.
+    pub jobs: usize,
+    /// Where to write the license-service export (None: the platform default).
+    pub export_dir: Option<PathBuf>,
+}
+
+/// What `setup` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupReport {
+    /// The CA directory.
+    pub ca_dir: PathBuf,
+    /// The root created now, if there was none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_root: Option<InitReport>,
+    /// One outcome per Server certificate and one for the Client certificate.
+    pub certificates: Vec<IssueOutcome>,
+    /// The license-service export.
+    pub license_service_export: LicenseServiceExport,
+}
+
+/// Runs the QMS first start against the CA in `dir`.
+pub fn setup(
+    dir: &Path,
+    request: &SetupRequest,
+    password: &dyn Fn(PasswordUse) -> Result<Password>,
+    progress: &mut dyn FnMut(&IssueOutcome),
+) -> Result<SetupReport> {
+    let store = Store::at(dir);
+    let mut new_password = None;
+    let created_root = if store.has_ca() {
+        None
+    } else {
+        let protector = if request.no_password {
+            KeyProtector::unprotected()
+        } else {
+            let chosen = password(PasswordUse::NewCa)?;
+            new_password = Some(chosen.clone());
+            KeyProtector::encrypted(chosen)
+        };
+        Some(init(
+            dir,
+            InitRequest {
+                profile: Profile::builtin(CertKind::Root),
+                common_name: None,
+                key_type: None,
+                days: None,
+                protector,
+                force: false,
+            },
+        )?)
+    };
+
+    let mut ca = Ca::open_for_update(dir)?;
+    let signer = ca.unlock(&|| match &new_password {
+        Some(p) => Ok(p.clone()),
+        None => password(PasswordUse::Unlock),
+    })?;
+
+    let servers: Vec<LeafRequest> = request
+        .machines
+        .iter()
+        .map(|m| LeafRequest {
+            kind: CertKind::Server,
+            name: m.as_str().to_owned(),
+            dns_name: Some(m.as_str().to_owned()),
+        })
+        .collect();
+    let mut certificates = issue_batch(
+        &mut ca,
+        &signer,
+        &servers,
+        &IssueOptions {
+            profile: Profile::builtin(CertKind::Server),
+            key_type: None,
+            days: None,
+            force: false,
+            jobs: request.jobs,
+        },
+        progress,
+    )?;
+    let client = LeafRequest {
+        kind: CertKind::Client,
+        name: DEFAULT_CLIENT_NAME.to_owned(),
+        dns_name: None,
+    };
+    certificates.extend(issue_batch(
+        &mut ca,
+        &signer,
+        std::slice::from_ref(&client),
+        &IssueOptions {
+            profile: Profile::builtin(CertKind::Client),
+            key_type: None,
+            days: None,
+            force: false,
+            jobs: 1,
+        },
+        progress,
+    )?);
+
+    let machine = request.machines.first().map(|m| m.as_str().to_owned());
+    let license_service_export = export_license_service(
+        &mut ca,
+        &signer,
+        machine.as_deref(),
+        request.export_dir.as_deref(),
+    )?;
+
+    Ok(SetupReport {
+        ca_dir: dir.to_owned(),
+        created_root,
+        certificates,
+        license_service_export,
+    })
+}

@@ -1,0 +1,284 @@
+//! The CA index (`index.json`): the CA settings and one entry per certificate ever issued.
+//!
+//! The index is the commit point of every state change: certificate and key files are written
+//! first, then the index is replaced atomically. A file that no index entry names is the
+//! harmless leftover of an interrupted operation.
+
+use crate::error::{Error, Result};
+use crate::key::{KeyProtection, KeyType};
+use crate::serial::Serial;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use time::OffsetDateTime;
+
+/// The version of the index format this build writes.
+pub const INDEX_FORMAT: u32 = 1;
+
+/// The whole persistent state of a CA besides the certificate and key files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    /// The index format version.
+    pub format: u32,
+    /// Settings chosen at `init`.
+    pub settings: Settings,
+    /// The number of the last CRL issued (0 before the first).
+    #[serde(default)]
+    pub crl_number: u64,
+    /// Every certificate issued, in issue order.
+    #[serde(default)]
+    pub certificates: Vec<Entry>,
+    /// What `export license-service` last wrote, so `doctor` can check it is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_service_export: Option<ExportRecord>,
+}
+
+/// CA settings fixed at `init`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The root's common name (`QlikViewCA` unless `init --cn` chose another).
+    pub root_cn: String,
+    /// How private keys are stored at rest.
+    pub key_protection: KeyProtection,
+    /// When the CA was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+/// The three kinds of certificate in the QlikView trust domain (seed 001).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum CertKind {
+    /// The QlikViewCA root (Trusted Root Certification Authorities).
+    Root,
+    /// A Server certificate, issued to a machine name (Personal).
+    Server,
+    /// The QVProxy Client certificate (Personal).
+    Client,
+}
+
+impl CertKind {
+    /// The seed's "Description" column.
+    pub fn description(self) -> &'static str {
+        match self {
+            CertKind::Root => "Root",
+            CertKind::Server => "Server",
+            CertKind::Client => "Client",
+        }
+    }
+
+    /// The seed's "Location (Windows store)" column.
+    pub fn windows_location(self) -> &'static str {
+        match self {
+            CertKind::Root => "Local Computer / Trusted Root Certification Authorities",
+            CertKind::Server | CertKind::Client => "Local Computer / Personal",
+        }
+    }
+}
+
+/// What became of a certificate after it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryStatus {
+    /// In use (it may still have expired: see [`Entry::state_at`]).
+    Active,
+    /// Replaced by a newer certificate for the same name (renew or `--force`).
+    Superseded,
+    /// Revoked; listed on the CRL until it expires.
+    Revoked,
+}
+
+/// A revocation: when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// When the certificate was revoked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The RFC 5280 reason code name (e.g. `keyCompromise`).
+    pub reason: String,
+}
+
+/// One issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The certificate's serial number; also names its files.
+    pub serial: Serial,
+    /// Root, Server or Client.
+    pub kind: CertKind,
+    /// Issued To: the common name (machine name, `QVProxy`, `QlikViewCA`).
+    pub name: String,
+    /// The key type of the certificate's key.
+    pub key_type: KeyType,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Active, superseded or revoked.
+    pub status: EntryStatus,
+    /// SHA-256 of the certificate DER, upper-case hex (the Windows "thumbprint" style).
+    pub sha256: String,
+    /// The serial of the certificate that replaced this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<Serial>,
+    /// The revocation, if revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
+}
+
+/// The state of a certificate at a moment, as `list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertState {
+    /// Active and not close to expiry.
+    Valid,
+    /// Active and expiring within the warning window.
+    Expiring,
+    /// Past its end of validity.
+    Expired,
+    /// Revoked.
+    Revoked,
+    /// Replaced by a newer certificate.
+    Superseded,
+}
+
+impl CertState {
+    /// The lower-case word used in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertState::Valid => "valid",
+            CertState::Expiring => "expiring",
+            CertState::Expired => "expired",
+            CertState::Revoked => "revoked",
+            CertState::Superseded => "superseded",
+        }
+    }
+}
+
+impl Entry {
+    /// The state at `now`, with `warn` as the "expiring" window.
+    pub fn state_at(&self, now: OffsetDateTime, warn: time::Duration) -> CertState {
+        match self.status {
+            EntryStatus::Revoked => CertState::Revoked,
+            EntryStatus::Superseded => CertState::Superseded,
+            EntryStatus::Active if self.not_after <= now => CertState::Expired,
+            EntryStatus::Active if self.not_after - now <= warn => CertState::Expiring,
+            EntryStatus::Active => CertState::Valid,
+        }
+    }
+
+    /// True when the certificate is active and within its validity period at `now`.
+    pub fn is_usable_at(&self, now: OffsetDateTime) -> bool {
+        self.status == EntryStatus::Active && self.not_before <= now && now < self.not_after
+    }
+}
+
+/// A record of the last license-service export (seed 001: root.pem, server.pem, server_key.pem).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRecord {
+    /// The directory the three files were written to.
+    pub dir: String,
+    /// The machine whose Server certificate was exported.
+    pub machine: String,
+    /// The exported Server certificate's serial.
+    pub server_serial: Serial,
+    /// SHA-256 of the exported root certificate.
+    pub root_sha256: String,
+    /// When the export was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Index {
+    /// A fresh index for a new CA.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            format: INDEX_FORMAT,
+            settings,
+            crl_number: 0,
+            certificates: Vec::new(),
+            license_service_export: None,
+        }
+    }
+
+    /// Parses `index.json`, with an error that names the file and what to do.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let index: Index = serde_json::from_slice(bytes).map_err(|e| {
+            Error::failed(format!(
+                "the CA index {} is damaged ({e}); restore the CA from a backup \
+                 (`qvca restore FILE`)",
+                path.display()
+            ))
+        })?;
+        if index.format != INDEX_FORMAT {
+            return Err(Error::failed(format!(
+                "the CA index {} has format {}, which this qvca does not know (it writes \
+                 format {INDEX_FORMAT}); use the qvca version that created it",
+                path.display(),
+                index.format
+            )));
+        }
+        Ok(index)
+    }
+
+    /// Serializes the index (pretty JSON, so admins can read it).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::failed(format!("encoding the CA index failed: {e}")))?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// The current root entry (the newest active root).
+    pub fn root(&self) -> Option<&Entry> {
+        self.certificates
+            .iter()
+            .rev()
+            .find(|e| e.kind == CertKind::Root && e.status == EntryStatus::Active)
+    }
+
+    /// The entry with this serial.
+    pub fn by_serial(&self, serial: &Serial) -> Option<&Entry> {
+        self.certificates.iter().find(|e| &e.serial == serial)
+    }
+
+    /// The entry with this serial, for changing its status.
+    pub fn by_serial_mut(&mut self, serial: &Serial) -> Option<&mut Entry> {
+        self.certificates.iter_mut().find(|e| &e.serial == serial)
+    }
+
+    /// The newest active entry of `kind` issued to `name` (compared case-insensitively).
+    pub fn current(&self, kind: CertKind, name: &str) -> Option<&Entry> {
+        self.certificates.iter().rev().find(|e| {
+            e.kind == kind && e.status == EntryStatus::Active && e.name.eq_ignore_ascii_case(name)
+        })
+    }
+
+    /// The entries `list` shows by default: all but superseded ones, and of several
+    /// non-superseded entries for one (kind, name) only the newest; in issue order.
+    pub fn current_entries(&self) -> Vec<&Entry> {
+        let mut newest: std::collections::HashMap<(CertKind, String), usize> =
+            std::collections::HashMap::new();
+        for (position, entry) in self.certificates.iter().enumerate() {
+            if entry.status != EntryStatus::Superseded {
+                newest.insert((entry.kind, entry.name.to_ascii_lowercase()), position);
+            }
+        }
+        let mut positions: Vec<usize> = newest.into_values().collect();
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .map(|p| &self.certificates[p])
+            .collect()
+    }
+
+    /// True when a serial is already taken.
+    pub fn has_serial(&self, serial: &Serial) -> bool {
+        self.by_serial(serial).is_some()
+    }
+}

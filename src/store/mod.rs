@@ -1,0 +1,254 @@
+//! The CA directory: its layout, the index, the lock and atomic writes. All CA state reaches
+//! disk through this module.
+//!
+//! ```text
+//! <ca-dir>/            0700
+//!   index.json         settings + one entry per certificate (the commit point)   0600
+//!   certs/<SERIAL>.pem certificates                                              0644
+//!   keys/<SERIAL>.pem  private keys, encrypted PKCS#8 unless --no-password       0600
+//!   crl.pem            the latest CRL
+//!   .lock              the advisory lock that serializes qvca processes
+//! ```
+
+pub mod atomic;
+pub mod index;
+pub mod lock;
+
+pub use atomic::{Durability, FileMode};
+pub use index::{CertKind, CertState, Entry, EntryStatus, ExportRecord, Index, Settings};
+pub use lock::CaLock;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::serial::Serial;
+use std::path::{Path, PathBuf};
+
+/// The index file name.
+pub const INDEX_FILE: &str = "index.json";
+/// The lock file name.
+pub const LOCK_FILE: &str = ".lock";
+/// The default CRL file name.
+pub const CRL_FILE: &str = "crl.pem";
+const CERTS_DIR: &str = "certs";
+const KEYS_DIR: &str = "keys";
+
+/// A CA directory on disk (which may not hold a CA yet).
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// The store at `dir`; nothing is touched until used.
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { root: dir.into() }
+    }
+
+    /// The CA directory.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the index lives.
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join(INDEX_FILE)
+    }
+
+    /// Where the certificate with `serial` lives.
+    pub fn cert_path(&self, serial: &Serial) -> PathBuf {
+        self.root.join(CERTS_DIR).join(format!("{serial}.pem"))
+    }
+
+    /// Where the private key of the certificate with `serial` lives.
+    pub fn key_path(&self, serial: &Serial) -> PathBuf {
+        self.root.join(KEYS_DIR).join(format!("{serial}.pem"))
+    }
+
+    /// The default CRL path.
+    pub fn crl_path(&self) -> PathBuf {
+        self.root.join(CRL_FILE)
+    }
+
+    /// The certificates directory.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.root.join(CERTS_DIR)
+    }
+
+    /// The keys directory.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.root.join(KEYS_DIR)
+    }
+
+    /// True when the directory holds a CA (an index).
+    pub fn has_ca(&self) -> bool {
+        self.index_path().is_file()
+    }
+
+    /// Reads the index; "no CA" is a not-found error that says how to create one.
+    pub fn load_index(&self) -> Result<Index> {
+        let path = self.index_path();
+        let bytes = std::fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::not_found(format!(
+                    "no CA in {}: create one with `qvca init` (or `qvca setup`), or point \
+                     --ca-dir / QVCA_DIR at an existing CA",
+                    self.root.display()
+                ))
+            } else {
+                Error::io("reading", &path, e)
+            }
+        })?;
+        Index::parse(&bytes, &path)
+    }
+
+    /// Creates the CA directory (0700) and its subdirectories if missing.
+    pub fn create_dirs(&self) -> Result<()> {
+        create_private_dir(&self.root)?;
+        create_private_dir(&self.certs_dir())?;
+        create_private_dir(&self.keys_dir())?;
+        Ok(())
+    }
+
+    /// Takes the CA lock (creating the directory if needed).
+    pub fn lock(&self) -> Result<CaLock> {
+        if !self.root.exists() {
+            create_private_dir(&self.root)?;
+        }
+        CaLock::acquire(&self.root.join(LOCK_FILE))
+    }
+
+    /// Commits a new index: the atomic, durable write that makes a state change happen.
+    pub fn save_index(&self, index: &Index) -> Result<()> {
+        crash_point("before-index-commit");
+        atomic::write_atomic(
+            &self.index_path(),
+            &index.to_json()?,
+            FileMode::Secret,
+            Durability::Synced,
+        )
+    }
+
+    /// Reads a stored certificate (PEM).
+    pub fn read_cert_pem(&self, serial: &Serial) -> Result<Vec<u8>> {
+        let path = self.cert_path(serial);
+        std::fs::read(&path).map_err(|e| missing_state(&path, e))
+    }
+
+    /// Reads a stored private key (PEM, possibly encrypted).
+    pub fn read_key_pem(&self, serial: &Serial) -> Result<crate::secret::SecretBytes> {
+        let path = self.key_path(serial);
+        std::fs::read(&path)
+            .map(crate::secret::SecretBytes::new)
+            .map_err(|e| missing_state(&path, e))
+    }
+
+    /// Writes a certificate and its sealed key for a new serial (not yet committed to the index).
+    pub fn write_cert_and_key(
+        &self,
+        serial: &Serial,
+        cert_pem: &[u8],
+        sealed_key_pem: &[u8],
+        durability: Durability,
+    ) -> Result<()> {
+        atomic::write_atomic(
+            &self.key_path(serial),
+            sealed_key_pem,
+            FileMode::Secret,
+            durability,
+        )?;
+        atomic::write_atomic(
+            &self.cert_path(serial),
+            cert_pem,
+            FileMode::Public,
+            durability,
+        )
+    }
+
+    /// Makes a batch of [`Durability::Deferred`] writes durable before the index commits them.
+    pub fn sync_batch(&self, serials: &[Serial]) -> Result<()> {
+        for serial in serials {
+            atomic::sync_file(&self.key_path(serial))?;
+            atomic::sync_file(&self.cert_path(serial))?;
+        }
+        atomic::sync_dir(&self.keys_dir())?;
+        atomic::sync_dir(&self.certs_dir())
+    }
+}
+
+/// A file the index names is missing or unreadable: the CA is damaged.
+fn missing_state(path: &Path, e: std::io::Error) -> Error {
+    let err = Error::io("reading", path, e);
+    if err.kind() == ErrorKind::NotFound {
+        Error::failed(format!(
+            "{} is missing although the CA index names it; run `qvca doctor`, and restore the \
+             CA from a backup if it cannot be recovered",
+            path.display()
+        ))
+    } else {
+        err
+    }
+}
+
+/// Creates a directory readable by its owner only (0700 on Unix).
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(path)
+        .map_err(|e| Error::io("creating the directory", path, e))
+}
+
+/// The platform's default CA directory (SPEC.md): `%ProgramData%\QlikTech\qvca` on Windows,
+/// `$XDG_DATA_HOME/qvca` or `~/.local/share/qvca` elsewhere.
+pub fn default_ca_dir() -> Result<PathBuf> {
+    #[cfg(windows)]
+    {
+        let program_data = std::env::var_os("ProgramData")
+            .ok_or_else(|| Error::failed("%ProgramData% is not set: pass --ca-dir"))?;
+        Ok(PathBuf::from(program_data).join("QlikTech").join("qvca"))
+    }
+    #[cfg(not(windows))]
+    {
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(xdg).join("qvca"));
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                Error::failed(
+                    "neither XDG_DATA_HOME nor HOME is set: pass --ca-dir or set QVCA_DIR",
+                )
+            })?;
+        Ok(PathBuf::from(home)
+            .join(".local")
+            .join("share")
+            .join("qvca"))
+    }
+}
+
+/// Aborts the process at a named point when the crash-safety tests ask for it
+/// (`QVCA_TEST_CRASH_AT=<point>` or `<point>#<n>` for its n-th occurrence; built only with the
+/// `test-hooks` feature).
+#[cfg(feature = "test-hooks")]
+pub fn crash_point(point: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    if let Ok(target) = std::env::var("QVCA_TEST_CRASH_AT") {
+        let (name, nth) = match target.split_once('#') {
+            Some((name, n)) => (name.to_owned(), n.parse::<usize>().unwrap_or(1)),
+            None => (target.clone(), 1),
+        };
+        if name == point && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+            std::process::abort();
+        }
+    }
+}
+
+/// No-op outside test builds.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn crash_point(_point: &str) {}
