@@ -60,11 +60,15 @@ pub fn list(ca: &Ca, all: bool, now: OffsetDateTime) -> Vec<ListedCertificate> {
             sha256: e.sha256.clone(),
         })
         .collect();
-    // The seed's order: Server certificates, then the Client, then the root.
-    rows.sort_by_key(|r| match r.kind {
-        CertKind::Server => 0,
-        CertKind::Client => 1,
-        CertKind::Root => 2,
+    // The seed's order: Server certificates by name, then the Client, then the root; within
+    // one name, issue order.
+    rows.sort_by_cached_key(|r| {
+        let rank = match r.kind {
+            CertKind::Server => 0,
+            CertKind::Client => 1,
+            CertKind::Root => 2,
+        };
+        (rank, r.issued_to.to_ascii_lowercase())
     });
     rows
 }

@@ -1,0 +1,148 @@
+//! Test support: a temporary CA directory with a password file, and a `qvca` command bound
+//! to it with a clean environment.
+
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+/// The CA password every test CA uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A scratch area holding a CA directory and a password file.
+pub struct TestCa {
+    pub temp: tempfile::TempDir,
+}
+
+impl TestCa {
+    /// An empty scratch area (no CA yet).
+    pub fn new() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        std::fs::write(temp.path().join("password.txt"), format!("{PASSWORD}\n"))
+            .expect("password file");
+        Self { temp }
+    }
+
+    /// A CA created with `setup` for the given machines (root, servers, QVProxy, export).
+    pub fn with_setup(machines: &[&str]) -> Self {
+        let ca = Self::new();
+        ca.qvca().arg("setup").args(machines).assert().success();
+        ca
+    }
+
+    /// The scratch directory.
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The CA directory.
+    pub fn dir(&self) -> PathBuf {
+        self.temp.path().join("ca")
+    }
+
+    /// The password file.
+    pub fn password_file(&self) -> PathBuf {
+        self.temp.path().join("password.txt")
+    }
+
+    /// `qvca --ca-dir <dir> --password-file <file>` with no QVCA_* variables inherited.
+    pub fn qvca(&self) -> Command {
+        let mut cmd = self.qvca_without_password();
+        cmd.arg("--password-file").arg(self.password_file());
+        cmd
+    }
+
+    /// `qvca --ca-dir <dir>` with no password source at all.
+    pub fn qvca_without_password(&self) -> Command {
+        let mut cmd = bare_qvca();
+        cmd.arg("--ca-dir").arg(self.dir()).current_dir(self.path());
+        cmd
+    }
+
+    /// The root certificate file (PEM) of the CA.
+    pub fn root_pem(&self) -> PathBuf {
+        let out = self.path().join("root.pem");
+        self.qvca()
+            .args(["export", "root", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    }
+
+    /// The parsed index.json.
+    pub fn index(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.dir().join("index.json")).expect("index");
+        serde_json::from_str(&text).expect("index JSON")
+    }
+
+    /// A snapshot of every file under the CA directory (path → bytes), to prove nothing changed.
+    pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        snapshot(&self.dir())
+    }
+
+    /// The `--json` output of a command that succeeds.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.qvca().arg("--json").args(args).output().expect("run");
+        assert!(
+            out.status.success(),
+            "qvca {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+    }
+}
+
+/// The qvca binary with a clean environment (no QVCA_* variables from the caller).
+pub fn bare_qvca() -> Command {
+    let mut cmd = Command::cargo_bin("qvca").expect("qvca binary");
+    for var in [
+        "QVCA_DIR",
+        "QVCA_PASSWORD",
+        "QVCA_PFX_PASSWORD",
+        "XDG_DATA_HOME",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Every file below `dir` with its bytes, sorted by path (the lock file excluded).
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n != ".lock") {
+                let bytes = std::fs::read(&path).expect("read");
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Runs a third-party tool and returns (success, stdout + stderr).
+pub fn tool(program: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} must be installed (.ci/run installs it): {e}"));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Runs openssl and returns its output, failing the test when openssl fails.
+pub fn openssl_ok(args: &[&str]) -> String {
+    let (ok, text) = tool("openssl", args);
+    assert!(ok, "openssl {args:?} failed:\n{text}");
+    text
+}
