@@ -1,11 +1,12 @@
 //! Exports: the Qlik License Service files (seed 001: `root.pem`, `server.pem`,
-//! `server_key.pem`), and the root certificate for trust stores.
+//! `server_key.pem`), PKCS#12 files of single certificates, and the root for trust stores.
 
 use crate::ca::{Ca, RootSigner};
 use crate::certificate::{CertificateDetails, to_pem};
 use crate::error::{Error, Result};
+use crate::pkcs12::{PfxContents, PfxEncryption, PfxKey, write_pfx};
 use crate::store::atomic::{Durability, FileMode, holds_exactly, write_atomic};
-use crate::store::{CertKind, Entry, ExportRecord, create_private_dir};
+use crate::store::{CertKind, Entry, EntryStatus, ExportRecord, create_private_dir};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -165,4 +166,54 @@ pub fn export_license_service(
         files,
         changed,
     })
+}
+
+/// Finds the certificate `export pfx` and `package` may hand out: an active Server or Client
+/// certificate (the root's key only leaves the CA in a backup; revoked certificates never).
+pub fn exportable<'a>(ca: &'a Ca, name: &str) -> Result<&'a Entry> {
+    let entry = ca.resolve(name)?;
+    match (entry.kind, entry.status) {
+        (CertKind::Root, _) => Err(Error::failed(format!(
+            "{} is the root: its private key only leaves the CA in a backup (`qvca backup`); \
+             `qvca export root` writes the root certificate without its key",
+            entry.name
+        ))),
+        (_, EntryStatus::Revoked) => Err(Error::failed(format!(
+            "{} (serial {}) is revoked and is no longer exported; issue a new one with \
+             `qvca issue`",
+            entry.name, entry.serial
+        ))),
+        _ => Ok(entry),
+    }
+}
+
+/// A PKCS#12 file with one certificate, its private key and the root (trusted), with the
+/// friendly names `<name>` and `QlikViewCA` and matching local key ids.
+pub fn pfx_for(
+    ca: &Ca,
+    signer: &RootSigner,
+    entry: &Entry,
+    password: &crate::secret::Password,
+    encryption: PfxEncryption,
+) -> Result<Vec<u8>> {
+    let cert_der = ca.certificate_der(entry)?;
+    let details = CertificateDetails::from_der(&cert_der)?;
+    let pkcs8 = ca.open_key(signer, entry)?;
+    if !crate::pkcs12::key_matches(&pkcs8, &details.spki_der) {
+        return Err(Error::failed(format!(
+            "the key of {} does not match its certificate; the CA is damaged: run `qvca doctor`",
+            entry.name
+        )));
+    }
+    let root_name = ca.index().settings.root_cn.clone();
+    let contents = PfxContents {
+        keys: vec![PfxKey {
+            friendly_name: &entry.name,
+            pkcs8: &pkcs8,
+            cert_der: &cert_der,
+        }],
+        trusted: vec![(&root_name, signer.root_der().as_ref())],
+        secrets: Vec::new(),
+    };
+    write_pfx(&contents, password, encryption)
 }

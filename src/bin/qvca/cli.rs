@@ -65,15 +65,17 @@ pub enum Command {
     List(ListArgs),
     /// Details of one certificate of the CA
     Show(ShowArgs),
-    /// Details of any certificate file (PEM or DER)
+    /// Details of any PEM, DER, CRL or PKCS#12 file
     Inspect(InspectArgs),
     /// Verify certificates against the root: chain, validity, key usages, name (exit 5 on problems)
     Verify(VerifyArgs),
     /// The CA state: 0 Initializing, 1 Certificates not installed, 2 Running
     Status,
-    /// Export the license-service files or the root certificate
+    /// Export the license-service files, a PKCS#12 of one certificate, or the root
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Everything one node needs: its Server PFX, the QVProxy PFX, the root, install scripts
+    Package(PackageArgs),
 }
 
 /// `setup` arguments.
@@ -223,7 +225,7 @@ pub struct ShowArgs {
 /// `inspect` arguments.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A PEM or DER certificate file
+    /// A PEM or DER certificate, a CRL, or a PKCS#12 (.pfx/.p12) file
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }
@@ -250,8 +252,44 @@ pub struct VerifyArgs {
 pub enum ExportCommand {
     /// Write root.pem, server.pem and server_key.pem for the Qlik License Service
     LicenseService(ExportLicenseServiceArgs),
+    /// Write a PKCS#12 (.pfx) with one certificate, its private key and the root
+    Pfx(ExportPfxArgs),
     /// Write the root certificate for a trust store (PEM, or DER .cer with --der)
     Root(ExportRootArgs),
+}
+
+/// `export pfx` arguments.
+#[derive(Debug, Args)]
+pub struct ExportPfxArgs {
+    /// The certificate: a machine name, QVProxy, or a serial
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Output file [default: <NAME>.pfx]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// 3DES/SHA-1 encryption for Windows Server 2016 and older (they cannot import AES)
+    #[arg(long)]
+    pub legacy: bool,
+    /// Replace an existing output file
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `package` arguments.
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The node's machine name (it needs a Server certificate)
+    #[arg(value_name = "MACHINE")]
+    pub machine: String,
+    /// The package folder [default: ./<MACHINE>-package]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// 3DES/SHA-1 PFX files for Windows Server 2016 and older
+    #[arg(long)]
+    pub legacy: bool,
+    /// Replace an existing package folder
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `export license-service` arguments.

@@ -28,11 +28,6 @@ impl Output {
         self.json
     }
 
-    /// True with `-q`.
-    pub fn is_quiet(&self) -> bool {
-        self.quiet
-    }
-
     /// Prints a command's result: `value` as JSON with `--json`, else the human rendering
     /// (nothing with `-q`).
     pub fn report<T: Serialize>(&self, value: &T, human: impl FnOnce(&mut String)) {

@@ -1,12 +1,13 @@
 //! `qvca export license-service` and `qvca export root`.
 
 use super::Context;
-use crate::cli::{ExportCommand, ExportLicenseServiceArgs, ExportRootArgs};
+use crate::cli::{ExportCommand, ExportLicenseServiceArgs, ExportPfxArgs, ExportRootArgs};
 use crate::exit;
 use crate::password::Purpose;
 use qvca::ca::Ca;
 use qvca::certificate::to_pem;
-use qvca::export::{RESTART_REMINDER, export_license_service};
+use qvca::export::{RESTART_REMINDER, export_license_service, exportable, pfx_for};
+use qvca::pkcs12::PfxEncryption;
 use qvca::store::atomic::{Durability, FileMode, write_atomic};
 use serde::Serialize;
 use std::fmt::Write;
@@ -16,8 +17,61 @@ use std::path::PathBuf;
 pub fn run(ctx: &Context, command: &ExportCommand) -> anyhow::Result<u8> {
     match command {
         ExportCommand::LicenseService(args) => license_service(ctx, args),
+        ExportCommand::Pfx(args) => pfx(ctx, args),
         ExportCommand::Root(args) => root(ctx, args),
     }
+}
+
+#[derive(Serialize)]
+struct PfxExport<'a> {
+    path: &'a std::path::Path,
+    name: &'a str,
+    serial: &'a qvca::serial::Serial,
+    encryption: PfxEncryption,
+    bytes: usize,
+}
+
+fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
+    let ca = Ca::open(&ctx.ca_dir()?)?;
+    let entry = exportable(&ca, &args.name)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.pfx", entry.name)));
+    if out.exists() && !args.force {
+        return Err(qvca::Error::refused(format!(
+            "{} exists already; pass --force to replace it, or choose another --out",
+            out.display()
+        ))
+        .into());
+    }
+    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let password = ctx.pfx_password(Purpose::New)?;
+    let encryption = PfxEncryption::from_legacy_flag(args.legacy);
+    let bytes = pfx_for(&ca, &signer, entry, &password, encryption)?;
+    write_atomic(&out, &bytes, FileMode::Secret, Durability::Synced)?;
+    let report = PfxExport {
+        path: &out,
+        name: &entry.name,
+        serial: &entry.serial,
+        encryption,
+        bytes: bytes.len(),
+    };
+    ctx.out.report(&report, |text| {
+        let _ = writeln!(
+            text,
+            "wrote {} ({} {} with its key and the root; {} encryption)",
+            out.display(),
+            entry.kind.description(),
+            entry.name,
+            if args.legacy {
+                "legacy 3DES"
+            } else {
+                "AES-256"
+            }
+        );
+    });
+    Ok(exit::SUCCESS)
 }
 
 fn license_service(ctx: &Context, args: &ExportLicenseServiceArgs) -> anyhow::Result<u8> {

@@ -5,6 +5,7 @@ mod init;
 mod inspect;
 mod issue;
 mod list;
+mod package;
 mod setup;
 mod show;
 mod status;
@@ -60,6 +61,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Verify(args) => verify::run(&ctx, args),
         Command::Status => status::run(&ctx),
         Command::Export(command) => export::run(&ctx, command),
+        Command::Package(args) => package::run(&ctx, args),
     }
 }
 

@@ -1,0 +1,358 @@
+//! The port tables of the seeds: QlikView service-to-service and certificate-installation
+//! ports (seed 001), and the Qlik Sense site ports (seeds 000 and 002).
+
+use serde::Serialize;
+
+/// Which table of the seeds a port comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortTable {
+    /// Seed 001, "Ports for service to service communication".
+    ServiceToService,
+    /// Seed 001, "Ports for certificate installation" (local server only).
+    CertificateInstallation,
+    /// Seeds 000 and 002, the ports of a Qlik Sense site.
+    QlikSense,
+}
+
+/// A service role: which services run on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// QlikView Server (QVS).
+    Qvs,
+    /// QlikView Distribution Service (QDS).
+    Qds,
+    /// QlikView Web Server (QVWS) or IIS.
+    Qvws,
+    /// QlikView Management Service (QMS), the CA.
+    Qms,
+    /// Directory Service Connector (DSC).
+    Dsc,
+    /// Qlik Sense Repository Service (QRS).
+    SenseRepository,
+    /// Qlik Sense Proxy Service (QPS).
+    SenseProxy,
+    /// Qlik Sense Engine Service (QES).
+    SenseEngine,
+    /// Qlik Sense Scheduler Service (QSS).
+    SenseScheduler,
+    /// Qlik Sense Repository Database (QRD).
+    SenseDatabase,
+}
+
+impl Role {
+    /// Every role, QlikView first.
+    pub const ALL: [Role; 10] = [
+        Role::Qvs,
+        Role::Qds,
+        Role::Qvws,
+        Role::Qms,
+        Role::Dsc,
+        Role::SenseRepository,
+        Role::SenseProxy,
+        Role::SenseEngine,
+        Role::SenseScheduler,
+        Role::SenseDatabase,
+    ];
+
+    /// The role's name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Qvs => "qvs",
+            Role::Qds => "qds",
+            Role::Qvws => "qvws",
+            Role::Qms => "qms",
+            Role::Dsc => "dsc",
+            Role::SenseRepository => "sense-repository",
+            Role::SenseProxy => "sense-proxy",
+            Role::SenseEngine => "sense-engine",
+            Role::SenseScheduler => "sense-scheduler",
+            Role::SenseDatabase => "sense-database",
+        }
+    }
+
+    /// The service's full name, as the seeds write it.
+    pub fn service(self) -> &'static str {
+        match self {
+            Role::Qvs => "QlikView Server",
+            Role::Qds => "QlikView Distribution Service",
+            Role::Qvws => "QlikView Web Server",
+            Role::Qms => "QlikView Management Service",
+            Role::Dsc => "Directory Service Connector",
+            Role::SenseRepository => "Qlik Sense Repository Service",
+            Role::SenseProxy => "Qlik Sense Proxy Service",
+            Role::SenseEngine => "Qlik Sense Engine Service",
+            Role::SenseScheduler => "Qlik Sense Scheduler Service",
+            Role::SenseDatabase => "Qlik Sense Repository Database",
+        }
+    }
+
+    /// True for the QlikView roles (seed 001), false for Qlik Sense.
+    pub fn is_qlikview(self) -> bool {
+        matches!(
+            self,
+            Role::Qvs | Role::Qds | Role::Qvws | Role::Qms | Role::Dsc
+        )
+    }
+}
+
+/// One port of the seed tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Port {
+    /// The TCP port.
+    pub port: u16,
+    /// The service that listens on it.
+    pub role: Role,
+    /// Whether the seed lists it as SSL/TLS-enabled.
+    pub tls: bool,
+    /// Which table it comes from.
+    pub table: PortTable,
+    /// The protocol, as the seed names it.
+    pub protocol: &'static str,
+    /// True when the port may only be reached from the node itself.
+    pub localhost_only: bool,
+    /// What it is for.
+    pub purpose: &'static str,
+}
+
+const fn port(
+    port: u16,
+    role: Role,
+    tls: bool,
+    table: PortTable,
+    protocol: &'static str,
+    purpose: &'static str,
+) -> Port {
+    Port {
+        port,
+        role,
+        tls,
+        table,
+        protocol,
+        localhost_only: false,
+        purpose,
+    }
+}
+
+use PortTable::{CertificateInstallation as Install, QlikSense as Sense, ServiceToService as S2S};
+
+/// Every port of the seed tables.
+pub const PORTS: &[Port] = &[
+    // Seed 001, "Ports for service to service communication" (SSL/TLS-enabled ports marked).
+    port(4747, Role::Qvs, false, S2S, "QVPX", "QlikView Server"),
+    port(
+        4749,
+        Role::Qvs,
+        true,
+        S2S,
+        "QVPX over SSL/TLS",
+        "QlikView Server, certificate trust",
+    ),
+    port(
+        4720,
+        Role::Qds,
+        true,
+        S2S,
+        "SOAP over SSL/TLS",
+        "QlikView Distribution Service",
+    ),
+    port(
+        4750,
+        Role::Qvws,
+        true,
+        S2S,
+        "SOAP over SSL/TLS",
+        "QlikView Web Server",
+    ),
+    port(80, Role::Qvws, false, S2S, "HTTP", "QlikView Web Server"),
+    port(443, Role::Qvws, true, S2S, "HTTPS", "QlikView Web Server"),
+    port(
+        4780,
+        Role::Qms,
+        true,
+        S2S,
+        "SOAP over SSL/TLS",
+        "QlikView Management Service",
+    ),
+    port(
+        4799,
+        Role::Qms,
+        true,
+        S2S,
+        "SOAP over SSL/TLS",
+        "QlikView Management Service",
+    ),
+    port(
+        4730,
+        Role::Dsc,
+        true,
+        S2S,
+        "SOAP over SSL/TLS",
+        "Directory Service Connector",
+    ),
+    // Seed 001, "Ports for certificate installation" (on the local server; not service to service).
+    port(
+        14720,
+        Role::Qds,
+        false,
+        Install,
+        "SOAP",
+        "certificate installation for the QDS",
+    ),
+    port(
+        14730,
+        Role::Dsc,
+        false,
+        Install,
+        "SOAP",
+        "certificate installation for the DSC",
+    ),
+    port(
+        14750,
+        Role::Qvws,
+        false,
+        Install,
+        "SOAP",
+        "certificate installation for the QVWS",
+    ),
+    // Seeds 000 and 002, a Qlik Sense site.
+    port(
+        4444,
+        Role::SenseRepository,
+        false,
+        Sense,
+        "HTTP",
+        "security distribution to rim nodes (password-protected package) and QRS state (/status/servicestate)",
+    ),
+    Port {
+        localhost_only: true,
+        ..port(
+            4570,
+            Role::SenseRepository,
+            false,
+            Sense,
+            "HTTP",
+            "certificate password verification on rim nodes; closed once the certificate is unlocked",
+        )
+    },
+    port(
+        4241,
+        Role::SenseRepository,
+        true,
+        Sense,
+        "HTTPS",
+        "QRS-to-QRS synchronization",
+    ),
+    port(
+        4242,
+        Role::SenseRepository,
+        true,
+        Sense,
+        "HTTPS",
+        "QRS API and QRS-to-QRS synchronization",
+    ),
+    port(
+        4432,
+        Role::SenseDatabase,
+        false,
+        Sense,
+        "PostgreSQL",
+        "repository database, for the QRS",
+    ),
+    port(
+        443,
+        Role::SenseProxy,
+        true,
+        Sense,
+        "HTTPS",
+        "QPS API service port (default)",
+    ),
+    port(
+        80,
+        Role::SenseProxy,
+        false,
+        Sense,
+        "HTTP",
+        "QPS API service port, only with client-side HTTP enabled",
+    ),
+    port(
+        4243,
+        Role::SenseProxy,
+        true,
+        Sense,
+        "HTTPS",
+        "QPS REST server",
+    ),
+    port(
+        4244,
+        Role::SenseProxy,
+        true,
+        Sense,
+        "HTTPS",
+        "QPS internal authentication module (NTLM)",
+    ),
+    port(
+        4747,
+        Role::SenseEngine,
+        true,
+        Sense,
+        "HTTPS/WSS",
+        "QES, web clients",
+    ),
+    port(
+        5050,
+        Role::SenseScheduler,
+        false,
+        Sense,
+        "HTTP",
+        "QSS master REST engine",
+    ),
+    port(
+        5151,
+        Role::SenseScheduler,
+        false,
+        Sense,
+        "HTTP",
+        "QSS slave REST engine",
+    ),
+];
+
+/// The ports of the given roles (all roles when empty), in table order.
+pub fn ports_for(roles: &[Role]) -> Vec<Port> {
+    PORTS
+        .iter()
+        .filter(|p| roles.is_empty() || roles.contains(&p.role))
+        .copied()
+        .collect()
+}
+
+/// The QlikView ports (seed 001) a node running every QlikView service must open.
+pub fn qlikview_ports() -> Vec<Port> {
+    PORTS
+        .iter()
+        .filter(|p| p.role.is_qlikview())
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_port_of_seed_001_is_listed() {
+        let ports: Vec<u16> = qlikview_ports().iter().map(|p| p.port).collect();
+        for expected in [
+            4747, 4749, 4720, 4750, 80, 443, 4780, 4799, 4730, 14720, 14730, 14750,
+        ] {
+            assert!(ports.contains(&expected), "{expected} missing");
+        }
+    }
+
+    #[test]
+    fn the_password_port_is_localhost_only() {
+        let p = PORTS.iter().find(|p| p.port == 4570).expect("4570");
+        assert!(p.localhost_only);
+    }
+}
