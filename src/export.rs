@@ -136,6 +136,9 @@ pub fn export_license_service(
         if changed {
             write_atomic(&path, data, *mode, Durability::Synced)?;
             crate::store::crash_point("after-export-file");
+        } else if *mode == FileMode::Secret && crate::store::readable_by_others(&path) {
+            // Same content, but someone loosened the key file's permissions: tighten them.
+            crate::store::make_owner_only(&path)?;
         }
         files.push(ExportedFile { path, changed });
     }

@@ -68,7 +68,8 @@ pub fn describe_existing(dir: &Path) -> Option<String> {
     ))
 }
 
-/// Where a replaced CA directory is kept: `<ca-dir>.replaced-<UTC timestamp>`.
+/// Where a replaced CA directory is kept: `<ca-dir>.replaced-<UTC timestamp>`, with `-2`,
+/// `-3`, ... appended when that name is taken (two replacements within one second).
 pub fn replaced_dir_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
     let stamp = format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -79,9 +80,17 @@ pub fn replaced_dir_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
         now.minute(),
         now.second()
     );
-    let mut name = dir.as_os_str().to_owned();
-    name.push(format!(".replaced-{stamp}"));
-    PathBuf::from(name)
+    let mut base = dir.as_os_str().to_owned();
+    base.push(format!(".replaced-{stamp}"));
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 2;
+    while candidate.exists() {
+        let mut name = base.clone();
+        name.push(format!("-{n}"));
+        candidate = PathBuf::from(name);
+        n += 1;
+    }
+    candidate
 }
 
 /// Refuses (exit 3) when `dir` already holds a CA, saying what is there and what to do.

@@ -22,6 +22,7 @@
 //! The library never prints and never prompts: passwords arrive through callbacks that the
 //! CLI implements (file, environment, or a prompt on a terminal).
 
+pub mod backup;
 pub mod ca;
 pub mod certificate;
 pub mod error;

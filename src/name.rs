@@ -156,23 +156,44 @@ impl fmt::Display for CommonName {
 }
 
 /// Parses machine names one a line (blank lines and `#` comments ignored, surrounding
-/// whitespace trimmed, repeats dropped), reporting every bad line as "`<origin>` N: problem".
+/// whitespace trimmed, repeats dropped), reporting every bad line as "`<source>`, line N: problem".
 pub fn parse_machine_list(
     text: &str,
-    origin: &str,
+    source: &str,
+    policy: FqdnPolicy,
+) -> std::result::Result<Vec<MachineName>, Vec<String>> {
+    let lines = text.lines().enumerate().filter_map(|(number, line)| {
+        let line = line.trim();
+        (!line.is_empty() && !line.starts_with('#'))
+            .then(|| (format!("{source}, line {}", number + 1), line))
+    });
+    collect_names(lines, policy)
+}
+
+/// Parses machine names given as command-line arguments, each exactly as given (an empty
+/// argument or one with a line break is refused), reporting every bad one as "argument N: problem".
+pub fn parse_machine_args(
+    args: &[String],
+    policy: FqdnPolicy,
+) -> std::result::Result<Vec<MachineName>, Vec<String>> {
+    let items = args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| (format!("argument {}", i + 1), arg.as_str()));
+    collect_names(items, policy)
+}
+
+fn collect_names<'a>(
+    items: impl Iterator<Item = (String, &'a str)>,
     policy: FqdnPolicy,
 ) -> std::result::Result<Vec<MachineName>, Vec<String>> {
     let mut names: Vec<MachineName> = Vec::new();
     let mut problems = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match MachineName::parse(line, policy) {
+    for (origin, text) in items {
+        match MachineName::parse(text, policy) {
             Ok(name) if names.iter().any(|n| n.same_as(name.as_str())) => {}
             Ok(name) => names.push(name),
-            Err(e) => problems.push(format!("{origin} {}: {}", number + 1, e.message())),
+            Err(e) => problems.push(format!("{origin}: {}", e.message())),
         }
     }
     if problems.is_empty() {
@@ -335,13 +356,28 @@ mod tests {
     #[test]
     fn machine_lists_report_every_bad_line_with_its_number() {
         let text = "QVS01\n\n# comment\n10.0.0.1\nqvs01\nqvs02.corp.local\nQVS03\n";
-        let problems = parse_machine_list(text, "line", FqdnPolicy::Refuse).expect_err("bad");
+        let problems = parse_machine_list(text, "hosts.txt", FqdnPolicy::Refuse).expect_err("bad");
         assert_eq!(problems.len(), 2);
-        assert!(problems[0].starts_with("line 4:"), "{problems:?}");
-        assert!(problems[1].starts_with("line 6:"), "{problems:?}");
-        let good = parse_machine_list("QVS01\nqvs01\n QVS02 \n", "line", FqdnPolicy::Refuse)
+        assert!(
+            problems[0].starts_with("hosts.txt, line 4:"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("hosts.txt, line 6:"),
+            "{problems:?}"
+        );
+        let good = parse_machine_list("QVS01\nqvs01\n QVS02 \n", "hosts.txt", FqdnPolicy::Refuse)
             .expect("good");
         assert_eq!(good.len(), 2, "repeats are dropped, case-insensitively");
+    }
+
+    #[test]
+    fn arguments_are_taken_exactly_as_given() {
+        let args = vec!["QVS01".to_owned(), String::new(), "A\nB".to_owned()];
+        let problems = parse_machine_args(&args, FqdnPolicy::Refuse).expect_err("bad");
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].starts_with("argument 2:"), "{problems:?}");
+        assert!(problems[1].starts_with("argument 3:"), "{problems:?}");
     }
 
     #[test]

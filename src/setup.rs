@@ -70,7 +70,7 @@ pub fn setup(
             new_password = Some(chosen.clone());
             KeyProtector::encrypted(chosen)
         };
-        Some(init(
+        let created = init(
             dir,
             InitRequest {
                 profile: Profile::builtin(CertKind::Root),
@@ -80,7 +80,14 @@ pub fn setup(
                 protector,
                 force: false,
             },
-        )?)
+        );
+        match created {
+            Ok(report) => Some(report),
+            // Another setup created the CA while this one waited for the lock: carry on
+            // with it, as a re-run would.
+            Err(e) if e.kind() == crate::error::ErrorKind::Refused && store.has_ca() => None,
+            Err(e) => return Err(e),
+        }
     };
 
     let mut ca = Ca::open_for_update(dir)?;

@@ -189,7 +189,10 @@ fn check_leaf(
                 .push(format!("chains to the root for {label}")),
             Err(e) => {
                 chain_ok = false;
-                result.problems.push(describe(&e));
+                let problem = describe(&e);
+                if !result.problems.contains(&problem) {
+                    result.problems.push(problem);
+                }
             }
         }
     }
@@ -242,6 +245,11 @@ pub fn describe(error: &webpki::Error) -> String {
         E::UnknownIssuer => "it was not issued by this CA's root (unknown issuer)".into(),
         E::InvalidSignatureForPublicKey => {
             "its signature does not verify against the root's key".into()
+        }
+        E::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
+        | E::UnsupportedSignatureAlgorithmContext(_) => {
+            "it was not issued by this CA's root (its signature does not fit the root's key type)"
+                .into()
         }
         E::CertExpired { .. } => "it has expired".into(),
         E::CertNotValidYet { .. } => "it is not valid yet".into(),

@@ -100,11 +100,13 @@ impl Store {
         Index::parse(&bytes, &path)
     }
 
-    /// Creates the CA directory (0700) and its subdirectories if missing.
+    /// Creates the CA directory and its subdirectories if missing, and makes them private
+    /// (0700) even when they existed already (e.g. made by an install script with 0755).
     pub fn create_dirs(&self) -> Result<()> {
-        create_private_dir(&self.root)?;
-        create_private_dir(&self.certs_dir())?;
-        create_private_dir(&self.keys_dir())?;
+        for dir in [self.root.clone(), self.certs_dir(), self.keys_dir()] {
+            create_private_dir(&dir)?;
+            make_private(&dir)?;
+        }
         Ok(())
     }
 
@@ -200,6 +202,48 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
     builder
         .create(path)
         .map_err(|e| Error::io("creating the directory", path, e))
+}
+
+/// Restricts an existing directory to its owner (0700 on Unix; on Windows the ACL is left to
+/// the admin, see README).
+pub fn make_private(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io("restricting the permissions of", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Restricts an existing file to its owner (0600 on Unix).
+pub fn make_owner_only(file: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io("restricting the permissions of", file, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// True when a file can be read by others than its owner (always false on Windows, where
+/// the ACL decides).
+pub fn readable_by_others(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// The platform's default CA directory (SPEC.md): `%ProgramData%\QlikTech\qvca` on Windows,

@@ -1,5 +1,12 @@
 //! The integration suite: qvca's behaviour through the real binary, judged where possible by
-//! third-party tools (openssl, rustls, and later keytool and NSS). One binary, one module per area.
+//! third-party tools (openssl, keytool, pk12util, rustls). One binary, one module per area.
 
+mod bad_input;
+mod cli;
+mod concurrency;
 mod exports;
+mod interop;
+mod names;
 mod support;
+mod terminal;
+mod tls;

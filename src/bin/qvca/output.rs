@@ -62,6 +62,11 @@ impl Output {
         }
     }
 
+    /// A problem on stderr that `-q` does not hide (a refusal or failure of one item).
+    pub fn problem(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
     /// An error on stderr, and with `--json` an error object on stdout.
     pub fn error(&self, message: &str, exit_code: u8) {
         eprintln!("qvca: error: {message}");

@@ -15,6 +15,10 @@ use std::fmt::Write;
 /// Runs `init`.
 pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<u8> {
     let dir = ctx.ca_dir()?;
+    if !args.force {
+        // Refuse before reading templates or asking for a password that would not be used.
+        refuse_existing(&dir)?;
+    }
     let profile = match &args.template {
         Some(path) => Profile::from_file(path, CertKind::Root)?,
         None => Profile::builtin(CertKind::Root),
@@ -33,10 +37,6 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<u8> {
             ctx.out.note("Nothing was changed.");
             return Ok(exit::REFUSED);
         }
-    }
-    if !args.force {
-        // Refuse before asking for a password that would not be used.
-        refuse_existing(&dir)?;
     }
     let protector = if args.no_password {
         KeyProtector::unprotected()

@@ -8,7 +8,7 @@ use crate::password::Purpose;
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::issue::{IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, issue_batch};
-use qvca::name::{CommonName, FqdnPolicy, MachineName, parse_machine_list};
+use qvca::name::{CommonName, FqdnPolicy, MachineName, parse_machine_args, parse_machine_list};
 use qvca::profile::Profile;
 use qvca::store::CertKind;
 use serde::Serialize;
@@ -60,35 +60,29 @@ fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
 /// Every machine name from the arguments and `--from-file`, all validated before anything
 /// is issued; every bad name is reported at once.
 fn machine_names(args: &IssueServerArgs, policy: FqdnPolicy) -> qvca::Result<Vec<MachineName>> {
-    let mut text = String::new();
-    for machine in &args.machines {
-        text.push_str(machine);
-        text.push('\n');
+    let mut problems = Vec::new();
+    let mut machines = parse_machine_args(&args.machines, policy).unwrap_or_else(|p| {
+        problems.extend(p);
+        Vec::new()
+    });
+    if let Some(path) = &args.from_file {
+        let contents = std::fs::read_to_string(path).map_err(|e| {
+            Error::failed(format!(
+                "cannot read the machine list {}: {e}",
+                path.display()
+            ))
+        })?;
+        match parse_machine_list(&contents, &path.display().to_string(), policy) {
+            Ok(more) => {
+                for machine in more {
+                    if !machines.iter().any(|m| m.same_as(machine.as_str())) {
+                        machines.push(machine);
+                    }
+                }
+            }
+            Err(p) => problems.extend(p),
+        }
     }
-    let from_args = parse_machine_list(&text, "argument", policy);
-    let from_file = match &args.from_file {
-        Some(path) => {
-            let contents = std::fs::read_to_string(path).map_err(|e| {
-                Error::failed(format!(
-                    "cannot read the machine list {}: {e}",
-                    path.display()
-                ))
-            })?;
-            parse_machine_list(&contents, &format!("line of {}", path.display()), policy)
-        }
-        None => Ok(Vec::new()),
-    };
-    let (machines, problems) = match (from_args, from_file) {
-        (Ok(mut a), Ok(b)) => {
-            a.extend(b);
-            (a, Vec::new())
-        }
-        (a, b) => {
-            let problems: Vec<String> =
-                [a.err(), b.err()].into_iter().flatten().flatten().collect();
-            (Vec::new(), problems)
-        }
-    };
     if !problems.is_empty() {
         return Err(Error::failed(format!(
             "nothing was issued: {} bad machine name(s):\n  {}",
@@ -155,6 +149,12 @@ pub fn print_outcomes(ctx: &Context, outcomes: &[IssueOutcome]) {
         kept,
         failed,
     };
+    if ctx.global.quiet && !ctx.global.json {
+        // -q leaves only problems: kept and failed certificates are refusals and errors.
+        for outcome in outcomes.iter().filter(|o| !o.is_issued()) {
+            ctx.out.problem(&outcome_line(outcome));
+        }
+    }
     ctx.out.report(&report, |text| {
         for outcome in outcomes {
             let _ = writeln!(text, "{}", outcome_line(outcome));

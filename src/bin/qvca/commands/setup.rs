@@ -7,7 +7,7 @@ use crate::exit;
 use crate::output::date;
 use crate::password::Purpose;
 use qvca::export::RESTART_REMINDER;
-use qvca::name::{FqdnPolicy, parse_machine_list, this_machine};
+use qvca::name::{FqdnPolicy, parse_machine_args, this_machine};
 use qvca::setup::{PasswordUse, SetupRequest, setup};
 use std::fmt::Write;
 
@@ -21,7 +21,7 @@ pub fn run(ctx: &Context, args: &SetupArgs) -> anyhow::Result<u8> {
     let machines = if args.machines.is_empty() {
         vec![this_machine()?]
     } else {
-        parse_machine_list(&args.machines.join("\n"), "machine", policy).map_err(|problems| {
+        parse_machine_args(&args.machines, policy).map_err(|problems| {
             qvca::Error::failed(format!(
                 "nothing was changed: bad machine name(s):\n  {}",
                 problems.join("\n  ")

@@ -1,0 +1,854 @@
+//! Backups and restores of the whole CA in ONE password-protected PKCS#12 file.
+//!
+//! A backup holds the root and every current Server and Client certificate with its private
+//! key as ordinary PKCS#12 key entries (friendly names `QlikViewCA`, `<machine-name>`,
+//! `QVProxy`), so an admin can also import it by hand with MMC or `openssl pkcs12`; plus one
+//! secret bag, `qvca-state`, with everything else a complete restore needs: the index (with
+//! superseded and revoked entries and their reasons), the settings, the CRL number, the latest
+//! CRL, and the certificates and keys of superseded and revoked entries. The secret bag is
+//! encrypted like the keys: a backup never holds a key in the clear.
+//!
+//! Every backup is read back from disk and verified before it gets its final name.
+
+use crate::ca::{Ca, RootSigner};
+use crate::certificate::{CertificateDetails, parse_one_certificate, to_pem};
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::{KeyProtection, KeyProtector};
+use crate::pkcs12::{
+    PfxArchive, PfxContents, PfxEncryption, PfxKey, key_matches, read_pfx, write_pfx,
+};
+use crate::secret::{Password, SecretBytes};
+use crate::serial::Serial;
+use crate::store::atomic::{parent_dir, sync_dir};
+use crate::store::{CertKind, Entry, EntryStatus, Index, Settings, Store, create_private_dir};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// The friendly name of the secret bag that carries the CA state.
+pub const STATE_BAG_NAME: &str = "qvca-state";
+/// The version of the state format this build writes.
+const STATE_FORMAT: u32 = 1;
+/// Backup file names in a `--dir`: `qvca-backup-<UTC timestamp>[-N].pfx`.
+const BACKUP_PREFIX: &str = "qvca-backup-";
+
+/// A certificate (and key) of an entry that is not a key entry of its own: superseded or revoked.
+#[derive(Serialize, Deserialize)]
+struct HistoricCertificate {
+    serial: Serial,
+    cert_pem: String,
+    /// PKCS#8 DER, base64; absent when the key file was already gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_pkcs8: Option<String>,
+}
+
+/// The CA state carried in the `qvca-state` secret bag.
+#[derive(Serialize, Deserialize)]
+struct BackupState {
+    format: u32,
+    qvca_version: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created: OffsetDateTime,
+    index: Index,
+    #[serde(default)]
+    historic: Vec<HistoricCertificate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crl_pem: Option<String>,
+}
+
+/// Where `backup` writes.
+#[derive(Debug, Clone)]
+pub enum BackupTarget {
+    /// Exactly this file (`--out`).
+    File(PathBuf),
+    /// A new `qvca-backup-<timestamp>.pfx` in this directory (`--dir`).
+    Dir(PathBuf),
+}
+
+/// What `backup` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    /// The backup file.
+    pub file: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Certificates in it (all entries of the index).
+    pub certificates: usize,
+    /// Private keys in it.
+    pub keys: usize,
+    /// The encryption used.
+    pub encryption: PfxEncryption,
+    /// True: the file was read back and verified before it got its name.
+    pub verified: bool,
+    /// Older backups removed by `--keep`.
+    pub pruned: Vec<PathBuf>,
+}
+
+/// One certificate as a backup lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupEntry {
+    /// Issued To.
+    pub name: String,
+    /// Root, Server or Client.
+    pub kind: CertKind,
+    /// Serial.
+    pub serial: Serial,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Active, superseded or revoked.
+    pub status: EntryStatus,
+    /// Whether its private key is in the backup.
+    pub has_key: bool,
+}
+
+/// The result of verifying a backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupVerification {
+    /// The file.
+    pub file: PathBuf,
+    /// True when nothing is wrong.
+    pub ok: bool,
+    /// True when the file carries qvca's CA state (else only certificates, e.g. from another tool).
+    pub has_ca_state: bool,
+    /// The root's common name.
+    pub root: Option<String>,
+    /// The SHA-256 of the root certificate.
+    pub root_sha256: Option<String>,
+    /// Every certificate.
+    pub entries: Vec<BackupEntry>,
+    /// The CRL number carried.
+    pub crl_number: Option<u64>,
+    /// What is wrong, one sentence each.
+    pub problems: Vec<String>,
+}
+
+/// A certificate with its key, as restored.
+struct RestoredCertificate {
+    entry: Entry,
+    cert_der: Vec<u8>,
+    key: Option<SecretBytes>,
+}
+
+/// The complete contents of a backup, checked.
+struct BackupContents {
+    index: Index,
+    certificates: Vec<RestoredCertificate>,
+    crl_pem: Option<String>,
+    has_ca_state: bool,
+}
+
+/// Writes a backup of the CA (held locked by the caller) and verifies it before naming it.
+pub fn backup(
+    ca: &Ca,
+    signer: &RootSigner,
+    password: &Password,
+    target: &BackupTarget,
+    keep: Option<usize>,
+    encryption: PfxEncryption,
+) -> Result<BackupReport> {
+    if keep == Some(0) {
+        return Err(Error::usage(
+            "--keep 0 would delete the new backup too: keep at least 1",
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let (dir, final_path) = match target {
+        BackupTarget::File(path) => (parent_dir(path).to_path_buf(), path.clone()),
+        BackupTarget::Dir(dir) => (dir.clone(), next_backup_name(dir, now)),
+    };
+    if !dir.is_dir() {
+        create_private_dir(&dir)?;
+    }
+
+    let bytes = SecretBytes::new(build_backup(ca, signer, password, encryption, now)?);
+
+    // Write under a temporary name, sync, read back from disk and verify, then rename.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".qvca-backup-tmp-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
+    temp.write_all(bytes.expose())
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| Error::io("writing", temp.path(), e))?;
+    crate::store::crash_point("backup-before-verify");
+    let written =
+        std::fs::read(temp.path()).map_err(|e| Error::io("reading back", temp.path(), e))?;
+    let verification = verify_backup_bytes(&written, password, temp.path())?;
+    if !verification.ok || !verification.has_ca_state {
+        return Err(Error::verification(format!(
+            "the backup read back from disk does not verify ({}); nothing was written",
+            verification.problems.join("; ")
+        )));
+    }
+    temp.persist(&final_path)
+        .map_err(|e| Error::io("naming the backup", &final_path, e.error))?;
+    sync_dir(&dir)?;
+    crate::store::crash_point("backup-after-rename");
+
+    let pruned = match (keep, target) {
+        (Some(n), BackupTarget::Dir(dir)) => prune_backups(dir, n)?,
+        _ => Vec::new(),
+    };
+    Ok(BackupReport {
+        file: final_path,
+        bytes: written.len() as u64,
+        certificates: verification.entries.len(),
+        keys: verification.entries.iter().filter(|e| e.has_key).count(),
+        encryption,
+        verified: true,
+        pruned,
+    })
+}
+
+/// Builds the PKCS#12 bytes of a backup.
+fn build_backup(
+    ca: &Ca,
+    signer: &RootSigner,
+    password: &Password,
+    encryption: PfxEncryption,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>> {
+    let index = ca.index();
+    let mut current: Vec<(String, SecretBytes, Vec<u8>)> = Vec::new();
+    let mut historic = Vec::new();
+    let mut used_names = std::collections::HashSet::new();
+    for entry in &index.certificates {
+        let cert_der = ca.certificate_der(entry)?;
+        let key = match ca.open_key(signer, entry) {
+            Ok(key) => Some(key),
+            Err(e) if entry.status != EntryStatus::Active => {
+                // The key of a superseded or revoked certificate is not needed to run the CA.
+                let _ = e;
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let is_current = entry.status == EntryStatus::Active
+            && used_names.insert((entry.kind, entry.name.to_ascii_lowercase()));
+        match (is_current, key) {
+            (true, Some(key)) => current.push((entry.name.clone(), key, cert_der.to_vec())),
+            (_, key) => historic.push(HistoricCertificate {
+                serial: entry.serial.clone(),
+                cert_pem: to_pem("CERTIFICATE", &cert_der),
+                key_pkcs8: key
+                    .map(|k| base64::engine::general_purpose::STANDARD.encode(k.expose())),
+            }),
+        }
+    }
+    let crl_pem = std::fs::read_to_string(ca.store().crl_path()).ok();
+    let state = BackupState {
+        format: STATE_FORMAT,
+        qvca_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created: now,
+        index: index.clone(),
+        historic,
+        crl_pem,
+    };
+    let state_json = SecretBytes::new(
+        serde_json::to_vec(&state)
+            .map_err(|e| Error::failed(format!("encoding the CA state failed: {e}")))?,
+    );
+    drop(state);
+    let _ = signer;
+
+    // Aliases must be unique in a PKCS#12 key store: a Client certificate named like a
+    // machine (unlikely) gets its kind appended.
+    let mut aliases: Vec<String> = Vec::new();
+    for (name, _, _) in &current {
+        let mut alias = name.clone();
+        while aliases.iter().any(|a| a.eq_ignore_ascii_case(&alias)) {
+            alias.push_str(" (2)");
+        }
+        aliases.push(alias);
+    }
+    let contents = PfxContents {
+        keys: current
+            .iter()
+            .zip(&aliases)
+            .map(|((_, key, cert), alias)| PfxKey {
+                friendly_name: alias,
+                pkcs8: key,
+                cert_der: cert,
+            })
+            .collect(),
+        trusted: Vec::new(),
+        secrets: vec![(STATE_BAG_NAME, state_json.expose())],
+    };
+    write_pfx(&contents, password, encryption)
+}
+
+/// Opens and checks a backup: password, integrity, every key against its certificate, the
+/// chain to the root, and the completeness of the CA state.
+pub fn verify_backup_file(path: &Path, password: &Password) -> Result<BackupVerification> {
+    let bytes = read_backup_file(path)?;
+    verify_backup_bytes(bytes.expose(), password, path)
+}
+
+fn read_backup_file(path: &Path) -> Result<SecretBytes> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let err = Error::io("reading", path, e);
+        if err.kind() == ErrorKind::NotFound {
+            Error::not_found(format!("no backup file {}", path.display()))
+        } else {
+            err
+        }
+    })?;
+    if bytes.is_empty() {
+        return Err(Error::authentication(format!(
+            "{} is empty: it is not a backup (a failed copy?)",
+            path.display()
+        )));
+    }
+    Ok(SecretBytes::new(bytes))
+}
+
+fn verify_backup_bytes(
+    bytes: &[u8],
+    password: &Password,
+    path: &Path,
+) -> Result<BackupVerification> {
+    let archive = read_pfx(bytes, password, &path.display().to_string())?;
+    let (contents, problems) = check_contents(&archive)?;
+    let root = contents
+        .certificates
+        .iter()
+        .find(|c| c.entry.kind == CertKind::Root && c.entry.status == EntryStatus::Active);
+    Ok(BackupVerification {
+        file: path.to_owned(),
+        ok: problems.is_empty(),
+        has_ca_state: contents.has_ca_state,
+        root: root.map(|r| r.entry.name.clone()),
+        root_sha256: root.map(|r| r.entry.sha256.clone()),
+        entries: contents
+            .certificates
+            .iter()
+            .map(|c| BackupEntry {
+                name: c.entry.name.clone(),
+                kind: c.entry.kind,
+                serial: c.entry.serial.clone(),
+                not_after: c.entry.not_after,
+                status: c.entry.status,
+                has_key: c.key.is_some(),
+            })
+            .collect(),
+        crl_number: contents.has_ca_state.then_some(contents.index.crl_number),
+        problems,
+    })
+}
+
+/// Reconstructs the CA contents from an opened archive and lists every problem found.
+fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)> {
+    let mut problems = Vec::new();
+    let state = archive
+        .secrets
+        .iter()
+        .find(|s| s.friendly_name.as_deref() == Some(STATE_BAG_NAME))
+        .map(|s| {
+            serde_json::from_slice::<BackupState>(s.bytes.expose()).map_err(|e| {
+                Error::authentication(format!("the CA state in the backup is damaged: {e}"))
+            })
+        })
+        .transpose()?;
+
+    // Key entries: certificate + key, matched by local key id.
+    let mut pairs: Vec<(Vec<u8>, Option<SecretBytes>)> = Vec::new();
+    for key in &archive.keys {
+        match archive.certificate_for(key) {
+            Some(cert) => {
+                let details = CertificateDetails::from_der(&cert.der)?;
+                if !key_matches(&key.pkcs8, &details.spki_der) {
+                    problems.push(format!(
+                        "the key {} does not belong to its certificate",
+                        key.friendly_name.as_deref().unwrap_or("(unnamed)")
+                    ));
+                }
+                pairs.push((cert.der.clone(), Some(key.pkcs8.clone())));
+            }
+            None => problems.push(format!(
+                "the key {} has no certificate",
+                key.friendly_name.as_deref().unwrap_or("(unnamed)")
+            )),
+        }
+    }
+    for cert in &archive.certs {
+        if !pairs.iter().any(|(der, _)| der == &cert.der) {
+            pairs.push((cert.der.clone(), None));
+        }
+    }
+
+    let (index, has_ca_state, crl_pem) = match state {
+        Some(state) => {
+            if state.format > STATE_FORMAT {
+                return Err(Error::failed(format!(
+                    "the backup was written by qvca {} in state format {}, which this qvca \
+                     does not know: restore it with that version",
+                    state.qvca_version, state.format
+                )));
+            }
+            for historic in &state.historic {
+                let der = parse_one_certificate(historic.cert_pem.as_bytes(), Path::new("backup"))?;
+                let key = historic
+                    .key_pkcs8
+                    .as_ref()
+                    .map(|b64| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .map(SecretBytes::new)
+                            .map_err(|_| Error::authentication("a key in the CA state is damaged"))
+                    })
+                    .transpose()?;
+                pairs.push((der.to_vec(), key));
+            }
+            (state.index, true, state.crl_pem)
+        }
+        None => (index_from_certificates(&pairs)?, false, None),
+    };
+
+    // Every index entry must have its certificate; active ones also their key.
+    let mut certificates = Vec::new();
+    for entry in &index.certificates {
+        let found = pairs.iter().find(|(der, _)| {
+            CertificateDetails::from_der(der).is_ok_and(|d| d.serial == entry.serial)
+        });
+        match found {
+            Some((der, key)) => {
+                if key.is_none() && entry.status == EntryStatus::Active {
+                    problems.push(format!(
+                        "the private key of {} {} (serial {}) is missing",
+                        entry.kind.description(),
+                        entry.name,
+                        entry.serial
+                    ));
+                }
+                certificates.push(RestoredCertificate {
+                    entry: entry.clone(),
+                    cert_der: der.clone(),
+                    key: key.clone(),
+                });
+            }
+            None => problems.push(format!(
+                "the certificate of {} {} (serial {}) is missing",
+                entry.kind.description(),
+                entry.name,
+                entry.serial
+            )),
+        }
+    }
+
+    // The chain: every certificate verifies against the root.
+    let root = certificates
+        .iter()
+        .find(|c| c.entry.kind == CertKind::Root && c.entry.status == EntryStatus::Active);
+    match root {
+        None => problems.push("there is no root certificate with its key".into()),
+        Some(root) => {
+            if root.key.is_none() {
+                problems.push("the root's private key is missing".into());
+            }
+            let root_der = rustls_pki_types::CertificateDer::from(root.cert_der.clone());
+            for c in &certificates {
+                if c.entry.kind == CertKind::Root {
+                    continue;
+                }
+                // Validity is not judged here: an expired certificate is still part of the CA.
+                let cert_der = rustls_pki_types::CertificateDer::from(c.cert_der.clone());
+                let at = c.entry.not_before + time::Duration::minutes(20);
+                let check = crate::verify::verify_certificate(
+                    &c.entry.name,
+                    &root_der,
+                    &cert_der,
+                    &crate::verify::VerifyOptions::default(),
+                    at.min(c.entry.not_after - time::Duration::seconds(1)),
+                );
+                if !check.ok {
+                    problems.push(format!(
+                        "{} {} (serial {}) does not chain to the root: {}",
+                        c.entry.kind.description(),
+                        c.entry.name,
+                        c.entry.serial,
+                        check.problems.join("; ")
+                    ));
+                }
+            }
+        }
+    }
+    Ok((
+        BackupContents {
+            index,
+            certificates,
+            crl_pem,
+            has_ca_state,
+        },
+        problems,
+    ))
+}
+
+/// An index for a PFX without qvca state (e.g. exported from Windows): the self-signed CA is
+/// the root, certificates with serverAuth are Servers, the others Clients.
+fn index_from_certificates(pairs: &[(Vec<u8>, Option<SecretBytes>)]) -> Result<Index> {
+    let mut root = None;
+    let mut entries = Vec::new();
+    for (der, _) in pairs {
+        let d = CertificateDetails::from_der(der)?;
+        let name = d.subject_cn.clone().unwrap_or_else(|| d.subject.clone());
+        let kind = if d.is_ca == Some(true) && d.is_self_issued() {
+            root = Some(name.clone());
+            CertKind::Root
+        } else if d.has_eku("serverAuth") {
+            CertKind::Server
+        } else {
+            CertKind::Client
+        };
+        entries.push(Entry {
+            serial: d.serial.clone(),
+            kind,
+            name,
+            key_type: key_type_of(&d.public_key),
+            not_before: d.not_before,
+            not_after: d.not_after,
+            status: EntryStatus::Active,
+            sha256: d.sha256_fingerprint.clone(),
+            superseded_by: None,
+            revocation: None,
+        });
+    }
+    entries.sort_by_key(|e| e.kind != CertKind::Root);
+    let mut index = Index::new(Settings {
+        root_cn: root.unwrap_or_else(|| crate::name::DEFAULT_ROOT_NAME.to_owned()),
+        key_protection: KeyProtection::Encrypted,
+        created: OffsetDateTime::now_utc(),
+    });
+    index.certificates = entries;
+    Ok(index)
+}
+
+fn key_type_of(public_key: &str) -> crate::key::KeyType {
+    use crate::key::KeyType;
+    match public_key {
+        "RSA 3072" => KeyType::Rsa3072,
+        "RSA 4096" => KeyType::Rsa4096,
+        "ECDSA P-256" => KeyType::P256,
+        "ECDSA P-384" => KeyType::P384,
+        _ => KeyType::Rsa2048,
+    }
+}
+
+/// What a restore found at the target, and will do or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestoreSituation {
+    /// No CA at the target: a plain restore.
+    NewCa,
+    /// A CA with the same root: replaced (kept aside), after confirmation.
+    SameRoot,
+    /// A CA with a different root: refused unless `--force`; then kept aside.
+    DifferentRoot,
+}
+
+/// What `restore` did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The CA directory.
+    pub ca_dir: PathBuf,
+    /// The backup's verification.
+    pub backup: BackupVerification,
+    /// What was found at the target.
+    pub situation: RestoreSituation,
+    /// True with `--dry-run`: nothing was changed.
+    pub dry_run: bool,
+    /// Where the replaced CA directory was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_ca_moved_to: Option<PathBuf>,
+    /// Keys re-encrypted under the CA password.
+    pub keys_restored: usize,
+}
+
+/// Checks a backup and tells what restoring it over `dir` would meet, without changing anything.
+pub fn plan_restore(
+    dir: &Path,
+    backup_file: &Path,
+    pfx_password: &Password,
+) -> Result<(BackupVerification, RestoreSituation)> {
+    let verification = verify_backup_file(backup_file, pfx_password)?;
+    let store = Store::at(dir);
+    let situation = if !store.has_ca() {
+        RestoreSituation::NewCa
+    } else {
+        let existing = Ca::open(dir)?;
+        let existing_root = existing.root_entry()?.sha256.clone();
+        if verification.root_sha256.as_deref() == Some(existing_root.as_str()) {
+            RestoreSituation::SameRoot
+        } else {
+            RestoreSituation::DifferentRoot
+        }
+    };
+    Ok((verification, situation))
+}
+
+/// Options of a restore.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Replace a CA with a different root (`--force`), or restore a PFX without qvca state
+    /// from its certificates alone.
+    pub force: bool,
+    /// Report only.
+    pub dry_run: bool,
+}
+
+/// Restores a backup into `dir`: verifies everything first, builds the new CA directory next to
+/// it, then swaps it in; a replaced CA directory is kept as `<dir>.replaced-<timestamp>`.
+/// The caller has confirmed a same-root replacement. `protector` seals the keys at rest (the
+/// CA password of the restored CA; a CA backed up without a password stays without one only
+/// if the protector is unprotected).
+pub fn restore(
+    dir: &Path,
+    backup_file: &Path,
+    pfx_password: &Password,
+    protector: &dyn Fn(KeyProtection) -> Result<KeyProtector>,
+    options: RestoreOptions,
+) -> Result<RestoreReport> {
+    let bytes = read_backup_file(backup_file)?;
+    let archive = read_pfx(
+        bytes.expose(),
+        pfx_password,
+        &backup_file.display().to_string(),
+    )?;
+    let (contents, problems) = check_contents(&archive)?;
+    drop(archive);
+    let verification = verify_backup_bytes(bytes.expose(), pfx_password, backup_file)?;
+    if !problems.is_empty() {
+        return Err(Error::verification(format!(
+            "the backup {} does not verify, nothing was changed: {}",
+            backup_file.display(),
+            problems.join("; ")
+        )));
+    }
+    if !contents.has_ca_state && !options.force {
+        return Err(Error::failed(format!(
+            "{} holds certificates and keys but not qvca's CA state (the index, settings and \
+             CRL number; it was not written by `qvca backup`). Pass --force to restore just the \
+             certificates as a new CA",
+            backup_file.display()
+        )));
+    }
+
+    let store = Store::at(dir);
+    let lock = if store.has_ca() {
+        Some(store.lock()?)
+    } else {
+        None
+    };
+    let (_, situation) = plan_restore(dir, backup_file, pfx_password)?;
+    if situation == RestoreSituation::DifferentRoot && !options.force {
+        let existing = Ca::open(dir)?;
+        let root = existing.root_entry()?;
+        return Err(Error::refused(format!(
+            "{} holds a CA with a different root ({} serial {}) than the backup ({}); pass \
+             --force to replace it (it is kept as {}.replaced-<timestamp>), or restore into \
+             another --ca-dir",
+            dir.display(),
+            root.name,
+            root.serial,
+            verification.root.as_deref().unwrap_or("unknown"),
+            dir.display()
+        )));
+    }
+    let mut report = RestoreReport {
+        ca_dir: dir.to_owned(),
+        backup: verification,
+        situation,
+        dry_run: options.dry_run,
+        replaced_ca_moved_to: None,
+        keys_restored: contents
+            .certificates
+            .iter()
+            .filter(|c| c.key.is_some())
+            .count(),
+    };
+    if options.dry_run {
+        return Ok(report);
+    }
+
+    let protector = protector(contents.index.settings.key_protection)?;
+    let now = OffsetDateTime::now_utc();
+    let staging = sibling(dir, &format!(".restore-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io("clearing", &staging, e))?;
+    }
+    let built = write_restored_ca(&staging, &contents, &protector);
+    if let Err(e) = built {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    crate::store::crash_point("restore-before-swap");
+    if dir.exists() {
+        let aside = crate::init::replaced_dir_name(dir, now);
+        std::fs::rename(dir, &aside)
+            .map_err(|e| Error::io("moving the old CA aside to", &aside, e))?;
+        report.replaced_ca_moved_to = Some(aside);
+    }
+    crate::store::crash_point("restore-between-renames");
+    std::fs::rename(&staging, dir).map_err(|e| Error::io("moving the restored CA into", dir, e))?;
+    sync_dir(parent_dir(dir))?;
+    drop(lock);
+    Ok(report)
+}
+
+fn write_restored_ca(
+    staging: &Path,
+    contents: &BackupContents,
+    protector: &KeyProtector,
+) -> Result<()> {
+    let store = Store::at(staging);
+    store.create_dirs()?;
+    let mut index = contents.index.clone();
+    index.settings.key_protection = protector.protection();
+    // The license-service export recorded in the backup is not part of the restored directory.
+    index.license_service_export = None;
+    for c in &contents.certificates {
+        let cert_pem = to_pem("CERTIFICATE", &c.cert_der);
+        match &c.key {
+            Some(key) => {
+                let sealed = protector.seal(key.expose())?;
+                store.write_cert_and_key(
+                    &c.entry.serial,
+                    cert_pem.as_bytes(),
+                    sealed.expose(),
+                    crate::store::Durability::Deferred,
+                )?;
+            }
+            None => crate::store::atomic::write_atomic(
+                &store.cert_path(&c.entry.serial),
+                cert_pem.as_bytes(),
+                crate::store::FileMode::Public,
+                crate::store::Durability::Deferred,
+            )?,
+        }
+    }
+    if let Some(crl) = &contents.crl_pem {
+        crate::store::atomic::write_atomic(
+            &store.crl_path(),
+            crl.as_bytes(),
+            crate::store::FileMode::Public,
+            crate::store::Durability::Deferred,
+        )?;
+    }
+    let serials: Vec<Serial> = contents
+        .certificates
+        .iter()
+        .filter(|c| c.key.is_some())
+        .map(|c| c.entry.serial.clone())
+        .collect();
+    store.sync_batch(&serials)?;
+    store.save_index(&index)?;
+    Ok(())
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The next free `qvca-backup-<YYYYMMDDTHHMMSSZ>[-N].pfx` in `dir`.
+fn next_backup_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let mut candidate = dir.join(format!("{BACKUP_PREFIX}{stamp}.pfx"));
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = dir.join(format!("{BACKUP_PREFIX}{stamp}-{n}.pfx"));
+        n += 1;
+    }
+    candidate
+}
+
+/// Parses a backup file name into its sort key (timestamp, counter); None for other files.
+pub fn backup_name_key(name: &str) -> Option<(String, u32)> {
+    let rest = name.strip_prefix(BACKUP_PREFIX)?.strip_suffix(".pfx")?;
+    let (stamp, counter) = match rest.split_once('-') {
+        Some((stamp, n)) => (stamp, n.parse::<u32>().ok().filter(|n| *n >= 2)?),
+        None => (rest, 1),
+    };
+    let bytes = stamp.as_bytes();
+    let well_formed = bytes.len() == 16
+        && bytes[8] == b'T'
+        && bytes[15] == b'Z'
+        && bytes[..8]
+            .iter()
+            .chain(&bytes[9..15])
+            .all(u8::is_ascii_digit);
+    well_formed.then(|| (stamp.to_owned(), counter))
+}
+
+/// Deletes all but the newest `keep` files named like backups in `dir`; nothing else is touched.
+fn prune_backups(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+    let mut backups: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("listing", dir, e))?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            backup_name_key(&name).map(|key| (key, e.path()))
+        })
+        .collect();
+    backups.sort();
+    let excess = backups.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for (_, path) in backups.into_iter().take(excess) {
+        std::fs::remove_file(&path).map_err(|e| Error::io("removing the old backup", &path, e))?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_backup_names_are_recognised() {
+        assert!(backup_name_key("qvca-backup-20261123T105402Z.pfx").is_some());
+        assert_eq!(
+            backup_name_key("qvca-backup-20261123T105402Z-3.pfx").map(|k| k.1),
+            Some(3)
+        );
+        for other in [
+            "qvca-backup-20261123T105402Z.pfx.bak",
+            "qvca-backup-latest.pfx",
+            "my-qvca-backup-20261123T105402Z.pfx",
+            "qvca-backup-20261123T105402Z-1.pfx",
+            "qvca-backup-2026112XT105402Z.pfx",
+            ".qvca-backup-tmp-abc.partial",
+        ] {
+            assert!(backup_name_key(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn later_backups_sort_after_earlier_ones() {
+        let mut keys = [
+            backup_name_key("qvca-backup-20261123T105402Z-2.pfx"),
+            backup_name_key("qvca-backup-20261124T000000Z.pfx"),
+            backup_name_key("qvca-backup-20261123T105402Z.pfx"),
+        ];
+        keys.sort();
+        assert_eq!(keys[0].as_ref().map(|k| k.1), Some(1));
+        assert_eq!(keys[1].as_ref().map(|k| k.1), Some(2));
+        assert_eq!(
+            keys[2].as_ref().map(|k| k.0.as_str()),
+            Some("20261124T000000Z")
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! qvca on a terminal (a pseudo-terminal driven with rexpect): the password prompts of
+//! `init`, the confirmation of `init --force`, and the guarantee that nothing waits for input
+//! that cannot come when stdin is not a terminal.
+
+use crate::support::{PASSWORD, TestCa, openssl_ok, tool};
+use rexpect::process::WaitStatus;
+use rexpect::reader::Options;
+use rexpect::session::{PtySession, spawn_with_options};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The longest any expected output may take (generous: a debug build on a loaded CI machine).
+const TIMEOUT_MS: u64 = 30_000;
+/// How long a command that must not wait for input may take to fail.
+const FAIL_FAST_MS: u64 = 5_000;
+
+/// The environment variables a caller could leak into qvca.
+const QVCA_VARS: [&str; 4] = [
+    "QVCA_DIR",
+    "QVCA_PASSWORD",
+    "QVCA_PFX_PASSWORD",
+    "XDG_DATA_HOME",
+];
+
+/// Spawns `command` in a new pseudo-terminal (stdin, stdout and stderr all the terminal).
+fn spawn(mut command: Command, timeout_ms: u64) -> PtySession {
+    for var in QVCA_VARS {
+        command.env_remove(var);
+    }
+    spawn_with_options(
+        command,
+        Options::new()
+            .timeout_ms(Some(timeout_ms))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("spawn in a pty")
+}
+
+/// `qvca --ca-dir DIR ARGS...` in a pseudo-terminal, with no password source.
+fn spawn_qvca(ca: &TestCa, args: &[&str]) -> PtySession {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qvca"));
+    command.arg("--ca-dir").arg(ca.dir()).args(args);
+    command.current_dir(ca.path());
+    spawn(command, TIMEOUT_MS)
+}
+
+/// Waits for the output `needle`, failing with what was seen instead.
+fn expect(session: &mut PtySession, needle: &str) -> String {
+    session
+        .exp_string(needle)
+        .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"))
+}
+
+/// Reads everything up to the end of the output and returns it with the exit code.
+fn finish(session: &mut PtySession) -> (String, i32) {
+    let rest = session.exp_eof().expect("the command ends");
+    match session.process().wait().expect("wait") {
+        WaitStatus::Exited(_, code) => (rest, code),
+        other => panic!("qvca did not exit normally: {other:?}\n{rest}"),
+    }
+}
+
+/// The pid of the running qvca process whose command line contains `marker` (a test's unique
+/// scratch path), whether rexpect started it directly or through bash.
+fn qvca_pid(marker: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+                continue;
+            };
+            if comm.trim_end() != "qvca" {
+                continue;
+            }
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(marker) {
+                return pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "no qvca process with {marker:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The system calls a process waiting for terminal input blocks in.
+const INPUT_SYSCALLS: &[u64] = if cfg!(target_arch = "x86_64") {
+    &[0, 7, 23, 270, 271] // read, poll, select, pselect6, ppoll
+} else if cfg!(target_arch = "aarch64") {
+    &[63, 72, 73] // read, pselect6, ppoll
+} else {
+    &[]
+};
+
+/// Waits until `pid` is blocked reading its terminal. A prompt is printed before the terminal
+/// is switched to no-echo mode with TCSAFLUSH, which discards input that arrived earlier:
+/// typing as soon as the prompt appears would lose the keystrokes, as it would for a person.
+fn wait_until_reading(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(TIMEOUT_MS / 1000);
+    let mut readable = false;
+    while Instant::now() < deadline {
+        if let Ok(syscall) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) {
+            readable = true;
+            let number = syscall
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok());
+            if number.is_some_and(|n| INPUT_SYSCALLS.contains(&n)) {
+                // Let the terminal settle after the mode switch.
+                std::thread::sleep(Duration::from_millis(30));
+                return;
+            }
+        } else if !readable {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Without /proc/<pid>/syscall, give the prompt a moment instead.
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// Types `line` once the process waits for it.
+fn answer(session: &mut PtySession, pid: u32, line: &str) {
+    wait_until_reading(pid);
+    session.send_line(line).expect("type into the terminal");
+}
+
+/// The root key file of a CA.
+fn root_key(ca: &TestCa) -> std::path::PathBuf {
+    let index = ca.index();
+    let root = index["certificates"]
+        .as_array()
+        .expect("certificates")
+        .iter()
+        .find(|e| e["kind"] == "root")
+        .expect("root entry")
+        .clone();
+    ca.dir()
+        .join("keys")
+        .join(format!("{}.pem", root["serial"].as_str().expect("serial")))
+}
+
+/// The directories `init --force` would keep a replaced CA in.
+fn replaced_dirs(ca: &TestCa) -> Vec<String> {
+    std::fs::read_dir(ca.path())
+        .expect("scratch dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ca.replaced-"))
+        .collect()
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn init_on_a_terminal_asks_for_the_new_password_twice_and_again_after_a_mismatch() {
+    let ca = TestCa::new();
+    let password = "pty typed password 42";
+    let mut session = spawn_qvca(&ca, &["init", "--key-type", "p256"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+
+    expect(&mut session, "New CA password");
+    answer(&mut session, pid, "first attempt");
+    expect(&mut session, "Repeat the CA password");
+    answer(&mut session, pid, "a different attempt");
+    expect(&mut session, "do not match");
+
+    expect(&mut session, "New CA password");
+    answer(&mut session, pid, password);
+    expect(&mut session, "Repeat the CA password");
+    answer(&mut session, pid, password);
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "init succeeds:\n{output}");
+    assert!(output.contains("Created the root"), "{output}");
+    assert!(
+        !output.contains(password),
+        "the password is never echoed:\n{output}"
+    );
+
+    assert!(ca.dir().join("index.json").is_file(), "the CA exists");
+    assert_eq!(ca.index()["settings"]["key_protection"], "encrypted");
+    // The typed password (not one of the mismatched ones) protects the root key.
+    let key = root_key(&ca);
+    openssl_ok(&[
+        "pkey",
+        "-in",
+        path_str(&key),
+        "-passin",
+        &format!("pass:{password}"),
+        "-noout",
+    ]);
+    let (ok, _) = tool(
+        "openssl",
+        &[
+            "pkey",
+            "-in",
+            path_str(&key),
+            "-passin",
+            "pass:first attempt",
+            "-noout",
+        ],
+    );
+    assert!(!ok, "the first, mismatched password was not used");
+}
+
+#[test]
+fn init_force_on_a_terminal_asks_before_replacing_and_no_leaves_the_ca_unchanged() {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--no-password", "--key-type", "p256"])
+        .assert()
+        .success();
+    let before = ca.snapshot();
+
+    let mut session = spawn_qvca(&ca, &["init", "--force"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    let question = expect(&mut session, "[y/N]");
+    assert!(question.contains("Replace the CA"), "{question}");
+    assert!(
+        question.contains("replaced-"),
+        "says where the old CA is kept: {question}"
+    );
+    wait_until_reading(pid);
+    session.send("n").expect("type n");
+    session.flush().expect("flush");
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 3, "refused:\n{output}");
+    assert!(output.contains("Nothing was changed"), "{output}");
+    assert_eq!(ca.snapshot(), before, "the CA is unchanged");
+    assert!(replaced_dirs(&ca).is_empty(), "nothing was moved aside");
+}
+
+#[test]
+fn init_force_on_a_terminal_answered_yes_replaces_the_ca_and_keeps_the_old_one_aside() {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--no-password", "--key-type", "p256"])
+        .assert()
+        .success();
+    let old_root = ca.index()["certificates"][0]["serial"].clone();
+
+    let mut session = spawn_qvca(
+        &ca,
+        &["init", "--force", "--no-password", "--key-type", "p256"],
+    );
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "[y/N]");
+    wait_until_reading(pid);
+    session.send("y").expect("type y");
+    session.flush().expect("flush");
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "{output}");
+    assert_ne!(
+        ca.index()["certificates"][0]["serial"],
+        old_root,
+        "a new root"
+    );
+    let kept = replaced_dirs(&ca);
+    assert_eq!(kept.len(), 1, "the old CA is kept aside: {kept:?}");
+    let old_index =
+        std::fs::read_to_string(ca.path().join(&kept[0]).join("index.json")).expect("old index");
+    let old_index: serde_json::Value = serde_json::from_str(&old_index).expect("JSON");
+    assert_eq!(old_index["certificates"][0]["serial"], old_root);
+}
+
+#[test]
+fn with_stdin_redirected_a_missing_password_fails_at_once_instead_of_prompting() {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--key-type", "p256"])
+        .assert()
+        .success();
+    let before = ca.snapshot();
+
+    // stderr (and stdout) are still the terminal, /dev/tty is there: only stdin is not.
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg(r#""$0" --ca-dir "$1" issue server QVS01 < /dev/null"#)
+        .arg(env!("CARGO_BIN_EXE_qvca"))
+        .arg(ca.dir())
+        .current_dir(ca.path());
+    let mut session = spawn(command, FAIL_FAST_MS);
+    let started = Instant::now();
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        started.elapsed() < Duration::from_millis(FAIL_FAST_MS),
+        "qvca must not wait for input"
+    );
+    assert!(output.contains("--password-file"), "{output}");
+    assert!(output.contains("QVCA_PASSWORD"), "{output}");
+    assert!(
+        !output.contains("CA password:"),
+        "no prompt was shown:\n{output}"
+    );
+    assert_eq!(ca.snapshot(), before, "nothing was issued");
+}
+
+/// A password-protected CA with a P-256 root.
+fn p256_ca() -> TestCa {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--key-type", "p256"])
+        .assert()
+        .success();
+    ca
+}
+
+#[test]
+fn issue_on_a_terminal_prompts_once_for_the_ca_password_and_keeps_json_stdout_clean() {
+    let ca = p256_ca();
+    let report = ca.path().join("issue.json");
+    // stdin and stderr are the terminal; stdout goes to a file, as in `qvca --json ... > file`.
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg(r#""$0" --ca-dir "$1" --json issue server QVS01 --key-type p256 > "$2""#)
+        .arg(env!("CARGO_BIN_EXE_qvca"))
+        .arg(ca.dir())
+        .arg(&report)
+        .current_dir(ca.path());
+    let mut session = spawn(command, TIMEOUT_MS);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    let prompt = expect(&mut session, "CA password");
+    assert!(
+        !prompt.contains("New"),
+        "an existing password is asked for: {prompt}"
+    );
+    answer(&mut session, pid, PASSWORD);
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        !output.contains("Repeat"),
+        "an existing password is asked once:\n{output}"
+    );
+
+    let json = std::fs::read_to_string(&report).expect("report");
+    let value: serde_json::Value = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("stdout is only the JSON report ({e}):\n{json}"));
+    assert_eq!(value["issued"], 1, "{value}");
+    assert!(!json.contains("password"), "no prompt on stdout:\n{json}");
+}
+
+#[test]
+fn a_wrong_password_typed_at_the_prompt_fails_with_exit_4_and_changes_nothing() {
+    let ca = p256_ca();
+    let before = ca.snapshot();
+    let mut session = spawn_qvca(&ca, &["issue", "server", "QVS01", "--key-type", "p256"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "CA password");
+    answer(&mut session, pid, "not the CA password");
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 4, "{output}");
+    assert!(output.contains("wrong CA password"), "{output}");
+    assert_eq!(ca.snapshot(), before, "nothing was issued");
+}
+
+#[test]
+fn init_on_a_terminal_asks_again_for_an_empty_password_and_ctrl_c_then_creates_nothing() {
+    let ca = TestCa::new();
+    let mut session = spawn_qvca(&ca, &["init", "--key-type", "p256"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "New CA password");
+    answer(&mut session, pid, "");
+    // An empty password is not taken: the same question comes again.
+    expect(&mut session, "New CA password");
+    wait_until_reading(pid);
+    session.send_control('c').expect("Ctrl-C");
+    session.exp_eof().expect("qvca ends on Ctrl-C");
+    let status = session.process().wait().expect("wait");
+    assert!(
+        !matches!(status, WaitStatus::Exited(_, 0)),
+        "an interrupted init does not succeed: {status:?}"
+    );
+    assert!(
+        !ca.dir().join("index.json").exists(),
+        "no CA was created by an interrupted init"
+    );
+    assert!(
+        !ca.dir().join("keys").exists(),
+        "no key directory was left behind"
+    );
+}
