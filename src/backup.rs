@@ -285,7 +285,16 @@ fn build_backup(
 /// chain to the root, and the completeness of the CA state.
 pub fn verify_backup_file(path: &Path, password: &Password) -> Result<BackupVerification> {
     let bytes = read_backup_file(path)?;
-    verify_backup_bytes(bytes.expose(), password, path)
+    let mut verification = verify_backup_bytes(bytes.expose(), password, path)?;
+    if !verification.has_ca_state {
+        verification.problems.push(
+            "it holds certificates but not qvca's CA state (index, settings, CRL number): it was \
+             not written by `qvca backup`"
+                .into(),
+        );
+        verification.ok = false;
+    }
+    Ok(verification)
 }
 
 fn read_backup_file(path: &Path) -> Result<SecretBytes> {

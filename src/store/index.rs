@@ -89,6 +89,17 @@ pub enum EntryStatus {
     Revoked,
 }
 
+impl EntryStatus {
+    /// The lower-case word used in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Active => "active",
+            EntryStatus::Superseded => "superseded",
+            EntryStatus::Revoked => "revoked",
+        }
+    }
+}
+
 /// A revocation: when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

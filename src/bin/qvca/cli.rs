@@ -76,6 +76,61 @@ pub enum Command {
     Export(ExportCommand),
     /// Everything one node needs: its Server PFX, the QVProxy PFX, the root, install scripts
     Package(PackageArgs),
+    /// Back up the whole CA into one password-protected PKCS#12 file (or verify a backup)
+    Backup(BackupArgs),
+    /// Restore the CA from a backup
+    Restore(RestoreArgs),
+}
+
+/// `backup` arguments.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    /// `backup verify FILE`.
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    /// Write exactly this file (replaced only once the new backup is verified)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "keep"])]
+    pub out: Option<PathBuf>,
+    /// Write qvca-backup-<UTC timestamp>.pfx into DIR [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Afterwards delete all but the newest N qvca-backup-*.pfx files in DIR
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+    /// 3DES/SHA-1 encryption for Windows Server 2016 and older
+    #[arg(long)]
+    pub legacy: bool,
+}
+
+/// `backup` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Check a backup: password, integrity, keys against certificates, chain, completeness
+    Verify(BackupVerifyArgs),
+}
+
+/// `backup verify` arguments.
+#[derive(Debug, Args)]
+pub struct BackupVerifyArgs {
+    /// The backup file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `restore` arguments.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Report what would happen and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace a CA with a different root (it is kept aside), or restore a PFX without qvca
+    /// state from its certificates alone
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `setup` arguments.

@@ -1,11 +1,13 @@
 //! One file per command: arguments → request → one library call → render.
 
+mod backup;
 mod export;
 mod init;
 mod inspect;
 mod issue;
 mod list;
 mod package;
+mod restore;
 mod setup;
 mod show;
 mod status;
@@ -62,6 +64,8 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Status => status::run(&ctx),
         Command::Export(command) => export::run(&ctx, command),
         Command::Package(args) => package::run(&ctx, args),
+        Command::Backup(args) => backup::run(&ctx, args),
+        Command::Restore(args) => restore::run(&ctx, args),
     }
 }
 

@@ -1,0 +1,90 @@
+//! `qvca restore FILE`: rebuild the CA from a backup.
+
+use super::Context;
+use crate::cli::RestoreArgs;
+use crate::exit;
+use crate::password::{Answer, Purpose, confirm};
+use qvca::Error;
+use qvca::backup::{RestoreOptions, RestoreSituation, plan_restore, restore};
+use qvca::key::{KeyProtection, KeyProtector};
+use std::fmt::Write;
+
+/// Runs `restore`.
+pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
+    let dir = ctx.ca_dir()?;
+    let pfx_password = ctx.pfx_password(Purpose::Existing)?;
+    let (verification, situation) = plan_restore(&dir, &args.file, &pfx_password)?;
+    if !args.dry_run {
+        let question = match situation {
+            RestoreSituation::NewCa => None,
+            RestoreSituation::SameRoot => Some(format!(
+                "Replace the CA in {} with the backup (same root {})? The current one is kept aside.",
+                dir.display(),
+                verification.root.as_deref().unwrap_or("?")
+            )),
+            RestoreSituation::DifferentRoot if args.force => Some(format!(
+                "Replace the CA in {} with a DIFFERENT root ({})? The current one is kept aside.",
+                dir.display(),
+                verification.root.as_deref().unwrap_or("?")
+            )),
+            RestoreSituation::DifferentRoot => None, // refused by the library with advice
+        };
+        if let Some(question) = question {
+            match confirm(ctx.global, &question)? {
+                Answer::Yes => {}
+                Answer::No => {
+                    ctx.out.note("Nothing was changed.");
+                    return Ok(exit::REFUSED);
+                }
+                Answer::NoTerminal if args.force => {}
+                Answer::NoTerminal => {
+                    return Err(Error::refused(format!(
+                        "{} already holds this CA; restoring replaces it (the current one is kept \
+                         aside): pass -y to confirm",
+                        dir.display()
+                    ))
+                    .into());
+                }
+            }
+        }
+    }
+    let report = restore(
+        &dir,
+        &args.file,
+        &pfx_password,
+        &|protection| match protection {
+            KeyProtection::None => Ok(KeyProtector::unprotected()),
+            KeyProtection::Encrypted => Ok(KeyProtector::encrypted(ctx.ca_password(Purpose::New)?)),
+        },
+        RestoreOptions {
+            force: args.force,
+            dry_run: args.dry_run,
+        },
+    )?;
+    ctx.out.report(&report, |text| {
+        let what = format!(
+            "the CA {} ({} certificates, {} keys)",
+            report.backup.root.as_deref().unwrap_or("?"),
+            report.backup.entries.len(),
+            report.keys_restored
+        );
+        if report.dry_run {
+            let action = match report.situation {
+                RestoreSituation::NewCa => "would restore",
+                RestoreSituation::SameRoot => "would replace the CA (same root) with",
+                RestoreSituation::DifferentRoot => "would replace a CA with a DIFFERENT root by",
+            };
+            let _ = writeln!(text, "dry run: {action} {what} in {}; nothing was changed", report.ca_dir.display());
+        } else {
+            let _ = writeln!(text, "restored {what} into {}", report.ca_dir.display());
+            if let Some(old) = &report.replaced_ca_moved_to {
+                let _ = writeln!(text, "the replaced CA was kept in {}", old.display());
+            }
+            let _ = writeln!(
+                text,
+                "Next: `qvca export license-service` and restart the QMS, then the Qlik License Service."
+            );
+        }
+    });
+    Ok(exit::SUCCESS)
+}
