@@ -546,6 +546,30 @@ fn key_type_of(public_key: &str) -> crate::key::KeyType {
     }
 }
 
+/// The SecretsKey of the root in a backup (for rotating tokens with `secrets rewrap`).
+pub fn secrets_key_from_backup(
+    path: &Path,
+    password: &Password,
+) -> Result<crate::secrets::SecretsKey> {
+    let bytes = read_backup_file(path)?;
+    let archive = read_pfx(bytes.expose(), password, &path.display().to_string())?;
+    let (contents, _) = check_contents(&archive)?;
+    let root = contents
+        .certificates
+        .iter()
+        .find(|c| c.entry.kind == CertKind::Root && c.entry.status == EntryStatus::Active)
+        .ok_or_else(|| Error::failed(format!("{} holds no root certificate", path.display())))?;
+    let key = root.key.as_ref().ok_or_else(|| {
+        Error::failed(format!(
+            "{} holds the root certificate but not its private key, from which the SecretsKey \
+             is derived",
+            path.display()
+        ))
+    })?;
+    let details = CertificateDetails::from_der(&root.cert_der)?;
+    crate::secrets::SecretsKey::derive(key, &details.spki_der)
+}
+
 /// What a restore found at the target, and will do or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -26,6 +26,7 @@ pub struct RootSigner {
     issuer: Issuer<'static, KeyPair>,
     root_der: CertificateDer<'static>,
     root: CertificateDetails,
+    root_pkcs8: SecretBytes,
     protector: KeyProtector,
 }
 
@@ -188,6 +189,7 @@ impl Ca {
             issuer,
             root_der,
             root,
+            root_pkcs8: pkcs8,
             protector,
         })
     }
@@ -234,6 +236,11 @@ impl RootSigner {
     /// The root certificate's details.
     pub fn root(&self) -> &CertificateDetails {
         &self.root
+    }
+
+    /// The root's private key as stored (PKCS#8 DER), e.g. to derive the SecretsKey.
+    pub fn root_pkcs8(&self) -> &SecretBytes {
+        &self.root_pkcs8
     }
 
     /// The key protector of this command (seals new keys, opens stored ones).

@@ -38,6 +38,7 @@ pub mod pkcs12;
 pub mod ports;
 pub mod profile;
 pub mod secret;
+pub mod secrets;
 pub mod serial;
 pub mod setup;
 pub mod status;

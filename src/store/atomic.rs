@@ -14,6 +14,23 @@ pub enum FileMode {
     Public,
     /// Private keys, backups, the CA index, anything with secrets: 0600 on Unix from creation.
     Secret,
+    /// Exactly these Unix permission bits (to rewrite a file in place keeping its mode).
+    Exact(u32),
+}
+
+impl FileMode {
+    /// The mode an existing file has, to keep it when the file is rewritten.
+    pub fn of_existing(path: &Path) -> FileMode {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path) {
+                return FileMode::Exact(meta.permissions().mode() & 0o7777);
+            }
+        }
+        let _ = path;
+        FileMode::Secret
+    }
 }
 
 /// Whether a write must be durable before it returns.
@@ -42,6 +59,7 @@ pub fn write_atomic(
         let bits = match mode {
             FileMode::Public => 0o644,
             FileMode::Secret => 0o600,
+            FileMode::Exact(bits) => bits,
         };
         builder.permissions(std::fs::Permissions::from_mode(bits));
     }

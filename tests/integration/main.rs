@@ -7,6 +7,7 @@ mod concurrency;
 mod exports;
 mod interop;
 mod names;
+mod secrets;
 mod support;
 mod terminal;
 mod tls;

@@ -80,6 +80,77 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore the CA from a backup
     Restore(RestoreArgs),
+    /// The SecretsKey: derive it, encrypt and decrypt connection strings, rotate tokens
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// `secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print the SecretsKey's key id (and with --reveal the key itself)
+    Derive(SecretsDeriveArgs),
+    /// Encrypt a value from stdin (or a prompt), or every line of --in, into qvca:v1 tokens
+    Encrypt(SecretsCryptArgs),
+    /// Decrypt a token from stdin, or every token line of --in
+    Decrypt(SecretsCryptArgs),
+    /// Re-encrypt tokens made under an older root's SecretsKey under the current one
+    Rewrap(SecretsRewrapArgs),
+}
+
+/// `secrets derive` arguments.
+#[derive(Debug, Args)]
+pub struct SecretsDeriveArgs {
+    /// Print the 32-byte key itself (keep it secret)
+    #[arg(long)]
+    pub reveal: bool,
+    /// Encoding of the revealed key
+    #[arg(long, value_enum, default_value = "base64")]
+    pub format: KeyFormat,
+}
+
+/// Encodings for `secrets derive --reveal`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyFormat {
+    /// Lower-case hex
+    Hex,
+    /// Standard base64 (what Qlik's connectors take as a 32-byte key)
+    Base64,
+}
+
+/// `secrets encrypt` / `secrets decrypt` arguments.
+#[derive(Debug, Args)]
+pub struct SecretsCryptArgs {
+    /// The context label the token is bound to (a token made for one context does not decrypt in another)
+    #[arg(long, value_name = "LABEL", default_value = "")]
+    pub context: String,
+    /// Process every line of FILE (needs --out)
+    #[arg(long = "in", value_name = "FILE", requires = "out")]
+    pub input: Option<PathBuf>,
+    /// Where the processed lines go (written atomically, mode 0600)
+    #[arg(long, value_name = "FILE", requires = "input")]
+    pub out: Option<PathBuf>,
+}
+
+/// `secrets rewrap` arguments.
+#[derive(Debug, Args)]
+pub struct SecretsRewrapArgs {
+    /// A qvca backup holding the old root (its password: --pfx-password-file / QVCA_PFX_PASSWORD)
+    #[arg(long, value_name = "OLD.pfx")]
+    pub from_backup: PathBuf,
+    /// A text file with tokens anywhere in it [default: stdin]
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Replace --in atomically (every byte but the tokens unchanged)
+    #[arg(long, requires = "input", conflicts_with = "out")]
+    pub in_place: bool,
+    /// Write the result to FILE [default: stdout]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The context label(s) the tokens were made for; each token keeps the one it
+    /// authenticates under [default: the empty context]
+    #[arg(long, value_name = "LABEL")]
+    pub context: Vec<String>,
 }
 
 /// `backup` arguments.

@@ -8,6 +8,7 @@ mod issue;
 mod list;
 mod package;
 mod restore;
+mod secrets;
 mod setup;
 mod show;
 mod status;
@@ -66,6 +67,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Package(args) => package::run(&ctx, args),
         Command::Backup(args) => backup::run(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
+        Command::Secrets(command) => secrets::run(&ctx, command),
     }
 }
 

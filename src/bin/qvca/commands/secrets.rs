@@ -1,0 +1,287 @@
+//! `qvca secrets derive | encrypt | decrypt | rewrap`.
+
+use super::Context;
+use crate::cli::{
+    KeyFormat, SecretsCommand, SecretsCryptArgs, SecretsDeriveArgs, SecretsRewrapArgs,
+};
+use crate::exit;
+use crate::password::{Purpose, interactive};
+use base64::Engine;
+use qvca::Error;
+use qvca::ca::Ca;
+use qvca::secret::SecretBytes;
+use qvca::secrets::{
+    Rewrap, SecretsKey, decrypt_lines, decrypt_token, encrypt_lines, encrypt_token, rewrap_text,
+};
+use qvca::store::atomic::{Durability, FileMode, write_atomic};
+use serde::Serialize;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Runs a `secrets` subcommand.
+pub fn run(ctx: &Context, command: &SecretsCommand) -> anyhow::Result<u8> {
+    match command {
+        SecretsCommand::Derive(args) => derive(ctx, args),
+        SecretsCommand::Encrypt(args) => encrypt(ctx, args),
+        SecretsCommand::Decrypt(args) => decrypt(ctx, args),
+        SecretsCommand::Rewrap(args) => rewrap(ctx, args),
+    }
+}
+
+/// The current CA's SecretsKey (asks for the CA password if the CA has one).
+fn current_key(ctx: &Context) -> qvca::Result<SecretsKey> {
+    let ca = Ca::open(&ctx.ca_dir()?)?;
+    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    SecretsKey::for_root(&signer)
+}
+
+#[derive(Serialize)]
+struct DeriveReport<'a> {
+    kid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'static str>,
+}
+
+fn derive(ctx: &Context, args: &SecretsDeriveArgs) -> anyhow::Result<u8> {
+    let key = current_key(ctx)?;
+    let revealed = args.reveal.then(|| {
+        Zeroizing::new(match args.format {
+            KeyFormat::Hex => hex::encode(key.expose()),
+            KeyFormat::Base64 => base64::engine::general_purpose::STANDARD.encode(key.expose()),
+        })
+    });
+    if revealed.is_some() && std::io::stdout().is_terminal() {
+        ctx.out.warn(
+            "this is the SecretsKey itself: anyone who sees it can decrypt every token; clear \
+             your screen and terminal history",
+        );
+    }
+    let report = DeriveReport {
+        kid: key.kid().to_string(),
+        key: revealed.as_deref().map(String::as_str),
+        format: revealed.as_ref().map(|_| match args.format {
+            KeyFormat::Hex => "hex",
+            KeyFormat::Base64 => "base64",
+        }),
+    };
+    if ctx.out.is_json() {
+        ctx.out.report(&report, |_| {});
+    } else {
+        match &revealed {
+            Some(key) => ctx.out.data(format!("{}\n", key.as_str()).as_bytes()),
+            None => ctx.out.data(format!("{}\n", report.kid).as_bytes()),
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// Reads all of stdin, zeroized when dropped.
+fn read_stdin() -> qvca::Result<SecretBytes> {
+    let mut buffer = Zeroizing::new(Vec::new());
+    std::io::stdin()
+        .read_to_end(&mut buffer)
+        .map_err(|e| Error::failed(format!("reading stdin failed: {e}")))?;
+    Ok(SecretBytes::from(buffer))
+}
+
+fn read_input(path: &Path) -> qvca::Result<SecretBytes> {
+    std::fs::read(path)
+        .map(SecretBytes::new)
+        .map_err(|e| Error::io("reading", path, e))
+}
+
+/// The single value to encrypt: stdin with one trailing newline stripped, or a hidden prompt.
+fn value_to_encrypt() -> qvca::Result<SecretBytes> {
+    if std::io::stdin().is_terminal() {
+        if !interactive() {
+            return Err(Error::failed(
+                "no value to encrypt: pipe it on stdin (it is never taken from the command line)",
+            ));
+        }
+        let value = dialoguer::Password::new()
+            .with_prompt("Value to encrypt")
+            .with_confirmation("Repeat the value", "The values do not match; try again.")
+            .allow_empty_password(true)
+            .interact()
+            .map_err(|e| Error::failed(format!("reading the value failed: {e}")))?;
+        return Ok(SecretBytes::new(Zeroizing::new(value).as_bytes().to_vec()));
+    }
+    let input = read_stdin()?;
+    let bytes = input.expose();
+    let trimmed = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .unwrap_or(bytes);
+    Ok(SecretBytes::new(trimmed.to_vec()))
+}
+
+#[derive(Serialize)]
+struct BulkReport<'a> {
+    input: &'a Path,
+    output: &'a Path,
+    lines: usize,
+}
+
+fn encrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
+    match (&args.input, &args.out) {
+        (Some(input), Some(out)) => {
+            let text = read_input(input)?;
+            let key = current_key(ctx)?;
+            let tokens = encrypt_lines(&key, text.expose(), &args.context)?;
+            write_atomic(out, &tokens, FileMode::Secret, Durability::Synced)?;
+            bulk_report(ctx, input, out, text.expose(), "encrypted");
+        }
+        _ => {
+            let value = value_to_encrypt()?;
+            let key = current_key(ctx)?;
+            let token = encrypt_token(&key, value.expose(), &args.context)?;
+            if ctx.out.is_json() {
+                ctx.out
+                    .report(&serde_json::json!({ "token": token }), |_| {});
+            } else {
+                ctx.out.data(format!("{token}\n").as_bytes());
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn decrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
+    match (&args.input, &args.out) {
+        (Some(input), Some(out)) => {
+            let text = read_input(input)?;
+            let key = current_key(ctx)?;
+            let plain = decrypt_lines(&key, text.expose(), &args.context)?;
+            write_atomic(out, plain.expose(), FileMode::Secret, Durability::Synced)?;
+            bulk_report(ctx, input, out, text.expose(), "decrypted");
+        }
+        _ => {
+            let token = if std::io::stdin().is_terminal() && interactive() {
+                let entered: String = dialoguer::Input::new()
+                    .with_prompt("Token")
+                    .interact_text()
+                    .map_err(|e| Error::failed(format!("reading the token failed: {e}")))?;
+                SecretBytes::new(entered.into_bytes())
+            } else {
+                read_stdin()?
+            };
+            let token = std::str::from_utf8(token.expose())
+                .map_err(|_| Error::authentication("malformed token: not text"))?;
+            let key = current_key(ctx)?;
+            let plain = decrypt_token(&key, token.trim(), &args.context)?;
+            let mut output = SecretBytes::new([plain.expose(), b"\n"].concat());
+            if ctx.out.is_json() {
+                let text = std::str::from_utf8(plain.expose()).map_err(|_| {
+                    Error::failed("the value is not UTF-8 text: decrypt without --json")
+                })?;
+                output = SecretBytes::new(
+                    format!("{}\n", serde_json::json!({ "value": text })).into_bytes(),
+                );
+            }
+            ctx.out.data(output.expose());
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn bulk_report(ctx: &Context, input: &Path, out: &Path, text: &[u8], verb: &str) {
+    let lines = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count();
+    let report = BulkReport {
+        input,
+        output: out,
+        lines,
+    };
+    ctx.out.report(&report, |text| {
+        text.push_str(&format!(
+            "{verb} {lines} line(s) of {} into {}\n",
+            input.display(),
+            out.display()
+        ));
+    });
+}
+
+#[derive(Serialize)]
+struct RewrapReport<'a> {
+    old_kid: String,
+    new_kid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a Path>,
+    rewrapped: usize,
+    already_current: usize,
+}
+
+fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> anyhow::Result<u8> {
+    let text = match &args.input {
+        Some(path) => read_input(path)?,
+        None => read_stdin()?,
+    };
+    let old = qvca::backup::secrets_key_from_backup(
+        &args.from_backup,
+        &ctx.pfx_password(Purpose::Existing)?,
+    )?;
+    let new = current_key(ctx)?;
+    let contexts = if args.context.is_empty() {
+        vec![String::new()]
+    } else {
+        args.context.clone()
+    };
+    let (rewrapped, summary) = rewrap_text(
+        text.expose(),
+        &Rewrap {
+            old: &old,
+            new: &new,
+            contexts: &contexts,
+        },
+    )?;
+    let rewrapped = SecretBytes::new(rewrapped);
+    let target = match (&args.input, args.in_place, &args.out) {
+        (Some(input), true, _) => Some(input.as_path()),
+        (_, _, Some(out)) => Some(out.as_path()),
+        _ => None,
+    };
+    match target {
+        Some(path) => {
+            let mode = if path.exists() {
+                FileMode::of_existing(path)
+            } else {
+                FileMode::Secret
+            };
+            qvca::store::crash_point("rewrap-before-write");
+            write_atomic(path, rewrapped.expose(), mode, Durability::Synced)?;
+        }
+        None => ctx.out.data(rewrapped.expose()),
+    }
+    let report = RewrapReport {
+        old_kid: old.kid().to_string(),
+        new_kid: new.kid().to_string(),
+        file: target,
+        rewrapped: summary.rewrapped,
+        already_current: summary.already_current,
+    };
+    let message = format!(
+        "rewrapped {} token(s) from key id {} to {} ({} already current){}",
+        summary.rewrapped,
+        report.old_kid,
+        report.new_kid,
+        summary.already_current,
+        target
+            .map(|p| format!(" in {}", p.display()))
+            .unwrap_or_default()
+    );
+    if target.is_some() {
+        ctx.out.report(&report, |text| {
+            text.push_str(&message);
+            text.push('\n');
+        });
+    } else {
+        // stdout carries the rewrapped text; the summary goes to stderr.
+        ctx.out.note(&message);
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! Bulk work: every line of a file encrypted into a token, or every token line decrypted.
+//! Empty lines stay empty; a line ending in `\r\n` keeps it.
+
+use super::SecretsKey;
+use super::token::{bulk_cipher, decrypt_with, encrypt_with, parse_token};
+use crate::error::{Error, Result};
+use crate::secret::SecretBytes;
+
+/// Splits into lines, each with its line ending (`\n`, `\r\n` or none at the end).
+fn lines(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    input.split_inclusive(|b| *b == b'\n').map(|line| {
+        let body_len = if line.ends_with(b"\r\n") {
+            line.len() - 2
+        } else if line.ends_with(b"\n") {
+            line.len() - 1
+        } else {
+            line.len()
+        };
+        line.split_at(body_len)
+    })
+}
+
+/// Encrypts every non-empty line of `input` into a token (one per line).
+pub fn encrypt_lines(key: &SecretsKey, input: &[u8], context: &str) -> Result<Vec<u8>> {
+    let cipher = bulk_cipher(key);
+    let mut out = Vec::with_capacity(input.len() * 2 + 64);
+    for (value, ending) in lines(input) {
+        if !value.is_empty() {
+            out.extend_from_slice(encrypt_with(&cipher, key.kid(), value, context)?.as_bytes());
+        }
+        out.extend_from_slice(ending);
+    }
+    Ok(out)
+}
+
+/// Decrypts every non-empty line of `input` (each a token); the first bad line fails the whole
+/// run with its line number.
+pub fn decrypt_lines(key: &SecretsKey, input: &[u8], context: &str) -> Result<SecretBytes> {
+    let cipher = bulk_cipher(key);
+    let mut out = Vec::with_capacity(input.len());
+    for (number, (token, ending)) in lines(input).enumerate() {
+        let token = std::str::from_utf8(token).map_err(|_| {
+            Error::authentication(format!("line {}: malformed token: not text", number + 1))
+        })?;
+        if !token.trim().is_empty() {
+            let plain = parse_token(token)
+                .and_then(|parsed| decrypt_with(&cipher, key.kid(), &parsed, context))
+                .map_err(|e| {
+                    Error::new(e.kind(), format!("line {}: {}", number + 1, e.message()))
+                })?;
+            out.extend_from_slice(plain.expose());
+        }
+        out.extend_from_slice(ending);
+    }
+    Ok(SecretBytes::new(out))
+}

@@ -1,0 +1,169 @@
+//! Finding tokens wherever they stand in a text (an .ini, .config or XML file full of
+//! connection strings) and rewrapping them from an old root's SecretsKey to the current one,
+//! every other byte unchanged.
+
+use super::token::{bulk_cipher, decrypt_with, encrypt_with, parse_token};
+use super::{KeyId, SecretsKey};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::ops::Range;
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// The byte ranges of every token-like string (`qvca:v<N>:<kid>:<data>`) in `text`.
+pub fn find_tokens(text: &[u8]) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(offset) = find(&text[at..], b"qvca:v") {
+        let start = at + offset;
+        let mut end = start + b"qvca:v".len();
+        // version digits
+        let digits = text[end..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        end += digits;
+        let well_formed = digits > 0
+            && text.get(end) == Some(&b':')
+            && text
+                .get(end + 1..end + 17)
+                .is_some_and(|kid| kid.iter().all(u8::is_ascii_hexdigit))
+            && text.get(end + 17) == Some(&b':');
+        if well_formed {
+            end += 18;
+            let data = text[end..].iter().take_while(|b| is_base64url(**b)).count();
+            if data > 0 {
+                found.push(start..end + data);
+                at = end + data;
+                continue;
+            }
+        }
+        at = start + 1;
+    }
+    found
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What a rewrap needs: the old root's SecretsKey, the current one, and the contexts tokens
+/// may have been made for (tried in order; each token keeps the one it authenticates under).
+pub struct Rewrap<'a> {
+    /// The old root's SecretsKey (from the backup).
+    pub old: &'a SecretsKey,
+    /// The current root's SecretsKey.
+    pub new: &'a SecretsKey,
+    /// The context labels to try.
+    pub contexts: &'a [String],
+}
+
+/// How many tokens a rewrap met.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct RewrapSummary {
+    /// Tokens moved from the old key to the current one.
+    pub rewrapped: usize,
+    /// Tokens already under the current key, left as they were.
+    pub already_current: usize,
+}
+
+/// Rewraps every token in `text`; all tokens are checked before anything is returned, and any
+/// token under neither key, or that does not authenticate, fails the whole run with its line.
+pub fn rewrap_text(text: &[u8], rewrap: &Rewrap<'_>) -> Result<(Vec<u8>, RewrapSummary)> {
+    let old_cipher = bulk_cipher(rewrap.old);
+    let new_cipher = bulk_cipher(rewrap.new);
+    let new_kid: KeyId = rewrap.new.kid();
+    let mut out = Vec::with_capacity(text.len() + text.len() / 8);
+    let mut summary = RewrapSummary::default();
+    let mut copied_to = 0;
+    for range in find_tokens(text) {
+        let line = text[..range.start].iter().filter(|b| **b == b'\n').count() + 1;
+        let token_text = std::str::from_utf8(&text[range.clone()]).expect("tokens are ASCII");
+        let at_line = |e: Error| Error::new(e.kind(), format!("line {line}: {}", e.message()));
+        let parsed = parse_token(token_text).map_err(at_line)?;
+        out.extend_from_slice(&text[copied_to..range.start]);
+        if parsed.kid == new_kid {
+            summary.already_current += 1;
+            out.extend_from_slice(token_text.as_bytes());
+        } else if parsed.kid == rewrap.old.kid() {
+            let mut last_error = None;
+            let mut rewrapped = None;
+            for context in rewrap.contexts {
+                match decrypt_with(&old_cipher, parsed.kid, &parsed, context) {
+                    Ok(plain) => {
+                        rewrapped =
+                            Some(encrypt_with(&new_cipher, new_kid, plain.expose(), context)?);
+                        break;
+                    }
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            match rewrapped {
+                Some(token) => {
+                    summary.rewrapped += 1;
+                    out.extend_from_slice(token.as_bytes());
+                }
+                None => {
+                    let tried: Vec<String> =
+                        rewrap.contexts.iter().map(|c| format!("{c:?}")).collect();
+                    let detail = last_error
+                        .map(|e| e.message().to_owned())
+                        .unwrap_or_default();
+                    return Err(Error::authentication(format!(
+                        "line {line}: a token under the old key does not authenticate with the \
+                         context(s) {} ({detail}); nothing was written",
+                        tried.join(", ")
+                    )));
+                }
+            }
+        } else {
+            return Err(Error::authentication(format!(
+                "line {line}: the token names key id {}, which is neither the backup's ({}) nor \
+                 the current CA's ({new_kid}); nothing was written",
+                parsed.kid,
+                rewrap.old.kid()
+            )));
+        }
+        copied_to = range.end;
+    }
+    out.extend_from_slice(&text[copied_to..]);
+    Ok((out, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortest base64url payload of a token: 12-byte nonce + 16-byte tag = 28 bytes.
+    const MIN_PAYLOAD_CHARS: usize = 38;
+
+    #[test]
+    fn tokens_are_found_inside_quotes_and_markup_and_nowhere_else() {
+        let kid = "0123456789abcdef";
+        let data = "A".repeat(MIN_PAYLOAD_CHARS);
+        let text = format!(
+            "a=qvca:v1:{kid}:{data}\n<x v=\"qvca:v1:{kid}:{data}\"/>\nqvca:v1:short qvca:vx: qvca:v1:{kid}:"
+        );
+        let found = find_tokens(text.as_bytes());
+        assert_eq!(found.len(), 2);
+        for range in found {
+            assert_eq!(&text[range], format!("qvca:v1:{kid}:{data}"));
+        }
+    }
+
+    #[test]
+    fn scanning_never_panics_on_arbitrary_bytes() {
+        for text in [
+            &b""[..],
+            b"qvca:v",
+            b"qvca:v1",
+            b"qvca:v1:",
+            b"qvca:v99999:0123",
+            b"\xff\xfeqvca:v1:",
+        ] {
+            let _ = find_tokens(text);
+        }
+    }
+}
