@@ -530,6 +530,7 @@ fn index_from_certificates(pairs: &[(Vec<u8>, Option<SecretBytes>)]) -> Result<I
         root_cn: root.unwrap_or_else(|| crate::name::DEFAULT_ROOT_NAME.to_owned()),
         key_protection: KeyProtection::Encrypted,
         created: OffsetDateTime::now_utc(),
+        root_subject: crate::profile::SubjectFields::default(),
     });
     index.certificates = entries;
     Ok(index)

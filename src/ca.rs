@@ -238,6 +238,30 @@ impl RootSigner {
         &self.root
     }
 
+    /// A signer for a renewed root certificate with the same key (no password needed again).
+    pub fn with_root_certificate(&self, root_der: Vec<u8>) -> Result<RootSigner> {
+        let root = CertificateDetails::from_der(&root_der)?;
+        let key = key_pair_from_pkcs8(&self.root_pkcs8, Path::new("root key"))?;
+        if crate::key::public_key_info(&key) != root.spki_der {
+            return Err(Error::failed(
+                "the renewed root does not carry the root's key",
+            ));
+        }
+        let root_der = CertificateDer::from(root_der);
+        let issuer = Issuer::from_ca_cert_der(&root_der, key).map_err(|e| {
+            Error::failed(format!(
+                "the root certificate cannot be used for signing: {e}"
+            ))
+        })?;
+        Ok(RootSigner {
+            issuer,
+            root_der,
+            root,
+            root_pkcs8: self.root_pkcs8.clone(),
+            protector: self.protector.clone(),
+        })
+    }
+
     /// The root's private key as stored (PKCS#8 DER), e.g. to derive the SecretsKey.
     pub fn root_pkcs8(&self) -> &SecretBytes {
         &self.root_pkcs8

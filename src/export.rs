@@ -220,3 +220,29 @@ pub fn pfx_for(
     };
     write_pfx(&contents, password, encryption)
 }
+
+/// Re-exports the license-service files when the recorded export has gone stale (its Server
+/// certificate was renewed, or the root was), to the same directory for the same machine.
+pub fn refresh_license_service_export(
+    ca: &mut Ca,
+    signer: &RootSigner,
+) -> Result<Option<LicenseServiceExport>> {
+    let Some(record) = ca.index().license_service_export.clone() else {
+        return Ok(None);
+    };
+    let server_renewed = ca
+        .index()
+        .current(CertKind::Server, &record.machine)
+        .is_some_and(|e| e.serial != record.server_serial);
+    let root_renewed = record.root_sha256 != signer.root().sha256_fingerprint;
+    if !(server_renewed || root_renewed) {
+        return Ok(None);
+    }
+    export_license_service(
+        ca,
+        signer,
+        Some(&record.machine),
+        Some(Path::new(&record.dir)),
+    )
+    .map(Some)
+}

@@ -170,6 +170,7 @@ pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
         root_cn: common_name.clone(),
         key_protection: request.protector.protection(),
         created: now,
+        root_subject: profile.subject.clone(),
     });
     index.certificates.push(Entry {
         serial: serial.clone(),

@@ -34,6 +34,30 @@ pub struct LeafRequest {
     pub name: String,
     /// A SAN dNSName (the machine name for Servers).
     pub dns_name: Option<String>,
+    /// This certificate's key type, overriding the batch's (renewal keeps each one's own).
+    pub key_type: Option<KeyType>,
+}
+
+impl LeafRequest {
+    /// A Server certificate for a machine: CN and SAN dNSName are the machine name.
+    pub fn server(machine: &str) -> Self {
+        Self {
+            kind: CertKind::Server,
+            name: machine.to_owned(),
+            dns_name: Some(machine.to_owned()),
+            key_type: None,
+        }
+    }
+
+    /// A Client certificate with this common name.
+    pub fn client(name: &str) -> Self {
+        Self {
+            kind: CertKind::Client,
+            name: name.to_owned(),
+            dns_name: None,
+            key_type: None,
+        }
+    }
 }
 
 /// Choices that apply to a whole batch.

@@ -109,6 +109,7 @@ pub enum KeyProtection {
 }
 
 /// Seals private keys for storage and opens stored ones: holds the CA password for one command.
+#[derive(Clone)]
 pub struct KeyProtector {
     password: Option<Password>,
 }

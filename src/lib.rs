@@ -25,6 +25,7 @@
 pub mod backup;
 pub mod ca;
 pub mod certificate;
+pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod init;
@@ -32,6 +33,8 @@ pub mod inspect;
 pub mod inventory;
 pub mod issue;
 pub mod key;
+pub mod license;
+pub mod lifecycle;
 pub mod name;
 pub mod package;
 pub mod pkcs12;

@@ -336,6 +336,142 @@ pub fn qlikview_ports() -> Vec<Port> {
         .collect()
 }
 
+/// The firewall tools `ports --firewall` writes rules for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Firewall {
+    /// Windows: `netsh advfirewall firewall add rule ...` lines (a .cmd script).
+    Netsh,
+    /// Linux: an `nft -f` file.
+    Nftables,
+    /// Linux: an idempotent shell script of `iptables` commands.
+    Iptables,
+}
+
+/// The ports a firewall must open for `roles` (all QlikView roles when empty): inbound TCP,
+/// reachable from other nodes. Certificate-installation and localhost-only ports are left out.
+pub fn ports_to_open(roles: &[Role]) -> Vec<Port> {
+    let wanted: Vec<Role> = if roles.is_empty() {
+        Role::ALL.into_iter().filter(|r| r.is_qlikview()).collect()
+    } else {
+        roles.to_vec()
+    };
+    let mut open: Vec<Port> = Vec::new();
+    for port in PORTS.iter().filter(|p| wanted.contains(&p.role)) {
+        if port.table == PortTable::CertificateInstallation || port.localhost_only {
+            continue;
+        }
+        if !open.iter().any(|p| p.port == port.port) {
+            open.push(*port);
+        }
+    }
+    open
+}
+
+/// The ports of `roles` that are deliberately not opened, with why (for comments).
+fn ports_kept_closed(roles: &[Role]) -> Vec<(Port, &'static str)> {
+    ports_for(roles)
+        .into_iter()
+        .filter_map(|p| {
+            if p.localhost_only {
+                Some((p, "reachable from localhost only"))
+            } else if p.table == PortTable::CertificateInstallation {
+                Some((p, "certificate installation on the local server only"))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn rule_comment(port: &Port) -> String {
+    format!("{} ({})", port.role.service(), port.protocol)
+}
+
+/// Ready-to-run firewall rules for the ports of `roles`.
+pub fn firewall_rules(roles: &[Role], tool: Firewall) -> String {
+    let open = ports_to_open(roles);
+    let scope = if roles.is_empty() {
+        "all QlikView services".to_owned()
+    } else {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let closed = ports_kept_closed(roles);
+    let mut text = String::new();
+    match tool {
+        Firewall::Netsh => {
+            text.push_str(&format!(
+                "@echo off\r\nREM Inbound TCP ports for {scope} (Qlik certificate trust, seed 001). Run as administrator.\r\n"
+            ));
+            for (p, why) in &closed {
+                text.push_str(&format!(
+                    "REM not opened: {} {} ({why})\r\n",
+                    p.port,
+                    p.role.service()
+                ));
+            }
+            for p in &open {
+                text.push_str(&format!(
+                    "netsh advfirewall firewall add rule name=\"qvca {} TCP {}\" dir=in action=allow protocol=TCP localport={}\r\n",
+                    p.role.service(),
+                    p.port,
+                    p.port
+                ));
+            }
+        }
+        Firewall::Nftables => {
+            text.push_str("#!/usr/sbin/nft -f\n");
+            text.push_str(&format!(
+                "# Inbound TCP ports for {scope} (Qlik certificate trust, seed 001).\n# Load with: nft -f FILE\n"
+            ));
+            for (p, why) in &closed {
+                text.push_str(&format!(
+                    "# not opened: {} {} ({why})\n",
+                    p.port,
+                    p.role.service()
+                ));
+            }
+            text.push_str("table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n");
+            for p in &open {
+                text.push_str(&format!(
+                    "\t\ttcp dport {} accept comment \"qvca {}\"\n",
+                    p.port,
+                    rule_comment(p)
+                ));
+            }
+            text.push_str("\t}\n}\n");
+        }
+        Firewall::Iptables => {
+            text.push_str("#!/bin/sh\n");
+            text.push_str(&format!(
+                "# Inbound TCP ports for {scope} (Qlik certificate trust, seed 001).\n# Idempotent: a rule that exists already is not added again.\nset -e\n"
+            ));
+            for (p, why) in &closed {
+                text.push_str(&format!(
+                    "# not opened: {} {} ({why})\n",
+                    p.port,
+                    p.role.service()
+                ));
+            }
+            for p in &open {
+                let rule = format!(
+                    "INPUT -p tcp --dport {} -m comment --comment \"qvca {}\" -j ACCEPT",
+                    p.port,
+                    rule_comment(p)
+                );
+                text.push_str(&format!(
+                    "iptables -C {rule} 2>/dev/null || iptables -A {rule}\n"
+                ));
+            }
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +484,19 @@ mod tests {
         ] {
             assert!(ports.contains(&expected), "{expected} missing");
         }
+    }
+
+    #[test]
+    fn firewall_rules_open_service_ports_once_and_skip_local_ones() {
+        let rules = firewall_rules(&[], Firewall::Iptables);
+        for port in [4747, 4749, 4720, 4750, 80, 443, 4780, 4799, 4730] {
+            assert!(rules.contains(&format!("--dport {port} ")), "{port}");
+        }
+        assert!(!rules.contains("--dport 14720"));
+        let sense = firewall_rules(&[Role::SenseRepository], Firewall::Nftables);
+        assert!(sense.contains("tcp dport 4444"));
+        assert!(!sense.contains("tcp dport 4570"), "4570 is localhost-only");
+        assert!(sense.contains("not opened: 4570"));
     }
 
     #[test]

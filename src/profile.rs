@@ -108,7 +108,8 @@ impl ExtendedKeyUsage {
 }
 
 /// Optional subject fields besides the common name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SubjectFields {
     /// CN, for the root and the Client (Server certificates use the machine name).
     pub common_name: Option<String>,

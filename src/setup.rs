@@ -99,11 +99,7 @@ pub fn setup(
     let servers: Vec<LeafRequest> = request
         .machines
         .iter()
-        .map(|m| LeafRequest {
-            kind: CertKind::Server,
-            name: m.as_str().to_owned(),
-            dns_name: Some(m.as_str().to_owned()),
-        })
+        .map(|m| LeafRequest::server(m.as_str()))
         .collect();
     let mut certificates = issue_batch(
         &mut ca,
@@ -118,11 +114,7 @@ pub fn setup(
         },
         progress,
     )?;
-    let client = LeafRequest {
-        kind: CertKind::Client,
-        name: DEFAULT_CLIENT_NAME.to_owned(),
-        dns_name: None,
-    };
+    let client = LeafRequest::client(DEFAULT_CLIENT_NAME);
     certificates.extend(issue_batch(
         &mut ca,
         &signer,

@@ -73,11 +73,7 @@ pub fn parse_token(token: &str) -> Result<ParsedToken> {
     let token = token.trim();
     let Some(rest) = token.strip_prefix(TOKEN_PREFIX) else {
         if let Some(other) = token.strip_prefix(ANY_VERSION_PREFIX) {
-            let version: String = other
-                .chars()
-                .take_while(|c| *c != ':')
-                .take(10)
-                .collect();
+            let version: String = other.chars().take_while(|c| *c != ':').take(10).collect();
             return Err(Error::authentication(format!(
                 "malformed token: version v{version} is not known to this qvca (it reads v1)"
             )));

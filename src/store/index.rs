@@ -31,6 +31,25 @@ pub struct Index {
     /// What `export license-service` last wrote, so `doctor` can check it is current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_service_export: Option<ExportRecord>,
+    /// The last CRL written, so `doctor` can warn before its nextUpdate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_crl: Option<CrlRecord>,
+}
+
+/// A record of the last CRL `crl` wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlRecord {
+    /// Where it was written.
+    pub path: String,
+    /// Its CRL number.
+    pub number: u64,
+    /// thisUpdate.
+    #[serde(with = "time::serde::rfc3339")]
+    pub this_update: OffsetDateTime,
+    /// nextUpdate.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_update: OffsetDateTime,
 }
 
 /// CA settings fixed at `init`.
@@ -44,6 +63,9 @@ pub struct Settings {
     /// When the CA was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
+    /// The root's subject fields besides its common name (to renew it with the same subject).
+    #[serde(default)]
+    pub root_subject: crate::profile::SubjectFields,
 }
 
 /// The three kinds of certificate in the QlikView trust domain (seed 001).
@@ -214,6 +236,7 @@ impl Index {
             crl_number: 0,
             certificates: Vec::new(),
             license_service_export: None,
+            last_crl: None,
         }
     }
 

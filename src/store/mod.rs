@@ -15,7 +15,9 @@ pub mod index;
 pub mod lock;
 
 pub use atomic::{Durability, FileMode};
-pub use index::{CertKind, CertState, Entry, EntryStatus, ExportRecord, Index, Settings};
+pub use index::{
+    CertKind, CertState, CrlRecord, Entry, EntryStatus, ExportRecord, Index, Revocation, Settings,
+};
 pub use lock::CaLock;
 
 use crate::error::{Error, ErrorKind, Result};

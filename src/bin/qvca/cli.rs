@@ -83,6 +83,147 @@ pub enum Command {
     /// The SecretsKey: derive it, encrypt and decrypt connection strings, rotate tokens
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Re-issue certificates with a new key and serial (the old ones are marked superseded)
+    Renew(RenewArgs),
+    /// Revoke a Server or Client certificate (then run `qvca crl`)
+    Revoke(RevokeArgs),
+    /// Write a CRL signed by the root (PEM)
+    Crl(CrlArgs),
+    /// Health checks: permissions, keys, expiry, index, license-service export, CRL (exit 5 on findings)
+    Doctor(DoctorArgs),
+    /// The port tables of the seeds, or firewall rules that open them
+    Ports(PortsArgs),
+    /// Signed License Keys
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Shell completions (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
+    /// The manual page (roff), generated from the same definitions: qvca man > qvca.1
+    Man,
+}
+
+/// `renew` arguments.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Certificates to renew: machine names, QVProxy, serials (QlikViewCA needs --root)
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "expiring_within",
+        conflicts_with = "expiring_within"
+    )]
+    pub names: Vec<String>,
+    /// Renew every valid Server and Client certificate that expires within DAYS
+    #[arg(long, value_name = "DAYS")]
+    pub expiring_within: Option<u32>,
+    /// Renew the root itself (same key and subject, new serial and validity)
+    #[arg(long)]
+    pub root: bool,
+    /// Validity of the new certificates in days [default: from the profile]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
+    pub days: Option<u32>,
+    /// Key generation threads [default: all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+/// `revoke` arguments.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The certificate: a name (its current certificate) or a serial
+    #[arg(value_name = "NAME|SERIAL")]
+    pub target: String,
+    /// keyCompromise, superseded, cessationOfOperation, affiliationChanged or unspecified
+    #[arg(long, value_name = "R", default_value = "unspecified")]
+    pub reason: String,
+}
+
+/// `crl` arguments.
+#[derive(Debug, Args)]
+pub struct CrlArgs {
+    /// Output file [default: <ca-dir>/crl.pem]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Days until nextUpdate
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+}
+
+/// `doctor` arguments.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Warn about certificates that expire within N days
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub warn_days: u32,
+}
+
+/// `ports` arguments.
+#[derive(Debug, Args)]
+pub struct PortsArgs {
+    /// Print rules for this firewall instead of the tables
+    #[arg(long, value_enum, value_name = "TOOL")]
+    pub firewall: Option<FirewallArg>,
+    /// Only the services that run on this node (repeat or comma-separate)
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "ROLE")]
+    pub role: Vec<RoleArg>,
+}
+
+/// Firewall tools.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FirewallArg {
+    /// Windows netsh advfirewall
+    Netsh,
+    /// Linux nftables (an nft -f file)
+    Nftables,
+    /// Linux iptables (a shell script)
+    Iptables,
+}
+
+/// Service roles.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// QlikView Server
+    Qvs,
+    /// QlikView Distribution Service
+    Qds,
+    /// QlikView Web Server
+    Qvws,
+    /// QlikView Management Service
+    Qms,
+    /// Directory Service Connector
+    Dsc,
+    /// Qlik Sense Repository Service
+    SenseRepository,
+    /// Qlik Sense Proxy Service
+    SenseProxy,
+    /// Qlik Sense Engine Service
+    SenseEngine,
+    /// Qlik Sense Scheduler Service
+    SenseScheduler,
+    /// Qlik Sense Repository Database
+    SenseDatabase,
+}
+
+/// `license` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Decode a Signed License Key (JWT): header and claims; the signature is NOT verified
+    Inspect(LicenseInspectArgs),
+}
+
+/// `license inspect` arguments.
+#[derive(Debug, Args)]
+pub struct LicenseInspectArgs {
+    /// The key, or a file holding it [default: stdin]; line breaks are ignored
+    #[arg(value_name = "SLK")]
+    pub key: Option<String>,
+}
+
+/// `completions` arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `secrets` subcommands.

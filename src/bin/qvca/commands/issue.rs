@@ -36,11 +36,7 @@ fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
     }
     let requests: Vec<LeafRequest> = machines
         .iter()
-        .map(|m| LeafRequest {
-            kind: CertKind::Server,
-            name: m.as_str().to_owned(),
-            dns_name: Some(m.as_str().to_owned()),
-        })
+        .map(|m| LeafRequest::server(m.as_str()))
         .collect();
     let options = options(&args.leaf, CertKind::Server, jobs(args.jobs))?;
     issue(ctx, &requests, &options)
@@ -48,11 +44,7 @@ fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
 
 fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
     let name = CommonName::parse(&args.name)?;
-    let request = LeafRequest {
-        kind: CertKind::Client,
-        name: name.as_str().to_owned(),
-        dns_name: None,
-    };
+    let request = LeafRequest::client(name.as_str());
     let options = options(&args.leaf, CertKind::Client, 1)?;
     issue(ctx, std::slice::from_ref(&request), &options)
 }
@@ -134,6 +126,9 @@ fn issue(ctx: &Context, requests: &[LeafRequest], options: &IssueOptions) -> any
         bar.finish_and_clear();
     }
     print_outcomes(ctx, &outcomes);
+    if let Some(export) = qvca::export::refresh_license_service_export(&mut ca, &signer)? {
+        super::note_reexport(ctx, &export);
+    }
     Ok(exit_code(&outcomes))
 }
 

@@ -1,13 +1,20 @@
 //! One file per command: arguments → request → one library call → render.
 
 mod backup;
+mod completions;
+mod crl;
+mod doctor;
 mod export;
 mod init;
 mod inspect;
 mod issue;
+mod license;
 mod list;
 mod package;
+mod ports;
+mod renew;
 mod restore;
+mod revoke;
 mod secrets;
 mod setup;
 mod show;
@@ -68,7 +75,25 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Backup(args) => backup::run(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
         Command::Secrets(command) => secrets::run(&ctx, command),
+        Command::Renew(args) => renew::run(&ctx, args),
+        Command::Revoke(args) => revoke::run(&ctx, args),
+        Command::Crl(args) => crl::run(&ctx, args),
+        Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Ports(args) => ports::run(&ctx, args),
+        Command::License(command) => license::run(&ctx, command),
+        Command::Completions(args) => completions::completions(&ctx, args),
+        Command::Man => completions::man(&ctx),
     }
+}
+
+/// Tells that a stale license-service export was refreshed, with the seed's restart order.
+pub fn note_reexport(ctx: &Context, export: &qvca::export::LicenseServiceExport) {
+    ctx.out.note(&format!(
+        "Re-exported the license-service files of {} to {}. {}",
+        export.machine,
+        export.dir.display(),
+        qvca::export::RESTART_REMINDER
+    ));
 }
 
 /// The number of key generation threads: `--jobs`, else every core.

@@ -83,6 +83,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
         |text| {
             for r in &results {
                 let who = match (&r.subject, &r.serial) {
+                    (Some(cn), Some(serial)) if r.target.ends_with(cn.as_str()) => {
+                        format!("{} (serial {serial})", r.target)
+                    }
                     (Some(cn), Some(serial)) => format!("{} ({cn}, serial {serial})", r.target),
                     _ => r.target.clone(),
                 };

@@ -1,0 +1,28 @@
+//! `qvca crl [--out FILE] [--days N]`.
+
+use super::Context;
+use crate::cli::CrlArgs;
+use crate::exit;
+use crate::output::date;
+use crate::password::Purpose;
+use qvca::ca::Ca;
+use qvca::lifecycle::write_crl;
+use std::fmt::Write;
+
+/// Runs `crl`.
+pub fn run(ctx: &Context, args: &CrlArgs) -> anyhow::Result<u8> {
+    let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
+    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let report = write_crl(&mut ca, &signer, args.out.as_deref(), args.days)?;
+    ctx.out.report(&report, |text| {
+        let _ = writeln!(
+            text,
+            "wrote CRL number {} to {}: {} revoked certificate(s), next update {}",
+            report.number,
+            report.path.display(),
+            report.revoked.len(),
+            date(report.next_update)
+        );
+    });
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,46 @@
+//! `qvca doctor [--warn-days N]`: exit 0 when all is well, 5 otherwise.
+
+use super::Context;
+use crate::cli::DoctorArgs;
+use crate::exit;
+use crate::password::Purpose;
+use qvca::ca::Ca;
+use qvca::doctor::{CheckStatus, doctor};
+use std::fmt::Write;
+
+/// Runs `doctor`.
+pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<u8> {
+    let ca = Ca::open(&ctx.ca_dir()?)?;
+    // The key checks need the CA password; without one available, they are skipped (never
+    // prompted for without a terminal), and a wrong one is an error like everywhere else.
+    let signer = match ca.unlock(&|| ctx.ca_password(Purpose::Existing)) {
+        Ok(signer) => Some(signer),
+        Err(e) if e.kind() == qvca::ErrorKind::Failed && ca.is_password_protected() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let report = doctor(
+        &ca,
+        signer.as_ref(),
+        args.warn_days,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    ctx.out.report(&report, |text| {
+        for check in &report.checks {
+            let label = match check.status {
+                CheckStatus::Ok => "ok     ",
+                CheckStatus::Warning => "warning",
+                CheckStatus::Problem => "PROBLEM",
+                CheckStatus::Skipped => "skipped",
+            };
+            let _ = writeln!(text, "{label}  {:<24}{}", check.name, check.message);
+            if let Some(advice) = &check.advice {
+                let _ = writeln!(text, "         {:<24}-> {advice}", "");
+            }
+        }
+    });
+    Ok(if report.ok {
+        exit::SUCCESS
+    } else {
+        exit::PROBLEMS_FOUND
+    })
+}

@@ -1,0 +1,58 @@
+//! `qvca license inspect [SLK]`: decode a Signed License Key (its signature is not verified).
+
+use super::Context;
+use crate::cli::{LicenseCommand, LicenseInspectArgs};
+use crate::exit;
+use qvca::Error;
+use qvca::license::decode;
+use std::fmt::Write;
+use std::io::Read;
+
+/// Runs a `license` subcommand.
+pub fn run(ctx: &Context, command: &LicenseCommand) -> anyhow::Result<u8> {
+    match command {
+        LicenseCommand::Inspect(args) => inspect(ctx, args),
+    }
+}
+
+fn inspect(ctx: &Context, args: &LicenseInspectArgs) -> anyhow::Result<u8> {
+    let text = match &args.key {
+        Some(arg) if std::path::Path::new(arg).is_file() => std::fs::read_to_string(arg)
+            .map_err(|e| Error::io("reading", std::path::Path::new(arg), e))?,
+        Some(arg) => arg.clone(),
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Error::failed(format!("reading the key from stdin failed: {e}")))?;
+            text
+        }
+    };
+    let key = decode(&text)?;
+    ctx.out.report(&key, |out| {
+        let _ = writeln!(out, "Header:");
+        for (name, value) in &key.header {
+            let _ = writeln!(out, "  {name:<10}{}", plain(value));
+        }
+        let _ = writeln!(out, "Claims:");
+        for (name, value) in &key.claims {
+            let _ = writeln!(out, "  {name:<10}{}", plain(value));
+        }
+        let _ = writeln!(out, "Signature: {} bytes", key.signature_length);
+        if let Some(remark) = &key.signature_remark {
+            let _ = writeln!(out, "  {remark}");
+        }
+        let _ = writeln!(
+            out,
+            "The signature was NOT verified: that needs Qlik's public key. This only shows what the key says."
+        );
+    });
+    Ok(exit::SUCCESS)
+}
+
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,140 @@
+//! `qvca renew NAME... | --expiring-within DAYS | QlikViewCA --root`.
+
+use super::issue::{exit_code, print_outcomes};
+use super::{Context, jobs};
+use crate::cli::RenewArgs;
+use crate::exit;
+use crate::output::date;
+use crate::password::{Answer, Purpose, confirm};
+use qvca::Error;
+use qvca::ca::Ca;
+use qvca::export::refresh_license_service_export;
+use qvca::lifecycle::{due_for_renewal, renew_leaves, renew_root};
+use qvca::store::{CertKind, Entry};
+use std::fmt::Write;
+
+/// Runs `renew`.
+pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
+    let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
+    if args.root {
+        return renew_the_root(ctx, &mut ca, args);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let entries: Vec<Entry> = match args.expiring_within {
+        Some(days) => {
+            let due = due_for_renewal(&ca, days, now);
+            if due.is_empty() {
+                ctx.out.report(
+                    &serde_json::json!({ "results": [], "issued": 0, "kept": 0, "failed": 0 }),
+                    |text| {
+                        let _ = writeln!(
+                            text,
+                            "nothing expires within {days} days; nothing was renewed"
+                        );
+                    },
+                );
+                return Ok(exit::SUCCESS);
+            }
+            due
+        }
+        None => {
+            let mut entries = Vec::new();
+            for name in &args.names {
+                let entry = ca.resolve(name)?;
+                if entry.kind == CertKind::Root {
+                    return Err(Error::usage(format!(
+                        "{} is the root: renewing it is its own step, `qvca renew {} --root`",
+                        entry.name, entry.name
+                    ))
+                    .into());
+                }
+                entries.push(entry.clone());
+            }
+            entries
+        }
+    };
+    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let outcomes = renew_leaves(
+        &mut ca,
+        &signer,
+        &entries,
+        args.days,
+        jobs(args.jobs),
+        &mut |_| {},
+    )?;
+    print_outcomes(ctx, &outcomes);
+    let superseded: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.result {
+            qvca::issue::OutcomeKind::Issued {
+                supersedes: Some(old),
+                ..
+            } => Some(old.to_hex()),
+            _ => None,
+        })
+        .collect();
+    if !superseded.is_empty() {
+        ctx.out.note(&format!(
+            "The old certificate(s) are marked superseded and stay valid until they expire or are \
+             revoked; once every node has the new ones: qvca revoke SERIAL --reason superseded \
+             (serials: {})",
+            superseded.join(", ")
+        ));
+    }
+    if let Some(export) = refresh_license_service_export(&mut ca, &signer)? {
+        super::note_reexport(ctx, &export);
+    }
+    Ok(exit_code(&outcomes))
+}
+
+fn renew_the_root(ctx: &Context, ca: &mut Ca, args: &RenewArgs) -> anyhow::Result<u8> {
+    let root = ca.root_entry()?.clone();
+    if let Some(other) = args
+        .names
+        .iter()
+        .find(|n| !n.eq_ignore_ascii_case(&root.name))
+    {
+        return Err(Error::usage(format!(
+            "--root renews the root {}; {other:?} is not it (renew other certificates without --root)",
+            root.name
+        ))
+        .into());
+    }
+    let question = format!(
+        "Renew the root {} (serial {}, expires {})? It keeps its key, so the SecretsKey and every \
+         token stay valid; the new root certificate must then be distributed to every node.",
+        root.name,
+        root.serial,
+        date(root.not_after)
+    );
+    if confirm(ctx.global, &question)? == Answer::No {
+        ctx.out.note("Nothing was changed.");
+        return Ok(exit::REFUSED);
+    }
+    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let (renewal, renewed) = renew_root(ca, &signer, args.days)?;
+    ctx.out.report(&renewal, |text| {
+        let _ = writeln!(
+            text,
+            "renewed the root {}: serial {}, valid until {}, SHA-1 thumbprint {}",
+            root.name,
+            renewal.new_serial,
+            date(renewal.not_after),
+            renewal.sha1_thumbprint
+        );
+        let _ = writeln!(
+            text,
+            "The key was kept: every issued certificate still chains to it, and the SecretsKey and \
+             all tokens stay valid. The old root (serial {}) is superseded.",
+            renewal.old_serial
+        );
+        let _ = writeln!(
+            text,
+            "Distribute the new root to every node: `qvca export root --der` or `qvca package MACHINE`."
+        );
+    });
+    if let Some(export) = refresh_license_service_export(ca, &renewed)? {
+        super::note_reexport(ctx, &export);
+    }
+    Ok(exit::SUCCESS)
+}
