@@ -190,7 +190,7 @@ pub fn backup(
     crate::store::crash_point("backup-after-rename");
 
     let pruned = match (keep, target) {
-        (Some(n), BackupTarget::Dir(dir)) => prune_backups(dir, n)?,
+        (Some(n), BackupTarget::Dir(dir)) => prune_backups(dir, n, &final_path)?,
         _ => Vec::new(),
     };
     Ok(BackupReport {
@@ -414,7 +414,15 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
             }
             (state.index, true, state.crl_pem)
         }
-        None => (index_from_certificates(&pairs)?, false, None),
+        None => {
+            // Without qvca state only what can work is restored: certificates with their keys.
+            pairs.retain(|(der, key)| {
+                key.is_some()
+                    || CertificateDetails::from_der(der)
+                        .is_ok_and(|d| d.is_ca == Some(true) && d.is_self_issued())
+            });
+            (index_from_certificates(&pairs)?, false, None)
+        }
     };
 
     // Every index entry must have its certificate; active ones also their key.
@@ -654,19 +662,30 @@ pub fn restore(
     let (contents, problems) = check_contents(&archive)?;
     drop(archive);
     let verification = verify_backup_bytes(bytes.expose(), pfx_password, backup_file)?;
-    if !problems.is_empty() {
+    if !contents.has_ca_state {
+        let mut missing = vec!["qvca's CA state (the index, settings and CRL number)".to_owned()];
+        missing.extend(problems.iter().cloned());
+        if !options.force {
+            return Err(Error::failed(format!(
+                "{} was not written by `qvca backup`: it lacks {}. Pass --force to restore just \
+                 its certificates and keys as a new CA (this needs the root with its private key)",
+                backup_file.display(),
+                missing.join("; ")
+            )));
+        }
+        if !problems.is_empty() {
+            return Err(Error::failed(format!(
+                "cannot restore {} even with --force: {}; a CA cannot work without its root's \
+                 private key",
+                backup_file.display(),
+                problems.join("; ")
+            )));
+        }
+    } else if !problems.is_empty() {
         return Err(Error::verification(format!(
             "the backup {} does not verify, nothing was changed: {}",
             backup_file.display(),
             problems.join("; ")
-        )));
-    }
-    if !contents.has_ca_state && !options.force {
-        return Err(Error::failed(format!(
-            "{} holds certificates and keys but not qvca's CA state (the index, settings and \
-             CRL number; it was not written by `qvca backup`). Pass --force to restore just the \
-             certificates as a new CA",
-            backup_file.display()
         )));
     }
 
@@ -709,7 +728,8 @@ pub fn restore(
 
     let protector = protector(contents.index.settings.key_protection)?;
     let now = OffsetDateTime::now_utc();
-    let staging = sibling(dir, &format!(".restore-{}", std::process::id()));
+    let dir = &crate::store::normalized(dir);
+    let staging = crate::store::sibling_path(dir, &format!(".restore-{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| Error::io("clearing", &staging, e))?;
     }
@@ -719,14 +739,23 @@ pub fn restore(
         return Err(e);
     }
     crate::store::crash_point("restore-before-swap");
-    if dir.exists() {
-        let aside = crate::init::replaced_dir_name(dir, now);
-        std::fs::rename(dir, &aside)
-            .map_err(|e| Error::io("moving the old CA aside to", &aside, e))?;
-        report.replaced_ca_moved_to = Some(aside);
+    let is_empty_dir = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    if is_empty_dir {
+        // An empty directory (perhaps prepared with the right owner, or a mount point) is
+        // filled, not replaced.
+        move_contents(&staging, dir)?;
+        std::fs::remove_dir(&staging).map_err(|e| Error::io("removing", &staging, e))?;
+    } else {
+        if dir.exists() {
+            let aside = crate::init::replaced_dir_name(dir, now);
+            std::fs::rename(dir, &aside)
+                .map_err(|e| Error::io("moving the old CA aside to", &aside, e))?;
+            report.replaced_ca_moved_to = Some(aside);
+        }
+        crate::store::crash_point("restore-between-renames");
+        std::fs::rename(&staging, dir)
+            .map_err(|e| Error::io("moving the restored CA into", dir, e))?;
     }
-    crate::store::crash_point("restore-between-renames");
-    std::fs::rename(&staging, dir).map_err(|e| Error::io("moving the restored CA into", dir, e))?;
     sync_dir(parent_dir(dir))?;
     drop(lock);
     Ok(report)
@@ -782,10 +811,20 @@ fn write_restored_ca(
     Ok(())
 }
 
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let mut name = dir.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
+/// Moves the subdirectories and files of `from` into the empty directory `to`, the index last
+/// (it is the commit point).
+fn move_contents(from: &Path, to: &Path) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)
+        .map_err(|e| Error::io("listing", from, e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort_by_key(|p| p.file_name() == Some(std::ffi::OsStr::new(crate::store::INDEX_FILE)));
+    for path in entries {
+        let target = to.join(path.file_name().unwrap_or_default());
+        std::fs::rename(&path, &target).map_err(|e| Error::io("moving into place", &target, e))?;
+    }
+    crate::store::make_private(to)
 }
 
 /// The next free `qvca-backup-<YYYYMMDDTHHMMSSZ>[-N].pfx` in `dir`.
@@ -826,8 +865,9 @@ pub fn backup_name_key(name: &str) -> Option<(String, u32)> {
     well_formed.then(|| (stamp.to_owned(), counter))
 }
 
-/// Deletes all but the newest `keep` files named like backups in `dir`; nothing else is touched.
-fn prune_backups(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+/// Deletes all but the newest `keep` files named like backups in `dir` (the one `just_written`
+/// always counts as one of them, whatever the clock said before); nothing else is touched.
+fn prune_backups(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<PathBuf>> {
     let mut backups: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| Error::io("listing", dir, e))?
         .flatten()
@@ -836,9 +876,10 @@ fn prune_backups(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
             let name = e.file_name().to_string_lossy().into_owned();
             backup_name_key(&name).map(|key| (key, e.path()))
         })
+        .filter(|(_, path)| path.file_name() != just_written.file_name())
         .collect();
     backups.sort();
-    let excess = backups.len().saturating_sub(keep);
+    let excess = backups.len().saturating_sub(keep.saturating_sub(1));
     let mut removed = Vec::new();
     for (_, path) in backups.into_iter().take(excess) {
         std::fs::remove_file(&path).map_err(|e| Error::io("removing the old backup", &path, e))?;

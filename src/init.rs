@@ -80,14 +80,11 @@ pub fn replaced_dir_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
         now.minute(),
         now.second()
     );
-    let mut base = dir.as_os_str().to_owned();
-    base.push(format!(".replaced-{stamp}"));
-    let mut candidate = PathBuf::from(&base);
+    let base = format!(".replaced-{stamp}");
+    let mut candidate = crate::store::sibling_path(dir, &base);
     let mut n = 2;
     while candidate.exists() {
-        let mut name = base.clone();
-        name.push(format!("-{n}"));
-        candidate = PathBuf::from(name);
+        candidate = crate::store::sibling_path(dir, &format!("{base}-{n}"));
         n += 1;
     }
     candidate

@@ -185,17 +185,14 @@ fn render(name: &str, source: &str, context: &minijinja::Value) -> Result<String
 }
 
 fn staging_dir(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(format!(".tmp-{}", std::process::id()));
-    PathBuf::from(name)
+    crate::store::sibling_path(out, &format!(".tmp-{}", std::process::id()))
 }
 
 /// Moves `staging` to `out`, replacing an old `out` only once the new one is complete.
 fn replace_dir(staging: &Path, out: &Path) -> Result<()> {
+    let out = &crate::store::normalized(out);
     if out.exists() {
-        let mut old = out.as_os_str().to_owned();
-        old.push(format!(".old-{}", std::process::id()));
-        let old = PathBuf::from(old);
+        let old = crate::store::sibling_path(out, &format!(".old-{}", std::process::id()));
         std::fs::rename(out, &old).map_err(|e| Error::io("moving aside", out, e))?;
         std::fs::rename(staging, out).map_err(|e| Error::io("moving into place", out, e))?;
         std::fs::remove_dir_all(&old)

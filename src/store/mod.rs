@@ -206,6 +206,24 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("creating the directory", path, e))
 }
 
+/// The path without a trailing separator or `.` components (`ca/` → `ca`), so that siblings
+/// such as `ca.replaced-…` land next to it, not inside it.
+pub fn normalized(path: &Path) -> PathBuf {
+    let normal: PathBuf = path.components().collect();
+    if normal.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        normal
+    }
+}
+
+/// A path next to `path` whose name is `path`'s name plus `suffix` (`ca` → `ca.replaced-…`).
+pub fn sibling_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = normalized(path).into_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Restricts an existing directory to its owner (0700 on Unix; on Windows the ACL is left to
 /// the admin, see README).
 pub fn make_private(dir: &Path) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The integration suite: qvca's behaviour through the real binary, judged where possible by
 //! third-party tools (openssl, keytool, pk12util, rustls). One binary, one module per area.
 
+mod backup;
 mod bad_input;
 mod cli;
 mod concurrency;
