@@ -745,14 +745,11 @@ pub fn restore(
         // filled, not replaced.
         move_contents(&staging, dir)?;
         std::fs::remove_dir(&staging).map_err(|e| Error::io("removing", &staging, e))?;
+    } else if dir.exists() {
+        let aside = crate::init::replaced_dir_name(dir, now);
+        crate::store::swap_in(&staging, dir, &aside)?;
+        report.replaced_ca_moved_to = Some(aside);
     } else {
-        if dir.exists() {
-            let aside = crate::init::replaced_dir_name(dir, now);
-            std::fs::rename(dir, &aside)
-                .map_err(|e| Error::io("moving the old CA aside to", &aside, e))?;
-            report.replaced_ca_moved_to = Some(aside);
-        }
-        crate::store::crash_point("restore-between-renames");
         std::fs::rename(&staging, dir)
             .map_err(|e| Error::io("moving the restored CA into", dir, e))?;
     }

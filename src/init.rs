@@ -104,35 +104,58 @@ pub fn refuse_existing(dir: &Path) -> Result<()> {
     )))
 }
 
-/// Creates the root in `dir`. Refuses (exit 3) if a CA exists there, unless `force`.
+/// Creates the root in `dir`. Refuses (exit 3) if a CA exists there, unless `force`; then the
+/// new CA is built next to the old one and swapped in, and the old one is kept aside.
 pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
     let now = OffsetDateTime::now_utc();
+    let dir = &crate::store::normalized(dir);
     let store = Store::at(dir);
-    let mut replaced_ca_moved_to = None;
-    let _old_lock = if store.has_ca() {
-        if !request.force {
-            refuse_existing(dir)?;
-        }
+    if !store.has_ca() {
+        store.create_dirs()?;
         let lock = store.lock()?;
-        let aside = replaced_dir_name(dir, now);
-        std::fs::rename(dir, &aside)
-            .map_err(|e| Error::io("moving the old CA aside to", &aside, e))?;
-        replaced_ca_moved_to = Some(aside);
-        Some(lock)
-    } else {
-        None
-    };
-
-    store.create_dirs()?;
-    let lock = store.lock()?;
-    // Another process may have created a CA while we waited for the lock.
-    if store.has_ca() {
-        return Err(Error::refused(format!(
-            "{} already holds a CA (created by another qvca process just now)",
-            dir.display()
-        )));
+        // Another process may have created a CA while we waited for the lock.
+        if store.has_ca() {
+            return Err(Error::refused(format!(
+                "{} already holds a CA (created by another qvca process just now)",
+                dir.display()
+            )));
+        }
+        return create_root(store, lock, &request, now);
     }
+    if !request.force {
+        refuse_existing(dir)?;
+    }
+    let _old_lock = store.lock()?;
+    let staging = crate::store::sibling_path(dir, &format!(".init-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io("clearing", &staging, e))?;
+    }
+    let staged = Store::at(&staging);
+    let built = staged.create_dirs().and_then(|()| {
+        let lock = staged.lock()?;
+        create_root(staged.clone(), lock, &request, now)
+    });
+    let mut report = match built {
+        Ok(report) => report,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let aside = replaced_dir_name(dir, now);
+    crate::store::swap_in(&staging, dir, &aside)?;
+    report.ca_dir = dir.clone();
+    report.replaced_ca_moved_to = Some(aside);
+    Ok(report)
+}
 
+/// Generates the root key and certificate in `store` (held locked) and commits the new index.
+fn create_root(
+    store: Store,
+    lock: crate::store::CaLock,
+    request: &InitRequest,
+    now: OffsetDateTime,
+) -> Result<InitReport> {
     let profile = &request.profile;
     let common_name = match &request.common_name {
         Some(cn) => cn.as_str().to_owned(),
@@ -185,13 +208,13 @@ pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
     ca.commit()?;
 
     Ok(InitReport {
-        ca_dir: dir.to_owned(),
+        ca_dir: ca.dir().to_owned(),
         common_name,
         serial,
         key_type,
         not_after: details.not_after,
         sha256: details.sha256_fingerprint,
         password_protected: request.protector.protection() == crate::key::KeyProtection::Encrypted,
-        replaced_ca_moved_to,
+        replaced_ca_moved_to: None,
     })
 }

@@ -38,6 +38,7 @@ pub mod lifecycle;
 pub mod name;
 pub mod package;
 pub mod pkcs12;
+pub mod platform;
 pub mod ports;
 pub mod profile;
 pub mod secret;

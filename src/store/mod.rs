@@ -224,6 +224,26 @@ pub fn sibling_path(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Puts the fully built directory `staging` in place of the existing `dir`, keeping the old
+/// one as `aside`. Where the platform can, the two are exchanged atomically first, so that at no
+/// instant is there no directory at `dir`.
+pub fn swap_in(staging: &Path, dir: &Path, aside: &Path) -> Result<()> {
+    let swapped = crate::platform::exchange_dirs(staging, dir)
+        .map_err(|e| Error::io("swapping in the new CA at", dir, e))?;
+    if swapped {
+        // The new CA is in place; the old one now sits at the staging path.
+        crash_point("swap-between-renames");
+        std::fs::rename(staging, aside)
+            .map_err(|e| Error::io("keeping the old CA as", aside, e))?;
+    } else {
+        std::fs::rename(dir, aside)
+            .map_err(|e| Error::io("moving the old CA aside to", aside, e))?;
+        crash_point("swap-between-renames");
+        std::fs::rename(staging, dir).map_err(|e| Error::io("moving the new CA into", dir, e))?;
+    }
+    atomic::sync_dir(atomic::parent_dir(dir))
+}
+
 /// Restricts an existing directory to its owner (0700 on Unix; on Windows the ACL is left to
 /// the admin, see README).
 pub fn make_private(dir: &Path) -> Result<()> {
