@@ -315,7 +315,8 @@ fn read_backup_file(path: &Path) -> Result<SecretBytes> {
     Ok(SecretBytes::new(bytes))
 }
 
-fn verify_backup_bytes(
+/// Verifies backup bytes as [`verify_backup_file`] does with a file (`path` names it in messages).
+pub fn verify_backup_bytes(
     bytes: &[u8],
     password: &Password,
     path: &Path,

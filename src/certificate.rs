@@ -292,6 +292,13 @@ pub fn to_pem(label: &str, der: &[u8]) -> String {
         .expect("PEM encoding of an in-memory buffer cannot fail")
 }
 
+/// Decodes one PEM block into its label and DER bytes.
+pub fn pem_decode(pem: &[u8]) -> Result<(String, Vec<u8>)> {
+    der::pem::decode_vec(pem)
+        .map(|(label, der)| (label.to_owned(), der))
+        .map_err(|e| Error::failed(format!("not valid PEM: {e}")))
+}
+
 /// Reads one certificate from PEM or DER bytes; `source` names it in errors.
 pub fn parse_one_certificate(bytes: &[u8], source: &Path) -> Result<CertificateDer<'static>> {
     let mut all = parse_certificates(bytes, source)?;

@@ -50,6 +50,9 @@ pub fn write_atomic(
     durability: Durability,
 ) -> Result<()> {
     crate::store::crash_point("before-write");
+    if let Some(e) = crate::store::injected_write_failure() {
+        return Err(Error::io("writing", path, e));
+    }
     let dir = parent_dir(path);
     let mut builder = tempfile::Builder::new();
     builder.prefix(".qvca-tmp-");

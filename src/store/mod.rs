@@ -336,3 +336,31 @@ pub fn crash_point(point: &str) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub fn crash_point(_point: &str) {}
+
+/// A write failure the tests ask for (`QVCA_TEST_WRITE_FAIL=full|readonly[#n]`: the n-th atomic
+/// write fails as on a full disk or a read-only file system; built only with `test-hooks`).
+#[cfg(feature = "test-hooks")]
+pub fn injected_write_failure() -> Option<std::io::Error> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let wanted = std::env::var("QVCA_TEST_WRITE_FAIL").ok()?;
+    let (kind, nth) = match wanted.split_once('#') {
+        Some((kind, n)) => (kind.to_owned(), n.parse::<usize>().unwrap_or(1)),
+        None => (wanted.clone(), 1),
+    };
+    let this = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+    if this < nth {
+        return None;
+    }
+    Some(match kind.as_str() {
+        "readonly" => std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem),
+        _ => std::io::Error::from(std::io::ErrorKind::StorageFull),
+    })
+}
+
+/// No write ever fails on purpose outside test builds.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn injected_write_failure() -> Option<std::io::Error> {
+    None
+}

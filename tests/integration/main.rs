@@ -5,6 +5,7 @@ mod backup;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod crash;
 mod exports;
 mod interop;
 mod names;

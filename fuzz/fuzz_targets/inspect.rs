@@ -1,0 +1,21 @@
+//! Any file given to `inspect`: PEM, DER certificates and CRLs, PKCS#12.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use qvca::inspect::{FileKind, detect, inspect_pkcs12, inspect_plain};
+use qvca::secret::Password;
+
+fuzz_target!(|data: &[u8]| {
+    match detect(data) {
+        Ok(FileKind::Pkcs12) => {
+            let _ = qvca::pkcs12::describe_protection(data);
+            let _ = inspect_pkcs12(data, &Password::new("fuzz"), "fuzz");
+        }
+        Ok(_) => {
+            let _ = inspect_plain(data);
+        }
+        Err(_) => {}
+    }
+    let _ = qvca::certificate::CertificateDetails::from_der(data);
+    let _ = qvca::certificate::parse_certificates(data, std::path::Path::new("fuzz"));
+});

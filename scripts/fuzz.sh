@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 20: the CI smoke run) on its committed corpus.
+# Long local runs: bash scripts/fuzz.sh 600. New inputs found go into fuzz/corpus/<target>;
+# crashes into fuzz/artifacts/<target> (then add a regression test and minimise the corpus:
+# cargo fuzz cmin <target>).
+# cargo-fuzz runs on the stable toolchain with RUSTC_BOOTSTRAP=1; it is installed if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+export RUSTC_BOOTSTRAP=1
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz@0.13.2
+targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^qvca-fuzz$')
+cd fuzz
+cargo fuzz build -O
+for target in $targets; do
+    mkdir -p "corpus/$target"
+    echo "== fuzz $target for ${seconds}s"
+    cargo fuzz run -O "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 2>&1 \
+        | grep -E '^(stat::|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|Done|thread)' || true
+    # A crash makes cargo fuzz exit non-zero and leaves an artifact: fail the run then.
+    if compgen -G "artifacts/$target/*" >/dev/null; then
+        echo "fuzz target $target found a failure: see fuzz/artifacts/$target" >&2
+        exit 1
+    fi
+done
