@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod exports;
+mod hygiene;
 mod interop;
 mod names;
 mod secrets;
