@@ -734,7 +734,7 @@ pub fn restore(
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| Error::io("clearing", &staging, e))?;
     }
-    let built = write_restored_ca(&staging, &contents, &protector);
+    let built = write_restored_ca(&staging, dir, &contents, &protector);
     if let Err(e) = built {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
@@ -761,6 +761,7 @@ pub fn restore(
 
 fn write_restored_ca(
     staging: &Path,
+    final_dir: &Path,
     contents: &BackupContents,
     protector: &KeyProtector,
 ) -> Result<()> {
@@ -770,6 +771,14 @@ fn write_restored_ca(
     index.settings.key_protection = protector.protection();
     // The license-service export recorded in the backup is not part of the restored directory.
     index.license_service_export = None;
+    // The CRL travels with the backup and lands at the restored CA's default place.
+    index.last_crl = match (&contents.crl_pem, index.last_crl.take()) {
+        (Some(_), Some(mut record)) => {
+            record.path = Store::at(final_dir).crl_path().display().to_string();
+            Some(record)
+        }
+        _ => None,
+    };
     for c in &contents.certificates {
         let cert_pem = to_pem("CERTIFICATE", &c.cert_der);
         match &c.key {

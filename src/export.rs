@@ -107,6 +107,9 @@ pub fn export_license_service(
 ) -> Result<LicenseServiceExport> {
     let entry = choose_server(ca, machine)?.clone();
     let dir = out.map_or_else(|| default_license_service_dir(ca.dir()), Path::to_path_buf);
+    // Recorded absolute, so a later refresh from another working directory finds it.
+    let dir = std::path::absolute(&dir)
+        .map_err(|e| Error::failed(format!("cannot resolve {}: {e}", dir.display())))?;
     let server_der = ca.certificate_der(&entry)?;
     let server = CertificateDetails::from_der(&server_der)?;
     let key = ca.open_key(signer, &entry)?;

@@ -398,6 +398,7 @@ fn generate_and_write(
                         break;
                     }
                     let request = &requests[work[i].0];
+                    let key_type = request.key_type.unwrap_or(key_type);
                     let signed =
                         make_one(request, options, key_type, validity, &serials[i], signer);
                     if sender.send((i, signed)).is_err() {

@@ -302,8 +302,13 @@ pub fn write_crl(
     let pem = crl
         .pem()
         .map_err(|e| Error::failed(format!("encoding the CRL failed: {e}")))?;
-    let path = out.map_or_else(|| ca.store().crl_path(), Path::to_path_buf);
+    let path = std::path::absolute(out.map_or_else(|| ca.store().crl_path(), Path::to_path_buf))
+        .map_err(|e| Error::failed(format!("cannot resolve the CRL path: {e}")))?;
     ca.index_mut().crl_number = number;
+    ca.commit()?;
+    crate::store::crash_point("crl-before-write");
+    write_atomic(&path, pem.as_bytes(), FileMode::Public, Durability::Synced)?;
+    // Only a CRL that was written is recorded for `doctor`.
     ca.index_mut().last_crl = Some(CrlRecord {
         path: path.display().to_string(),
         number,
@@ -311,8 +316,6 @@ pub fn write_crl(
         next_update,
     });
     ca.commit()?;
-    crate::store::crash_point("crl-before-write");
-    write_atomic(&path, pem.as_bytes(), FileMode::Public, Durability::Synced)?;
     Ok(CrlReport {
         path,
         number,

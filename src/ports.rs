@@ -351,11 +351,7 @@ pub enum Firewall {
 /// The ports a firewall must open for `roles` (all QlikView roles when empty): inbound TCP,
 /// reachable from other nodes. Certificate-installation and localhost-only ports are left out.
 pub fn ports_to_open(roles: &[Role]) -> Vec<Port> {
-    let wanted: Vec<Role> = if roles.is_empty() {
-        Role::ALL.into_iter().filter(|r| r.is_qlikview()).collect()
-    } else {
-        roles.to_vec()
-    };
+    let wanted = firewall_roles(roles);
     let mut open: Vec<Port> = Vec::new();
     for port in PORTS.iter().filter(|p| wanted.contains(&p.role)) {
         if port.table == PortTable::CertificateInstallation || port.localhost_only {
@@ -368,9 +364,18 @@ pub fn ports_to_open(roles: &[Role]) -> Vec<Port> {
     open
 }
 
+/// The roles firewall rules are for: the given ones, or every QlikView role.
+fn firewall_roles(roles: &[Role]) -> Vec<Role> {
+    if roles.is_empty() {
+        Role::ALL.into_iter().filter(|r| r.is_qlikview()).collect()
+    } else {
+        roles.to_vec()
+    }
+}
+
 /// The ports of `roles` that are deliberately not opened, with why (for comments).
 fn ports_kept_closed(roles: &[Role]) -> Vec<(Port, &'static str)> {
-    ports_for(roles)
+    ports_for(&firewall_roles(roles))
         .into_iter()
         .filter_map(|p| {
             if p.localhost_only {
@@ -401,11 +406,16 @@ pub fn firewall_rules(roles: &[Role], tool: Firewall) -> String {
             .join(", ")
     };
     let closed = ports_kept_closed(roles);
+    let source = if firewall_roles(roles).iter().all(|r| r.is_qlikview()) {
+        "QlikView certificate trust, seed 001"
+    } else {
+        "Qlik port tables, seeds 000-002"
+    };
     let mut text = String::new();
     match tool {
         Firewall::Netsh => {
             text.push_str(&format!(
-                "@echo off\r\nREM Inbound TCP ports for {scope} (Qlik certificate trust, seed 001). Run as administrator.\r\n"
+                "@echo off\r\nREM Inbound TCP ports for {scope} ({source}). Run as administrator.\r\nREM Re-running replaces the rules instead of adding duplicates.\r\n"
             ));
             for (p, why) in &closed {
                 text.push_str(&format!(
@@ -415,10 +425,12 @@ pub fn firewall_rules(roles: &[Role], tool: Firewall) -> String {
                 ));
             }
             for p in &open {
+                let name = format!("qvca {} TCP {}", p.role.service(), p.port);
                 text.push_str(&format!(
-                    "netsh advfirewall firewall add rule name=\"qvca {} TCP {}\" dir=in action=allow protocol=TCP localport={}\r\n",
-                    p.role.service(),
-                    p.port,
+                    "netsh advfirewall firewall delete rule name=\"{name}\" >nul 2>&1\r\n"
+                ));
+                text.push_str(&format!(
+                    "netsh advfirewall firewall add rule name=\"{name}\" dir=in action=allow protocol=TCP localport={}\r\n",
                     p.port
                 ));
             }
@@ -426,7 +438,7 @@ pub fn firewall_rules(roles: &[Role], tool: Firewall) -> String {
         Firewall::Nftables => {
             text.push_str("#!/usr/sbin/nft -f\n");
             text.push_str(&format!(
-                "# Inbound TCP ports for {scope} (Qlik certificate trust, seed 001).\n# Load with: nft -f FILE\n"
+                "# Inbound TCP ports for {scope} ({source}).\n# Load with: nft -f FILE\n"
             ));
             for (p, why) in &closed {
                 text.push_str(&format!(
@@ -448,7 +460,7 @@ pub fn firewall_rules(roles: &[Role], tool: Firewall) -> String {
         Firewall::Iptables => {
             text.push_str("#!/bin/sh\n");
             text.push_str(&format!(
-                "# Inbound TCP ports for {scope} (Qlik certificate trust, seed 001).\n# Idempotent: a rule that exists already is not added again.\nset -e\n"
+                "# Inbound TCP ports for {scope} ({source}).\n# Idempotent: a rule that exists already is not added again.\nset -e\n"
             ));
             for (p, why) in &closed {
                 text.push_str(&format!(

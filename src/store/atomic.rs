@@ -68,9 +68,17 @@ pub fn write_atomic(
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut temp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("creating a temporary file in", dir, e))?;
+    let mut temp = builder.tempfile_in(dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::failed(format!(
+                "cannot write {}: the folder {} does not exist; create it first",
+                path.display(),
+                dir.display()
+            ))
+        } else {
+            Error::io("creating a temporary file in", dir, e)
+        }
+    })?;
     temp.write_all(data)
         .map_err(|e| Error::io("writing", temp.path(), e))?;
     if durability == Durability::Synced {

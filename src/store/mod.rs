@@ -183,8 +183,8 @@ fn missing_state(path: &Path, e: std::io::Error) -> Error {
     let err = Error::io("reading", path, e);
     if err.kind() == ErrorKind::NotFound {
         Error::failed(format!(
-            "{} is missing although the CA index names it; run `qvca doctor`, and restore the \
-             CA from a backup if it cannot be recovered",
+            "{} is missing although the CA index names it; restore the CA from a backup if the \
+             file cannot be recovered",
             path.display()
         ))
     } else {

@@ -295,7 +295,16 @@ fn parallel_setups_of_a_new_ca_all_succeed_like_reruns() {
 fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
     let ca = p256_ca();
     ca.qvca()
-        .args(["issue", "server", "OLD01", "OLD02", "OLD03", "OLD04", "--key-type", "p256"])
+        .args([
+            "issue",
+            "server",
+            "OLD01",
+            "OLD02",
+            "OLD03",
+            "OLD04",
+            "--key-type",
+            "p256",
+        ])
         .assert()
         .success();
     std::fs::write(ca.path().join("pfx.txt"), "crowd-pfx-pass\n").expect("write");
@@ -304,23 +313,39 @@ fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
     let mut children = Vec::new();
     for i in 0..6 {
         let name = format!("NEW{i:02}");
-        children.push(("issue", qvca(&ca, &["issue", "server", &name, "--key-type", "p256"]).spawn().expect("spawn")));
+        children.push((
+            "issue",
+            qvca(&ca, &["issue", "server", &name, "--key-type", "p256"])
+                .spawn()
+                .expect("spawn"),
+        ));
     }
     for old in ["OLD01", "OLD02", "OLD03", "OLD04"] {
-        children.push(("revoke", qvca(&ca, &["revoke", old, "--reason", "superseded"]).spawn().expect("spawn")));
+        children.push((
+            "revoke",
+            qvca(&ca, &["revoke", old, "--reason", "superseded"])
+                .spawn()
+                .expect("spawn"),
+        ));
     }
     for _ in 0..3 {
         children.push(("crl", qvca(&ca, &["crl"]).spawn().expect("spawn")));
         let mut backup = qvca(&ca, &["backup", "--dir", backups.to_str().expect("utf-8")]);
         backup.arg("--pfx-password-file").arg(&pfx);
         children.push(("backup", backup.spawn().expect("spawn")));
-        children.push(("list", qvca(&ca, &["--json", "list", "--all"]).spawn().expect("spawn")));
+        children.push((
+            "list",
+            qvca(&ca, &["--json", "list", "--all"])
+                .spawn()
+                .expect("spawn"),
+        ));
     }
     for (what, child) in children {
         let out = wait(child);
         assert!(out.status.success(), "{what}: {}", describe(&out));
         if what == "list" {
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("a complete index, never a torn one");
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .expect("a complete index, never a torn one");
         }
     }
     let index = ca.index();
@@ -328,11 +353,21 @@ fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
     let named = |prefix: &str, status: &str| {
         entries
             .iter()
-            .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with(prefix)) && e["status"] == status)
+            .filter(|e| {
+                e["name"].as_str().is_some_and(|n| n.starts_with(prefix)) && e["status"] == status
+            })
             .count()
     };
-    assert_eq!(named("NEW", "active"), 6, "every issuance reached the index");
-    assert_eq!(named("OLD", "revoked"), 4, "every revocation reached the index");
+    assert_eq!(
+        named("NEW", "active"),
+        6,
+        "every issuance reached the index"
+    );
+    assert_eq!(
+        named("OLD", "revoked"),
+        4,
+        "every revocation reached the index"
+    );
     assert_eq!(index["crl_number"], 3, "three CRLs, three numbers");
     // The last CRL lists every revocation that happened before it; the final state verifies.
     ca.qvca().args(["crl"]).assert().success();
@@ -365,10 +400,20 @@ fn a_process_that_waits_too_long_for_the_lock_says_the_ca_is_busy() {
         .expect("run");
     let waited = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("busy"), "{}", describe(&out));
-    assert!(waited < std::time::Duration::from_secs(30), "it gave up after the timeout, not never");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("busy"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(30),
+        "it gave up after the timeout, not never"
+    );
     // Readers do not need the lock.
-    qvca(&ca, &["list"]).output().map(|o| assert!(o.status.success())).expect("list");
+    qvca(&ca, &["list"])
+        .output()
+        .map(|o| assert!(o.status.success()))
+        .expect("list");
     lock.unlock().expect("unlock");
     qvca(&ca, &["issue", "server", "BUSY01", "--key-type", "p256"])
         .output()

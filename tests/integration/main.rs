@@ -9,6 +9,7 @@ mod crash;
 mod exports;
 mod hygiene;
 mod interop;
+mod lifecycle;
 mod names;
 mod secrets;
 mod support;

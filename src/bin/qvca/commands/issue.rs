@@ -126,9 +126,7 @@ fn issue(ctx: &Context, requests: &[LeafRequest], options: &IssueOptions) -> any
         bar.finish_and_clear();
     }
     print_outcomes(ctx, &outcomes);
-    if let Some(export) = qvca::export::refresh_license_service_export(&mut ca, &signer)? {
-        super::note_reexport(ctx, &export);
-    }
+    super::refresh_export(ctx, &mut ca, &signer);
     Ok(exit_code(&outcomes))
 }
 

@@ -17,8 +17,12 @@ pub fn run(ctx: &Context, command: &LicenseCommand) -> anyhow::Result<u8> {
 
 fn inspect(ctx: &Context, args: &LicenseInspectArgs) -> anyhow::Result<u8> {
     let text = match &args.key {
-        Some(arg) if std::path::Path::new(arg).is_file() => std::fs::read_to_string(arg)
-            .map_err(|e| Error::io("reading", std::path::Path::new(arg), e))?,
+        // A key never contains a path separator; an argument with one is a file name.
+        Some(arg) if std::path::Path::new(arg).is_file() || arg.contains(['/', '\\']) => {
+            std::fs::read_to_string(arg).map_err(|e| {
+                Error::io("reading the license key file", std::path::Path::new(arg), e)
+            })?
+        }
         Some(arg) => arg.clone(),
         None => {
             let mut text = String::new();

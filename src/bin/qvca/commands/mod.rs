@@ -38,10 +38,17 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// The CA directory: `--ca-dir`, `QVCA_DIR`, or the platform default.
     pub fn ca_dir(&self) -> qvca::Result<PathBuf> {
-        match &self.global.ca_dir {
-            Some(dir) => Ok(dir.clone()),
-            None => qvca::store::default_ca_dir(),
-        }
+        let dir = match &self.global.ca_dir {
+            Some(dir) => dir.clone(),
+            None => qvca::store::default_ca_dir()?,
+        };
+        // Absolute, so that paths recorded in the index mean the same from any directory.
+        std::path::absolute(&dir).map_err(|e| {
+            qvca::Error::failed(format!(
+                "cannot resolve the CA directory {}: {e}",
+                dir.display()
+            ))
+        })
     }
 
     /// The CA password, from the file, the environment or a prompt.
@@ -86,14 +93,23 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
     }
 }
 
-/// Tells that a stale license-service export was refreshed, with the seed's restart order.
-pub fn note_reexport(ctx: &Context, export: &qvca::export::LicenseServiceExport) {
-    ctx.out.note(&format!(
-        "Re-exported the license-service files of {} to {}. {}",
-        export.machine,
-        export.dir.display(),
-        qvca::export::RESTART_REMINDER
-    ));
+/// Refreshes a license-service export that a renewal made stale, and says so with the seed's
+/// restart order. A refresh that cannot be done is a warning: the renewal itself succeeded.
+pub fn refresh_export(ctx: &Context, ca: &mut qvca::ca::Ca, signer: &qvca::ca::RootSigner) {
+    match qvca::export::refresh_license_service_export(ca, signer) {
+        Ok(Some(export)) => ctx.out.note(&format!(
+            "Re-exported the license-service files of {} to {}. {}",
+            export.machine,
+            export.dir.display(),
+            qvca::export::RESTART_REMINDER
+        )),
+        Ok(None) => {}
+        Err(e) => ctx.out.warn(&format!(
+            "the license-service export is now out of date and could not be refreshed ({}); \
+             run `qvca export license-service --machine NAME`",
+            e.message()
+        )),
+    }
 }
 
 /// The number of key generation threads: `--jobs`, else every core.

@@ -8,7 +8,6 @@ use crate::output::date;
 use crate::password::{Answer, Purpose, confirm};
 use qvca::Error;
 use qvca::ca::Ca;
-use qvca::export::refresh_license_service_export;
 use qvca::lifecycle::{due_for_renewal, renew_leaves, renew_root};
 use qvca::store::{CertKind, Entry};
 use std::fmt::Write;
@@ -81,9 +80,7 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
             superseded.join(", ")
         ));
     }
-    if let Some(export) = refresh_license_service_export(&mut ca, &signer)? {
-        super::note_reexport(ctx, &export);
-    }
+    super::refresh_export(ctx, &mut ca, &signer);
     Ok(exit_code(&outcomes))
 }
 
@@ -133,8 +130,6 @@ fn renew_the_root(ctx: &Context, ca: &mut Ca, args: &RenewArgs) -> anyhow::Resul
             "Distribute the new root to every node: `qvca export root --der` or `qvca package MACHINE`."
         );
     });
-    if let Some(export) = refresh_license_service_export(ca, &renewed)? {
-        super::note_reexport(ctx, &export);
-    }
+    super::refresh_export(ctx, ca, &renewed);
     Ok(exit::SUCCESS)
 }
