@@ -6,12 +6,17 @@
 
 use crate::error::{Error, Result};
 use crate::secret::{Password, SecretBytes};
-use pkcs8::der::{Decode, pem::LineEnding};
-use pkcs8::{EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
+use pkcs8::der::{Decode, Encode, pem::LineEnding};
+use pkcs8::{EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef, pkcs5};
+use rand::Rng;
 use rcgen::{KeyPair, PublicKeyData, RsaKeySize, SignatureAlgorithm};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+use zeroize::Zeroizing;
 
 /// The key types a certificate profile may ask for (`--key-type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -109,15 +114,29 @@ pub enum KeyProtection {
 }
 
 /// Seals private keys for storage and opens stored ones: holds the CA password for one command.
+///
+/// Keys are sealed as PBES2 (scrypt, AES-256-CBC) encrypted PKCS#8. The scrypt key is derived
+/// once per command from a fresh random salt and reused for every key the command seals (each
+/// with its own random IV), and derived keys are remembered per salt when opening: the
+/// deliberately expensive KDF is paid once per command, not once per key.
 #[derive(Clone)]
 pub struct KeyProtector {
     password: Option<Password>,
+    sealing: Arc<OnceLock<Result<DerivedKey>>>,
+    opened: Arc<Mutex<HashMap<Vec<u8>, DerivedKey>>>,
 }
 
-/// The PEM label of an encrypted PKCS#8 key.
-const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
-/// The PEM label of an unencrypted PKCS#8 key.
-const PLAIN_LABEL: &str = "PRIVATE KEY";
+/// An scrypt-derived AES-256 key with the parameters it came from.
+#[derive(Clone)]
+struct DerivedKey {
+    params: pkcs5::pbes2::Parameters,
+    key: Zeroizing<[u8; 32]>,
+}
+
+/// scrypt cost for keys at rest: N = 2^14, r = 8, p = 1 (what OpenSSL 3 accepts).
+const SCRYPT_LOG_N: u8 = 14;
+const SCRYPT_R: u32 = 8;
+const SCRYPT_P: u32 = 1;
 
 impl fmt::Debug for KeyProtector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -125,17 +144,39 @@ impl fmt::Debug for KeyProtector {
     }
 }
 
+/// The PEM label of an encrypted PKCS#8 key.
+const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
+/// The PEM label of an unencrypted PKCS#8 key.
+const PLAIN_LABEL: &str = "PRIVATE KEY";
+
+fn scrypt_key(
+    password: &Password,
+    salt: &[u8],
+    params: &scrypt::Params,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    scrypt::scrypt(password.expose().as_bytes(), salt, params, key.as_mut())
+        .map_err(|_| Error::failed("scrypt cannot produce a 32-byte key (impossible)"))?;
+    Ok(key)
+}
+
 impl KeyProtector {
     /// Encrypts keys under `password`.
     pub fn encrypted(password: Password) -> Self {
         Self {
             password: Some(password),
+            sealing: Arc::default(),
+            opened: Arc::default(),
         }
     }
 
     /// Stores keys unencrypted (`--no-password` CAs).
     pub fn unprotected() -> Self {
-        Self { password: None }
+        Self {
+            password: None,
+            sealing: Arc::default(),
+            opened: Arc::default(),
+        }
     }
 
     /// The protection this protector applies.
@@ -146,25 +187,53 @@ impl KeyProtector {
         }
     }
 
+    /// This command's sealing key: derived on first use from a fresh random salt.
+    fn sealing_key(&self, password: &Password) -> Result<&DerivedKey> {
+        self.sealing
+            .get_or_init(|| {
+                let mut salt = [0u8; 16];
+                rand::rng().fill_bytes(&mut salt);
+                let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P)
+                    .map_err(|e| Error::failed(format!("scrypt parameters: {e}")))?;
+                let key = scrypt_key(password, &salt, &params)?;
+                let params =
+                    pkcs5::pbes2::Parameters::generate_scrypt_aes256cbc(params, &salt, [0u8; 16])
+                        .map_err(|e| Error::failed(format!("PBES2 parameters: {e}")))?;
+                Ok(DerivedKey { params, key })
+            })
+            .as_ref()
+            .map_err(|e| Error::new(e.kind(), e.message()))
+    }
+
     /// Seals a PKCS#8 DER key as PEM: encrypted PKCS#8 when there is a password.
     pub fn seal(&self, pkcs8_der: &[u8]) -> Result<SecretBytes> {
-        let info = PrivateKeyInfoRef::from_der(pkcs8_der)
+        PrivateKeyInfoRef::from_der(pkcs8_der)
             .map_err(|e| Error::failed(format!("a generated key is not valid PKCS#8: {e}")))?;
-        let document = match &self.password {
-            Some(password) => info
-                .encrypt(password.expose())
-                .map_err(|e| Error::failed(format!("encrypting a private key failed: {e}")))?,
-            None => pkcs8::SecretDocument::try_from(info)
-                .map_err(|e| Error::failed(format!("encoding a private key failed: {e}")))?,
+        let Some(password) = &self.password else {
+            let pem = pkcs8::der::pem::encode_string(PLAIN_LABEL, LineEnding::LF, pkcs8_der)
+                .map_err(|e| Error::failed(format!("encoding a private key as PEM failed: {e}")))?;
+            return Ok(SecretBytes::new(pem.into_bytes()));
         };
-        let label = match self.password {
-            Some(_) => ENCRYPTED_LABEL,
-            None => PLAIN_LABEL,
+        let derived = self.sealing_key(password)?;
+        let mut iv = [0u8; 16];
+        rand::rng().fill_bytes(&mut iv);
+        let mut params = derived.params.clone();
+        params.encryption = pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv };
+        let ciphertext = cbc::Encryptor::<aes::Aes256>::new_from_slices(derived.key.as_ref(), &iv)
+            .map_err(|_| Error::failed("AES-256-CBC key setup failed (impossible)"))?
+            .encrypt_padded_vec::<Pkcs7>(pkcs8_der);
+        let encrypted_data = pkcs8::der::asn1::OctetStringRef::new(&ciphertext)
+            .map_err(|e| Error::failed(format!("encoding a private key failed: {e}")))?;
+        let info = EncryptedPrivateKeyInfoRef {
+            encryption_algorithm: pkcs5::EncryptionScheme::Pbes2(params),
+            encrypted_data,
         };
-        let pem = document
-            .to_pem(label, LineEnding::LF)
+        let der = info
+            .to_der()
+            .map_err(|e| Error::failed(format!("encoding a private key failed: {e}")))?;
+        let pem = pkcs8::der::pem::encode_string(ENCRYPTED_LABEL, LineEnding::LF, &der)
             .map_err(|e| Error::failed(format!("encoding a private key as PEM failed: {e}")))?;
-        Ok(SecretBytes::new(pem.as_bytes().to_vec()))
+        Ok(SecretBytes::new(pem.into_bytes()))
     }
 
     /// Opens a stored PEM key (encrypted or not) and returns its PKCS#8 DER.
@@ -178,20 +247,31 @@ impl KeyProtector {
                 let Some(password) = &self.password else {
                     return Err(Error::failed(format!(
                         "{} is encrypted but the CA is set up without a password: the CA \
-                         settings (ca.toml) do not match the key files; restore the CA from a backup",
+                         settings (index.json) do not match the key files; restore the CA from a \
+                         backup",
                         path.display()
                     )));
                 };
                 let info = EncryptedPrivateKeyInfoRef::from_der(der.expose())
                     .map_err(|e| corrupt_key(path, &e.to_string()))?;
-                let plain = info.decrypt(password.expose()).map_err(|_| {
+                let wrong_password = || {
                     Error::authentication(format!(
                         "wrong CA password: it does not decrypt {}; give the password the CA \
                          was created with (--password-file or QVCA_PASSWORD)",
                         path.display()
                     ))
-                })?;
-                Ok(SecretBytes::new(plain.as_bytes().to_vec()))
+                };
+                let plain = match self.open_scrypt_aes(password, &info)? {
+                    Some(plain) => plain,
+                    None => SecretBytes::new(
+                        info.decrypt(password.expose())
+                            .map_err(|_| wrong_password())?
+                            .as_bytes()
+                            .to_vec(),
+                    ),
+                };
+                PrivateKeyInfoRef::from_der(plain.expose()).map_err(|_| wrong_password())?;
+                Ok(plain)
             }
             PLAIN_LABEL => Ok(der),
             other => Err(corrupt_key(
@@ -199,6 +279,65 @@ impl KeyProtector {
                 &format!("PEM label {other:?} is not a PKCS#8 private key"),
             )),
         }
+    }
+
+    /// Decrypts qvca's own scheme (PBES2 scrypt + AES-256-CBC) with a derived key remembered
+    /// per salt; None for other schemes (left to the pkcs5 crate).
+    fn open_scrypt_aes(
+        &self,
+        password: &Password,
+        info: &EncryptedPrivateKeyInfoRef<'_>,
+    ) -> Result<Option<SecretBytes>> {
+        let pkcs5::EncryptionScheme::Pbes2(params) = &info.encryption_algorithm else {
+            return Ok(None);
+        };
+        let (pkcs5::pbes2::Kdf::Scrypt(kdf), pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv }) =
+            (&params.kdf, &params.encryption)
+        else {
+            return Ok(None);
+        };
+        if kdf.key_length.is_some_and(|l| l != 32) || !kdf.cost_parameter.is_power_of_two() {
+            return Ok(None);
+        }
+        let cache_key = params
+            .kdf
+            .to_der()
+            .map_err(|e| Error::failed(format!("re-encoding key parameters failed: {e}")))?;
+        let cached = self
+            .opened
+            .lock()
+            .map_err(|_| Error::failed("internal error: a key-opening thread panicked"))?
+            .get(&cache_key)
+            .cloned();
+        let derived = match cached {
+            Some(derived) => derived,
+            None => {
+                let log_n = u8::try_from(kdf.cost_parameter.trailing_zeros()).unwrap_or(u8::MAX);
+                let Ok(scrypt_params) = scrypt::Params::new(
+                    log_n,
+                    u32::from(kdf.block_size),
+                    u32::from(kdf.parallelization),
+                ) else {
+                    return Ok(None);
+                };
+                let key = scrypt_key(password, kdf.salt.as_bytes(), &scrypt_params)?;
+                let derived = DerivedKey {
+                    params: params.clone(),
+                    key,
+                };
+                self.opened
+                    .lock()
+                    .map_err(|_| Error::failed("internal error: a key-opening thread panicked"))?
+                    .insert(cache_key, derived.clone());
+                derived
+            }
+        };
+        let mut buffer = Zeroizing::new(info.encrypted_data.as_bytes().to_vec());
+        let plain = cbc::Decryptor::<aes::Aes256>::new_from_slices(derived.key.as_ref(), iv)
+            .map_err(|_| Error::failed("AES-256-CBC key setup failed (impossible)"))?
+            .decrypt_padded::<Pkcs7>(&mut buffer)
+            .map(|plain| SecretBytes::new(plain.to_vec()));
+        Ok(Some(plain.unwrap_or_default()))
     }
 }
 
