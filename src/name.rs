@@ -238,9 +238,11 @@ fn is_ip_address(input: &str) -> bool {
             && parts.iter().all(|p| {
                 !p.is_empty()
                     && (p.chars().all(|c| c.is_ascii_digit())
-                        || (p.len() > 2
-                            && p[..2].eq_ignore_ascii_case("0x")
-                            && p[2..].chars().all(|c| c.is_ascii_hexdigit())))
+                        || p.strip_prefix("0x")
+                            .or_else(|| p.strip_prefix("0X"))
+                            .is_some_and(|hex| {
+                                !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
+                            }))
             })
     }
 }
@@ -378,6 +380,22 @@ mod tests {
         assert_eq!(problems.len(), 2);
         assert!(problems[0].starts_with("argument 2:"), "{problems:?}");
         assert!(problems[1].starts_with("argument 3:"), "{problems:?}");
+    }
+
+    #[test]
+    fn non_ascii_labels_in_dotted_names_are_refused_without_a_panic() {
+        // Found by the `names` fuzz target: a multi-byte character where a "0x" prefix is looked for.
+        let input = "0.o\u{68f}\u{453}.1";
+        assert!(MachineName::parse(input, FqdnPolicy::Allow).is_err());
+        assert!(MachineName::parse("0.\u{e9}x.1", FqdnPolicy::Refuse).is_err());
+        assert!(
+            parse_machine_list(
+                "QVS1\n# cl.100.\n0.o\u{68f}\u{453}.1\n",
+                "f",
+                FqdnPolicy::Allow
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod exports;
+mod fuzz_regressions;
 mod hygiene;
 mod interop;
 mod lifecycle;
