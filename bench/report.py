@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Turns the hyperfine JSON files of bench/compare.sh into docs/BENCHMARKS.md (on stdout).
+
+Arguments: JSON_DIR KEYGEN_MS GCM_US RSS100_MIB RSS1000_MIB CORES QVCA OPENSSL EASYRSA CFSSL HYPERFINE
+"""
+import json
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+(json_dir, keygen_ms, gcm_us, rss100, rss1000, cores, v_qvca, v_openssl, v_easyrsa, v_cfssl,
+ v_hyperfine) = sys.argv[1:12]
+keygen_ms, gcm_us = float(keygen_ms), float(gcm_us)
+rss100, rss1000, cores = int(rss100), int(rss1000), int(cores)
+
+groups = {}
+for path in sorted(pathlib.Path(json_dir).glob("*.json")):
+    data = json.loads(path.read_text())
+    groups[path.stem] = [(r["command"], statistics.median(r["times"]), r["mean"], r.get("stddev") or 0.0)
+                         for r in data["results"]]
+
+
+def median(group, name):
+    for command, med, _, _ in groups.get(group, []):
+        if command == name:
+            return med
+    return None
+
+
+def fmt(seconds):
+    if seconds is None:
+        return "n/a"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1000:.1f} ms"
+
+
+cpu = "unknown CPU"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+
+out = []
+out.append("# Benchmarks")
+out.append("")
+out.append(f"Measured by `bash bench/compare.sh` on {time.strftime('%Y-%m-%d', time.gmtime())}: "
+           f"{cores} cores ({cpu}), {platform.system()} {platform.release()}.")
+out.append(f"Versions: {v_qvca}; {v_openssl}; {v_easyrsa}; cfssl {v_cfssl}; {v_hyperfine}.")
+out.append("Medians of hyperfine runs; every group was measured in one hyperfine run, so only the "
+           "ratios within a group count. Criterion micro-benchmarks: `cargo bench`.")
+out.append("")
+
+titles = {
+    "root-rsa2048": "Root creation, RSA-2048",
+    "root-p256": "Root creation, P-256",
+    "server-rsa2048": "One server certificate with a new RSA-2048 key",
+    "server-p256": "One server certificate with a new P-256 key",
+    "bulk100-rsa2048": "100 server certificates, RSA-2048",
+    "pkcs12": "PKCS#12 export of one certificate with its key",
+    "startup": "Start-up",
+    "bulk100-jobs": "qvca: 100 RSA-2048 certificates by --jobs (2 cores)",
+    "bulk1000-jobs": "qvca: 1,000 RSA-2048 certificates by --jobs",
+    "backup-restore-1000": "qvca: backup and restore of a CA with 1,000 certificates",
+    "list-10000": "qvca: list over 10,000 certificates",
+    "secrets-100k": "qvca: secrets over 100,000 lines",
+    "ca-password-kdf": "qvca: the CA-password key derivation (scrypt, once per command)",
+    "rewrap-10mb": "qvca: rotation of a 10 MB config",
+}
+for key, title in titles.items():
+    if key not in groups:
+        continue
+    rows = groups[key]
+    base = rows[0][1]
+    out.append(f"## {title}")
+    out.append("")
+    out.append("| command | median | mean ± σ | relative to the first row |")
+    out.append("|---|---|---|---|")
+    for command, med, mean, sd in rows:
+        ratio = med / base if base else 0
+        out.append(f"| {command} | {fmt(med)} | {fmt(mean)} ± {fmt(sd)} | {ratio:.2f}× |")
+    if key == "ca-password-kdf" and len(rows) == 2:
+        out.append("")
+        out.append(f"The CA password costs {fmt(rows[1][1] - rows[0][1])} per command (one scrypt "
+                   "derivation, N=2^14, r=8, p=1), whatever the number of keys the command seals or opens.")
+    out.append("")
+
+out.append(f"Peak RSS of bulk issuance: {rss100} MiB for 100 certificates, {rss1000} MiB for 1,000.")
+out.append("")
+
+targets = []
+
+
+def target(text, ok, detail):
+    targets.append(f"| {text} | {detail} | {'met' if ok else 'NOT met'} |")
+
+
+q100 = median("bulk100-rsa2048", "qvca --from-file")
+ox = median("bulk100-rsa2048", "openssl xargs -P2")
+if q100 and ox:
+    target("100 RSA-2048 certificates ≥ 3× faster than openssl xargs -P2", ox / q100 >= 3,
+           f"{ox / q100:.1f}× ({fmt(q100)} vs {fmt(ox)})")
+j1, jall = median("bulk100-jobs", "--jobs 1"), median("bulk100-jobs", "--jobs all")
+if j1 and jall:
+    target("--jobs on 2 cores ≥ 1.8× faster than --jobs 1", j1 / jall >= 1.8, f"{j1 / jall:.2f}×")
+if q100 and keygen_ms:
+    raw = 100 * keygen_ms / 1000 / cores
+    target("bulk throughput within 10% of raw aws-lc RSA-2048 key generation on all cores",
+           q100 <= raw * 1.10, f"{fmt(q100)} vs {fmt(raw)} of pure key generation ({keygen_ms:.0f} ms a key)")
+qp, op = median("server-p256", "qvca"), median("server-p256", "openssl (one process)")
+if qp and op:
+    target("one P-256 server certificate ≤ ½ of openssl's single-process req -x509 -CA", qp <= op / 2,
+           f"{fmt(qp)} vs {fmt(op)} ({qp / op:.2f}×)")
+qs, os_ = median("startup", "qvca --version"), median("startup", "openssl version")
+if qs and os_:
+    target("qvca --version start-up no slower than openssl version", qs <= os_ * 1.05, f"{fmt(qs)} vs {fmt(os_)}")
+ql = median("list-10000", "list (10,000 certificates)")
+if ql:
+    target("list over 10,000 certificates under 100 ms", ql < 0.1, fmt(ql))
+qe = median("secrets-100k", "encrypt --in 100,000 lines")
+if qe and gcm_us:
+    in_process = 100_000 * gcm_us / 1e6
+    target("secrets encrypt --in 100,000 lines ≥ ½ of the in-process AES-GCM rate", qe <= 2 * in_process,
+           f"{fmt(qe)} vs {fmt(in_process)} in-process ({gcm_us:.2f} µs a value)")
+target("peak RSS of 1,000 certificates under 64 MiB and flat in the count",
+       rss1000 < 64 and rss1000 <= rss100 * 1.25 + 4, f"{rss100} MiB (100) → {rss1000} MiB (1,000)")
+
+out.append("## Targets")
+out.append("")
+out.append("| target | measured | |")
+out.append("|---|---|---|")
+out.extend(targets)
+out.append("")
+print("\n".join(out))
