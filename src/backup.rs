@@ -836,15 +836,7 @@ fn move_contents(from: &Path, to: &Path) -> Result<()> {
 
 /// The next free `qvca-backup-<YYYYMMDDTHHMMSSZ>[-N].pfx` in `dir`.
 fn next_backup_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
-    let stamp = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let stamp = crate::issue::timestamp(now);
     let mut candidate = dir.join(format!("{BACKUP_PREFIX}{stamp}.pfx"));
     let mut n = 2;
     while candidate.exists() {

@@ -180,11 +180,7 @@ impl Ca {
                 key_path.display()
             )));
         }
-        let issuer = Issuer::from_ca_cert_der(&root_der, key).map_err(|e| {
-            Error::failed(format!(
-                "the root certificate cannot be used for signing: {e}"
-            ))
-        })?;
+        let issuer = root_issuer(&root_der, key)?;
         Ok(RootSigner {
             issuer,
             root_der,
@@ -222,6 +218,15 @@ impl Ca {
     }
 }
 
+/// An rcgen issuer for the root certificate and its key.
+fn root_issuer(root_der: &CertificateDer<'_>, key: KeyPair) -> Result<Issuer<'static, KeyPair>> {
+    Issuer::from_ca_cert_der(root_der, key).map_err(|e| {
+        Error::failed(format!(
+            "the root certificate cannot be used for signing: {e}"
+        ))
+    })
+}
+
 impl RootSigner {
     /// The rcgen issuer that signs with the root key.
     pub fn issuer(&self) -> &Issuer<'static, KeyPair> {
@@ -248,11 +253,7 @@ impl RootSigner {
             ));
         }
         let root_der = CertificateDer::from(root_der);
-        let issuer = Issuer::from_ca_cert_der(&root_der, key).map_err(|e| {
-            Error::failed(format!(
-                "the root certificate cannot be used for signing: {e}"
-            ))
-        })?;
+        let issuer = root_issuer(&root_der, key)?;
         Ok(RootSigner {
             issuer,
             root_der,

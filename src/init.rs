@@ -71,15 +71,7 @@ pub fn describe_existing(dir: &Path) -> Option<String> {
 /// Where a replaced CA directory is kept: `<ca-dir>.replaced-<UTC timestamp>`, with `-2`,
 /// `-3`, ... appended when that name is taken (two replacements within one second).
 pub fn replaced_dir_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
-    let stamp = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let stamp = crate::issue::timestamp(now);
     let base = format!(".replaced-{stamp}");
     let mut candidate = crate::store::sibling_path(dir, &base);
     let mut n = 2;

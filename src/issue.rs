@@ -144,6 +144,33 @@ fn distinguished_name(common_name: &str, profile: &Profile) -> DistinguishedName
     dn
 }
 
+/// Sets the key usages (fitted to the key type) and EKUs of a profile.
+fn apply_usages(params: &mut CertificateParams, profile: &Profile, key_type: KeyType) {
+    params.key_usages = profile
+        .key_usage_for(key_type)
+        .iter()
+        .map(|u| u.to_rcgen())
+        .collect();
+    params.extended_key_usages = profile
+        .extended_key_usage
+        .iter()
+        .map(|u| u.to_rcgen())
+        .collect();
+}
+
+/// A sortable UTC timestamp for file names: `YYYYMMDDTHHMMSSZ`.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// The parameters of a root certificate.
 pub fn root_params(
     profile: &Profile,
@@ -159,16 +186,7 @@ pub fn root_params(
     params.not_before = now - BACKDATE;
     params.not_after = now + Duration::days(i64::from(days));
     params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = profile
-        .key_usage_for(key_type)
-        .iter()
-        .map(|u| u.to_rcgen())
-        .collect();
-    params.extended_key_usages = profile
-        .extended_key_usage
-        .iter()
-        .map(|u| u.to_rcgen())
-        .collect();
+    apply_usages(&mut params, profile, key_type);
     params.key_identifier_method = rcgen::KeyIdMethod::Sha256;
     params
 }
@@ -193,16 +211,7 @@ pub fn leaf_params(
     params.serial_number = Some(rcgen::SerialNumber::from_slice(serial.as_bytes()));
     (params.not_before, params.not_after) = validity;
     params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = profile
-        .key_usage_for(key_type)
-        .iter()
-        .map(|u| u.to_rcgen())
-        .collect();
-    params.extended_key_usages = profile
-        .extended_key_usage
-        .iter()
-        .map(|u| u.to_rcgen())
-        .collect();
+    apply_usages(&mut params, profile, key_type);
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = rcgen::KeyIdMethod::Sha256;
     Ok(params)
