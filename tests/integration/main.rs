@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod crash;
+mod examples;
 mod exports;
 mod fuzz_regressions;
 mod hygiene;
