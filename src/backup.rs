@@ -323,11 +323,20 @@ pub fn verify_backup_bytes(
 ) -> Result<BackupVerification> {
     let archive = read_pfx(bytes, password, &path.display().to_string())?;
     let (contents, problems) = check_contents(&archive)?;
+    Ok(verification_of(&contents, problems, path))
+}
+
+/// The verification report of checked backup contents.
+fn verification_of(
+    contents: &BackupContents,
+    problems: Vec<String>,
+    path: &Path,
+) -> BackupVerification {
     let root = contents
         .certificates
         .iter()
         .find(|c| c.entry.kind == CertKind::Root && c.entry.status == EntryStatus::Active);
-    Ok(BackupVerification {
+    BackupVerification {
         file: path.to_owned(),
         ok: problems.is_empty(),
         has_ca_state: contents.has_ca_state,
@@ -347,7 +356,7 @@ pub fn verify_backup_bytes(
             .collect(),
         crl_number: contents.has_ca_state.then_some(contents.index.crl_number),
         problems,
-    })
+    }
 }
 
 /// Reconstructs the CA contents from an opened archive and lists every problem found.
@@ -427,11 +436,18 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
     };
 
     // Every index entry must have its certificate; active ones also their key.
+    let by_serial: std::collections::HashMap<Serial, usize> = pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (der, _))| {
+            CertificateDetails::from_der(der)
+                .ok()
+                .map(|d| (d.serial, i))
+        })
+        .collect();
     let mut certificates = Vec::new();
     for entry in &index.certificates {
-        let found = pairs.iter().find(|(der, _)| {
-            CertificateDetails::from_der(der).is_ok_and(|d| d.serial == entry.serial)
-        });
+        let found = by_serial.get(&entry.serial).map(|i| &pairs[*i]);
         match found {
             Some((der, key)) => {
                 if key.is_none() && entry.status == EntryStatus::Active {
@@ -610,26 +626,49 @@ pub struct RestoreReport {
     pub keys_restored: usize,
 }
 
-/// Checks a backup and tells what restoring it over `dir` would meet, without changing anything.
-pub fn plan_restore(
-    dir: &Path,
-    backup_file: &Path,
-    pfx_password: &Password,
-) -> Result<(BackupVerification, RestoreSituation)> {
-    let verification = verify_backup_file(backup_file, pfx_password)?;
-    let store = Store::at(dir);
-    let situation = if !store.has_ca() {
-        RestoreSituation::NewCa
+/// A backup read and checked once: what `restore` works from.
+pub struct OpenedBackup {
+    file: PathBuf,
+    contents: BackupContents,
+    problems: Vec<String>,
+    /// The verification report (as `backup verify` prints it).
+    pub verification: BackupVerification,
+}
+
+/// Reads and checks a backup file (a wrong password or a damaged file is exit 4).
+pub fn open_backup(backup_file: &Path, pfx_password: &Password) -> Result<OpenedBackup> {
+    let bytes = read_backup_file(backup_file)?;
+    let archive = read_pfx(
+        bytes.expose(),
+        pfx_password,
+        &backup_file.display().to_string(),
+    )?;
+    let (contents, problems) = check_contents(&archive)?;
+    let verification = verification_of(&contents, problems.clone(), backup_file);
+    Ok(OpenedBackup {
+        file: backup_file.to_owned(),
+        contents,
+        problems,
+        verification,
+    })
+}
+
+/// What restoring `backup` over `dir` would meet, without changing anything.
+pub fn restore_situation(dir: &Path, backup: &OpenedBackup) -> Result<RestoreSituation> {
+    situation_for(dir, backup.verification.root_sha256.as_deref())
+}
+
+fn situation_for(dir: &Path, backup_root_sha256: Option<&str>) -> Result<RestoreSituation> {
+    if !Store::at(dir).has_ca() {
+        return Ok(RestoreSituation::NewCa);
+    }
+    let existing = Ca::open(dir)?;
+    let existing_root = existing.root_entry()?.sha256.clone();
+    Ok(if backup_root_sha256 == Some(existing_root.as_str()) {
+        RestoreSituation::SameRoot
     } else {
-        let existing = Ca::open(dir)?;
-        let existing_root = existing.root_entry()?.sha256.clone();
-        if verification.root_sha256.as_deref() == Some(existing_root.as_str()) {
-            RestoreSituation::SameRoot
-        } else {
-            RestoreSituation::DifferentRoot
-        }
-    };
-    Ok((verification, situation))
+        RestoreSituation::DifferentRoot
+    })
 }
 
 /// Options of a restore.
@@ -649,20 +688,17 @@ pub struct RestoreOptions {
 /// if the protector is unprotected).
 pub fn restore(
     dir: &Path,
-    backup_file: &Path,
-    pfx_password: &Password,
+    backup: OpenedBackup,
     protector: &dyn Fn(KeyProtection) -> Result<KeyProtector>,
     options: RestoreOptions,
 ) -> Result<RestoreReport> {
-    let bytes = read_backup_file(backup_file)?;
-    let archive = read_pfx(
-        bytes.expose(),
-        pfx_password,
-        &backup_file.display().to_string(),
-    )?;
-    let (contents, problems) = check_contents(&archive)?;
-    drop(archive);
-    let verification = verify_backup_bytes(bytes.expose(), pfx_password, backup_file)?;
+    let OpenedBackup {
+        file: backup_file,
+        contents,
+        problems,
+        verification,
+    } = backup;
+    let backup_file = backup_file.as_path();
     if !contents.has_ca_state {
         let mut missing = vec!["qvca's CA state (the index, settings and CRL number)".to_owned()];
         missing.extend(problems.iter().cloned());
@@ -696,7 +732,7 @@ pub fn restore(
     } else {
         None
     };
-    let (_, situation) = plan_restore(dir, backup_file, pfx_password)?;
+    let situation = situation_for(dir, verification.root_sha256.as_deref())?;
     if situation == RestoreSituation::DifferentRoot && !options.force {
         let existing = Ca::open(dir)?;
         let root = existing.root_entry()?;

@@ -78,8 +78,14 @@ pub fn rewrap_text(text: &[u8], rewrap: &Rewrap<'_>) -> Result<(Vec<u8>, RewrapS
     let mut out = Vec::with_capacity(text.len() + text.len() / 8);
     let mut summary = RewrapSummary::default();
     let mut copied_to = 0;
+    // Line numbers for messages, counted incrementally (a rotation file can be large).
+    let (mut line, mut counted_to) = (1, 0);
     for range in find_tokens(text) {
-        let line = text[..range.start].iter().filter(|b| **b == b'\n').count() + 1;
+        line += text[counted_to..range.start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        counted_to = range.start;
         let token_text = std::str::from_utf8(&text[range.clone()]).expect("tokens are ASCII");
         let at_line = |e: Error| Error::new(e.kind(), format!("line {line}: {}", e.message()));
         let parsed = parse_token(token_text).map_err(at_line)?;

@@ -5,7 +5,7 @@ use crate::cli::RestoreArgs;
 use crate::exit;
 use crate::password::{Answer, Purpose, confirm};
 use qvca::Error;
-use qvca::backup::{RestoreOptions, RestoreSituation, plan_restore, restore};
+use qvca::backup::{RestoreOptions, RestoreSituation, open_backup, restore, restore_situation};
 use qvca::key::{KeyProtection, KeyProtector};
 use std::fmt::Write;
 
@@ -13,7 +13,9 @@ use std::fmt::Write;
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
     let dir = ctx.ca_dir()?;
     let pfx_password = ctx.pfx_password(Purpose::Existing)?;
-    let (verification, situation) = plan_restore(&dir, &args.file, &pfx_password)?;
+    let backup = open_backup(&args.file, &pfx_password)?;
+    let situation = restore_situation(&dir, &backup)?;
+    let verification = &backup.verification;
     if !args.dry_run {
         let question = match situation {
             RestoreSituation::NewCa => None,
@@ -50,8 +52,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
     }
     let report = restore(
         &dir,
-        &args.file,
-        &pfx_password,
+        backup,
         &|protection| match protection {
             KeyProtection::None => Ok(KeyProtector::unprotected()),
             KeyProtection::Encrypted => Ok(KeyProtector::encrypted(ctx.ca_password(Purpose::New)?)),
