@@ -32,7 +32,7 @@ w=$(mktemp -d /tmp/qvca-bench.XXXXXX)
 trap 'rm -rf "$w"' EXIT
 json="$w/json"
 mkdir -p "$json"
-export EASYRSA_BATCH=1 EASYRSA_REQ_CN=QlikViewCA
+export EASYRSA_BATCH=1
 
 echo "pfx-bench-password" > "$w/pfx.pass"
 echo "ca-bench-password" > "$w/ca.pass"
@@ -76,7 +76,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$w/o-root.key" -out "$w/o-roo
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$w/o-root-ec.key" -out "$w/o-root-ec.pem" \
     -subj /CN=QlikViewCA -days 3650 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
 mkdir -p "$w/o" "$w/ol" "$w/ox" "$w/cf"
-(EASYRSA_PKI="$w/e-pki" "$easyrsa" init-pki >/dev/null 2>&1 && EASYRSA_PKI="$w/e-pki" "$easyrsa" build-ca nopass >/dev/null 2>&1)
+(EASYRSA_PKI="$w/e-pki" "$easyrsa" init-pki >/dev/null 2>&1 && EASYRSA_REQ_CN=QlikViewCA EASYRSA_PKI="$w/e-pki" "$easyrsa" build-ca nopass >/dev/null 2>&1)
 cp -a "$w/e-pki" "$w/e-pki-empty"
 echo 0 > "$w/e-counter"
 (cd "$w/cf" && cfssl gencert -initca "$w/ca-csr.json" 2>/dev/null | cfssljson -bare ca)
@@ -88,24 +88,26 @@ o_server_ec="openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -node
 run root-rsa2048 "$runs" --prepare "rm -rf $w/r && mkdir -p $w/r" \
     -n qvca "$qvca --ca-dir $w/r/q init --no-password -q" \
     -n openssl "openssl req -x509 -newkey rsa:2048 -nodes -keyout $w/r/k -out $w/r/c -subj /CN=QlikViewCA -days 3650 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null" \
-    -n easy-rsa "EASYRSA_PKI=$w/r/e $easyrsa init-pki >/dev/null 2>&1 && EASYRSA_PKI=$w/r/e $easyrsa build-ca nopass >/dev/null 2>&1" \
+    -n easy-rsa "EASYRSA_PKI=$w/r/e $easyrsa init-pki >/dev/null 2>&1 && EASYRSA_REQ_CN=QlikViewCA EASYRSA_PKI=$w/r/e $easyrsa build-ca nopass >/dev/null 2>&1" \
     -n cfssl "cd $w/r && cfssl gencert -initca $w/ca-csr.json 2>/dev/null | cfssljson -bare ca"
 
 run root-p256 "$runs" --prepare "rm -rf $w/r && mkdir -p $w/r" \
     -n qvca "$qvca --ca-dir $w/r/q init --no-password --key-type p256 -q" \
     -n openssl "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $w/r/k -out $w/r/c -subj /CN=QlikViewCA -days 3650 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null" \
-    -n easy-rsa "EASYRSA_ALGO=ec EASYRSA_CURVE=prime256v1 EASYRSA_PKI=$w/r/e $easyrsa init-pki >/dev/null 2>&1 && EASYRSA_ALGO=ec EASYRSA_CURVE=prime256v1 EASYRSA_PKI=$w/r/e $easyrsa build-ca nopass >/dev/null 2>&1" \
+    -n easy-rsa "EASYRSA_ALGO=ec EASYRSA_CURVE=prime256v1 EASYRSA_PKI=$w/r/e $easyrsa init-pki >/dev/null 2>&1 && EASYRSA_REQ_CN=QlikViewCA EASYRSA_ALGO=ec EASYRSA_CURVE=prime256v1 EASYRSA_PKI=$w/r/e $easyrsa build-ca nopass >/dev/null 2>&1" \
     -n cfssl "cd $w/r && cfssl gencert -initca $w/ca-csr-ec.json 2>/dev/null | cfssljson -bare ca"
 
-run server-rsa2048 "$runs" \
-    -n qvca "$qvca --ca-dir $w/np-rsa issue server QVS01 --force -q" \
+cp -a "$w/np-rsa-empty" "$w/np-rsa-tpl"
+cp -a "$w/np-p256" "$w/np-p256-tpl"
+run server-rsa2048 "$runs" --prepare "rm -rf $w/one && cp -a $w/np-rsa-tpl $w/one" \
+    -n qvca "$qvca --ca-dir $w/one issue server QVS01 -q" \
     -n "openssl (one process)" "$o_server -keyout $w/o/k.pem -out $w/o/c.pem 2>/dev/null" \
     -n "openssl (req + x509)" "openssl req -new -newkey rsa:2048 -nodes -keyout $w/o/k2.pem -subj /CN=QVS01 -out $w/o/r.csr 2>/dev/null && openssl x509 -req -in $w/o/r.csr -CA $w/o-root.pem -CAkey $w/o-root.key -days 1826 -out $w/o/c2.pem 2>/dev/null" \
     -n easy-rsa "n=\$(cat $w/e-counter); echo \$((n+1)) > $w/e-counter; EASYRSA_PKI=$w/e-pki $easyrsa build-server-full s\$n nopass >/dev/null 2>&1" \
     -n cfssl "cd $w/cf && cfssl gencert -ca ca.pem -ca-key ca-key.pem -config $w/cfssl.json -profile server $w/server-csr.json 2>/dev/null | cfssljson -bare s"
 
-run server-p256 "$runs" \
-    -n qvca "$qvca --ca-dir $w/np-p256 issue server QVS01 --key-type p256 --force -q" \
+run server-p256 "$runs" --prepare "rm -rf $w/one && cp -a $w/np-p256-tpl $w/one" \
+    -n qvca "$qvca --ca-dir $w/one issue server QVS01 --key-type p256 -q" \
     -n "openssl (one process)" "$o_server_ec -keyout $w/o/k.pem -out $w/o/c.pem 2>/dev/null" \
     -n "openssl (req + x509)" "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $w/o/k2.pem -subj /CN=QVS01 -out $w/o/r.csr 2>/dev/null && openssl x509 -req -in $w/o/r.csr -CA $w/o-root-ec.pem -CAkey $w/o-root-ec.key -days 1826 -out $w/o/c2.pem 2>/dev/null" \
     -n cfssl "cd $w/cf && cfssl gencert -ca ca-ec.pem -ca-key ca-ec-key.pem -config $w/cfssl.json -profile server $w/server-csr-ec.json 2>/dev/null | cfssljson -bare s"
@@ -131,13 +133,13 @@ run startup 50 -N \
 
 # --- qvca at scale ----------------------------------------------------------------------------
 run bulk100-jobs "$heavy_runs" --prepare "rm -rf $w/b && cp -a $w/np-rsa-empty $w/b" \
-    -n "--jobs 1" "$qvca --ca-dir $w/b issue server --from-file $w/hosts100 --jobs 1 -q" \
-    -n "--jobs all" "$qvca --ca-dir $w/b issue server --from-file $w/hosts100 -q" \
-    -n "--jobs all, password" "rm -rf $w/b && cp -a $w/pw-rsa-empty $w/b && $qvca --ca-dir $w/b --password-file $w/ca.pass issue server --from-file $w/hosts100 -q"
+    -n "jobs 1" "$qvca --ca-dir $w/b issue server --from-file $w/hosts100 --jobs 1 -q" \
+    -n "jobs all" "$qvca --ca-dir $w/b issue server --from-file $w/hosts100 -q" \
+    -n "jobs all, password" "rm -rf $w/b && cp -a $w/pw-rsa-empty $w/b && $qvca --ca-dir $w/b --password-file $w/ca.pass issue server --from-file $w/hosts100 -q"
 
 run bulk1000-jobs 1 --prepare "rm -rf $w/b && cp -a $w/np-rsa-empty $w/b" \
-    -n "1,000 --jobs 1" "$qvca --ca-dir $w/b issue server --from-file $w/hosts1000 --jobs 1 -q" \
-    -n "1,000 --jobs all" "$qvca --ca-dir $w/b issue server --from-file $w/hosts1000 -q"
+    -n "1,000, jobs 1" "$qvca --ca-dir $w/b issue server --from-file $w/hosts1000 --jobs 1 -q" \
+    -n "1,000, jobs all" "$qvca --ca-dir $w/b issue server --from-file $w/hosts1000 -q"
 
 # Peak memory of bulk issuance, 100 and 1,000 certificates (it must not grow with the count).
 rss() { # rss HOSTS

@@ -105,7 +105,7 @@ ox = median("bulk100-rsa2048", "openssl xargs -P2")
 if q100 and ox:
     target("100 RSA-2048 certificates ≥ 3× faster than openssl xargs -P2", ox / q100 >= 3,
            f"{ox / q100:.1f}× ({fmt(q100)} vs {fmt(ox)})")
-j1, jall = median("bulk100-jobs", "--jobs 1"), median("bulk100-jobs", "--jobs all")
+j1, jall = median("bulk100-jobs", "jobs 1"), median("bulk100-jobs", "jobs all")
 if j1 and jall:
     target("--jobs on 2 cores ≥ 1.8× faster than --jobs 1", j1 / jall >= 1.8, f"{j1 / jall:.2f}×")
 if q100 and keygen_ms:

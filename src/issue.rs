@@ -391,77 +391,88 @@ fn generate_and_write(
     report: &mut dyn FnMut(usize, OutcomeKind),
 ) -> Result<Vec<(Option<Serial>, Entry)>> {
     let jobs = options.jobs.clamp(1, work.len().max(1));
+    let produce = |i: usize| {
+        let request = &requests[work[i].0];
+        let key_type = request.key_type.unwrap_or(key_type);
+        make_one(request, options, key_type, validity, &serials[i], signer)
+    };
+    let mut written = Vec::with_capacity(work.len());
+    let mut consume = |i: usize, signed: Result<Signed>| -> Result<()> {
+        let (position, replaced) = &work[i];
+        match signed {
+            Ok(signed) => {
+                ca.store().write_cert_and_key(
+                    &signed.serial,
+                    signed.cert_pem.as_bytes(),
+                    signed.sealed_key.expose(),
+                    Durability::Deferred,
+                )?;
+                crate::store::crash_point("after-write-certificate");
+                let request = &requests[*position];
+                let entry = Entry {
+                    serial: signed.serial.clone(),
+                    kind: request.kind,
+                    name: request.name.clone(),
+                    key_type: signed.key_type,
+                    not_before: signed.details.not_before,
+                    not_after: signed.details.not_after,
+                    status: EntryStatus::Active,
+                    sha256: signed.details.sha256_fingerprint.clone(),
+                    superseded_by: None,
+                    revocation: None,
+                };
+                report(
+                    *position,
+                    OutcomeKind::Issued {
+                        serial: signed.serial,
+                        not_after: entry.not_after,
+                        supersedes: replaced.clone(),
+                    },
+                );
+                written.push((replaced.clone(), entry));
+            }
+            Err(e) => report(
+                *position,
+                OutcomeKind::Failed {
+                    message: e.message().to_owned(),
+                },
+            ),
+        }
+        Ok(())
+    };
+
+    if jobs == 1 {
+        // One worker: no thread to start and no channel to cross.
+        for i in 0..work.len() {
+            consume(i, produce(i))?;
+        }
+        return Ok(written);
+    }
+
     let next = AtomicUsize::new(0);
     let cancelled = AtomicBool::new(false);
     let (sender, receiver) = mpsc::sync_channel::<(usize, Result<Signed>)>(jobs * 2);
-    let mut written = Vec::with_capacity(work.len());
-
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
             let sender = sender.clone();
-            let (next, cancelled) = (&next, &cancelled);
+            let (next, cancelled, produce) = (&next, &cancelled, &produce);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= work.len() || cancelled.load(Ordering::Relaxed) {
                         break;
                     }
-                    let request = &requests[work[i].0];
-                    let key_type = request.key_type.unwrap_or(key_type);
-                    let signed =
-                        make_one(request, options, key_type, validity, &serials[i], signer);
-                    if sender.send((i, signed)).is_err() {
+                    if sender.send((i, produce(i))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(sender);
-
         for (i, signed) in receiver {
-            let (position, replaced) = &work[i];
-            match signed {
-                Ok(signed) => {
-                    let stored = ca.store().write_cert_and_key(
-                        &signed.serial,
-                        signed.cert_pem.as_bytes(),
-                        signed.sealed_key.expose(),
-                        Durability::Deferred,
-                    );
-                    if let Err(e) = stored {
-                        cancelled.store(true, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    crate::store::crash_point("after-write-certificate");
-                    let request = &requests[*position];
-                    let entry = Entry {
-                        serial: signed.serial.clone(),
-                        kind: request.kind,
-                        name: request.name.clone(),
-                        key_type: signed.key_type,
-                        not_before: signed.details.not_before,
-                        not_after: signed.details.not_after,
-                        status: EntryStatus::Active,
-                        sha256: signed.details.sha256_fingerprint.clone(),
-                        superseded_by: None,
-                        revocation: None,
-                    };
-                    report(
-                        *position,
-                        OutcomeKind::Issued {
-                            serial: signed.serial,
-                            not_after: entry.not_after,
-                            supersedes: replaced.clone(),
-                        },
-                    );
-                    written.push((replaced.clone(), entry));
-                }
-                Err(e) => report(
-                    *position,
-                    OutcomeKind::Failed {
-                        message: e.message().to_owned(),
-                    },
-                ),
+            if let Err(e) = consume(i, signed) {
+                cancelled.store(true, Ordering::Relaxed);
+                return Err(e);
             }
         }
         Ok(())

@@ -169,6 +169,11 @@ impl Store {
 
     /// Makes a batch of [`Durability::Deferred`] writes durable before the index commits them.
     pub fn sync_batch(&self, serials: &[Serial]) -> Result<()> {
+        if crate::platform::sync_file_system(&self.root)
+            .map_err(|e| Error::io("syncing the file system of", &self.root, e))?
+        {
+            return Ok(());
+        }
         for serial in serials {
             atomic::sync_file(&self.key_path(serial))?;
             atomic::sync_file(&self.cert_path(serial))?;
