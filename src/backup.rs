@@ -537,18 +537,7 @@ fn index_from_certificates(pairs: &[(Vec<u8>, Option<SecretBytes>)]) -> Result<I
         } else {
             CertKind::Client
         };
-        entries.push(Entry {
-            serial: d.serial.clone(),
-            kind,
-            name,
-            key_type: key_type_of(&d.public_key),
-            not_before: d.not_before,
-            not_after: d.not_after,
-            status: EntryStatus::Active,
-            sha256: d.sha256_fingerprint.clone(),
-            superseded_by: None,
-            revocation: None,
-        });
+        entries.push(Entry::issued(kind, &name, key_type_of(&d.public_key), &d));
     }
     entries.sort_by_key(|e| e.kind != CertKind::Root);
     let mut index = Index::new(Settings {

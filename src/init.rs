@@ -10,7 +10,7 @@ use crate::key::{KeyProtector, KeyType};
 use crate::name::{CommonName, DEFAULT_ROOT_NAME};
 use crate::profile::Profile;
 use crate::serial::Serial;
-use crate::store::{CertKind, Durability, Entry, EntryStatus, Index, Settings, Store};
+use crate::store::{CertKind, Durability, Entry, Index, Settings, Store};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -184,18 +184,12 @@ fn create_root(
         created: now,
         root_subject: profile.subject.clone(),
     });
-    index.certificates.push(Entry {
-        serial: serial.clone(),
-        kind: CertKind::Root,
-        name: common_name.clone(),
+    index.certificates.push(Entry::issued(
+        CertKind::Root,
+        &common_name,
         key_type,
-        not_before: details.not_before,
-        not_after: details.not_after,
-        status: EntryStatus::Active,
-        sha256: details.sha256_fingerprint.clone(),
-        superseded_by: None,
-        revocation: None,
-    });
+        &details,
+    ));
     let mut ca = Ca::from_parts(store, index, lock);
     ca.commit()?;
 

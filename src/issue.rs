@@ -13,7 +13,7 @@ use crate::key::KeyType;
 use crate::profile::Profile;
 use crate::secret::SecretBytes;
 use crate::serial::Serial;
-use crate::store::{CertKind, Durability, Entry, EntryStatus};
+use crate::store::{CertKind, Durability, Entry};
 use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SanType};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -409,18 +409,12 @@ fn generate_and_write(
                 )?;
                 crate::store::crash_point("after-write-certificate");
                 let request = &requests[*position];
-                let entry = Entry {
-                    serial: signed.serial.clone(),
-                    kind: request.kind,
-                    name: request.name.clone(),
-                    key_type: signed.key_type,
-                    not_before: signed.details.not_before,
-                    not_after: signed.details.not_after,
-                    status: EntryStatus::Active,
-                    sha256: signed.details.sha256_fingerprint.clone(),
-                    superseded_by: None,
-                    revocation: None,
-                };
+                let entry = Entry::issued(
+                    request.kind,
+                    &request.name,
+                    signed.key_type,
+                    &signed.details,
+                );
                 report(
                     *position,
                     OutcomeKind::Issued {

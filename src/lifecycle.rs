@@ -178,18 +178,12 @@ pub fn renew_root(
         sealed_key.expose(),
         Durability::Synced,
     )?;
-    ca.index_mut().certificates.push(Entry {
-        serial: serial.clone(),
-        kind: CertKind::Root,
-        name: settings.root_cn.clone(),
-        key_type: old.key_type,
-        not_before: details.not_before,
-        not_after: details.not_after,
-        status: EntryStatus::Active,
-        sha256: details.sha256_fingerprint.clone(),
-        superseded_by: None,
-        revocation: None,
-    });
+    ca.index_mut().certificates.push(Entry::issued(
+        CertKind::Root,
+        &settings.root_cn,
+        old.key_type,
+        &details,
+    ));
     ca.supersede(&old.serial, &serial);
     ca.commit()?;
     let renewed_signer = signer.with_root_certificate(der)?;

@@ -193,6 +193,27 @@ impl CertState {
 }
 
 impl Entry {
+    /// The entry of a certificate just issued (or restored): active, from its details.
+    pub fn issued(
+        kind: CertKind,
+        name: &str,
+        key_type: KeyType,
+        details: &crate::certificate::CertificateDetails,
+    ) -> Self {
+        Self {
+            serial: details.serial.clone(),
+            kind,
+            name: name.to_owned(),
+            key_type,
+            not_before: details.not_before,
+            not_after: details.not_after,
+            status: EntryStatus::Active,
+            sha256: details.sha256_fingerprint.clone(),
+            superseded_by: None,
+            revocation: None,
+        }
+    }
+
     /// The state at `now`, with `warn` as the "expiring" window.
     pub fn state_at(&self, now: OffsetDateTime, warn: time::Duration) -> CertState {
         match self.status {

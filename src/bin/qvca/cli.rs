@@ -163,8 +163,13 @@ pub struct PortsArgs {
     #[arg(long, value_enum, value_name = "TOOL")]
     pub firewall: Option<FirewallArg>,
     /// Only the services that run on this node (repeat or comma-separate)
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "ROLE")]
-    pub role: Vec<RoleArg>,
+    #[arg(long, value_delimiter = ',', value_name = "ROLE", value_parser = role_names())]
+    pub role: Vec<String>,
+}
+
+/// The role names `--role` accepts (the library's, so the two never drift apart).
+fn role_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(qvca::ports::Role::ALL.map(|r| r.as_str()))
 }
 
 /// Firewall tools.
@@ -176,31 +181,6 @@ pub enum FirewallArg {
     Nftables,
     /// Linux iptables (a shell script)
     Iptables,
-}
-
-/// Service roles.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    /// QlikView Server
-    Qvs,
-    /// QlikView Distribution Service
-    Qds,
-    /// QlikView Web Server
-    Qvws,
-    /// QlikView Management Service
-    Qms,
-    /// Directory Service Connector
-    Dsc,
-    /// Qlik Sense Repository Service
-    SenseRepository,
-    /// Qlik Sense Proxy Service
-    SenseProxy,
-    /// Qlik Sense Engine Service
-    SenseEngine,
-    /// Qlik Sense Scheduler Service
-    SenseScheduler,
-    /// Qlik Sense Repository Database
-    SenseDatabase,
 }
 
 /// `license` subcommands.

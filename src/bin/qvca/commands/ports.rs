@@ -1,29 +1,18 @@
 //! `qvca ports [--firewall netsh|nftables|iptables] [--role ...]`.
 
 use super::Context;
-use crate::cli::{FirewallArg, PortsArgs, RoleArg};
+use crate::cli::{FirewallArg, PortsArgs};
 use crate::exit;
 use crate::output::table;
 use qvca::ports::{Firewall, PortTable, Role, firewall_rules, ports_for};
 
-fn role(arg: RoleArg) -> Role {
-    match arg {
-        RoleArg::Qvs => Role::Qvs,
-        RoleArg::Qds => Role::Qds,
-        RoleArg::Qvws => Role::Qvws,
-        RoleArg::Qms => Role::Qms,
-        RoleArg::Dsc => Role::Dsc,
-        RoleArg::SenseRepository => Role::SenseRepository,
-        RoleArg::SenseProxy => Role::SenseProxy,
-        RoleArg::SenseEngine => Role::SenseEngine,
-        RoleArg::SenseScheduler => Role::SenseScheduler,
-        RoleArg::SenseDatabase => Role::SenseDatabase,
-    }
-}
-
 /// Runs `ports`.
 pub fn run(ctx: &Context, args: &PortsArgs) -> anyhow::Result<u8> {
-    let roles: Vec<Role> = args.role.iter().copied().map(role).collect();
+    let roles: Vec<Role> = args
+        .role
+        .iter()
+        .filter_map(|name| Role::ALL.into_iter().find(|r| r.as_str() == name))
+        .collect();
     if let Some(tool) = args.firewall {
         let tool = match tool {
             FirewallArg::Netsh => Firewall::Netsh,
