@@ -15,7 +15,8 @@ use crate::certificate::{CertificateDetails, parse_one_certificate, to_pem};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{KeyProtection, KeyProtector};
 use crate::pkcs12::{
-    PfxArchive, PfxContents, PfxEncryption, PfxKey, key_matches, read_pfx, write_pfx,
+    Integrity, PfxArchive, PfxContents, PfxEncryption, PfxKey, key_matches, public_key_of,
+    read_pfx, write_pfx,
 };
 use crate::secret::{Password, SecretBytes};
 use crate::serial::Serial;
@@ -29,8 +30,8 @@ use time::OffsetDateTime;
 
 /// The friendly name of the secret bag that carries the CA state.
 pub const STATE_BAG_NAME: &str = "qvca-state";
-/// The version of the state format this build writes.
-const STATE_FORMAT: u32 = 1;
+/// The version of the state format this build writes (2: with the public-key manifest).
+const STATE_FORMAT: u32 = 2;
 /// Backup file names in a `--dir`: `qvca-backup-<UTC timestamp>[-N].pfx`.
 const BACKUP_PREFIX: &str = "qvca-backup-";
 
@@ -44,7 +45,17 @@ struct HistoricCertificate {
     key_pkcs8: Option<String>,
 }
 
-/// The CA state carried in the `qvca-state` secret bag.
+/// The SHA-256 of the public key of one private key in the backup, by certificate serial.
+#[derive(Serialize, Deserialize)]
+struct KeyRecord {
+    serial: Serial,
+    /// SHA-256 of the key's SubjectPublicKeyInfo DER, upper-case hex.
+    spki_sha256: String,
+}
+
+/// The CA state carried in the `qvca-state` secret bag. With the index (which records the
+/// SHA-256 of every certificate) and `keys` it names every bag the backup may hold: a restore
+/// accepts exactly those bags and nothing else.
 #[derive(Serialize, Deserialize)]
 struct BackupState {
     format: u32,
@@ -56,6 +67,9 @@ struct BackupState {
     historic: Vec<HistoricCertificate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     crl_pem: Option<String>,
+    /// Format 2: the public key of every private key in the backup (absent in format 1).
+    #[serde(default)]
+    keys: Vec<KeyRecord>,
 }
 
 /// Where `backup` writes.
@@ -215,6 +229,7 @@ fn build_backup(
     let index = ca.index();
     let mut current: Vec<(String, SecretBytes, Vec<u8>)> = Vec::new();
     let mut historic = Vec::new();
+    let mut keys = Vec::new();
     let mut used_names = std::collections::HashSet::new();
     for entry in &index.certificates {
         let cert_der = ca.certificate_der(entry)?;
@@ -227,6 +242,20 @@ fn build_backup(
             }
             Err(e) => return Err(e),
         };
+        if let Some(key) = &key {
+            let spki = public_key_of(key).ok_or_else(|| {
+                Error::failed(format!(
+                    "the private key of {} {} (serial {}) cannot be read",
+                    entry.kind.description(),
+                    entry.name,
+                    entry.serial
+                ))
+            })?;
+            keys.push(KeyRecord {
+                serial: entry.serial.clone(),
+                spki_sha256: sha256_hex(&spki),
+            });
+        }
         let is_current = entry.status == EntryStatus::Active
             && used_names.insert((entry.kind, entry.name.to_ascii_lowercase()));
         match (is_current, key) {
@@ -247,6 +276,7 @@ fn build_backup(
         index: index.clone(),
         historic,
         crl_pem,
+        keys,
     };
     let state_json = SecretBytes::new(
         serde_json::to_vec(&state)
@@ -298,14 +328,14 @@ pub fn verify_backup_file(path: &Path, password: &Password) -> Result<BackupVeri
 }
 
 fn read_backup_file(path: &Path) -> Result<SecretBytes> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let err = Error::io("reading", path, e);
-        if err.kind() == ErrorKind::NotFound {
-            Error::not_found(format!("no backup file {}", path.display()))
-        } else {
-            err
-        }
-    })?;
+    let bytes = crate::input::read_limited(path, crate::input::PKCS12_LIMIT, "the backup file")
+        .map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                Error::not_found(format!("no backup file {}", path.display()))
+            } else {
+                e
+            }
+        })?;
     if bytes.is_empty() {
         return Err(Error::authentication(format!(
             "{} is empty: it is not a backup (a failed copy?)",
@@ -321,7 +351,12 @@ pub fn verify_backup_bytes(
     password: &Password,
     path: &Path,
 ) -> Result<BackupVerification> {
-    let archive = read_pfx(bytes, password, &path.display().to_string())?;
+    let archive = read_pfx(
+        bytes,
+        password,
+        &path.display().to_string(),
+        Integrity::Required,
+    )?;
     let (contents, problems) = check_contents(&archive)?;
     Ok(verification_of(&contents, problems, path))
 }
@@ -359,45 +394,26 @@ fn verification_of(
     }
 }
 
+/// A certificate found in a backup, with its key when the backup holds one.
+struct FoundCertificate {
+    der: Vec<u8>,
+    serial: Serial,
+    sha256: String,
+    key: Option<SecretBytes>,
+    /// Where it was found, for messages ("the key entry QVS01", "the CA state").
+    origin: String,
+}
+
 /// Reconstructs the CA contents from an opened archive and lists every problem found.
+///
+/// With qvca's CA state, the state names every bag the backup may hold: each certificate must
+/// have the SHA-256 the index records for its serial, each key the public-key hash the state
+/// records (format 2) and its certificate's public key; a serial may appear once; a bag the
+/// state does not name is a problem. Every leaf must chain to the root.
 fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)> {
     let mut problems = Vec::new();
-    let state = archive
-        .secrets
-        .iter()
-        .find(|s| s.friendly_name.as_deref() == Some(STATE_BAG_NAME))
-        .map(|s| {
-            serde_json::from_slice::<BackupState>(s.bytes.expose()).map_err(|e| {
-                Error::authentication(format!("the CA state in the backup is damaged: {e}"))
-            })
-        })
-        .transpose()?;
-
-    // Key entries: certificate + key, matched by local key id.
-    let mut pairs: Vec<(Vec<u8>, Option<SecretBytes>)> = Vec::new();
-    for key in &archive.keys {
-        match archive.certificate_for(key) {
-            Some(cert) => {
-                let details = CertificateDetails::from_der(&cert.der)?;
-                if !key_matches(&key.pkcs8, &details.spki_der) {
-                    problems.push(format!(
-                        "the key {} does not belong to its certificate",
-                        key.friendly_name.as_deref().unwrap_or("(unnamed)")
-                    ));
-                }
-                pairs.push((cert.der.clone(), Some(key.pkcs8.clone())));
-            }
-            None => problems.push(format!(
-                "the key {} has no certificate",
-                key.friendly_name.as_deref().unwrap_or("(unnamed)")
-            )),
-        }
-    }
-    for cert in &archive.certs {
-        if !pairs.iter().any(|(der, _)| der == &cert.der) {
-            pairs.push((cert.der.clone(), None));
-        }
-    }
+    let state = read_state(archive, &mut problems)?;
+    let (mut found, loose_certs) = key_entries(archive, &mut problems)?;
 
     let (index, has_ca_state, crl_pem) = match state {
         Some(state) => {
@@ -408,108 +424,42 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
                     state.qvca_version, state.format
                 )));
             }
-            for historic in &state.historic {
-                let der = parse_one_certificate(historic.cert_pem.as_bytes(), Path::new("backup"))?;
-                let key = historic
-                    .key_pkcs8
-                    .as_ref()
-                    .map(|b64| {
-                        base64::engine::general_purpose::STANDARD
-                            .decode(b64)
-                            .map(SecretBytes::new)
-                            .map_err(|_| Error::authentication("a key in the CA state is damaged"))
-                    })
-                    .transpose()?;
-                pairs.push((der.to_vec(), key));
+            for der in loose_certs {
+                let subject = CertificateDetails::from_der(&der)
+                    .map_or_else(|_| "unreadable".to_owned(), |d| d.subject);
+                problems.push(format!(
+                    "it holds a certificate ({subject}) that its CA state does not name: a bag \
+                     was added after the backup was written"
+                ));
             }
+            for historic in &state.historic {
+                found.push(historic_certificate(historic)?);
+            }
+            check_against_state(&state, &found, &mut problems);
             (state.index, true, state.crl_pem)
         }
         None => {
-            // Without qvca state only what can work is restored: certificates with their keys.
-            pairs.retain(|(der, key)| {
-                key.is_some()
-                    || CertificateDetails::from_der(der)
-                        .is_ok_and(|d| d.is_ca == Some(true) && d.is_self_issued())
-            });
-            (index_from_certificates(&pairs)?, false, None)
+            // Without qvca state only what can work is restored: certificates with their keys,
+            // and the self-signed root.
+            for der in loose_certs {
+                let details = CertificateDetails::from_der(&der)?;
+                if details.is_ca == Some(true) && details.is_self_issued() {
+                    found.push(FoundCertificate {
+                        serial: details.serial.clone(),
+                        sha256: details.sha256_fingerprint.clone(),
+                        der,
+                        key: None,
+                        origin: "a certificate bag".into(),
+                    });
+                }
+            }
+            check_unique_serials(&found, &mut problems);
+            (index_from_certificates(&found)?, false, None)
         }
     };
 
-    // Every index entry must have its certificate; active ones also their key.
-    let by_serial: std::collections::HashMap<Serial, usize> = pairs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (der, _))| {
-            CertificateDetails::from_der(der)
-                .ok()
-                .map(|d| (d.serial, i))
-        })
-        .collect();
-    let mut certificates = Vec::new();
-    for entry in &index.certificates {
-        let found = by_serial.get(&entry.serial).map(|i| &pairs[*i]);
-        match found {
-            Some((der, key)) => {
-                if key.is_none() && entry.status == EntryStatus::Active {
-                    problems.push(format!(
-                        "the private key of {} {} (serial {}) is missing",
-                        entry.kind.description(),
-                        entry.name,
-                        entry.serial
-                    ));
-                }
-                certificates.push(RestoredCertificate {
-                    entry: entry.clone(),
-                    cert_der: der.clone(),
-                    key: key.clone(),
-                });
-            }
-            None => problems.push(format!(
-                "the certificate of {} {} (serial {}) is missing",
-                entry.kind.description(),
-                entry.name,
-                entry.serial
-            )),
-        }
-    }
-
-    // The chain: every certificate verifies against the root.
-    let root = certificates
-        .iter()
-        .find(|c| c.entry.kind == CertKind::Root && c.entry.status == EntryStatus::Active);
-    match root {
-        None => problems.push("there is no root certificate with its key".into()),
-        Some(root) => {
-            if root.key.is_none() {
-                problems.push("the root's private key is missing".into());
-            }
-            let root_der = rustls_pki_types::CertificateDer::from(root.cert_der.clone());
-            for c in &certificates {
-                if c.entry.kind == CertKind::Root {
-                    continue;
-                }
-                // Validity is not judged here: an expired certificate is still part of the CA.
-                let cert_der = rustls_pki_types::CertificateDer::from(c.cert_der.clone());
-                let at = c.entry.not_before + time::Duration::minutes(20);
-                let check = crate::verify::verify_certificate(
-                    &c.entry.name,
-                    &root_der,
-                    &cert_der,
-                    &crate::verify::VerifyOptions::default(),
-                    at.min(c.entry.not_after - time::Duration::seconds(1)),
-                );
-                if !check.ok {
-                    problems.push(format!(
-                        "{} {} (serial {}) does not chain to the root: {}",
-                        c.entry.kind.description(),
-                        c.entry.name,
-                        c.entry.serial,
-                        check.problems.join("; ")
-                    ));
-                }
-            }
-        }
-    }
+    let certificates = certificates_of_index(&index, &found, &mut problems);
+    check_chain(&certificates, &mut problems);
     Ok((
         BackupContents {
             index,
@@ -521,13 +471,288 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
     ))
 }
 
+/// The CA state from its secret bag; any other secret bag, or a second state, is a problem.
+fn read_state(archive: &PfxArchive, problems: &mut Vec<String>) -> Result<Option<BackupState>> {
+    let mut state = None;
+    for secret in &archive.secrets {
+        let name = secret.friendly_name.as_deref().unwrap_or("(unnamed)");
+        if name != STATE_BAG_NAME {
+            problems.push(format!(
+                "it holds a secret bag {name:?} that qvca does not write: a bag was added after \
+                 the backup was written"
+            ));
+            continue;
+        }
+        if state.is_some() {
+            problems.push(
+                "it holds two CA states: a bag was added after the backup was written".into(),
+            );
+            continue;
+        }
+        state = Some(
+            serde_json::from_slice::<BackupState>(secret.bytes.expose()).map_err(|e| {
+                Error::authentication(format!("the CA state in the backup is damaged: {e}"))
+            })?,
+        );
+    }
+    Ok(state)
+}
+
+/// The key entries (certificate + key, matched by local key id) and the certificates that
+/// belong to no key.
+fn key_entries(
+    archive: &PfxArchive,
+    problems: &mut Vec<String>,
+) -> Result<(Vec<FoundCertificate>, Vec<Vec<u8>>)> {
+    let mut found = Vec::new();
+    let mut used = vec![false; archive.certs.len()];
+    for key in &archive.keys {
+        let name = key.friendly_name.as_deref().unwrap_or("(unnamed)");
+        let Some(position) = key.local_key_id.as_ref().and_then(|id| {
+            archive
+                .certs
+                .iter()
+                .position(|c| c.local_key_id.as_ref() == Some(id))
+        }) else {
+            problems.push(format!("the key {name} has no certificate"));
+            continue;
+        };
+        used[position] = true;
+        let der = archive.certs[position].der.clone();
+        let details = CertificateDetails::from_der(&der)?;
+        if !key_matches(&key.pkcs8, &details.spki_der) {
+            problems.push(format!("the key {name} does not belong to its certificate"));
+        }
+        found.push(FoundCertificate {
+            serial: details.serial.clone(),
+            sha256: details.sha256_fingerprint.clone(),
+            der,
+            key: Some(key.pkcs8.clone()),
+            origin: format!("the key entry {name}"),
+        });
+    }
+    let loose = archive
+        .certs
+        .iter()
+        .zip(used)
+        .filter(|(_, used)| !used)
+        .map(|(c, _)| c.der.clone())
+        .collect();
+    Ok((found, loose))
+}
+
+/// A superseded or revoked certificate carried in the CA state.
+fn historic_certificate(historic: &HistoricCertificate) -> Result<FoundCertificate> {
+    let der = parse_one_certificate(historic.cert_pem.as_bytes(), Path::new("backup"))?.to_vec();
+    let details = CertificateDetails::from_der(&der)?;
+    let key = historic
+        .key_pkcs8
+        .as_ref()
+        .map(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map(SecretBytes::new)
+                .map_err(|_| Error::authentication("a key in the CA state is damaged"))
+        })
+        .transpose()?;
+    Ok(FoundCertificate {
+        serial: details.serial.clone(),
+        sha256: details.sha256_fingerprint.clone(),
+        der,
+        key,
+        origin: "the CA state".into(),
+    })
+}
+
+/// Every certificate and key found must be one the state names, exactly as it recorded it.
+fn check_against_state(
+    state: &BackupState,
+    found: &[FoundCertificate],
+    problems: &mut Vec<String>,
+) {
+    let index = &state.index;
+    let mut serials = std::collections::HashSet::new();
+    for entry in &index.certificates {
+        if !serials.insert(&entry.serial) {
+            problems.push(format!("its CA state names serial {} twice", entry.serial));
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for entry in index
+        .certificates
+        .iter()
+        .filter(|e| e.status == EntryStatus::Active)
+    {
+        if !names.insert((entry.kind, entry.name.to_ascii_lowercase())) {
+            problems.push(format!(
+                "its CA state names two current {} certificates {}",
+                entry.kind.description(),
+                entry.name
+            ));
+        }
+    }
+    check_unique_serials(found, problems);
+    let recorded_keys: std::collections::HashMap<&Serial, &str> = state
+        .keys
+        .iter()
+        .map(|k| (&k.serial, k.spki_sha256.as_str()))
+        .collect();
+    for cert in found {
+        let Some(entry) = index.by_serial(&cert.serial) else {
+            problems.push(format!(
+                "{} holds a certificate (serial {}) that the CA state does not name: a bag was \
+                 added after the backup was written",
+                cert.origin, cert.serial
+            ));
+            continue;
+        };
+        if !entry.sha256.eq_ignore_ascii_case(&cert.sha256) {
+            problems.push(format!(
+                "the certificate of {} {} (serial {}) in {} is not the one the CA state records \
+                 (SHA-256 {}, recorded {})",
+                entry.kind.description(),
+                entry.name,
+                entry.serial,
+                cert.origin,
+                cert.sha256,
+                entry.sha256
+            ));
+        }
+        if state.format < 2 {
+            continue;
+        }
+        match (&cert.key, recorded_keys.get(&cert.serial)) {
+            (Some(key), Some(recorded)) => {
+                let actual = public_key_of(key).map(|spki| sha256_hex(&spki));
+                if actual
+                    .as_deref()
+                    .is_none_or(|a| !a.eq_ignore_ascii_case(recorded))
+                {
+                    problems.push(format!(
+                        "the private key of {} {} (serial {}) in {} is not the one the CA state \
+                         records",
+                        entry.kind.description(),
+                        entry.name,
+                        entry.serial,
+                        cert.origin
+                    ));
+                }
+            }
+            (Some(_), None) => problems.push(format!(
+                "{} holds a private key for serial {} that the CA state does not name",
+                cert.origin, cert.serial
+            )),
+            (None, Some(_)) => problems.push(format!(
+                "the private key of {} {} (serial {}) is missing",
+                entry.kind.description(),
+                entry.name,
+                entry.serial
+            )),
+            (None, None) => {}
+        }
+    }
+}
+
+/// A serial may appear once in a backup.
+fn check_unique_serials(found: &[FoundCertificate], problems: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    for cert in found {
+        if !seen.insert(&cert.serial) {
+            problems.push(format!(
+                "serial {} appears twice in the backup (again in {})",
+                cert.serial, cert.origin
+            ));
+        }
+    }
+}
+
+/// Pairs every index entry with its certificate (and key); active entries need their key.
+fn certificates_of_index(
+    index: &Index,
+    found: &[FoundCertificate],
+    problems: &mut Vec<String>,
+) -> Vec<RestoredCertificate> {
+    let by_serial: std::collections::HashMap<&Serial, &FoundCertificate> =
+        found.iter().map(|c| (&c.serial, c)).collect();
+    let mut certificates = Vec::new();
+    for entry in &index.certificates {
+        let Some(cert) = by_serial.get(&entry.serial) else {
+            problems.push(format!(
+                "the certificate of {} {} (serial {}) is missing",
+                entry.kind.description(),
+                entry.name,
+                entry.serial
+            ));
+            continue;
+        };
+        if cert.key.is_none() && entry.status == EntryStatus::Active {
+            problems.push(format!(
+                "the private key of {} {} (serial {}) is missing",
+                entry.kind.description(),
+                entry.name,
+                entry.serial
+            ));
+        }
+        certificates.push(RestoredCertificate {
+            entry: entry.clone(),
+            cert_der: cert.der.clone(),
+            key: cert.key.clone(),
+        });
+    }
+    certificates
+}
+
+/// The chain: the root has its key, and every other certificate verifies against it.
+fn check_chain(certificates: &[RestoredCertificate], problems: &mut Vec<String>) {
+    let root = certificates
+        .iter()
+        .find(|c| c.entry.kind == CertKind::Root && c.entry.status == EntryStatus::Active);
+    let Some(root) = root else {
+        problems.push("there is no root certificate with its key".into());
+        return;
+    };
+    if root.key.is_none() {
+        problems.push("the root's private key is missing".into());
+    }
+    let root_der = rustls_pki_types::CertificateDer::from(root.cert_der.clone());
+    for c in certificates {
+        if c.entry.kind == CertKind::Root {
+            continue;
+        }
+        // Validity is not judged here: an expired certificate is still part of the CA.
+        let cert_der = rustls_pki_types::CertificateDer::from(c.cert_der.clone());
+        let at = c.entry.not_before + time::Duration::minutes(20);
+        let check = crate::verify::verify_certificate(
+            &c.entry.name,
+            &root_der,
+            &cert_der,
+            &crate::verify::VerifyOptions::default(),
+            at.min(c.entry.not_after - time::Duration::seconds(1)),
+        );
+        if !check.ok {
+            problems.push(format!(
+                "{} {} (serial {}) does not chain to the root: {}",
+                c.entry.kind.description(),
+                c.entry.name,
+                c.entry.serial,
+                check.problems.join("; ")
+            ));
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode_upper(sha2::Sha256::digest(bytes))
+}
+
 /// An index for a PFX without qvca state (e.g. exported from Windows): the self-signed CA is
 /// the root, certificates with serverAuth are Servers, the others Clients.
-fn index_from_certificates(pairs: &[(Vec<u8>, Option<SecretBytes>)]) -> Result<Index> {
+fn index_from_certificates(found: &[FoundCertificate]) -> Result<Index> {
     let mut root = None;
     let mut entries = Vec::new();
-    for (der, _) in pairs {
-        let d = CertificateDetails::from_der(der)?;
+    for cert in found {
+        let d = CertificateDetails::from_der(&cert.der)?;
         let name = d.subject_cn.clone().unwrap_or_else(|| d.subject.clone());
         let kind = if d.is_ca == Some(true) && d.is_self_issued() {
             root = Some(name.clone());
@@ -567,7 +792,12 @@ pub fn secrets_key_from_backup(
     password: &Password,
 ) -> Result<crate::secrets::SecretsKey> {
     let bytes = read_backup_file(path)?;
-    let archive = read_pfx(bytes.expose(), password, &path.display().to_string())?;
+    let archive = read_pfx(
+        bytes.expose(),
+        password,
+        &path.display().to_string(),
+        Integrity::Required,
+    )?;
     let (contents, _) = check_contents(&archive)?;
     let root = contents
         .certificates
@@ -631,6 +861,7 @@ pub fn open_backup(backup_file: &Path, pfx_password: &Password) -> Result<Opened
         bytes.expose(),
         pfx_password,
         &backup_file.display().to_string(),
+        Integrity::Required,
     )?;
     let (contents, problems) = check_contents(&archive)?;
     let verification = verification_of(&contents, problems.clone(), backup_file);

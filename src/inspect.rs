@@ -2,7 +2,9 @@
 
 use crate::certificate::{CertificateDetails, looks_like_pem};
 use crate::error::{Error, Result};
-use crate::pkcs12::{PfxEntryReport, PfxProtection, describe_protection, list_entries, read_pfx};
+use crate::pkcs12::{
+    Integrity, PfxEntryReport, PfxProtection, describe_protection, list_entries, read_pfx,
+};
 use crate::secret::Password;
 use crate::serial::Serial;
 use der::Decode;
@@ -165,7 +167,7 @@ fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
 /// Opens a PKCS#12 file with its password and lists its protection and entries.
 pub fn inspect_pkcs12(bytes: &[u8], password: &Password, source: &str) -> Result<Inspection> {
     let protection = describe_protection(bytes)?;
-    let archive = read_pfx(bytes, password, source)?;
+    let archive = read_pfx(bytes, password, source, Integrity::Optional)?;
     Ok(Inspection {
         pkcs12_protection: Some(protection),
         pkcs12_entries: Some(list_entries(&archive)?),

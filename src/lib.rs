@@ -18,6 +18,7 @@
 //! | [`init`], [`issue`], [`setup`] | creating the root; issuing Server and Client certificates; the QMS first start |
 //! | [`certificate`], [`verify`], [`inventory`], [`status`] | reading, verifying, listing certificates; the CA state |
 //! | [`export`] | the license-service files and the root for trust stores |
+//! | [`input`] | bounded reading of every file that comes from outside |
 //!
 //! The library never prints and never prompts: passwords arrive through callbacks that the
 //! CLI implements (file, environment, or a prompt on a terminal).
@@ -29,6 +30,7 @@ pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod init;
+pub mod input;
 pub mod inspect;
 pub mod inventory;
 pub mod issue;

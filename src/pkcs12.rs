@@ -154,6 +154,9 @@ pub struct PfxSecretBag {
 
 /// Everything read from a PKCS#12 file.
 pub struct PfxArchive {
+    /// True when the file carried a MAC and it verified; false for a MAC-less file read
+    /// under [`Integrity::Optional`].
+    pub integrity_protected: bool,
     /// Private keys.
     pub keys: Vec<PfxKeyBag>,
     /// Certificates.
@@ -178,13 +181,289 @@ pub fn looks_like_pfx(data: &[u8]) -> bool {
     pkcs12::Pfx::from_der(data).is_ok()
 }
 
-/// Reads a PKCS#12 file. A wrong password or a damaged file is an authentication error (exit 4).
-pub fn read_pfx(data: &[u8], password: &Password, source: &str) -> Result<PfxArchive> {
-    let pfx = pkcs12::Pfx::from_der(data).map_err(|e| {
+/// Whether a PKCS#12 file must carry a MAC to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// A MAC must be present and correct before anything in the file is used (backups,
+    /// restore, rotation): a file without one could have been changed by anyone.
+    Required,
+    /// A file without a MAC is still read, and reported as having no integrity protection
+    /// (`inspect` of a foreign file); a MAC that is present is checked all the same.
+    Optional,
+}
+
+/// The most PBKDF2 or PKCS#12-KDF iterations one part of a file may ask for: a little above the
+/// 600,000 that Windows accepts at most and far above what openssl (2,048), Windows (2,000),
+/// Java and qvca (10,000) write.
+pub const MAX_KDF_ITERATIONS: u64 = 1_000_000;
+/// The most memory one scrypt derivation may ask for (128 * N * r bytes): four times the
+/// 16 MiB that openssl and qvca use.
+pub const MAX_SCRYPT_MEMORY: u64 = 64 * 1024 * 1024;
+/// The most scrypt parallelism (p) a file may ask for; openssl and qvca use 1.
+pub const MAX_SCRYPT_PARALLELISM: u64 = 4;
+/// The most bags a file may hold before anything is decrypted.
+pub const MAX_BAGS: usize = 200_000;
+/// The most key-derivation work a whole file may ask for, in PBKDF2 iterations or their
+/// scrypt equivalent: enough for a backup of 10,000 certificates (10,000 iterations a key).
+pub const MAX_TOTAL_KDF_WORK: u64 = 1 << 28;
+
+/// The MAC of a PKCS#12 file as its structure shows it.
+struct MacLayout {
+    digest: ObjectIdentifier,
+    iterations: i64,
+}
+
+/// One protected (or unprotected) part of a PKCS#12 file, as its structure shows it.
+struct PartLayout {
+    protects: &'static str,
+    /// The encryption algorithm; `None` for a part stored in the clear.
+    algorithm: Option<x509_cert::spki::AlgorithmIdentifierOwned>,
+}
+
+/// The outer structure of a PKCS#12 file, read without its password.
+struct PfxLayout {
+    mac: Option<MacLayout>,
+    parts: Vec<PartLayout>,
+    bags: usize,
+}
+
+fn damaged(e: der::Error) -> Error {
+    Error::authentication(format!("the PKCS#12 structure is damaged: {e}"))
+}
+
+/// Reads the structure of a PKCS#12 file: its MAC and how each part is encrypted. Nothing is
+/// decrypted and no key is derived.
+fn read_layout(data: &[u8]) -> Result<PfxLayout> {
+    let pfx = pkcs12::Pfx::from_der(data).map_err(damaged)?;
+    if pfx.auth_safe.content_type != const_oid::db::rfc5911::ID_DATA {
+        return Err(Error::authentication(format!(
+            "the PKCS#12 file is protected by a public-key signature ({}), which qvca does not \
+             read: export it again with a password",
+            pfx.auth_safe.content_type
+        )));
+    }
+    let mac = pfx.mac_data.as_ref().map(|mac| MacLayout {
+        digest: mac.mac.algorithm.oid,
+        iterations: i64::from(mac.iterations),
+    });
+    let content =
+        der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
+            .map_err(damaged)?;
+    let safes = pkcs12::AuthenticatedSafe::from_der(content.as_bytes()).map_err(damaged)?;
+    let mut parts = Vec::new();
+    let mut bags = 0;
+    for safe in safes {
+        if safe.content_type == const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
+            let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
+                &safe.content.to_der().map_err(damaged)?,
+            )
+            .map_err(damaged)?;
+            bags += 1;
+            parts.push(PartLayout {
+                protects: "certificates (encrypted safe)",
+                algorithm: Some(encrypted.enc_content_info.content_enc_alg),
+            });
+        } else if safe.content_type == const_oid::db::rfc5911::ID_DATA {
+            let inner = der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
+                .map_err(damaged)?;
+            let contents =
+                pkcs12::safe_bag::SafeContents::from_der(inner.as_bytes()).map_err(damaged)?;
+            for bag in contents {
+                bags += 1;
+                if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
+                    // The bag value is the [0] EXPLICIT wrapper around the EncryptedPrivateKeyInfo.
+                    let info = der::asn1::ContextSpecific::<
+                        pkcs12::pbe_params::EncryptedPrivateKeyInfo,
+                    >::from_der(&bag.bag_value)
+                    .map_err(damaged)?;
+                    parts.push(PartLayout {
+                        protects: "private key",
+                        algorithm: Some(info.value.encryption_algorithm),
+                    });
+                } else if bag.bag_id == pkcs12::PKCS_12_SECRET_BAG_OID {
+                    parts.push(PartLayout {
+                        protects: "secret",
+                        algorithm: None,
+                    });
+                } else if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
+                    parts.push(PartLayout {
+                        protects: "private key",
+                        algorithm: None,
+                    });
+                } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID {
+                    parts.push(PartLayout {
+                        protects: "certificate",
+                        algorithm: None,
+                    });
+                }
+            }
+        } else {
+            return Err(Error::authentication(format!(
+                "the PKCS#12 file holds a part of type {}, which qvca does not read",
+                safe.content_type
+            )));
+        }
+    }
+    Ok(PfxLayout { mac, parts, bags })
+}
+
+/// The key-derivation work one encryption algorithm asks for, in PBKDF2-iteration units,
+/// refused when a parameter is above its ceiling (`what` names the part in messages).
+fn kdf_work(alg: &x509_cert::spki::AlgorithmIdentifierOwned, what: &str) -> Result<u64> {
+    let too_much = |parameter: &str, value: u64, ceiling: u64| {
         Error::authentication(format!(
-            "{source} is not a readable PKCS#12 file ({e}): it is damaged or not a .pfx"
+            "the {what} of this PKCS#12 file asks for {parameter} {value}, above qvca's ceiling \
+             of {ceiling}: no ordinary tool writes that; the file is damaged or made to exhaust \
+             the machine, so it is not opened"
+        ))
+    };
+    if alg.oid == PBES2_OID {
+        let params = alg
+            .parameters
+            .as_ref()
+            .ok_or_else(|| Error::authentication(format!("the {what} has no PBES2 parameters")))?
+            .to_der()
+            .map_err(damaged)?;
+        let params = pkcs8::pkcs5::pbes2::Parameters::from_der(&params).map_err(|e| {
+            Error::authentication(format!(
+                "the {what} uses PBES2 parameters qvca does not read ({e})"
+            ))
+        })?;
+        return match params.kdf {
+            pkcs8::pkcs5::pbes2::Kdf::Pbkdf2(pbkdf2) => {
+                let iterations = u64::from(pbkdf2.iteration_count);
+                if iterations > MAX_KDF_ITERATIONS {
+                    return Err(too_much(
+                        "PBKDF2 iterations",
+                        iterations,
+                        MAX_KDF_ITERATIONS,
+                    ));
+                }
+                Ok(iterations)
+            }
+            pkcs8::pkcs5::pbes2::Kdf::Scrypt(scrypt) => {
+                let n = scrypt.cost_parameter;
+                let r = u64::from(scrypt.block_size);
+                let p = u64::from(scrypt.parallelization);
+                let memory = n.saturating_mul(r).saturating_mul(128);
+                if memory > MAX_SCRYPT_MEMORY {
+                    return Err(too_much(
+                        "scrypt memory (128*N*r bytes)",
+                        memory,
+                        MAX_SCRYPT_MEMORY,
+                    ));
+                }
+                if p > MAX_SCRYPT_PARALLELISM {
+                    return Err(too_much("scrypt parallelism p", p, MAX_SCRYPT_PARALLELISM));
+                }
+                Ok(n.saturating_mul(r).saturating_mul(p) / 2)
+            }
+            _ => Err(Error::authentication(format!(
+                "the {what} uses a PBES2 key derivation qvca does not read"
+            ))),
+        };
+    }
+    if is_pkcs12_pbe(&alg.oid) {
+        let iterations = alg
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<pkcs12::pbe_params::Pkcs12PbeParams>().ok())
+            .map(|p| u64::try_from(p.iterations).unwrap_or(u64::MAX))
+            .ok_or_else(|| {
+                Error::authentication(format!("the {what} has unreadable PBE parameters"))
+            })?;
+        if iterations > MAX_KDF_ITERATIONS {
+            return Err(too_much("iterations", iterations, MAX_KDF_ITERATIONS));
+        }
+        return Ok(iterations);
+    }
+    Err(Error::authentication(format!(
+        "the {what} is encrypted with {}, an algorithm qvca does not read",
+        alg.oid
+    )))
+}
+
+fn is_pkcs12_pbe(oid: &ObjectIdentifier) -> bool {
+    [
+        pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC,
+        pkcs12::PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND40_BIT_RC4,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4,
+    ]
+    .contains(oid)
+}
+
+/// Checks a PKCS#12 file before any key is derived: its size, that it has a MAC when one is
+/// required, and that no part asks for more key-derivation work than the ceilings allow.
+/// Returns whether the file carries a MAC.
+fn preflight(data: &[u8], integrity: Integrity, source: &str) -> Result<bool> {
+    if data.len() as u64 > crate::input::PKCS12_LIMIT {
+        return Err(Error::authentication(format!(
+            "{source} is larger than any PKCS#12 file qvca reads ({} MiB)",
+            crate::input::PKCS12_LIMIT / (1024 * 1024)
+        )));
+    }
+    let layout = read_layout(data).map_err(|e| {
+        Error::authentication(format!(
+            "{source} is not a readable PKCS#12 file ({}): it is damaged or not a .pfx",
+            e.message()
         ))
     })?;
+    let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
+    let mut work = 0u64;
+    match &layout.mac {
+        None if integrity == Integrity::Required => {
+            return Err(Error::authentication(format!(
+                "{source} has no integrity check (MAC): anyone could have changed it without \
+                 knowing its password, so qvca does not use it; take the file as it was \
+                 written (every `qvca backup` has a MAC), or re-export it with a password"
+            )));
+        }
+        None => {}
+        Some(mac) => {
+            let iterations = u64::try_from(mac.iterations).unwrap_or(u64::MAX);
+            if iterations > MAX_KDF_ITERATIONS {
+                return Err(in_source(Error::authentication(format!(
+                    "its MAC asks for {iterations} iterations, above qvca's ceiling of \
+                     {MAX_KDF_ITERATIONS}; the file is damaged or made to exhaust the machine"
+                ))));
+            }
+            work = iterations;
+        }
+    }
+    if layout.bags > MAX_BAGS {
+        return Err(in_source(Error::authentication(format!(
+            "it holds {} bags, more than the {MAX_BAGS} qvca reads",
+            layout.bags
+        ))));
+    }
+    for part in &layout.parts {
+        if let Some(alg) = &part.algorithm {
+            work = work.saturating_add(kdf_work(alg, part.protects).map_err(in_source)?);
+        }
+    }
+    if work > MAX_TOTAL_KDF_WORK {
+        return Err(in_source(Error::authentication(format!(
+            "its parts ask for {work} key-derivation iterations in all, above qvca's ceiling of \
+             {MAX_TOTAL_KDF_WORK}; the file is damaged or made to exhaust the machine"
+        ))));
+    }
+    Ok(layout.mac.is_some())
+}
+
+/// Reads a PKCS#12 file. The structure is checked first (size, MAC presence as `integrity`
+/// requires, key-derivation ceilings), then the MAC is verified before any bag is decrypted.
+/// A wrong password or a damaged or altered file is an authentication error (exit 4).
+pub fn read_pfx(
+    data: &[u8],
+    password: &Password,
+    source: &str,
+    integrity: Integrity,
+) -> Result<PfxArchive> {
+    let has_mac = preflight(data, integrity, source)?;
+    // p12-keystore verifies a present MAC before it decrypts or decodes any bag.
     let archive = Pkcs12Archive::from_pkcs12(data, password.expose()).map_err(|e| match e {
         p12_keystore::error::Error::MacError(_) => Error::authentication(format!(
             "wrong password for {source} (or the file was altered): its integrity check (MAC) \
@@ -195,8 +474,8 @@ pub fn read_pfx(data: &[u8], password: &Password, source: &str) -> Result<PfxArc
              qvca does not read"
         )),
     })?;
-    drop(pfx);
     Ok(PfxArchive {
+        integrity_protected: has_mac,
         keys: archive
             .keys
             .into_iter()
@@ -230,10 +509,11 @@ pub fn read_pfx(data: &[u8], password: &Password, source: &str) -> Result<PfxArc
 /// How one part of a PKCS#12 file is protected.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Protection {
-    /// What is protected: "certificates", "private key", "secret", "unencrypted bags".
+    /// What is protected: "certificates (encrypted safe)", "private key", "secret",
+    /// "certificate".
     pub protects: String,
     /// The algorithm, e.g. "PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)" or
-    /// "pbeWithSHAAnd3-KeyTripleDES-CBC".
+    /// "pbeWithSHAAnd3-KeyTripleDES-CBC"; "NONE (stored in the clear)" for unencrypted bags.
     pub algorithm: String,
     /// The key derivation iteration count.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,7 +527,9 @@ pub struct PfxProtection {
     pub mac: Option<String>,
     /// The MAC's iteration count.
     pub mac_iterations: Option<u64>,
-    /// Each encrypted part.
+    /// False when the file has no MAC: anyone could have changed it without its password.
+    pub integrity_protected: bool,
+    /// Each part, encrypted or not.
     pub parts: Vec<Protection>,
     /// True when everything uses algorithms Windows Server 2016 and older can import
     /// (3DES or RC2 and a SHA-1 MAC).
@@ -256,70 +538,35 @@ pub struct PfxProtection {
 
 /// Describes how a PKCS#12 file is protected (no password needed for this).
 pub fn describe_protection(data: &[u8]) -> Result<PfxProtection> {
-    let bad =
-        |e: der::Error| Error::authentication(format!("the PKCS#12 structure is damaged: {e}"));
-    let pfx = pkcs12::Pfx::from_der(data).map_err(bad)?;
-    let (mac, mac_iterations) = match &pfx.mac_data {
+    let layout = read_layout(data)?;
+    let parts: Vec<Protection> = layout
+        .parts
+        .iter()
+        .map(|part| {
+            let (algorithm, iterations) = match &part.algorithm {
+                Some(alg) => describe_algorithm(alg),
+                // Secret bags written by qvca and Java wrap an encrypted key of their own.
+                None if part.protects == "secret" => ("as the private keys".into(), None),
+                None => ("NONE (stored in the clear)".into(), None),
+            };
+            Protection {
+                protects: part.protects.into(),
+                algorithm,
+                iterations,
+            }
+        })
+        .collect();
+    let (mac, mac_iterations) = match &layout.mac {
         Some(mac) => (
-            Some(digest_name(&mac.mac.algorithm.oid)),
+            Some(digest_name(&mac.digest)),
             Some(u64::try_from(mac.iterations).unwrap_or(0)),
         ),
         None => (None, None),
     };
-    let content = der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(bad)?)
-        .map_err(bad)?;
-    let safes = pkcs12::AuthenticatedSafe::from_der(content.as_bytes()).map_err(bad)?;
-    let mut parts = Vec::new();
-    for safe in safes {
-        if safe.content_type == const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
-            let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
-                &safe.content.to_der().map_err(bad)?,
-            )
-            .map_err(bad)?;
-            let (algorithm, iterations) =
-                describe_algorithm(&encrypted.enc_content_info.content_enc_alg);
-            parts.push(Protection {
-                protects: "certificates (encrypted safe)".into(),
-                algorithm,
-                iterations,
-            });
-        } else if safe.content_type == const_oid::db::rfc5911::ID_DATA {
-            let inner = der::asn1::OctetString::from_der(&safe.content.to_der().map_err(bad)?)
-                .map_err(bad)?;
-            let bags = pkcs12::safe_bag::SafeContents::from_der(inner.as_bytes()).map_err(bad)?;
-            for bag in bags {
-                if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
-                    // The bag value is the [0] EXPLICIT wrapper around the EncryptedPrivateKeyInfo.
-                    let info = der::asn1::ContextSpecific::<
-                        pkcs12::pbe_params::EncryptedPrivateKeyInfo,
-                    >::from_der(&bag.bag_value)
-                    .map_err(bad)?;
-                    let (algorithm, iterations) =
-                        describe_algorithm(&info.value.encryption_algorithm);
-                    parts.push(Protection {
-                        protects: "private key".into(),
-                        algorithm,
-                        iterations,
-                    });
-                } else if bag.bag_id == pkcs12::PKCS_12_SECRET_BAG_OID {
-                    parts.push(Protection {
-                        protects: "secret".into(),
-                        algorithm: "as the private keys".into(),
-                        iterations: None,
-                    });
-                } else if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
-                    parts.push(Protection {
-                        protects: "private key".into(),
-                        algorithm: "NONE (unencrypted key bag)".into(),
-                        iterations: None,
-                    });
-                }
-            }
-        }
-    }
     let legacy_windows_compatible = mac.as_deref().is_none_or(|m| m == "SHA-1")
         && parts.iter().all(|p| !p.algorithm.starts_with("PBES2"));
     Ok(PfxProtection {
+        integrity_protected: mac.is_some(),
         mac,
         mac_iterations,
         parts,
@@ -485,6 +732,12 @@ pub fn list_entries(archive: &PfxArchive) -> Result<Vec<PfxEntryReport>> {
 
 /// True when a PKCS#8 key's public key equals a certificate's SubjectPublicKeyInfo.
 pub fn key_matches(pkcs8: &SecretBytes, spki_der: &[u8]) -> bool {
+    public_key_of(pkcs8).is_some_and(|spki| spki == spki_der)
+}
+
+/// The SubjectPublicKeyInfo DER of a PKCS#8 private key; `None` when the key cannot be read.
+pub fn public_key_of(pkcs8: &SecretBytes) -> Option<Vec<u8>> {
     rcgen::KeyPair::try_from(pkcs8.expose())
-        .is_ok_and(|k| crate::key::public_key_info(&k) == spki_der)
+        .ok()
+        .map(|k| crate::key::public_key_info(&k))
 }

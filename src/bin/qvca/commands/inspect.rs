@@ -95,7 +95,9 @@ fn render(text: &mut String, contents: &Inspection) {
         let mac = match (&protection.mac, protection.mac_iterations) {
             (Some(mac), Some(n)) => format!("HMAC-{mac}, {n} iterations"),
             (Some(mac), None) => format!("HMAC-{mac}"),
-            _ => "none".into(),
+            _ => "NONE: this file has no integrity protection; anyone could have changed \
+                  it without knowing its password"
+                .into(),
         };
         let _ = writeln!(text, "  {:<31}{mac}", "MAC:");
         for part in &protection.parts {
