@@ -15,7 +15,7 @@ pub const PASSWORD_FILE_LIMIT: u64 = 64 * 1024;
 /// The most a certificate, CRL, key, request or license file may hold.
 pub const DOCUMENT_LIMIT: u64 = 16 * 1024 * 1024;
 /// The most a PKCS#12 file (a backup of a large CA included) may hold.
-pub const PKCS12_LIMIT: u64 = 256 * 1024 * 1024;
+pub const PKCS12_LIMIT: u64 = 128 * 1024 * 1024;
 /// The most a template, a machine list or a config file with tokens may hold.
 pub const TEXT_LIMIT: u64 = 64 * 1024 * 1024;
 

@@ -7,6 +7,7 @@ use crate::output::date;
 use crate::password::Purpose;
 use qvca::Error;
 use qvca::certificate::CertificateDetails;
+use qvca::input::{PKCS12_LIMIT, read_limited};
 use qvca::inspect::{FileKind, Inspection, detect, inspect_pkcs12, inspect_plain};
 use serde::Serialize;
 use std::fmt::Write;
@@ -21,7 +22,7 @@ struct InspectReport<'a> {
 
 /// Runs `inspect`.
 pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<u8> {
-    let bytes = std::fs::read(&args.file).map_err(|e| Error::io("reading", &args.file, e))?;
+    let bytes = read_limited(&args.file, PKCS12_LIMIT, "the file")?;
     let kind = detect(&bytes)
         .map_err(|e| Error::failed(format!("{}: {}", args.file.display(), e.message())))?;
     let contents = if kind == FileKind::Pkcs12 {

@@ -4,9 +4,9 @@ use super::Context;
 use crate::cli::{LicenseCommand, LicenseInspectArgs};
 use crate::exit;
 use qvca::Error;
+use qvca::input::{DOCUMENT_LIMIT, read_stdin_limited, read_text_limited};
 use qvca::license::decode;
 use std::fmt::Write;
-use std::io::Read;
 
 /// Runs a `license` subcommand.
 pub fn run(ctx: &Context, command: &LicenseCommand) -> anyhow::Result<u8> {
@@ -19,18 +19,15 @@ fn inspect(ctx: &Context, args: &LicenseInspectArgs) -> anyhow::Result<u8> {
     let text = match &args.key {
         // A key never contains a path separator; an argument with one is a file name.
         Some(arg) if std::path::Path::new(arg).is_file() || arg.contains(['/', '\\']) => {
-            std::fs::read_to_string(arg).map_err(|e| {
-                Error::io("reading the license key file", std::path::Path::new(arg), e)
-            })?
+            read_text_limited(
+                std::path::Path::new(arg),
+                DOCUMENT_LIMIT,
+                "the license key file",
+            )?
         }
         Some(arg) => arg.clone(),
-        None => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::failed(format!("reading the key from stdin failed: {e}")))?;
-            text
-        }
+        None => String::from_utf8(read_stdin_limited(DOCUMENT_LIMIT, "the license key")?)
+            .map_err(|_| Error::failed("the license key on standard input is not UTF-8 text"))?,
     };
     let key = decode(&text)?;
     ctx.out.report(&key, |out| {
