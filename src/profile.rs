@@ -125,6 +125,35 @@ pub struct SubjectFields {
     pub country: Option<String>,
 }
 
+impl SubjectFields {
+    /// Checks every field against its rule (the common-name rule for `common_name`, the
+    /// subject-text rule for the others); the error names the field and the problem.
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        if let Some(cn) = &self.common_name {
+            crate::name::CommonName::parse(cn)
+                .map_err(|e| ("common_name", format!("{} (the common-name rule)", e.message())))?;
+        }
+        let others = [
+            ("organization", &self.organization),
+            ("organizational_unit", &self.organizational_unit),
+            ("locality", &self.locality),
+            ("state", &self.state),
+            ("country", &self.country),
+        ];
+        for (field, value) in others {
+            if let Some(value) = value {
+                crate::name::check_subject_text(value).map_err(|problem| {
+                    (
+                        field,
+                        format!("{problem} (the rule: 1 to 64 printable characters)"),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A validated certificate profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -294,19 +323,20 @@ impl Profile {
                 None => Ok(None),
                 Some(value) => {
                     let v = value.get_ref().trim();
-                    if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
-                        Err(at(
+                    crate::name::check_subject_text(v).map_err(|problem| {
+                        at(
                             value.span(),
                             &format!("subject.{name}"),
-                            "must be 1 to 64 characters without control characters".into(),
-                        ))
-                    } else {
-                        Ok(Some(v.to_owned()))
-                    }
+                            format!(
+                                "{problem} (the rule: 1 to 64 printable characters, no \
+                                 control or formatting characters)"
+                            ),
+                        )
+                    })?;
+                    Ok(Some(v.to_owned()))
                 }
             }
         };
-        let common_name = text_field(&raw_subject.common_name, "common_name")?;
         if kind == CertKind::Server
             && let Some(cn) = &raw_subject.common_name
         {
@@ -317,6 +347,23 @@ impl Profile {
                     .into(),
             ));
         }
+        // The common name is the certificate's name everywhere (files, scripts, the Windows
+        // store): the one common-name rule, on the value exactly as written.
+        let common_name = match &raw_subject.common_name {
+            None => None,
+            Some(value) => Some(
+                crate::name::CommonName::parse(value.get_ref())
+                    .map_err(|e| {
+                        at(
+                            value.span(),
+                            "subject.common_name",
+                            format!("{} (the common-name rule)", e.message()),
+                        )
+                    })?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
         if kind != CertKind::Server && common_name.is_none() {
             return Err(Error::failed(format!(
                 "template {source}: field `subject.common_name` is missing: the {expected} \

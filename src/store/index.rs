@@ -3,11 +3,16 @@
 //! The index is the commit point of every state change: certificate and key files are written
 //! first, then the index is replaced atomically. A file that no index entry names is the
 //! harmless leftover of an interrupted operation.
+//!
+//! Every name an index carries (the root's common name and subject, each certificate's name,
+//! the exported machine) is checked against the rule of its kind while it is deserialized, so
+//! an index read from disk or from a backup never holds a name that `issue` would refuse
+//! ([`Index::validate`] runs the same checks on an index built in memory).
 
 use crate::error::{Error, Result};
 use crate::key::{KeyProtection, KeyType};
 use crate::serial::Serial;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -26,7 +31,7 @@ pub struct Index {
     #[serde(default)]
     pub crl_number: u64,
     /// Every certificate issued, in issue order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_entries")]
     pub certificates: Vec<Entry>,
     /// What `export license-service` last wrote, so `doctor` can check it is current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +62,7 @@ pub struct CrlRecord {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The root's common name (`QlikViewCA` unless `init --cn` chose another).
+    #[serde(deserialize_with = "checked_root_cn")]
     pub root_cn: String,
     /// How private keys are stored at rest.
     pub key_protection: KeyProtection,
@@ -64,7 +70,7 @@ pub struct Settings {
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
     /// The root's subject fields besides its common name (to renew it with the same subject).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_subject")]
     pub root_subject: crate::profile::SubjectFields,
 }
 
@@ -214,6 +220,12 @@ impl Entry {
         }
     }
 
+    /// Checks the name against the rule of the entry's kind: a machine name (FQDNs allowed,
+    /// as `--allow-fqdn` may have issued them) for a Server, a common name otherwise.
+    pub fn check_name(&self) -> Result<()> {
+        check_name_of(self.kind, &self.name)
+    }
+
     /// The state at `now`, with `warn` as the "expiring" window.
     pub fn state_at(&self, now: OffsetDateTime, warn: time::Duration) -> CertState {
         match self.status {
@@ -231,6 +243,72 @@ impl Entry {
     }
 }
 
+fn check_name_of(kind: CertKind, name: &str) -> Result<()> {
+    match kind {
+        CertKind::Server => {
+            crate::name::MachineName::parse(name, crate::name::FqdnPolicy::Allow).map(drop)
+        }
+        CertKind::Root | CertKind::Client => crate::name::CommonName::parse(name).map(drop),
+    }
+}
+
+fn check_root_cn(name: &str) -> std::result::Result<(), String> {
+    crate::name::CommonName::parse(name)
+        .map(drop)
+        .map_err(|e| format!("{} (the common-name rule)", e.message()))
+}
+
+fn entry_problem(position: usize, entry: &Entry, problem: &str) -> String {
+    format!(
+        "field `certificates[{position}].name` ({} serial {}): {problem} (the {} rule)",
+        entry.kind.description(),
+        entry.serial,
+        if entry.kind == CertKind::Server {
+            "machine-name"
+        } else {
+            "common-name"
+        }
+    )
+}
+
+fn checked_entries<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Entry>, D::Error> {
+    let entries = Vec::<Entry>::deserialize(d)?;
+    for (position, entry) in entries.iter().enumerate() {
+        entry.check_name().map_err(|e| {
+            serde::de::Error::custom(entry_problem(position, entry, e.message()))
+        })?;
+    }
+    Ok(entries)
+}
+
+fn checked_root_cn<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    check_root_cn(&name)
+        .map_err(|problem| serde::de::Error::custom(format!("field `settings.root_cn`: {problem}")))?;
+    Ok(name)
+}
+
+fn checked_subject<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<crate::profile::SubjectFields, D::Error> {
+    let subject = crate::profile::SubjectFields::deserialize(d)?;
+    subject.validate().map_err(|(field, problem)| {
+        serde::de::Error::custom(format!("field `settings.root_subject.{field}`: {problem}"))
+    })?;
+    Ok(subject)
+}
+
+fn checked_machine<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    check_name_of(CertKind::Server, &name).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "field `license_service_export.machine`: {}",
+            e.message()
+        ))
+    })?;
+    Ok(name)
+}
+
 /// A record of the last license-service export (seed 001: root.pem, server.pem, server_key.pem).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +316,7 @@ pub struct ExportRecord {
     /// The directory the three files were written to.
     pub dir: String,
     /// The machine whose Server certificate was exported.
+    #[serde(deserialize_with = "checked_machine")]
     pub machine: String,
     /// The exported Server certificate's serial.
     pub server_serial: Serial,
@@ -279,6 +358,34 @@ impl Index {
             )));
         }
         Ok(index)
+    }
+
+    /// Checks every name the index carries against the rule of its kind, as deserializing an
+    /// index does; the error names the field and the rule. For an index built in memory from
+    /// outside data (a foreign PKCS#12's certificates).
+    pub fn validate(&self) -> Result<()> {
+        check_root_cn(&self.settings.root_cn)
+            .map_err(|problem| Error::failed(format!("field `settings.root_cn`: {problem}")))?;
+        self.settings
+            .root_subject
+            .validate()
+            .map_err(|(field, problem)| {
+                Error::failed(format!("field `settings.root_subject.{field}`: {problem}"))
+            })?;
+        for (position, entry) in self.certificates.iter().enumerate() {
+            entry
+                .check_name()
+                .map_err(|e| Error::failed(entry_problem(position, entry, e.message())))?;
+        }
+        if let Some(export) = &self.license_service_export {
+            check_name_of(CertKind::Server, &export.machine).map_err(|e| {
+                Error::failed(format!(
+                    "field `license_service_export.machine`: {}",
+                    e.message()
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// Serializes the index (pretty JSON, so admins can read it).
