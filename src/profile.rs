@@ -402,6 +402,31 @@ impl Profile {
         })
     }
 
+    /// The common name of a Client certificate: `given` (the NAME argument) if there is one,
+    /// else this profile's `subject.common_name` (`QVProxy` in the built-in one). A
+    /// `--template` (`template` names it) whose common name differs from a given NAME is
+    /// refused: its common name is honoured or rejected, never silently ignored.
+    pub fn client_common_name(
+        &self,
+        given: Option<&str>,
+        template: Option<&Path>,
+    ) -> Result<crate::name::CommonName> {
+        let from_profile = self.subject.common_name.as_deref();
+        match (given, from_profile, template) {
+            (Some(given), Some(cn), Some(path)) if !crate::name::same_name(given, cn) => {
+                Err(Error::failed(format!(
+                    "template {}: field `subject.common_name` is {cn:?} but NAME is {given:?}: \
+                     give only one of them (leave NAME out to use the template's, or remove the \
+                     field)",
+                    path.display()
+                )))
+            }
+            (Some(given), _, _) => crate::name::CommonName::parse(given),
+            (None, Some(cn), _) => crate::name::CommonName::parse(cn),
+            (None, None, _) => crate::name::CommonName::parse(crate::name::DEFAULT_CLIENT_NAME),
+        }
+    }
+
     /// The key usages that apply to a key of `key_type` (keyEncipherment is RSA only).
     pub fn key_usage_for(&self, key_type: KeyType) -> Vec<KeyUsage> {
         self.key_usage
