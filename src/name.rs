@@ -516,6 +516,100 @@ mod tests {
     }
 
     #[test]
+    fn common_names_take_printable_unicode_and_refuse_hidden_characters_and_slashes() {
+        for good in [
+            "QlikViewCA",
+            "Acme's CA $(touch X)",
+            "QV`id` %PATH% $env:TEMP",
+            "\u{dc}n\u{ef}c\u{f8}d\u{e9} CA",
+            "Acme\u{2019}s CA",
+            "x';calc;'",
+            "#> <# @' '@",
+            &"\u{e9}".repeat(64),
+        ] {
+            assert_eq!(CommonName::parse(good).expect(good).as_str(), good);
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            (" QV", "space"),
+            ("QV ", "space"),
+            ("/tmp/x/ABS", "slash"),
+            ("../../y", "slash"),
+            ("a\\b", "slash"),
+            ("..", "dots"),
+            ("QV\u{1b}[31m", "U+001B"),
+            ("QV\r", "U+000D"),
+            ("QV\u{7}", "U+0007"),
+            ("QV\u{0}", "U+0000"),
+            ("QV\u{85}", "U+0085"),
+            ("QV\u{202e}gpj", "U+202E"),
+            ("QV\u{200b}", "U+200B"),
+            ("QV\nX", "U+000A"),
+        ] {
+            let err = CommonName::parse(bad).expect_err(bad);
+            assert!(err.message().contains(why), "{bad:?}: {err}");
+        }
+        let long = "\u{e9}".repeat(65);
+        assert!(CommonName::parse(&long).is_err(), "65 characters");
+    }
+
+    #[test]
+    fn file_names_stay_one_safe_component() {
+        assert_eq!(file_name("QVS01", "pfx"), "QVS01.pfx");
+        assert_eq!(file_name("Acme's CA $(x)", "cer"), "Acme's CA $(x).cer");
+        assert_eq!(file_name("/tmp/x/ABS", "cer"), "_tmp_x_ABS.cer");
+        assert_eq!(file_name("../../y", "pfx"), "_._.._y.pfx");
+        assert_eq!(file_name("..", ""), "__");
+        assert_eq!(file_name(".", ""), "_");
+        assert_eq!(file_name("", "pfx"), "_.pfx");
+        assert_eq!(file_name("a:b*c?d\"e<f>g|h\\i", "cer"), "a_b_c_d_e_f_g_h_i.cer");
+        assert_eq!(file_name("name. ", ""), "name__");
+        assert_eq!(file_name("x\u{1b}\u{202e}", "pfx"), "x__.pfx");
+        for reserved in ["CON", "con", "Nul", "AUX", "PRN", "COM1", "lpt9", "COM\u{b9}"] {
+            assert_eq!(
+                file_name(reserved, "pfx"),
+                format!("_{reserved}.pfx"),
+                "{reserved}"
+            );
+        }
+        assert_eq!(file_name("nul.tar", "gz"), "_nul.tar.gz");
+        assert_eq!(file_name("CONSOLE", "pfx"), "CONSOLE.pfx");
+        let long = file_name(&"\u{e9}".repeat(300), "pfx");
+        assert!(long.len() <= 204, "{}", long.len());
+        for hostile in ["../../y", "/abs", "a/../../b", "C:\\x", "..\\..", "NUL", ""] {
+            let name = file_name(hostile, "");
+            let path = std::path::Path::new(&name);
+            assert_eq!(path.components().count(), 1, "{hostile:?} -> {name:?}");
+            assert!(
+                matches!(
+                    path.components().next(),
+                    Some(std::path::Component::Normal(_))
+                ),
+                "{hostile:?} -> {name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_a_machine_list_is_ignored() {
+        let names = parse_machine_list("\u{feff}QVS01\r\nQVS02\r\n", "hosts.txt", FqdnPolicy::Refuse)
+            .expect("a list saved by Notepad");
+        let names: Vec<&str> = names.iter().map(MachineName::as_str).collect();
+        assert_eq!(names, ["QVS01", "QVS02"]);
+        assert!(
+            parse_machine_list("QVS01\n\u{feff}QVS02\n", "hosts.txt", FqdnPolicy::Refuse).is_err(),
+            "only a leading mark is ignored"
+        );
+    }
+
+    #[test]
+    fn names_compare_without_case_beyond_ascii() {
+        assert!(same_name("QlikViewCA", "qlikviewca"));
+        assert!(same_name("\u{dc}NICODE", "\u{fc}nicode"));
+        assert!(!same_name("QVS01", "QVS02"));
+    }
+
+    #[test]
     fn lookups_ignore_case() {
         assert!(parse("QVS01").expect("ok").same_as("qvs01"));
     }

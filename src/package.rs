@@ -404,3 +404,200 @@ fn replace_dir(staging: &Path, out: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Root and Client names that are valid but hostile to scripts; each holds `MARK` so its
+    /// every occurrence in a rendered script can be found.
+    const HOSTILE: [(&str, &str); 5] = [
+        ("Acme's CA $(touch PWNED) MARK", "QV$(touch PWNED)MARK"),
+        (
+            "Acme\u{2019}s CA \u{2018}MARK\u{201A}\u{201B}",
+            "x';calc;'MARK",
+        ),
+        ("`id` %PATH% $env:TEMP MARK", "\u{dc}n\u{ef}c\u{f8}d\u{e9} CA MARK"),
+        ("#> <# @' '@ MARK", "\"quoted\" & | ; < > * ? : MARK"),
+        ("MARK ${IFS} $((1+1)) !x ~root", "-MARK --help"),
+    ];
+
+    fn values(root: &str, client: &str) -> ScriptValues {
+        ScriptValues {
+            machine: "QVS01".into(),
+            client_name: client.into(),
+            root_name: root.into(),
+            root_thumbprint: "AB".repeat(20),
+            server_thumbprint: "CD".repeat(20),
+            encryption: PfxEncryption::Modern,
+            created: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn script<'a>(scripts: &'a [(&'static str, String)], name: &str) -> &'a str {
+        scripts
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| text.as_str())
+            .expect("rendered")
+    }
+
+    /// The value of a PowerShell verbatim string by the language's rule: any of the five
+    /// single quotation marks ends it unless doubled. None when a quote is not doubled.
+    fn powershell_verbatim_value(literal: &str) -> Option<String> {
+        let is_quote = |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
+        let mut chars = literal.chars();
+        if !chars.next().is_some_and(is_quote) || !chars.next_back().is_some_and(is_quote) {
+            return None;
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            if is_quote(c) && !chars.next().is_some_and(is_quote) {
+                return None;
+            }
+            value.push(c);
+        }
+        Some(value)
+    }
+
+    fn leaves<'t>(node: tree_sitter::Node<'t>, out: &mut Vec<tree_sitter::Node<'t>>) {
+        if node.child_count() == 0 {
+            out.push(node);
+        }
+        let mut cursor = node.walk();
+        for child in node.children(&mut cursor) {
+            leaves(child, out);
+        }
+    }
+
+    #[test]
+    fn quoting_follows_each_language() {
+        assert_eq!(powershell_quote("Acme's"), "'Acme''s'");
+        assert_eq!(
+            powershell_quote("a\u{2018}b\u{2019}c\u{201A}d\u{201B}"),
+            "'a\u{2018}\u{2018}b\u{2019}\u{2019}c\u{201A}\u{201A}d\u{201B}\u{201B}'"
+        );
+        assert_eq!(powershell_quote("$(x) `y` \"z\""), "'$(x) `y` \"z\"'");
+        assert_eq!(sh_quote("it's $(x)"), "'it'\\''s $(x)'");
+        assert_eq!(visible_text("a\u{1b}[31m\u{202e}b"), "a\\u{1b}[31m\\u{202e}b");
+        assert!(TemplateLanguage::Sh.escape("a\nb").is_err());
+        assert!(TemplateLanguage::PowerShell.escape("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn the_renderer_escapes_every_value_and_refuses_what_it_cannot_escape() {
+        let context = minijinja::context! { name => "it's $(x)" };
+        let ps = render("t.ps1.j2", "$a = {{ name }}; $b = {{ name|ps }}", &context).expect("ps");
+        assert_eq!(ps, "$a = 'it''s $(x)'; $b = 'it''s $(x)'");
+        let sh = render("t.sh.j2", "a={{ name }}", &context).expect("sh");
+        assert_eq!(sh, "a='it'\\''s $(x)'");
+        for (name, source) in [
+            ("t.sh.j2", "{{ name|ps }}"),
+            ("t.ps1.j2", "{{ name|sh }}"),
+            ("t.ps1.j2", "{{ name|safe }}"),
+            ("t.sh.j2", "{% autoescape false %}{{ name }}{% endautoescape %}"),
+            ("t.bat.j2", "{{ name }}"),
+            ("t.sh.j2", "{{ missing }}"),
+        ] {
+            assert!(
+                render(name, source, &context).is_err(),
+                "{name}: {source} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn install_ps1_parses_with_every_name_in_a_verbatim_string() {
+        let mut parser = tree_sitter::Parser::new();
+        parser
+            .set_language(&tree_sitter_powershell::LANGUAGE.into())
+            .expect("PowerShell grammar");
+        for (root, client) in HOSTILE {
+            let scripts = render_scripts(&values(root, client)).expect("render");
+            let ps1 = script(&scripts, "install.ps1");
+            let tree = parser.parse(ps1, None).expect("parse");
+            assert!(
+                !tree.root_node().has_error(),
+                "{root:?} / {client:?}: install.ps1 has a syntax error:\n{ps1}"
+            );
+            let mut all = Vec::new();
+            leaves(tree.root_node(), &mut all);
+            let mut strings = Vec::new();
+            for leaf in all {
+                let text = &ps1[leaf.byte_range()];
+                if text.contains("MARK") {
+                    assert_eq!(
+                        leaf.kind(),
+                        "verbatim_string_characters",
+                        "{text:?} is not in a single-quoted string"
+                    );
+                    strings.push(
+                        powershell_verbatim_value(text)
+                            .unwrap_or_else(|| panic!("{text:?}: a quote is not doubled")),
+                    );
+                }
+            }
+            for name in [root, client] {
+                assert!(strings.iter().any(|s| s == name), "{name:?} in {strings:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn install_sh_passes_sh_n_and_shellcheck_and_assigns_every_name_intact() {
+        let shellcheck = std::process::Command::new("shellcheck")
+            .arg("--version")
+            .output()
+            .is_ok();
+        for (root, client) in HOSTILE {
+            let scripts = render_scripts(&values(root, client)).expect("render");
+            let sh = script(&scripts, "install.sh");
+            let dir = tempfile::tempdir().expect("temp");
+            let path = dir.path().join("install.sh");
+            std::fs::write(&path, sh).expect("write");
+            let check = std::process::Command::new("sh")
+                .arg("-n")
+                .arg(&path)
+                .output()
+                .expect("sh");
+            assert!(check.status.success(), "sh -n: {check:?}");
+            if shellcheck {
+                let check = std::process::Command::new("shellcheck")
+                    .args(["-s", "sh"])
+                    .arg(&path)
+                    .output()
+                    .expect("shellcheck");
+                assert!(
+                    check.status.success(),
+                    "{root:?} / {client:?}: {}",
+                    String::from_utf8_lossy(&check.stdout)
+                );
+            }
+            // Run the block of assignments for real and read the values back.
+            let start = sh.find("\n{\n").expect("assignment block");
+            let end = start + sh[start..].find("\n}\n").expect("block end") + 3;
+            let probe = format!(
+                "{}printf '%s\\n' \"$root_name\" \"$client_name\" \"$root_file\"\n",
+                &sh[start..end]
+            );
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&probe)
+                .current_dir(dir.path())
+                .output()
+                .expect("sh");
+            assert!(out.status.success(), "{out:?}");
+            let expected = format!("{root}\n{client}\n{}\n", crate::name::file_name(root, "cer"));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+            assert!(!dir.path().join("PWNED").exists());
+        }
+    }
+
+    #[test]
+    fn the_readme_shows_names_as_they_are() {
+        let (root, client) = HOSTILE[0];
+        let scripts = render_scripts(&values(root, client)).expect("render");
+        let readme = script(&scripts, "README.txt");
+        assert!(readme.contains(root) && readme.contains(client), "{readme}");
+    }
+}

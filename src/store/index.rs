@@ -444,3 +444,82 @@ impl Index {
         self.by_serial(serial).is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index as JSON with one Server entry named `server` and the root named `root`.
+    fn index_json(root: &str, server: &str) -> String {
+        let entry = |kind: &str, name: &str, serial: &str| {
+            serde_json::json!({
+                "serial": serial,
+                "kind": kind,
+                "name": name,
+                "key_type": "p256",
+                "not_before": "2026-01-01T00:00:00Z",
+                "not_after": "2030-01-01T00:00:00Z",
+                "status": "active",
+                "sha256": "00",
+            })
+        };
+        serde_json::json!({
+            "format": INDEX_FORMAT,
+            "settings": {
+                "root_cn": root,
+                "key_protection": "encrypted",
+                "created": "2026-01-01T00:00:00Z",
+            },
+            "certificates": [
+                entry("root", root, "01"),
+                entry("server", server, "02"),
+            ],
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn an_index_with_a_hostile_name_never_deserializes() {
+        let good = index_json("Acme's CA $(x)", "QVS01");
+        let index = Index::parse(good.as_bytes(), Path::new("index.json")).expect("valid");
+        index.validate().expect("valid");
+
+        for (root, server, field, rule) in [
+            ("QlikViewCA", "/abs/path/SRV", "certificates[1].name", "machine-name"),
+            ("QlikViewCA", "../../y", "certificates[1].name", "machine-name"),
+            ("QlikViewCA", "167837954", "certificates[1].name", "IP address"),
+            ("QlikViewCA", "QV$(touch X)", "certificates[1].name", "machine-name"),
+            ("/tmp/x/ABS", "QVS01", "certificates[0].name", "common-name"),
+            ("Evil\u{1b}]0;x\u{7}", "QVS01", "certificates[0].name", "U+001B"),
+        ] {
+            let json = index_json(root, server);
+            let err = Index::parse(json.as_bytes(), Path::new("index.json"))
+                .expect_err(&format!("{root:?} / {server:?}"));
+            assert!(err.message().contains(field), "{err}");
+            assert!(err.message().contains(rule), "{err}");
+            // The same rule in the deserializer a backup's state goes through.
+            assert!(serde_json::from_str::<Index>(&json).is_err());
+        }
+        // The settings are checked on their own too.
+        let mut value: serde_json::Value = serde_json::from_str(&good).expect("json");
+        value["settings"]["root_cn"] = "../../y".into();
+        let err = serde_json::from_value::<Index>(value).expect_err("root_cn");
+        assert!(err.to_string().contains("settings.root_cn"), "{err}");
+    }
+
+    #[test]
+    fn validate_checks_an_index_built_in_memory() {
+        let json = index_json("QlikViewCA", "QVS01");
+        let mut index = Index::parse(json.as_bytes(), Path::new("index.json")).expect("valid");
+        index.certificates[1].name = "/abs/path/SRV".into();
+        let err = index.validate().expect_err("hostile");
+        assert!(err.message().contains("certificates[1].name"), "{err}");
+        index.certificates[1].name = "QVS01".into();
+        index.settings.root_subject.organization = Some("Acme\u{202e}".into());
+        let err = index.validate().expect_err("bidi");
+        assert!(
+            err.message().contains("settings.root_subject.organization"),
+            "{err}"
+        );
+    }
+}
