@@ -520,6 +520,58 @@ mod tests {
     }
 
     #[test]
+    fn subject_fields_follow_the_name_rules_and_the_error_names_the_field() {
+        for (kind, template) in [
+            (CertKind::Root, ROOT_TEMPLATE),
+            (CertKind::Client, CLIENT_TEMPLATE),
+        ] {
+            let cn = Profile::builtin(kind).subject.common_name.expect("cn");
+            for (hostile, rule) in [
+                ("/tmp/x/ABS", "common-name rule"),
+                ("../../y", "common-name rule"),
+                ("QV\\u001b[31m", "U+001B"),
+                (" QVProxy", "space"),
+            ] {
+                let text = template.replace(
+                    &format!("common_name = \"{cn}\""),
+                    &format!("common_name = \"{hostile}\""),
+                );
+                let err = Profile::parse(&text, "t.toml", kind).expect_err(hostile);
+                assert!(err.message().contains("field `subject.common_name`"), "{err}");
+                assert!(err.message().contains(rule), "{err}");
+            }
+            let text = template.replace(
+                &format!("common_name = \"{cn}\""),
+                &format!("common_name = \"{cn}\"\norganization = \"Acme\\u202e\""),
+            );
+            let err = Profile::parse(&text, "t.toml", kind).expect_err("bidi");
+            assert!(err.message().contains("subject.organization"), "{err}");
+        }
+        let apostrophe = ROOT_TEMPLATE.replace("\"QlikViewCA\"", "\"Acme's CA $(x)\"");
+        let root = Profile::parse(&apostrophe, "t.toml", CertKind::Root).expect("valid");
+        assert_eq!(root.subject.common_name.as_deref(), Some("Acme's CA $(x)"));
+    }
+
+    #[test]
+    fn a_client_templates_common_name_is_used_or_conflicts_never_ignored() {
+        let builtin = Profile::builtin(CertKind::Client);
+        let name = |p: &Profile, given, template| {
+            p.client_common_name(given, template)
+                .map(|n| n.as_str().to_owned())
+        };
+        assert_eq!(name(&builtin, None, None).expect("default"), "QVProxy");
+        assert_eq!(name(&builtin, Some("Other"), None).expect("given"), "Other");
+        let text = CLIENT_TEMPLATE.replace("\"QVProxy\"", "\"QVClient2\"");
+        let custom = Profile::parse(&text, "c.toml", CertKind::Client).expect("valid");
+        let path = Some(Path::new("c.toml"));
+        assert_eq!(name(&custom, None, path).expect("template"), "QVClient2");
+        assert_eq!(name(&custom, Some("qvclient2"), path).expect("same"), "qvclient2");
+        let err = name(&custom, Some("Other"), path).expect_err("conflict");
+        assert!(err.message().contains("subject.common_name"), "{err}");
+        assert!(name(&builtin, Some("a/b"), None).is_err());
+    }
+
+    #[test]
     fn ecdsa_keys_never_get_key_encipherment() {
         let server = Profile::builtin(CertKind::Server);
         assert!(
