@@ -163,6 +163,9 @@ fn package_and_run(root: &str, client: &str) {
         .collect();
     assert_eq!(files.len(), 6, "{files:?}");
 
+    let ps1 = std::fs::read_to_string(pkg.join("install.ps1")).expect("install.ps1");
+    assert_powershell_holds_names_as_verbatim_strings(&ps1, &[root, client]);
+
     let script = pkg.join("install.sh");
     let (ok, text) = tool("sh", &["-n", path_str(&script)]);
     assert!(ok, "sh -n: {text}");
@@ -206,9 +209,6 @@ fn package_and_run(root: &str, client: &str) {
         path_str(&target.join("server.pem")),
         path_str(&target.join("client.pem")),
     ]);
-
-    let ps1 = std::fs::read_to_string(pkg.join("install.ps1")).expect("install.ps1");
-    assert_powershell_holds_names_as_verbatim_strings(&ps1, &[root, client]);
 }
 
 #[test]
