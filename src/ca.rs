@@ -152,16 +152,13 @@ impl Ca {
                 which.join(", ")
             )));
         }
-        let by_name = current
-            .first()
-            .copied()
-            .or_else(|| {
-                index
-                    .certificates
-                    .iter()
-                    .rev()
-                    .find(|e| e.name.eq_ignore_ascii_case(name_or_serial))
-            });
+        let by_name = current.first().copied().or_else(|| {
+            index
+                .certificates
+                .iter()
+                .rev()
+                .find(|e| e.name.eq_ignore_ascii_case(name_or_serial))
+        });
         if let Some(entry) = by_name {
             return Ok(entry);
         }

@@ -94,10 +94,9 @@ pub fn renew_leaves(
             .filter(|e| e.kind == kind)
             .map(|e| {
                 let mut request = match kind {
-                    CertKind::Server => LeafRequest::server(&MachineName::parse(
-                        &e.name,
-                        FqdnPolicy::Allow,
-                    )?),
+                    CertKind::Server => {
+                        LeafRequest::server(&MachineName::parse(&e.name, FqdnPolicy::Allow)?)
+                    }
                     _ => LeafRequest::client(&CommonName::parse(&e.name)?),
                 };
                 request.key_type = Some(e.key_type);

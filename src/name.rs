@@ -49,10 +49,14 @@ impl MachineName {
             ));
         }
         if is_ip_address(input) {
+            let why = if input.contains(['.', ':']) {
+                ""
+            } else {
+                " (a name of digits only, or of 0x and hex digits, is read as an address)"
+            };
             return Err(Error::failed(format!(
-                "refusing {shown}: an IP address (a name made only of digits, or 0x and hex \
-                 digits, is read as an address); QlikView servers must be referenced by their \
-                 machine name, not an IP address: use the machine name, e.g. QVS01"
+                "refusing {shown}: an IP address; QlikView servers must be referenced by their \
+                 machine name, not an IP address: use the machine name, e.g. QVS01{why}"
             )));
         }
         if input.contains('.') {
@@ -205,9 +209,34 @@ pub fn is_hidden_char(c: char) -> bool {
 
 /// Windows device names: reserved as file names with any extension, in any case.
 const WINDOWS_RESERVED: [&str; 28] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "COM\u{B9}",
-    "COM\u{B2}", "COM\u{B3}", "LPT\u{B9}", "LPT\u{B2}", "LPT\u{B3}",
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
+    "LPT9",
+    "COM\u{B9}",
+    "COM\u{B2}",
+    "COM\u{B3}",
+    "LPT\u{B9}",
+    "LPT\u{B2}",
+    "LPT\u{B3}",
 ];
 
 /// The one way a name becomes a file name: `<name>.<extension>` as a single safe path
@@ -223,7 +252,8 @@ pub fn file_name(name: &str, extension: &str) -> String {
         if stem.len() + c.len_utf8() > MAX_STEM_BYTES {
             break;
         }
-        let bad = is_hidden_char(c) || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|');
+        let bad =
+            is_hidden_char(c) || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|');
         stem.push(if bad { '_' } else { c });
     }
     if stem.starts_with('.') {
@@ -562,10 +592,22 @@ mod tests {
         assert_eq!(file_name("..", ""), "__");
         assert_eq!(file_name(".", ""), "_");
         assert_eq!(file_name("", "pfx"), "_.pfx");
-        assert_eq!(file_name("a:b*c?d\"e<f>g|h\\i", "cer"), "a_b_c_d_e_f_g_h_i.cer");
+        assert_eq!(
+            file_name("a:b*c?d\"e<f>g|h\\i", "cer"),
+            "a_b_c_d_e_f_g_h_i.cer"
+        );
         assert_eq!(file_name("name. ", ""), "name__");
         assert_eq!(file_name("x\u{1b}\u{202e}", "pfx"), "x__.pfx");
-        for reserved in ["CON", "con", "Nul", "AUX", "PRN", "COM1", "lpt9", "COM\u{b9}"] {
+        for reserved in [
+            "CON",
+            "con",
+            "Nul",
+            "AUX",
+            "PRN",
+            "COM1",
+            "lpt9",
+            "COM\u{b9}",
+        ] {
             assert_eq!(
                 file_name(reserved, "pfx"),
                 format!("_{reserved}.pfx"),
@@ -592,8 +634,12 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_before_a_machine_list_is_ignored() {
-        let names = parse_machine_list("\u{feff}QVS01\r\nQVS02\r\n", "hosts.txt", FqdnPolicy::Refuse)
-            .expect("a list saved by Notepad");
+        let names = parse_machine_list(
+            "\u{feff}QVS01\r\nQVS02\r\n",
+            "hosts.txt",
+            FqdnPolicy::Refuse,
+        )
+        .expect("a list saved by Notepad");
         let names: Vec<&str> = names.iter().map(MachineName::as_str).collect();
         assert_eq!(names, ["QVS01", "QVS02"]);
         assert!(

@@ -208,7 +208,10 @@ pub fn render_scripts(values: &ScriptValues) -> Result<Vec<(&'static str, String
         install_ports => minijinja::Value::from(minijinja::value::Serde(lines(PortTable::CertificateInstallation))),
     };
     Ok(vec![
-        ("install.ps1", render("install.ps1.j2", INSTALL_PS1, &context)?),
+        (
+            "install.ps1",
+            render("install.ps1.j2", INSTALL_PS1, &context)?,
+        ),
         ("install.sh", render("install.sh.j2", INSTALL_SH, &context)?),
         ("README.txt", render("README.txt.j2", README_TXT, &context)?),
     ])
@@ -319,7 +322,8 @@ pub fn visible_text(text: &str) -> String {
 /// error, never an empty string.
 fn render(name: &str, source: &str, context: &minijinja::Value) -> Result<String> {
     use minijinja::{AutoEscape, ErrorKind as JinjaErrorKind, State, Value};
-    let jinja_error = |message: String| minijinja::Error::new(JinjaErrorKind::InvalidOperation, message);
+    let jinja_error =
+        |message: String| minijinja::Error::new(JinjaErrorKind::InvalidOperation, message);
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     let syntax = minijinja::syntax::SyntaxConfig::builder()
@@ -334,22 +338,21 @@ fn render(name: &str, source: &str, context: &minijinja::Value) -> Result<String
     // The one place values are written: escaped for the language, unless a filter of that
     // language already did it.
     env.set_formatter(move |out, state, value| {
-        let language = TemplateLanguage::from_auto_escape(state.auto_escape()).ok_or_else(|| {
-            jinja_error(format!(
-                "template {} prints a value where qvca has no escaping rule (only *.ps1.j2, \
+        let language =
+            TemplateLanguage::from_auto_escape(state.auto_escape()).ok_or_else(|| {
+                jinja_error(format!(
+                    "template {} prints a value where qvca has no escaping rule (only *.ps1.j2, \
                  *.sh.j2 and *.txt.j2 templates, without autoescape blocks)",
-                state.name()
-            ))
-        })?;
+                    state.name()
+                ))
+            })?;
         if value.is_undefined() || value.is_none() {
             return Err(jinja_error("a missing value cannot be printed".into()));
         }
         let text = if value.is_safe() {
             value.to_string()
         } else {
-            language
-                .escape(&value.to_string())
-                .map_err(jinja_error)?
+            language.escape(&value.to_string()).map_err(jinja_error)?
         };
         out.write_str(&text)
             .map_err(|_| jinja_error("writing the rendered template failed".into()))
@@ -417,7 +420,10 @@ mod tests {
             "Acme\u{2019}s CA \u{2018}MARK\u{201A}\u{201B}",
             "x';calc;'MARK",
         ),
-        ("`id` %PATH% $env:TEMP MARK", "\u{dc}n\u{ef}c\u{f8}d\u{e9} CA MARK"),
+        (
+            "`id` %PATH% $env:TEMP MARK",
+            "\u{dc}n\u{ef}c\u{f8}d\u{e9} CA MARK",
+        ),
         ("#> <# @' '@ MARK", "\"quoted\" & | ; < > * ? : MARK"),
         ("MARK ${IFS} $((1+1)) !x ~root", "-MARK --help"),
     ];
@@ -445,7 +451,8 @@ mod tests {
     /// The value of a PowerShell verbatim string by the language's rule: any of the five
     /// single quotation marks ends it unless doubled. None when a quote is not doubled.
     fn powershell_verbatim_value(literal: &str) -> Option<String> {
-        let is_quote = |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
+        let is_quote =
+            |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
         let mut chars = literal.chars();
         if !chars.next().is_some_and(is_quote) || !chars.next_back().is_some_and(is_quote) {
             return None;
@@ -479,7 +486,10 @@ mod tests {
         );
         assert_eq!(powershell_quote("$(x) `y` \"z\""), "'$(x) `y` \"z\"'");
         assert_eq!(sh_quote("it's $(x)"), "'it'\\''s $(x)'");
-        assert_eq!(visible_text("a\u{1b}[31m\u{202e}b"), "a\\u{1b}[31m\\u{202e}b");
+        assert_eq!(
+            visible_text("a\u{1b}[31m\u{202e}b"),
+            "a\\u{1b}[31m\\u{202e}b"
+        );
         assert!(TemplateLanguage::Sh.escape("a\nb").is_err());
         assert!(TemplateLanguage::PowerShell.escape("a\u{0}b").is_err());
     }
@@ -495,7 +505,10 @@ mod tests {
             ("t.sh.j2", "{{ name|ps }}"),
             ("t.ps1.j2", "{{ name|sh }}"),
             ("t.ps1.j2", "{{ name|safe }}"),
-            ("t.sh.j2", "{% autoescape false %}{{ name }}{% endautoescape %}"),
+            (
+                "t.sh.j2",
+                "{% autoescape false %}{{ name }}{% endautoescape %}",
+            ),
             ("t.bat.j2", "{{ name }}"),
             ("t.sh.j2", "{{ missing }}"),
         ] {
@@ -587,7 +600,10 @@ mod tests {
                 .output()
                 .expect("sh");
             assert!(out.status.success(), "{out:?}");
-            let expected = format!("{root}\n{client}\n{}\n", crate::name::file_name(root, "cer"));
+            let expected = format!(
+                "{root}\n{client}\n{}\n",
+                crate::name::file_name(root, "cer")
+            );
             assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
             assert!(!dir.path().join("PWNED").exists());
         }

@@ -130,8 +130,12 @@ impl SubjectFields {
     /// subject-text rule for the others); the error names the field and the problem.
     pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
         if let Some(cn) = &self.common_name {
-            crate::name::CommonName::parse(cn)
-                .map_err(|e| ("common_name", format!("{} (the common-name rule)", e.message())))?;
+            crate::name::CommonName::parse(cn).map_err(|e| {
+                (
+                    "common_name",
+                    format!("{} (the common-name rule)", e.message()),
+                )
+            })?;
         }
         let others = [
             ("organization", &self.organization),
@@ -537,7 +541,10 @@ mod tests {
                     &format!("common_name = \"{hostile}\""),
                 );
                 let err = Profile::parse(&text, "t.toml", kind).expect_err(hostile);
-                assert!(err.message().contains("field `subject.common_name`"), "{err}");
+                assert!(
+                    err.message().contains("field `subject.common_name`"),
+                    "{err}"
+                );
                 assert!(err.message().contains(rule), "{err}");
             }
             let text = template.replace(
@@ -565,7 +572,10 @@ mod tests {
         let custom = Profile::parse(&text, "c.toml", CertKind::Client).expect("valid");
         let path = Some(Path::new("c.toml"));
         assert_eq!(name(&custom, None, path).expect("template"), "QVClient2");
-        assert_eq!(name(&custom, Some("qvclient2"), path).expect("same"), "qvclient2");
+        assert_eq!(
+            name(&custom, Some("qvclient2"), path).expect("same"),
+            "qvclient2"
+        );
         let err = name(&custom, Some("Other"), path).expect_err("conflict");
         assert!(err.message().contains("subject.common_name"), "{err}");
         assert!(name(&builtin, Some("a/b"), None).is_err());

@@ -96,11 +96,7 @@ pub fn setup(
         None => password(PasswordUse::Unlock),
     })?;
 
-    let servers: Vec<LeafRequest> = request
-        .machines
-        .iter()
-        .map(LeafRequest::server)
-        .collect();
+    let servers: Vec<LeafRequest> = request.machines.iter().map(LeafRequest::server).collect();
     let mut certificates = issue_batch(
         &mut ca,
         &signer,

@@ -274,17 +274,18 @@ fn entry_problem(position: usize, entry: &Entry, problem: &str) -> String {
 fn checked_entries<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Entry>, D::Error> {
     let entries = Vec::<Entry>::deserialize(d)?;
     for (position, entry) in entries.iter().enumerate() {
-        entry.check_name().map_err(|e| {
-            serde::de::Error::custom(entry_problem(position, entry, e.message()))
-        })?;
+        entry
+            .check_name()
+            .map_err(|e| serde::de::Error::custom(entry_problem(position, entry, e.message())))?;
     }
     Ok(entries)
 }
 
 fn checked_root_cn<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
     let name = String::deserialize(d)?;
-    check_root_cn(&name)
-        .map_err(|problem| serde::de::Error::custom(format!("field `settings.root_cn`: {problem}")))?;
+    check_root_cn(&name).map_err(|problem| {
+        serde::de::Error::custom(format!("field `settings.root_cn`: {problem}"))
+    })?;
     Ok(name)
 }
 
@@ -485,12 +486,37 @@ mod tests {
         index.validate().expect("valid");
 
         for (root, server, field, rule) in [
-            ("QlikViewCA", "/abs/path/SRV", "certificates[1].name", "machine-name"),
-            ("QlikViewCA", "../../y", "certificates[1].name", "machine-name"),
-            ("QlikViewCA", "167837954", "certificates[1].name", "IP address"),
-            ("QlikViewCA", "QV$(touch X)", "certificates[1].name", "machine-name"),
+            (
+                "QlikViewCA",
+                "/abs/path/SRV",
+                "certificates[1].name",
+                "machine-name",
+            ),
+            (
+                "QlikViewCA",
+                "../../y",
+                "certificates[1].name",
+                "machine-name",
+            ),
+            (
+                "QlikViewCA",
+                "167837954",
+                "certificates[1].name",
+                "IP address",
+            ),
+            (
+                "QlikViewCA",
+                "QV$(touch X)",
+                "certificates[1].name",
+                "machine-name",
+            ),
             ("/tmp/x/ABS", "QVS01", "certificates[0].name", "common-name"),
-            ("Evil\u{1b}]0;x\u{7}", "QVS01", "certificates[0].name", "U+001B"),
+            (
+                "Evil\u{1b}]0;x\u{7}",
+                "QVS01",
+                "certificates[0].name",
+                "U+001B",
+            ),
         ] {
             let json = index_json(root, server);
             let err = Index::parse(json.as_bytes(), Path::new("index.json"))

@@ -81,8 +81,7 @@ fn raw_controls(bytes: &[u8]) -> Vec<String> {
 /// The value of a PowerShell verbatim string by the language's rule: any of the five single
 /// quotation marks ends it unless doubled. None when a quote is not doubled.
 fn powershell_verbatim_value(literal: &str) -> Option<String> {
-    let is_quote =
-        |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
+    let is_quote = |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
     let mut chars = literal.chars();
     if !chars.next().is_some_and(is_quote) || !chars.next_back().is_some_and(is_quote) {
         return None;
@@ -192,10 +191,7 @@ fn package_and_run(root: &str, client: &str) {
         .expect("install.sh");
     assert_code(&out, 0, "install.sh");
     for dir in [&cwd, &pkg, &ca.path().to_path_buf(), &target] {
-        assert!(
-            !dir.join("PWNED").exists(),
-            "a name ran as code in {dir:?}"
-        );
+        assert!(!dir.join("PWNED").exists(), "a name ran as code in {dir:?}");
     }
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -223,7 +219,10 @@ fn hostile_but_valid_names_give_scripts_that_parse_and_run() {
             "\u{dc}n\u{ef}c\u{f8}d\u{e9} CA \u{2019}MARK\u{2018}",
             "x';calc;'MARK",
         ),
-        ("`id` %PATH% $env:TEMP #> <# MARK", "\"q\" & | ; < > * ? : MARK"),
+        (
+            "`id` %PATH% $env:TEMP #> <# MARK",
+            "\"q\" & | ; < > * ? : MARK",
+        ),
     ] {
         package_and_run(root, client);
     }
@@ -281,7 +280,11 @@ fn a_template_common_name_that_is_a_path_is_refused_naming_the_field() {
         .output()
         .expect("run");
     assert_code(&out, 1, "client template");
-    assert!(stderr(&out).contains("subject.common_name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("subject.common_name"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(ca.snapshot(), before);
 }
 
@@ -297,7 +300,11 @@ fn a_client_templates_common_name_is_honoured_or_refused_never_ignored() {
         .output()
         .expect("run");
     assert_code(&out, 1, "NAME against the template");
-    assert!(stderr(&out).contains("subject.common_name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("subject.common_name"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(ca.snapshot(), before);
 
     ca.qvca()
@@ -366,12 +373,9 @@ fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
         trusted: Vec::new(),
         secrets: vec![("qvca-state", &state_bytes)],
     };
-    let hostile = qvca::pkcs12::write_pfx(
-        &contents,
-        &password,
-        qvca::pkcs12::PfxEncryption::Modern,
-    )
-    .expect("write");
+    let hostile =
+        qvca::pkcs12::write_pfx(&contents, &password, qvca::pkcs12::PfxEncryption::Modern)
+            .expect("write");
     let path = ca.path().join("hostile.pfx");
     std::fs::write(&path, hostile).expect("write");
     path
@@ -409,7 +413,11 @@ fn a_backup_whose_index_names_a_server_with_a_path_never_verifies_or_restores() 
         .output()
         .expect("run");
     assert_code(&out, 4, "restore");
-    assert!(stderr(&out).contains("machine-name rule"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("machine-name rule"),
+        "{}",
+        describe(&out)
+    );
     assert!(!target.exists(), "a refused restore created {target:?}");
     assert!(!Path::new("/abs/path/SRV").exists());
 }
@@ -457,7 +465,10 @@ fn a_foreign_pfx_whose_root_cn_is_a_path_is_refused_with_exit_4() {
     let out = run(&ca, &["-y", "restore", "--force", path_str(&pfx)]);
     assert_code(&out, 4, "restore --force");
     let err = stderr(&out);
-    assert!(err.contains("../../evil") && err.contains("common name"), "{err}");
+    assert!(
+        err.contains("../../evil") && err.contains("common name"),
+        "{err}"
+    );
     assert!(!ca.dir().exists(), "a refused restore created the CA");
 }
 
@@ -515,7 +526,11 @@ fn a_server_or_client_named_like_the_root_is_refused() {
             .output()
             .expect("run");
         assert_code(&out, 1, &args.join(" "));
-        assert!(stderr(&out).contains("named like the root"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("named like the root"),
+            "{}",
+            stderr(&out)
+        );
     }
     assert_eq!(ca.snapshot(), before);
 }
@@ -578,7 +593,12 @@ fn license_claims_with_control_characters_are_never_written_raw() {
         .output()
         .expect("run");
     assert_code(&out, 0, "license inspect");
-    assert_eq!(raw_controls(&out.stdout), Vec::<String>::new(), "{}", describe(&out));
+    assert_eq!(
+        raw_controls(&out.stdout),
+        Vec::<String>::new(),
+        "{}",
+        describe(&out)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\\u{1b}]0;pwned"), "{text}");
     assert!(
@@ -605,5 +625,10 @@ fn an_error_quoting_a_name_never_writes_raw_control_characters() {
         .output()
         .expect("run");
     assert_code(&out, 6, "export of an unknown machine");
-    assert_eq!(raw_controls(&out.stderr), Vec::<String>::new(), "{}", describe(&out));
+    assert_eq!(
+        raw_controls(&out.stderr),
+        Vec::<String>::new(),
+        "{}",
+        describe(&out)
+    );
 }

@@ -127,7 +127,8 @@ pub fn printable_value(text: &str) -> Cow<'_, str> {
 }
 
 fn escape_hidden(text: &str, keep_layout: bool) -> Cow<'_, str> {
-    let hidden = |c: char| qvca::name::is_hidden_char(c) && !(keep_layout && matches!(c, '\n' | '\t'));
+    let hidden =
+        |c: char| qvca::name::is_hidden_char(c) && !(keep_layout && matches!(c, '\n' | '\t'));
     if !text.chars().any(hidden) {
         return Cow::Borrowed(text);
     }
@@ -146,7 +147,11 @@ fn escape_hidden(text: &str, keep_layout: bool) -> Cow<'_, str> {
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| row.iter().map(|c| printable_value(c).into_owned()).collect())
+        .map(|row| {
+            row.iter()
+                .map(|c| printable_value(c).into_owned())
+                .collect()
+        })
         .collect();
     let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

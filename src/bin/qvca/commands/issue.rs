@@ -34,10 +34,7 @@ fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
             ctx.out.warn(&warning);
         }
     }
-    let requests: Vec<LeafRequest> = machines
-        .iter()
-        .map(LeafRequest::server)
-        .collect();
+    let requests: Vec<LeafRequest> = machines.iter().map(LeafRequest::server).collect();
     let options = options(&args.leaf, CertKind::Server, jobs(args.jobs))?;
     issue(ctx, &requests, &options)
 }
