@@ -303,7 +303,7 @@ pub fn issue_batch(
     progress: &mut dyn FnMut(&IssueOutcome),
 ) -> Result<Vec<IssueOutcome>> {
     let now = OffsetDateTime::now_utc();
-    refuse_root_names(ca, requests)?;
+    check_requests(ca, requests)?;
     let key_type = options.key_type.unwrap_or(options.profile.key_type);
     let days = options.days.unwrap_or(options.profile.validity_days);
     let validity = leaf_validity(days, now, signer.root())?;
@@ -378,9 +378,26 @@ pub fn issue_batch(
     Ok(outcomes.into_iter().flatten().collect())
 }
 
-/// Refuses the whole batch when a Server or Client would be named like the root: Windows lists
-/// them side by side, and `revoke`, `show` and `export` could not tell them apart.
-fn refuse_root_names(ca: &Ca, requests: &[LeafRequest]) -> Result<()> {
+/// Refuses the whole batch when a name breaks the rule of its kind (whoever built the request)
+/// or a Server or Client would be named like the root: Windows lists them side by side, and
+/// `revoke`, `show` and `export` could not tell them apart.
+fn check_requests(ca: &Ca, requests: &[LeafRequest]) -> Result<()> {
+    for request in requests {
+        request
+            .kind
+            .check_name(&request.name)
+            .map_err(|e| Error::failed(format!("nothing was issued: {}", e.message())))?;
+        if request
+            .dns_name
+            .as_ref()
+            .is_some_and(|dns| dns != &request.name)
+        {
+            return Err(Error::failed(format!(
+                "nothing was issued: the DNS name of {:?} must be its machine name",
+                request.name
+            )));
+        }
+    }
     let root = &ca.index().settings.root_cn;
     let clashing: Vec<String> = requests
         .iter()

@@ -96,6 +96,18 @@ impl CertKind {
         }
     }
 
+    /// Checks `name` against the rule of this kind: a machine name (FQDNs allowed, as
+    /// `--allow-fqdn` may have issued them) for a Server, a common name for the root and the
+    /// Client. The one check every certificate name passes, whatever its source.
+    pub fn check_name(self, name: &str) -> Result<()> {
+        match self {
+            CertKind::Server => {
+                crate::name::MachineName::parse(name, crate::name::FqdnPolicy::Allow).map(drop)
+            }
+            CertKind::Root | CertKind::Client => crate::name::CommonName::parse(name).map(drop),
+        }
+    }
+
     /// The seed's "Location (Windows store)" column.
     pub fn windows_location(self) -> &'static str {
         match self {
@@ -244,12 +256,7 @@ impl Entry {
 }
 
 fn check_name_of(kind: CertKind, name: &str) -> Result<()> {
-    match kind {
-        CertKind::Server => {
-            crate::name::MachineName::parse(name, crate::name::FqdnPolicy::Allow).map(drop)
-        }
-        CertKind::Root | CertKind::Client => crate::name::CommonName::parse(name).map(drop),
-    }
+    kind.check_name(name)
 }
 
 fn check_root_cn(name: &str) -> std::result::Result<(), String> {
