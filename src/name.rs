@@ -241,7 +241,9 @@ const WINDOWS_RESERVED: [&str; 28] = [
 
 /// The one way a name becomes a file name: `<name>.<extension>` as a single safe path
 /// component in any directory, on Linux and Windows alike. Separators, characters Windows
-/// forbids (`: * ? " < > |`) and hidden characters become `_`; a leading dot or a trailing dot
+/// forbids (`: * ? " < > |`), PowerShell's wildcard characters (`[ ]` and its escape
+/// character, the backtick: a `-FilePath` may read them as a pattern) and hidden characters
+/// become `_`; a leading dot or a trailing dot
 /// or space becomes `_` (no `.`, `..` or hidden file, nothing Windows would silently strip);
 /// a Windows device name (`CON`, `NUL`, `COM1`, ... with any extension) gets a `_` prefix;
 /// an empty name is `_`. Ordinary names (`QVS01`, `QVProxy`, `Acme's CA`) are unchanged.
@@ -252,8 +254,11 @@ pub fn file_name(name: &str, extension: &str) -> String {
         if stem.len() + c.len_utf8() > MAX_STEM_BYTES {
             break;
         }
-        let bad =
-            is_hidden_char(c) || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|');
+        let bad = is_hidden_char(c)
+            || matches!(
+                c,
+                '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '[' | ']' | '`'
+            );
         stem.push(if bad { '_' } else { c });
     }
     if stem.starts_with('.') {
@@ -597,6 +602,10 @@ mod tests {
             "a_b_c_d_e_f_g_h_i.cer"
         );
         assert_eq!(file_name("name. ", ""), "name__");
+        assert_eq!(
+            file_name("Acme [Test] `id` CA", "cer"),
+            "Acme _Test_ _id_ CA.cer"
+        );
         assert_eq!(file_name("x\u{1b}\u{202e}", "pfx"), "x__.pfx");
         for reserved in [
             "CON",
