@@ -50,7 +50,9 @@ fn signing(c: &mut Criterion) {
         let issuer = rcgen::Issuer::from_ca_cert_der(root.der(), root_key).expect("issuer");
         let leaf_key = key_type.generate().expect("keygen");
         let profile = Profile::builtin(CertKind::Server);
-        let request = LeafRequest::server("QVS01");
+        let machine = qvca::name::MachineName::parse("QVS01", qvca::name::FqdnPolicy::Refuse)
+            .expect("machine name");
+        let request = LeafRequest::server(&machine);
         c.bench_function(&format!("sign a server certificate ({key_type})"), |b| {
             b.iter(|| {
                 let params = leaf_params(

@@ -762,7 +762,18 @@ fn index_from_certificates(found: &[FoundCertificate]) -> Result<Index> {
         } else {
             CertKind::Client
         };
-        entries.push(Entry::issued(kind, &name, key_type_of(&d.public_key), &d));
+        let entry = Entry::issued(kind, &name, key_type_of(&d.public_key), &d);
+        // The names come from outside: the same rule as for every other name.
+        entry.check_name().map_err(|e| {
+            Error::authentication(format!(
+                "the {} certificate with serial {} cannot be restored: its common name is not \
+                 a name qvca accepts ({}); nothing was changed",
+                kind.description(),
+                d.serial,
+                e.message()
+            ))
+        })?;
+        entries.push(entry);
     }
     entries.sort_by_key(|e| e.kind != CertKind::Root);
     let mut index = Index::new(Settings {

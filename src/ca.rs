@@ -132,18 +132,33 @@ impl Ca {
     }
 
     /// Finds a certificate by name (the newest active one; `QlikViewCA` finds the root) or serial.
+    /// A name that several current certificates carry (a Server and a Client both called
+    /// `QVS01`) is refused, listing their serials: the caller must say which one.
     pub fn resolve(&self, name_or_serial: &str) -> Result<&Entry> {
         let index = &self.index;
-        let by_name = [CertKind::Server, CertKind::Client, CertKind::Root]
+        let current: Vec<&Entry> = [CertKind::Server, CertKind::Client, CertKind::Root]
             .into_iter()
-            .find_map(|kind| index.current(kind, name_or_serial))
-            .or_else(|| {
-                index
-                    .certificates
-                    .iter()
-                    .rev()
-                    .find(|e| e.name.eq_ignore_ascii_case(name_or_serial))
-            });
+            .filter_map(|kind| index.current(kind, name_or_serial))
+            .collect();
+        if current.len() > 1 {
+            let which: Vec<String> = current
+                .iter()
+                .map(|e| format!("{} {} (serial {})", e.kind.description(), e.name, e.serial))
+                .collect();
+            return Err(Error::refused(format!(
+                "{name_or_serial:?} names {} current certificates: {}; nothing was done: give \
+                 the serial of the one you mean instead of the name",
+                current.len(),
+                which.join(", ")
+            )));
+        }
+        let by_name = current.first().copied().or_else(|| {
+            index
+                .certificates
+                .iter()
+                .rev()
+                .find(|e| e.name.eq_ignore_ascii_case(name_or_serial))
+        });
         if let Some(entry) = by_name {
             return Ok(entry);
         }

@@ -10,6 +10,7 @@ use crate::ca::{Ca, RootSigner};
 use crate::certificate::{CertificateDetails, to_pem};
 use crate::error::{Error, Result};
 use crate::key::KeyType;
+use crate::name::{CommonName, MachineName, same_name};
 use crate::profile::Profile;
 use crate::secret::SecretBytes;
 use crate::serial::Serial;
@@ -40,20 +41,20 @@ pub struct LeafRequest {
 
 impl LeafRequest {
     /// A Server certificate for a machine: CN and SAN dNSName are the machine name.
-    pub fn server(machine: &str) -> Self {
+    pub fn server(machine: &MachineName) -> Self {
         Self {
             kind: CertKind::Server,
-            name: machine.to_owned(),
-            dns_name: Some(machine.to_owned()),
+            name: machine.as_str().to_owned(),
+            dns_name: Some(machine.as_str().to_owned()),
             key_type: None,
         }
     }
 
     /// A Client certificate with this common name.
-    pub fn client(name: &str) -> Self {
+    pub fn client(name: &CommonName) -> Self {
         Self {
             kind: CertKind::Client,
-            name: name.to_owned(),
+            name: name.as_str().to_owned(),
             dns_name: None,
             key_type: None,
         }
@@ -302,6 +303,7 @@ pub fn issue_batch(
     progress: &mut dyn FnMut(&IssueOutcome),
 ) -> Result<Vec<IssueOutcome>> {
     let now = OffsetDateTime::now_utc();
+    check_requests(ca, requests)?;
     let key_type = options.key_type.unwrap_or(options.profile.key_type);
     let days = options.days.unwrap_or(options.profile.validity_days);
     let validity = leaf_validity(days, now, signer.root())?;
@@ -374,6 +376,42 @@ pub fn issue_batch(
         ca.commit()?;
     }
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Refuses the whole batch when a name breaks the rule of its kind (whoever built the request)
+/// or a Server or Client would be named like the root: Windows lists them side by side, and
+/// `revoke`, `show` and `export` could not tell them apart.
+fn check_requests(ca: &Ca, requests: &[LeafRequest]) -> Result<()> {
+    for request in requests {
+        request
+            .kind
+            .check_name(&request.name)
+            .map_err(|e| Error::failed(format!("nothing was issued: {}", e.message())))?;
+        if request
+            .dns_name
+            .as_ref()
+            .is_some_and(|dns| dns != &request.name)
+        {
+            return Err(Error::failed(format!(
+                "nothing was issued: the DNS name of {:?} must be its machine name",
+                request.name
+            )));
+        }
+    }
+    let root = &ca.index().settings.root_cn;
+    let clashing: Vec<String> = requests
+        .iter()
+        .filter(|r| same_name(&r.name, root))
+        .map(|r| format!("{} {:?}", r.kind.description(), r.name))
+        .collect();
+    if clashing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "nothing was issued: {} would be named like the root {root:?}; a Server or Client \
+         certificate cannot share the root's name (compared without case): choose another name",
+        clashing.join(", ")
+    )))
 }
 
 /// Runs the workers and writes each signed certificate as it arrives; returns the entries to

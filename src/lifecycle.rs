@@ -13,6 +13,7 @@ use crate::ca::{Ca, RootSigner};
 use crate::certificate::{CertificateDetails, to_pem};
 use crate::error::{Error, Result};
 use crate::issue::{IssueOptions, IssueOutcome, LeafRequest, issue_batch};
+use crate::name::{CommonName, FqdnPolicy, MachineName};
 use crate::profile::Profile;
 use crate::serial::Serial;
 use crate::store::atomic::{Durability, FileMode, write_atomic};
@@ -88,18 +89,20 @@ pub fn renew_leaves(
 ) -> Result<Vec<IssueOutcome>> {
     let mut outcomes = Vec::new();
     for kind in [CertKind::Server, CertKind::Client] {
-        let requests: Vec<LeafRequest> = entries
+        let requests = entries
             .iter()
             .filter(|e| e.kind == kind)
             .map(|e| {
                 let mut request = match kind {
-                    CertKind::Server => LeafRequest::server(&e.name),
-                    _ => LeafRequest::client(&e.name),
+                    CertKind::Server => {
+                        LeafRequest::server(&MachineName::parse(&e.name, FqdnPolicy::Allow)?)
+                    }
+                    _ => LeafRequest::client(&CommonName::parse(&e.name)?),
                 };
                 request.key_type = Some(e.key_type);
-                request
+                Ok(request)
             })
-            .collect();
+            .collect::<Result<Vec<LeafRequest>>>()?;
         if requests.is_empty() {
             continue;
         }

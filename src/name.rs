@@ -6,6 +6,13 @@
 //! explicitly allowed, and the name must be a valid host label (letters, digits, hyphens, 1-63
 //! characters, no leading or trailing hyphen). A [`CommonName`] is the subject of the root or a
 //! Client certificate (`QlikViewCA`, `QVProxy` by default).
+//!
+//! These two types are the one validation of each kind of name, whatever its source: the
+//! command line, `--from-file`, `--cn`, a `--template`'s subject, a restored index, the CN of a
+//! certificate in a foreign PKCS#12. A name that passes may still be hostile to a shell or a
+//! script (`Acme's CA $(x)` is a valid common name): scripts escape every value
+//! ([`crate::package`]), file names go through [`file_name`], and the CLI escapes control
+//! characters in everything it prints.
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -42,9 +49,14 @@ impl MachineName {
             ));
         }
         if is_ip_address(input) {
+            let why = if input.contains(['.', ':']) {
+                ""
+            } else {
+                " (a name of digits only, or of 0x and hex digits, is read as an address)"
+            };
             return Err(Error::failed(format!(
                 "refusing {shown}: an IP address; QlikView servers must be referenced by their \
-                 machine name, not an IP address: use the machine name, e.g. QVS01"
+                 machine name, not an IP address: use the machine name, e.g. QVS01{why}"
             )));
         }
         if input.contains('.') {
@@ -111,33 +123,32 @@ pub const DEFAULT_CLIENT_NAME: &str = "QVProxy";
 pub const DEFAULT_ROOT_NAME: &str = "QlikViewCA";
 
 impl CommonName {
-    /// Validates a common name: 1-64 printable ASCII characters (inner spaces allowed), no
-    /// slashes or backslashes, no leading or trailing space.
+    /// The longest common name (X.509's upper bound for a CN, in characters).
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates a common name: 1-64 printable characters (any script; inner spaces,
+    /// apostrophes, `$`, `%` and the like allowed), no control or bidirectional-formatting
+    /// characters, no slash or backslash, no leading or trailing space, not only dots.
     pub fn parse(input: &str) -> Result<Self> {
         let shown = shown(input);
-        if input.trim().is_empty() {
-            return Err(Error::failed(
-                "refusing an empty common name: leave the option out to use the default",
-            ));
-        }
-        if input.len() > 64 {
+        check_subject_text(input).map_err(|problem| {
+            if input.trim().is_empty() {
+                Error::failed(
+                    "refusing an empty common name: leave the option out to use the default",
+                )
+            } else {
+                Error::failed(format!("refusing {shown}: {problem}"))
+            }
+        })?;
+        if let Some(c) = input.chars().find(|c| matches!(c, '/' | '\\')) {
             return Err(Error::failed(format!(
-                "refusing {shown}: {} characters; a common name has at most 64",
-                input.len()
+                "refusing {shown}: a common name cannot contain a slash or backslash (found \
+                 {c:?}); it also names files"
             )));
         }
-        if input.trim() != input {
+        if input.chars().all(|c| c == '.') {
             return Err(Error::failed(format!(
-                "refusing {shown}: a common name cannot start or end with a space"
-            )));
-        }
-        if let Some(c) = input
-            .chars()
-            .find(|c| !(c.is_ascii_graphic() || *c == ' ') || matches!(c, '/' | '\\'))
-        {
-            return Err(Error::failed(format!(
-                "refusing {shown}: common names may contain only printable ASCII characters \
-                 without slashes (found {c:?})"
+                "refusing {shown}: a common name cannot be only dots"
             )));
         }
         Ok(Self(input.to_owned()))
@@ -149,19 +160,153 @@ impl CommonName {
     }
 }
 
+/// The rule of every subject text (CN, O, OU, L, ST): 1 to 64 characters, none of them a
+/// control character (C0, DEL, C1) or an invisible formatting character (bidirectional
+/// overrides such as U+202E, zero-width characters, line separators), no leading or trailing
+/// space. Returns the problem in words.
+pub fn check_subject_text(input: &str) -> std::result::Result<(), String> {
+    if input.trim().is_empty() {
+        return Err("it is empty".into());
+    }
+    let length = input.chars().count();
+    if length > CommonName::MAX_LEN {
+        return Err(format!(
+            "{length} characters; a subject field has at most {}",
+            CommonName::MAX_LEN
+        ));
+    }
+    if let Some(c) = input.chars().find(|c| is_hidden_char(*c)) {
+        return Err(format!(
+            "it contains the control or formatting character U+{:04X}; only printable \
+             characters are allowed",
+            u32::from(c)
+        ));
+    }
+    if input.trim() != input {
+        return Err("it cannot start or end with a space".into());
+    }
+    Ok(())
+}
+
+/// True for characters that must never reach a terminal, a script or a certificate subject
+/// unescaped: control characters (C0, DEL, C1) and the invisible formatting characters that
+/// reorder or hide text (bidirectional controls, zero-width characters, line and paragraph
+/// separators, the byte-order mark, interlinear annotation).
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// Windows device names: reserved as file names with any extension, in any case.
+const WINDOWS_RESERVED: [&str; 28] = [
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
+    "LPT9",
+    "COM\u{B9}",
+    "COM\u{B2}",
+    "COM\u{B3}",
+    "LPT\u{B9}",
+    "LPT\u{B2}",
+    "LPT\u{B3}",
+];
+
+/// The one way a name becomes a file name: `<name>.<extension>` as a single safe path
+/// component in any directory, on Linux and Windows alike. Separators, characters Windows
+/// forbids (`: * ? " < > |`), PowerShell's wildcard characters (`[ ]` and its escape
+/// character, the backtick: a `-FilePath` may read them as a pattern) and hidden characters
+/// become `_`; a leading dot or a trailing dot
+/// or space becomes `_` (no `.`, `..` or hidden file, nothing Windows would silently strip);
+/// a Windows device name (`CON`, `NUL`, `COM1`, ... with any extension) gets a `_` prefix;
+/// an empty name is `_`. Ordinary names (`QVS01`, `QVProxy`, `Acme's CA`) are unchanged.
+pub fn file_name(name: &str, extension: &str) -> String {
+    const MAX_STEM_BYTES: usize = 200;
+    let mut stem = String::with_capacity(name.len());
+    for c in name.chars() {
+        if stem.len() + c.len_utf8() > MAX_STEM_BYTES {
+            break;
+        }
+        let bad = is_hidden_char(c)
+            || matches!(
+                c,
+                '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '[' | ']' | '`'
+            );
+        stem.push(if bad { '_' } else { c });
+    }
+    if stem.starts_with('.') {
+        stem.replace_range(..1, "_");
+    }
+    let kept = stem.trim_end_matches(['.', ' ']).len();
+    let trailing = stem.len() - kept;
+    stem.truncate(kept);
+    stem.extend(std::iter::repeat_n('_', trailing));
+    if stem.is_empty() {
+        stem.push('_');
+    }
+    let device = stem.split('.').next().unwrap_or_default().trim_end();
+    if WINDOWS_RESERVED
+        .iter()
+        .any(|reserved| *reserved == device.to_uppercase())
+    {
+        stem.insert(0, '_');
+    }
+    let extension = extension.trim_start_matches('.');
+    if extension.is_empty() {
+        stem
+    } else {
+        format!("{stem}.{extension}")
+    }
+}
+
+/// True when two certificate names are the same name to Windows (case-insensitive, also
+/// beyond ASCII).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+}
+
 impl fmt::Display for CommonName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// Parses machine names one a line (blank lines and `#` comments ignored, surrounding
-/// whitespace trimmed, repeats dropped), reporting every bad line as "`<source>`, line N: problem".
+/// Parses machine names one a line (a leading UTF-8 byte-order mark, blank lines and `#`
+/// comments ignored, surrounding whitespace trimmed, repeats dropped), reporting every bad line as "`<source>`, line N: problem".
 pub fn parse_machine_list(
     text: &str,
     source: &str,
     policy: FqdnPolicy,
 ) -> std::result::Result<Vec<MachineName>, Vec<String>> {
+    // A byte-order mark (Windows editors write one) is not part of the first name.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let lines = text.lines().enumerate().filter_map(|(number, line)| {
         let line = line.trim();
         (!line.is_empty() && !line.starts_with('#'))
@@ -232,9 +377,11 @@ fn is_ip_address(input: &str) -> bool {
         .unwrap_or(input);
     let without_zone = bare.split('%').next().unwrap_or(bare);
     bare.parse::<IpAddr>().is_ok() || without_zone.parse::<Ipv6Addr>().is_ok() || {
-        // Dotted forms that inet_aton accepts (10.1.2, 0x0a.1.2.3) are IP addresses too.
+        // The forms that inet_aton accepts are IP addresses too: dotted (10.1.2, 0x0a.1.2.3)
+        // and a single number (167837954, 0x0a010102, 012); a name of digits only is refused
+        // with them, whether or not it fits in 32 bits.
         let parts: Vec<&str> = input.split('.').collect();
-        (2..=4).contains(&parts.len())
+        (1..=4).contains(&parts.len())
             && parts.iter().all(|p| {
                 !p.is_empty()
                     && (p.chars().all(|c| c.is_ascii_digit())
@@ -291,7 +438,7 @@ mod tests {
 
     #[test]
     fn plain_machine_names_are_accepted_and_keep_their_case() {
-        for name in ["QVS01", "qvs-01", "a", "1234", &"x".repeat(63)] {
+        for name in ["QVS01", "qvs-01", "a", "1a234", "0xdemo", &"x".repeat(63)] {
             assert_eq!(parse(name).expect(name).as_str(), name);
         }
     }
@@ -305,6 +452,11 @@ mod tests {
             "[2001:db8::1]",
             "10.1.2",
             "0x0a.1.2.3",
+            "167837954",
+            "1234",
+            "0x0a010102",
+            "0X1",
+            "0777",
         ] {
             let err = parse(ip).expect_err(ip);
             assert!(err.message().contains("IP address"), "{ip}: {err}");
@@ -396,6 +548,120 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn common_names_take_printable_unicode_and_refuse_hidden_characters_and_slashes() {
+        for good in [
+            "QlikViewCA",
+            "Acme's CA $(touch X)",
+            "QV`id` %PATH% $env:TEMP",
+            "\u{dc}n\u{ef}c\u{f8}d\u{e9} CA",
+            "Acme\u{2019}s CA",
+            "x';calc;'",
+            "#> <# @' '@",
+            &"\u{e9}".repeat(64),
+        ] {
+            assert_eq!(CommonName::parse(good).expect(good).as_str(), good);
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            (" QV", "space"),
+            ("QV ", "space"),
+            ("/tmp/x/ABS", "slash"),
+            ("../../y", "slash"),
+            ("a\\b", "slash"),
+            ("..", "dots"),
+            ("QV\u{1b}[31m", "U+001B"),
+            ("QV\r", "U+000D"),
+            ("QV\u{7}", "U+0007"),
+            ("QV\u{0}", "U+0000"),
+            ("QV\u{85}", "U+0085"),
+            ("QV\u{202e}gpj", "U+202E"),
+            ("QV\u{200b}", "U+200B"),
+            ("QV\nX", "U+000A"),
+        ] {
+            let err = CommonName::parse(bad).expect_err(bad);
+            assert!(err.message().contains(why), "{bad:?}: {err}");
+        }
+        let long = "\u{e9}".repeat(65);
+        assert!(CommonName::parse(&long).is_err(), "65 characters");
+    }
+
+    #[test]
+    fn file_names_stay_one_safe_component() {
+        assert_eq!(file_name("QVS01", "pfx"), "QVS01.pfx");
+        assert_eq!(file_name("Acme's CA $(x)", "cer"), "Acme's CA $(x).cer");
+        assert_eq!(file_name("/tmp/x/ABS", "cer"), "_tmp_x_ABS.cer");
+        assert_eq!(file_name("../../y", "pfx"), "_._.._y.pfx");
+        assert_eq!(file_name("..", ""), "__");
+        assert_eq!(file_name(".", ""), "_");
+        assert_eq!(file_name("", "pfx"), "_.pfx");
+        assert_eq!(
+            file_name("a:b*c?d\"e<f>g|h\\i", "cer"),
+            "a_b_c_d_e_f_g_h_i.cer"
+        );
+        assert_eq!(file_name("name. ", ""), "name__");
+        assert_eq!(
+            file_name("Acme [Test] `id` CA", "cer"),
+            "Acme _Test_ _id_ CA.cer"
+        );
+        assert_eq!(file_name("x\u{1b}\u{202e}", "pfx"), "x__.pfx");
+        for reserved in [
+            "CON",
+            "con",
+            "Nul",
+            "AUX",
+            "PRN",
+            "COM1",
+            "lpt9",
+            "COM\u{b9}",
+        ] {
+            assert_eq!(
+                file_name(reserved, "pfx"),
+                format!("_{reserved}.pfx"),
+                "{reserved}"
+            );
+        }
+        assert_eq!(file_name("nul.tar", "gz"), "_nul.tar.gz");
+        assert_eq!(file_name("CONSOLE", "pfx"), "CONSOLE.pfx");
+        let long = file_name(&"\u{e9}".repeat(300), "pfx");
+        assert!(long.len() <= 204, "{}", long.len());
+        for hostile in ["../../y", "/abs", "a/../../b", "C:\\x", "..\\..", "NUL", ""] {
+            let name = file_name(hostile, "");
+            let path = std::path::Path::new(&name);
+            assert_eq!(path.components().count(), 1, "{hostile:?} -> {name:?}");
+            assert!(
+                matches!(
+                    path.components().next(),
+                    Some(std::path::Component::Normal(_))
+                ),
+                "{hostile:?} -> {name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_a_machine_list_is_ignored() {
+        let names = parse_machine_list(
+            "\u{feff}QVS01\r\nQVS02\r\n",
+            "hosts.txt",
+            FqdnPolicy::Refuse,
+        )
+        .expect("a list saved by Notepad");
+        let names: Vec<&str> = names.iter().map(MachineName::as_str).collect();
+        assert_eq!(names, ["QVS01", "QVS02"]);
+        assert!(
+            parse_machine_list("QVS01\n\u{feff}QVS02\n", "hosts.txt", FqdnPolicy::Refuse).is_err(),
+            "only a leading mark is ignored"
+        );
+    }
+
+    #[test]
+    fn names_compare_without_case_beyond_ascii() {
+        assert!(same_name("QlikViewCA", "qlikviewca"));
+        assert!(same_name("\u{dc}NICODE", "\u{fc}nicode"));
+        assert!(!same_name("QVS01", "QVS02"));
     }
 
     #[test]

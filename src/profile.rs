@@ -125,6 +125,39 @@ pub struct SubjectFields {
     pub country: Option<String>,
 }
 
+impl SubjectFields {
+    /// Checks every field against its rule (the common-name rule for `common_name`, the
+    /// subject-text rule for the others); the error names the field and the problem.
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        if let Some(cn) = &self.common_name {
+            crate::name::CommonName::parse(cn).map_err(|e| {
+                (
+                    "common_name",
+                    format!("{} (the common-name rule)", e.message()),
+                )
+            })?;
+        }
+        let others = [
+            ("organization", &self.organization),
+            ("organizational_unit", &self.organizational_unit),
+            ("locality", &self.locality),
+            ("state", &self.state),
+            ("country", &self.country),
+        ];
+        for (field, value) in others {
+            if let Some(value) = value {
+                crate::name::check_subject_text(value).map_err(|problem| {
+                    (
+                        field,
+                        format!("{problem} (the rule: 1 to 64 printable characters)"),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A validated certificate profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -294,19 +327,20 @@ impl Profile {
                 None => Ok(None),
                 Some(value) => {
                     let v = value.get_ref().trim();
-                    if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
-                        Err(at(
+                    crate::name::check_subject_text(v).map_err(|problem| {
+                        at(
                             value.span(),
                             &format!("subject.{name}"),
-                            "must be 1 to 64 characters without control characters".into(),
-                        ))
-                    } else {
-                        Ok(Some(v.to_owned()))
-                    }
+                            format!(
+                                "{problem} (the rule: 1 to 64 printable characters, no \
+                                 control or formatting characters)"
+                            ),
+                        )
+                    })?;
+                    Ok(Some(v.to_owned()))
                 }
             }
         };
-        let common_name = text_field(&raw_subject.common_name, "common_name")?;
         if kind == CertKind::Server
             && let Some(cn) = &raw_subject.common_name
         {
@@ -317,6 +351,23 @@ impl Profile {
                     .into(),
             ));
         }
+        // The common name is the certificate's name everywhere (files, scripts, the Windows
+        // store): the one common-name rule, on the value exactly as written.
+        let common_name = match &raw_subject.common_name {
+            None => None,
+            Some(value) => Some(
+                crate::name::CommonName::parse(value.get_ref())
+                    .map_err(|e| {
+                        at(
+                            value.span(),
+                            "subject.common_name",
+                            format!("{} (the common-name rule)", e.message()),
+                        )
+                    })?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
         if kind != CertKind::Server && common_name.is_none() {
             return Err(Error::failed(format!(
                 "template {source}: field `subject.common_name` is missing: the {expected} \
@@ -353,6 +404,31 @@ impl Profile {
             extended_key_usage,
             subject,
         })
+    }
+
+    /// The common name of a Client certificate: `given` (the NAME argument) if there is one,
+    /// else this profile's `subject.common_name` (`QVProxy` in the built-in one). A
+    /// `--template` (`template` names it) whose common name differs from a given NAME is
+    /// refused: its common name is honoured or rejected, never silently ignored.
+    pub fn client_common_name(
+        &self,
+        given: Option<&str>,
+        template: Option<&Path>,
+    ) -> Result<crate::name::CommonName> {
+        let from_profile = self.subject.common_name.as_deref();
+        match (given, from_profile, template) {
+            (Some(given), Some(cn), Some(path)) if !crate::name::same_name(given, cn) => {
+                Err(Error::failed(format!(
+                    "template {}: field `subject.common_name` is {cn:?} but NAME is {given:?}: \
+                     give only one of them (leave NAME out to use the template's, or remove the \
+                     field)",
+                    path.display()
+                )))
+            }
+            (Some(given), _, _) => crate::name::CommonName::parse(given),
+            (None, Some(cn), _) => crate::name::CommonName::parse(cn),
+            (None, None, _) => crate::name::CommonName::parse(crate::name::DEFAULT_CLIENT_NAME),
+        }
     }
 
     /// The key usages that apply to a key of `key_type` (keyEncipherment is RSA only).
@@ -445,6 +521,64 @@ mod tests {
             wrong_kind.message().contains("field `kind`"),
             "{wrong_kind}"
         );
+    }
+
+    #[test]
+    fn subject_fields_follow_the_name_rules_and_the_error_names_the_field() {
+        for (kind, template) in [
+            (CertKind::Root, ROOT_TEMPLATE),
+            (CertKind::Client, CLIENT_TEMPLATE),
+        ] {
+            let cn = Profile::builtin(kind).subject.common_name.expect("cn");
+            for (hostile, rule) in [
+                ("/tmp/x/ABS", "common-name rule"),
+                ("../../y", "common-name rule"),
+                ("QV\\u001b[31m", "U+001B"),
+                (" QVProxy", "space"),
+            ] {
+                let text = template.replace(
+                    &format!("common_name = \"{cn}\""),
+                    &format!("common_name = \"{hostile}\""),
+                );
+                let err = Profile::parse(&text, "t.toml", kind).expect_err(hostile);
+                assert!(
+                    err.message().contains("field `subject.common_name`"),
+                    "{err}"
+                );
+                assert!(err.message().contains(rule), "{err}");
+            }
+            let text = template.replace(
+                &format!("common_name = \"{cn}\""),
+                &format!("common_name = \"{cn}\"\norganization = \"Acme\\u202e\""),
+            );
+            let err = Profile::parse(&text, "t.toml", kind).expect_err("bidi");
+            assert!(err.message().contains("subject.organization"), "{err}");
+        }
+        let apostrophe = ROOT_TEMPLATE.replace("\"QlikViewCA\"", "\"Acme's CA $(x)\"");
+        let root = Profile::parse(&apostrophe, "t.toml", CertKind::Root).expect("valid");
+        assert_eq!(root.subject.common_name.as_deref(), Some("Acme's CA $(x)"));
+    }
+
+    #[test]
+    fn a_client_templates_common_name_is_used_or_conflicts_never_ignored() {
+        let builtin = Profile::builtin(CertKind::Client);
+        let name = |p: &Profile, given, template| {
+            p.client_common_name(given, template)
+                .map(|n| n.as_str().to_owned())
+        };
+        assert_eq!(name(&builtin, None, None).expect("default"), "QVProxy");
+        assert_eq!(name(&builtin, Some("Other"), None).expect("given"), "Other");
+        let text = CLIENT_TEMPLATE.replace("\"QVProxy\"", "\"QVClient2\"");
+        let custom = Profile::parse(&text, "c.toml", CertKind::Client).expect("valid");
+        let path = Some(Path::new("c.toml"));
+        assert_eq!(name(&custom, None, path).expect("template"), "QVClient2");
+        assert_eq!(
+            name(&custom, Some("qvclient2"), path).expect("same"),
+            "qvclient2"
+        );
+        let err = name(&custom, Some("Other"), path).expect_err("conflict");
+        assert!(err.message().contains("subject.common_name"), "{err}");
+        assert!(name(&builtin, Some("a/b"), None).is_err());
     }
 
     #[test]

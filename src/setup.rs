@@ -8,7 +8,7 @@ use crate::export::{LicenseServiceExport, export_license_service};
 use crate::init::{InitReport, InitRequest, init};
 use crate::issue::{IssueOptions, IssueOutcome, LeafRequest, issue_batch};
 use crate::key::KeyProtector;
-use crate::name::{DEFAULT_CLIENT_NAME, MachineName};
+use crate::name::{CommonName, DEFAULT_CLIENT_NAME, MachineName};
 use crate::profile::Profile;
 use crate::secret::Password;
 use crate::store::{CertKind, Store};
@@ -96,11 +96,7 @@ pub fn setup(
         None => password(PasswordUse::Unlock),
     })?;
 
-    let servers: Vec<LeafRequest> = request
-        .machines
-        .iter()
-        .map(|m| LeafRequest::server(m.as_str()))
-        .collect();
+    let servers: Vec<LeafRequest> = request.machines.iter().map(LeafRequest::server).collect();
     let mut certificates = issue_batch(
         &mut ca,
         &signer,
@@ -114,7 +110,7 @@ pub fn setup(
         },
         progress,
     )?;
-    let client = LeafRequest::client(DEFAULT_CLIENT_NAME);
+    let client = LeafRequest::client(&CommonName::parse(DEFAULT_CLIENT_NAME)?);
     certificates.extend(issue_batch(
         &mut ca,
         &signer,

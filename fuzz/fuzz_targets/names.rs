@@ -18,6 +18,15 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        let _ = CommonName::parse(text);
+        if let Ok(name) = CommonName::parse(text) {
+            // What is accepted never hides, reorders or separates anything.
+            assert!(!name
+                .as_str()
+                .chars()
+                .any(|c| qvca::name::is_hidden_char(c) || c == '/' || c == '\\'));
+        }
+        // Whatever the name, its file name is one component that stays in its directory.
+        let file = qvca::name::file_name(text, "pfx");
+        assert!(!file.contains(['/', '\\']) && !file.starts_with('.') && file.ends_with(".pfx"));
     }
 });

@@ -3,11 +3,16 @@
 //! The index is the commit point of every state change: certificate and key files are written
 //! first, then the index is replaced atomically. A file that no index entry names is the
 //! harmless leftover of an interrupted operation.
+//!
+//! Every name an index carries (the root's common name and subject, each certificate's name,
+//! the exported machine) is checked against the rule of its kind while it is deserialized, so
+//! an index read from disk or from a backup never holds a name that `issue` would refuse
+//! ([`Index::validate`] runs the same checks on an index built in memory).
 
 use crate::error::{Error, Result};
 use crate::key::{KeyProtection, KeyType};
 use crate::serial::Serial;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -26,7 +31,7 @@ pub struct Index {
     #[serde(default)]
     pub crl_number: u64,
     /// Every certificate issued, in issue order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_entries")]
     pub certificates: Vec<Entry>,
     /// What `export license-service` last wrote, so `doctor` can check it is current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +62,7 @@ pub struct CrlRecord {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The root's common name (`QlikViewCA` unless `init --cn` chose another).
+    #[serde(deserialize_with = "checked_root_cn")]
     pub root_cn: String,
     /// How private keys are stored at rest.
     pub key_protection: KeyProtection,
@@ -64,7 +70,7 @@ pub struct Settings {
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
     /// The root's subject fields besides its common name (to renew it with the same subject).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_subject")]
     pub root_subject: crate::profile::SubjectFields,
 }
 
@@ -87,6 +93,18 @@ impl CertKind {
             CertKind::Root => "Root",
             CertKind::Server => "Server",
             CertKind::Client => "Client",
+        }
+    }
+
+    /// Checks `name` against the rule of this kind: a machine name (FQDNs allowed, as
+    /// `--allow-fqdn` may have issued them) for a Server, a common name for the root and the
+    /// Client. The one check every certificate name passes, whatever its source.
+    pub fn check_name(self, name: &str) -> Result<()> {
+        match self {
+            CertKind::Server => {
+                crate::name::MachineName::parse(name, crate::name::FqdnPolicy::Allow).map(drop)
+            }
+            CertKind::Root | CertKind::Client => crate::name::CommonName::parse(name).map(drop),
         }
     }
 
@@ -214,6 +232,12 @@ impl Entry {
         }
     }
 
+    /// Checks the name against the rule of the entry's kind: a machine name (FQDNs allowed,
+    /// as `--allow-fqdn` may have issued them) for a Server, a common name otherwise.
+    pub fn check_name(&self) -> Result<()> {
+        check_name_of(self.kind, &self.name)
+    }
+
     /// The state at `now`, with `warn` as the "expiring" window.
     pub fn state_at(&self, now: OffsetDateTime, warn: time::Duration) -> CertState {
         match self.status {
@@ -231,6 +255,68 @@ impl Entry {
     }
 }
 
+fn check_name_of(kind: CertKind, name: &str) -> Result<()> {
+    kind.check_name(name)
+}
+
+fn check_root_cn(name: &str) -> std::result::Result<(), String> {
+    crate::name::CommonName::parse(name)
+        .map(drop)
+        .map_err(|e| format!("{} (the common-name rule)", e.message()))
+}
+
+fn entry_problem(position: usize, entry: &Entry, problem: &str) -> String {
+    format!(
+        "field `certificates[{position}].name` ({} serial {}): {problem} (the {} rule)",
+        entry.kind.description(),
+        entry.serial,
+        if entry.kind == CertKind::Server {
+            "machine-name"
+        } else {
+            "common-name"
+        }
+    )
+}
+
+fn checked_entries<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Entry>, D::Error> {
+    let entries = Vec::<Entry>::deserialize(d)?;
+    for (position, entry) in entries.iter().enumerate() {
+        entry
+            .check_name()
+            .map_err(|e| serde::de::Error::custom(entry_problem(position, entry, e.message())))?;
+    }
+    Ok(entries)
+}
+
+fn checked_root_cn<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    check_root_cn(&name).map_err(|problem| {
+        serde::de::Error::custom(format!("field `settings.root_cn`: {problem}"))
+    })?;
+    Ok(name)
+}
+
+fn checked_subject<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<crate::profile::SubjectFields, D::Error> {
+    let subject = crate::profile::SubjectFields::deserialize(d)?;
+    subject.validate().map_err(|(field, problem)| {
+        serde::de::Error::custom(format!("field `settings.root_subject.{field}`: {problem}"))
+    })?;
+    Ok(subject)
+}
+
+fn checked_machine<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    check_name_of(CertKind::Server, &name).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "field `license_service_export.machine`: {}",
+            e.message()
+        ))
+    })?;
+    Ok(name)
+}
+
 /// A record of the last license-service export (seed 001: root.pem, server.pem, server_key.pem).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +324,7 @@ pub struct ExportRecord {
     /// The directory the three files were written to.
     pub dir: String,
     /// The machine whose Server certificate was exported.
+    #[serde(deserialize_with = "checked_machine")]
     pub machine: String,
     /// The exported Server certificate's serial.
     pub server_serial: Serial,
@@ -279,6 +366,34 @@ impl Index {
             )));
         }
         Ok(index)
+    }
+
+    /// Checks every name the index carries against the rule of its kind, as deserializing an
+    /// index does; the error names the field and the rule. For an index built in memory from
+    /// outside data (a foreign PKCS#12's certificates).
+    pub fn validate(&self) -> Result<()> {
+        check_root_cn(&self.settings.root_cn)
+            .map_err(|problem| Error::failed(format!("field `settings.root_cn`: {problem}")))?;
+        self.settings
+            .root_subject
+            .validate()
+            .map_err(|(field, problem)| {
+                Error::failed(format!("field `settings.root_subject.{field}`: {problem}"))
+            })?;
+        for (position, entry) in self.certificates.iter().enumerate() {
+            entry
+                .check_name()
+                .map_err(|e| Error::failed(entry_problem(position, entry, e.message())))?;
+        }
+        if let Some(export) = &self.license_service_export {
+            check_name_of(CertKind::Server, &export.machine).map_err(|e| {
+                Error::failed(format!(
+                    "field `license_service_export.machine`: {}",
+                    e.message()
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// Serializes the index (pretty JSON, so admins can read it).
@@ -335,5 +450,109 @@ impl Index {
     /// True when a serial is already taken.
     pub fn has_serial(&self, serial: &Serial) -> bool {
         self.by_serial(serial).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index as JSON with one Server entry named `server` and the root named `root`.
+    fn index_json(root: &str, server: &str) -> String {
+        let entry = |kind: &str, name: &str, serial: &str| {
+            serde_json::json!({
+                "serial": serial,
+                "kind": kind,
+                "name": name,
+                "key_type": "p256",
+                "not_before": "2026-01-01T00:00:00Z",
+                "not_after": "2030-01-01T00:00:00Z",
+                "status": "active",
+                "sha256": "00",
+            })
+        };
+        serde_json::json!({
+            "format": INDEX_FORMAT,
+            "settings": {
+                "root_cn": root,
+                "key_protection": "encrypted",
+                "created": "2026-01-01T00:00:00Z",
+            },
+            "certificates": [
+                entry("root", root, "01"),
+                entry("server", server, "02"),
+            ],
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn an_index_with_a_hostile_name_never_deserializes() {
+        let good = index_json("Acme's CA $(x)", "QVS01");
+        let index = Index::parse(good.as_bytes(), Path::new("index.json")).expect("valid");
+        index.validate().expect("valid");
+
+        for (root, server, field, rule) in [
+            (
+                "QlikViewCA",
+                "/abs/path/SRV",
+                "certificates[1].name",
+                "machine-name",
+            ),
+            (
+                "QlikViewCA",
+                "../../y",
+                "certificates[1].name",
+                "machine-name",
+            ),
+            (
+                "QlikViewCA",
+                "167837954",
+                "certificates[1].name",
+                "IP address",
+            ),
+            (
+                "QlikViewCA",
+                "QV$(touch X)",
+                "certificates[1].name",
+                "machine-name",
+            ),
+            ("/tmp/x/ABS", "QVS01", "certificates[0].name", "common-name"),
+            (
+                "Evil\u{1b}]0;x\u{7}",
+                "QVS01",
+                "certificates[0].name",
+                "U+001B",
+            ),
+        ] {
+            let json = index_json(root, server);
+            let err = Index::parse(json.as_bytes(), Path::new("index.json"))
+                .expect_err(&format!("{root:?} / {server:?}"));
+            assert!(err.message().contains(field), "{err}");
+            assert!(err.message().contains(rule), "{err}");
+            // The same rule in the deserializer a backup's state goes through.
+            assert!(serde_json::from_str::<Index>(&json).is_err());
+        }
+        // The settings are checked on their own too.
+        let mut value: serde_json::Value = serde_json::from_str(&good).expect("json");
+        value["settings"]["root_cn"] = "../../y".into();
+        let err = serde_json::from_value::<Index>(value).expect_err("root_cn");
+        assert!(err.to_string().contains("settings.root_cn"), "{err}");
+    }
+
+    #[test]
+    fn validate_checks_an_index_built_in_memory() {
+        let json = index_json("QlikViewCA", "QVS01");
+        let mut index = Index::parse(json.as_bytes(), Path::new("index.json")).expect("valid");
+        index.certificates[1].name = "/abs/path/SRV".into();
+        let err = index.validate().expect_err("hostile");
+        assert!(err.message().contains("certificates[1].name"), "{err}");
+        index.certificates[1].name = "QVS01".into();
+        index.settings.root_subject.organization = Some("Acme\u{202e}".into());
+        let err = index.validate().expect_err("bidi");
+        assert!(
+            err.message().contains("settings.root_subject.organization"),
+            "{err}"
+        );
     }
 }

@@ -445,9 +445,10 @@ pub struct IssueServerArgs {
 /// `issue client` arguments.
 #[derive(Debug, Args)]
 pub struct IssueClientArgs {
-    /// The Client certificate's common name
-    #[arg(value_name = "NAME", default_value = "QVProxy")]
-    pub name: String,
+    /// The Client certificate's common name [default: the template's subject.common_name,
+    /// QVProxy]
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
     /// Options shared with `issue server`.
     #[command(flatten)]
     pub leaf: LeafArgs,

@@ -1,10 +1,16 @@
 //! The only printer: results on stdout (a human rendering, or JSON with `--json`), notes,
 //! warnings and progress on stderr. `-q` leaves only errors (and data the command exists to
 //! print, such as a PEM on stdout). A closed stdout (`qvca list | head`) is not an error.
+//!
+//! Names, claims and subjects come from outside (a template, a backup, a license key), so no
+//! human text leaves here with a raw control character (ESC, BEL, CR, NUL, any C0 or C1) or an
+//! invisible formatting character (bidirectional overrides such as U+202E): [`printable`]
+//! shows each as `\u{..}`. JSON output stays exact (serde escapes control characters).
 #![allow(clippy::print_stderr)]
 
 use crate::cli::GlobalArgs;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 /// How results and messages are printed for this run.
@@ -39,7 +45,7 @@ impl Output {
         } else if !self.quiet {
             let mut text = String::new();
             human(&mut text);
-            write_stdout(text.as_bytes());
+            write_stdout(printable(&text).as_bytes());
         }
     }
 
@@ -51,25 +57,25 @@ impl Output {
     /// A note for a person on stderr (not with `-q`).
     pub fn note(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{message}");
+            eprintln!("{}", printable(message));
         }
     }
 
     /// A warning on stderr (not with `-q`).
     pub fn warn(&self, message: &str) {
         if !self.quiet {
-            eprintln!("warning: {message}");
+            eprintln!("warning: {}", printable(message));
         }
     }
 
     /// A problem on stderr that `-q` does not hide (a refusal or failure of one item).
     pub fn problem(&self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", printable(message));
     }
 
     /// An error on stderr, and with `--json` an error object on stdout.
     pub fn error(&self, message: &str, exit_code: u8) {
-        eprintln!("qvca: error: {message}");
+        eprintln!("qvca: error: {}", printable(message));
         if self.json {
             let value = serde_json::json!({
                 "error": { "message": message, "exit_code": exit_code }
@@ -107,8 +113,47 @@ fn write_stdout(bytes: &[u8]) {
     }
 }
 
-/// Renders rows as a left-aligned table with a header line.
+/// Text for a terminal: every control character other than the line breaks and tabs of the
+/// layout, and every invisible formatting character, shown as `\u{..}`. The one sanitiser of
+/// human output: [`Output`] passes every text line through it.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    escape_hidden(text, true)
+}
+
+/// One value inside a line (a table cell, a claim): as [`printable`], and line breaks and tabs
+/// are shown as `\u{..}` too, so a value can never start a line of its own.
+pub fn printable_value(text: &str) -> Cow<'_, str> {
+    escape_hidden(text, false)
+}
+
+fn escape_hidden(text: &str, keep_layout: bool) -> Cow<'_, str> {
+    let hidden =
+        |c: char| qvca::name::is_hidden_char(c) && !(keep_layout && matches!(c, '\n' | '\t'));
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            shown.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
+}
+
+/// Renders rows as a left-aligned table with a header line (cells made printable).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| printable_value(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -37,7 +37,7 @@ fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.pfx", entry.name)));
+        .unwrap_or_else(|| PathBuf::from(qvca::name::file_name(&entry.name, "pfx")));
     if out.exists() && !args.force {
         return Err(qvca::Error::refused(format!(
             "{} exists already; pass --force to replace it, or choose another --out",
@@ -134,9 +134,9 @@ fn root(ctx: &Context, args: &ExportRootArgs) -> anyhow::Result<u8> {
     };
     let path = match (&args.out, args.der) {
         (Some(path), _) => Some(path.clone()),
-        (None, true) => Some(PathBuf::from(format!(
-            "{}.cer",
-            ca.index().settings.root_cn
+        (None, true) => Some(PathBuf::from(qvca::name::file_name(
+            &ca.index().settings.root_cn,
+            "cer",
         ))),
         (None, false) => None,
     };

@@ -8,7 +8,7 @@ use crate::password::Purpose;
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::issue::{IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, issue_batch};
-use qvca::name::{CommonName, FqdnPolicy, MachineName, parse_machine_args, parse_machine_list};
+use qvca::name::{FqdnPolicy, MachineName, parse_machine_args, parse_machine_list};
 use qvca::profile::Profile;
 use qvca::store::CertKind;
 use serde::Serialize;
@@ -34,18 +34,17 @@ fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
             ctx.out.warn(&warning);
         }
     }
-    let requests: Vec<LeafRequest> = machines
-        .iter()
-        .map(|m| LeafRequest::server(m.as_str()))
-        .collect();
+    let requests: Vec<LeafRequest> = machines.iter().map(LeafRequest::server).collect();
     let options = options(&args.leaf, CertKind::Server, jobs(args.jobs))?;
     issue(ctx, &requests, &options)
 }
 
 fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
-    let name = CommonName::parse(&args.name)?;
-    let request = LeafRequest::client(name.as_str());
     let options = options(&args.leaf, CertKind::Client, 1)?;
+    let name = options
+        .profile
+        .client_common_name(args.name.as_deref(), args.leaf.template.as_deref())?;
+    let request = LeafRequest::client(&name);
     issue(ctx, std::slice::from_ref(&request), &options)
 }
 

@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::{LicenseCommand, LicenseInspectArgs};
 use crate::exit;
+use crate::output::printable_value;
 use qvca::Error;
 use qvca::input::{DOCUMENT_LIMIT, read_stdin_limited, read_text_limited};
 use qvca::license::decode;
@@ -33,11 +34,11 @@ fn inspect(ctx: &Context, args: &LicenseInspectArgs) -> anyhow::Result<u8> {
     ctx.out.report(&key, |out| {
         let _ = writeln!(out, "Header:");
         for (name, value) in &key.header {
-            let _ = writeln!(out, "  {name:<10}{}", plain(value));
+            let _ = writeln!(out, "  {:<10}{}", printable_value(name), plain(value));
         }
         let _ = writeln!(out, "Claims:");
         for (name, value) in &key.claims {
-            let _ = writeln!(out, "  {name:<10}{}", plain(value));
+            let _ = writeln!(out, "  {:<10}{}", printable_value(name), plain(value));
         }
         let _ = writeln!(out, "Signature: {} bytes", key.signature_length);
         if let Some(remark) = &key.signature_remark {
@@ -51,9 +52,11 @@ fn inspect(ctx: &Context, args: &LicenseInspectArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
+/// A claim's value on one line: a string as it is, anything else as JSON; control and
+/// formatting characters (a line break included) shown as `\u{..}`.
 fn plain(value: &serde_json::Value) -> String {
     match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+        serde_json::Value::String(s) => printable_value(s).into_owned(),
+        other => printable_value(&other.to_string()).into_owned(),
     }
 }
