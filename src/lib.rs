@@ -18,6 +18,7 @@
 //! | [`init`], [`issue`], [`setup`] | creating the root; issuing Server and Client certificates; the QMS first start |
 //! | [`certificate`], [`verify`], [`inventory`], [`status`] | reading, verifying, listing certificates; the CA state |
 //! | [`export`] | the license-service files and the root for trust stores |
+//! | [`lifecycle`], [`revocation`] | renewal, revocation, CRLs; the CA's CRL and restores that never un-revoke |
 //!
 //! The library never prints and never prompts: passwords arrive through callbacks that the
 //! CLI implements (file, environment, or a prompt on a terminal).
@@ -41,6 +42,7 @@ pub mod pkcs12;
 pub mod platform;
 pub mod ports;
 pub mod profile;
+pub mod revocation;
 pub mod secret;
 pub mod secrets;
 pub mod serial;
