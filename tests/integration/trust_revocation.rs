@@ -501,6 +501,19 @@ fn qvca_password_is_a_password_and_qvca_password_file_names_a_file() {
         0,
         "QVCA_PASSWORD_FILE before QVCA_PASSWORD",
     );
+    // An empty or unreadable file variable is an error naming it, not a fall-through.
+    for bad in ["", "/nonexistent/ca-password"] {
+        let out = issue(
+            "ENV05",
+            &[("QVCA_PASSWORD_FILE", bad), ("QVCA_PASSWORD", PASSWORD)],
+        );
+        assert_code(&out, 1, "a bad QVCA_PASSWORD_FILE");
+        assert!(
+            stderr(&out).contains("QVCA_PASSWORD_FILE"),
+            "{}",
+            describe(&out)
+        );
+    }
     // The PKCS#12 password the same way.
     let pfx_file = pfx_password_file(&ca);
     let backup = ca.path().join("b.pfx");
@@ -516,7 +529,7 @@ fn qvca_password_is_a_password_and_qvca_password_file_names_a_file() {
         .success();
 
     // Without any source and without a terminal: exit 1 at once, naming all three.
-    let out = issue("ENV05", &[]);
+    let out = issue("ENV06", &[]);
     assert_code(&out, 1, "no password source");
     for needle in ["--password-file", "QVCA_PASSWORD_FILE", "QVCA_PASSWORD "] {
         assert!(
