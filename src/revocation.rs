@@ -264,9 +264,12 @@ pub fn guard_restore(
             None => {
                 let der = ca.certificate_der(current).map_err(|e| {
                     Error::failed(format!(
-                        "cannot keep the revocation of {}: {}; nothing was changed",
+                        "cannot keep the revocation of {}: {}; nothing was changed. Restore \
+                         the certificate file, or move {} aside and restore into an empty \
+                         directory (that restore does not know the revocation)",
                         lost.describe(),
-                        e.message()
+                        e.message(),
+                        dir.display()
                     ))
                 })?;
                 backup_index.certificates.push(current.clone());
@@ -287,7 +290,8 @@ pub fn guard_restore(
     Ok(carried)
 }
 
-/// The CA in `dir` when its current root has the same public key as the backup's root.
+/// The CA in `dir` when its root is the backup's: one of its root certificates (current or
+/// superseded by a renewal) is the backup's root, or its current root has the same public key.
 fn ca_with_same_root_key(dir: &Path, backup_root_der: Option<&[u8]>) -> Result<Option<Ca>> {
     let Some(backup_root_der) = backup_root_der else {
         return Ok(None);
@@ -296,9 +300,18 @@ fn ca_with_same_root_key(dir: &Path, backup_root_der: Option<&[u8]>) -> Result<O
         return Ok(None);
     }
     let ca = Ca::open(dir)?;
-    let current = CertificateDetails::from_der(&ca.root_der()?)?;
     let backup = CertificateDetails::from_der(backup_root_der)?;
-    Ok((current.spki_der == backup.spki_der).then_some(ca))
+    let known_root = ca.index().certificates.iter().any(|e| {
+        e.kind == CertKind::Root && e.sha256.eq_ignore_ascii_case(&backup.sha256_fingerprint)
+    });
+    // A damaged root file does not hide the lineage the index already shows.
+    let same_key = known_root
+        || ca
+            .root_der()
+            .ok()
+            .and_then(|der| CertificateDetails::from_der(&der).ok())
+            .is_some_and(|current| current.spki_der == backup.spki_der);
+    Ok(same_key.then_some(ca))
 }
 
 #[cfg(test)]

@@ -246,6 +246,30 @@ fn after_restoring_an_older_backup_the_next_crl_number_is_above_every_one_issued
     assert_eq!(openssl_crl_number(&crl), highest + 1);
 }
 
+#[test]
+fn a_backup_from_before_a_root_renewal_is_the_same_root_key_and_keeps_later_revocations() {
+    let ca = p256_ca(&["QVS01"]);
+    let old_backup = write_backup(&ca, "old.pfx");
+    let qvs01 = serial_of(&ca, "QVS01");
+    assert_code(
+        &run(&ca, &["-y", "renew", "QlikViewCA", "--root"]),
+        0,
+        "renew --root",
+    );
+    assert_code(
+        &run(&ca, &["-y", "revoke", "QVS01", "--reason", "keyCompromise"]),
+        0,
+        "revoke",
+    );
+    let out = run(&ca, &["-y", "restore", path_str(&old_backup)]);
+    assert_code(&out, 3, "restore of a pre-renewal backup without --force");
+    assert!(stderr(&out).contains(&qvs01), "{}", describe(&out));
+    let out = run(&ca, &["-y", "restore", "--force", path_str(&old_backup)]);
+    assert_code(&out, 0, "restore --force");
+    assert_eq!(entry(&ca, &qvs01)["status"], "revoked");
+    assert_eq!(entry(&ca, &qvs01)["revocation"]["reason"], "keyCompromise");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 6: verify fails closed, backup refuses an unreadable CRL
 
