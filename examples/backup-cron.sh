@@ -11,6 +11,8 @@
 #   QVCA_BACKUP_DIR         where backups go (required)
 #   QVCA_PASSWORD_FILE      file holding the CA password (required unless the CA has none)
 #   QVCA_PFX_PASSWORD_FILE  file holding the backup password (required)
+#   qvca reads both itself. QVCA_PASSWORD / QVCA_PFX_PASSWORD would hold the passwords
+#   themselves (never file names); files keep them out of the environment of every process.
 #   QVCA_KEEP               how many backups to keep (default 14)
 #   QVCA                    the qvca binary (default: qvca on PATH)
 #   QVCA_BACKUP_LOG=stderr  log to stderr instead of syslog
@@ -46,11 +48,11 @@ for var in QVCA_DIR QVCA_BACKUP_DIR QVCA_PFX_PASSWORD_FILE; do
         exit 2
     fi
 done
-export QVCA_DIR
-args=(--quiet --json --pfx-password-file "$QVCA_PFX_PASSWORD_FILE")
+export QVCA_DIR QVCA_PFX_PASSWORD_FILE
 if [ -n "${QVCA_PASSWORD_FILE:-}" ]; then
-    args+=(--password-file "$QVCA_PASSWORD_FILE")
+    export QVCA_PASSWORD_FILE
 fi
+args=(--quiet --json)
 
 # qvca never prompts without a terminal; stdin from /dev/null makes sure of it.
 report=$("$qvca" "${args[@]}" backup --dir "$QVCA_BACKUP_DIR" --keep "$keep" </dev/null)

@@ -268,7 +268,8 @@ fn build_backup(
             }),
         }
     }
-    let crl_pem = std::fs::read_to_string(ca.store().crl_path()).ok();
+    // Only a CRL that does not exist is left out; one that cannot be read fails the backup.
+    let crl_pem = crate::revocation::read_ca_crl(ca)?.map(|crl| to_pem("X509 CRL", &crl.der));
     let state = BackupState {
         format: STATE_FORMAT,
         qvca_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -854,6 +855,10 @@ pub struct RestoreReport {
     pub replaced_ca_moved_to: Option<PathBuf>,
     /// Keys re-encrypted under the CA password.
     pub keys_restored: usize,
+    /// Revocations of the replaced CA (same root key) that the backup lacked and the restored
+    /// CA keeps (`--force` over an older backup).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocations_kept: Vec<crate::revocation::LostRevocation>,
 }
 
 /// A backup read and checked once: what `restore` works from.
@@ -887,6 +892,27 @@ pub fn open_backup(backup_file: &Path, pfx_password: &Password) -> Result<Opened
 /// What restoring `backup` over `dir` would meet, without changing anything.
 pub fn restore_situation(dir: &Path, backup: &OpenedBackup) -> Result<RestoreSituation> {
     situation_for(dir, backup.verification.root_sha256.as_deref())
+}
+
+/// What restoring `backup` over `dir` would un-revoke or roll back; `None` when there is no CA
+/// with the same root key there (see [`crate::revocation`]).
+pub fn restore_rollback(
+    dir: &Path,
+    backup: &OpenedBackup,
+) -> Result<Option<crate::revocation::RollbackCheck>> {
+    crate::revocation::compare_with_ca(
+        dir,
+        &backup.contents.index,
+        backup_root_der(&backup.contents.certificates),
+    )
+}
+
+/// The certificate of the backup's current root.
+fn backup_root_der(certificates: &[RestoredCertificate]) -> Option<&[u8]> {
+    certificates
+        .iter()
+        .find(|c| c.entry.kind == CertKind::Root && c.entry.status == EntryStatus::Active)
+        .map(|c| c.cert_der.as_slice())
 }
 
 fn situation_for(dir: &Path, backup_root_sha256: Option<&str>) -> Result<RestoreSituation> {
@@ -925,7 +951,7 @@ pub fn restore(
 ) -> Result<RestoreReport> {
     let OpenedBackup {
         file: backup_file,
-        contents,
+        mut contents,
         problems,
         verification,
     } = backup;
@@ -978,6 +1004,26 @@ pub fn restore(
             dir.display()
         )));
     }
+    // Revocations and CRL numbers never go backwards (same root key only).
+    let carried = crate::revocation::guard_restore(
+        dir,
+        &mut contents.index,
+        backup_root_der(&contents.certificates),
+        options.force,
+    )?;
+    contents
+        .certificates
+        .extend(
+            carried
+                .added
+                .into_iter()
+                .map(|(entry, cert_der)| RestoredCertificate {
+                    entry,
+                    cert_der,
+                    key: None,
+                }),
+        );
+    contents.crl_pem = carried.newer_crl_pem.or(contents.crl_pem);
     let mut report = RestoreReport {
         ca_dir: dir.to_owned(),
         backup: verification,
@@ -989,6 +1035,10 @@ pub fn restore(
             .iter()
             .filter(|c| c.key.is_some())
             .count(),
+        revocations_kept: carried
+            .check
+            .map(|c| c.lost_revocations)
+            .unwrap_or_default(),
     };
     if options.dry_run {
         return Ok(report);

@@ -1,5 +1,6 @@
 //! Creating the QlikViewCA root: a self-signed CA certificate (basicConstraints CA:TRUE
-//! critical, keyCertSign + cRLSign, subject key id) and a new CA directory around it.
+//! critical with pathLenConstraint 0, keyCertSign + cRLSign, subject key id) and a new CA
+//! directory around it.
 //! Replacing an existing CA (`--force`) keeps the old one aside, never deletes it: losing a
 //! root loses every secret encrypted under its SecretsKey.
 

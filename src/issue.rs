@@ -186,7 +186,8 @@ pub fn root_params(
     params.serial_number = Some(rcgen::SerialNumber::from_slice(serial.as_bytes()));
     params.not_before = now - BACKDATE;
     params.not_after = now + Duration::days(i64::from(days));
-    params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    // pathLenConstraint 0: the root signs only leaves, never another CA.
+    params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
     apply_usages(&mut params, profile, key_type);
     params.key_identifier_method = rcgen::KeyIdMethod::Sha256;
     params

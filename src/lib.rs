@@ -19,6 +19,7 @@
 //! | [`certificate`], [`verify`], [`inventory`], [`status`] | reading, verifying, listing certificates; the CA state |
 //! | [`export`] | the license-service files and the root for trust stores |
 //! | [`input`] | bounded reading of every file that comes from outside |
+//! | [`lifecycle`], [`revocation`] | renewal, revocation, CRLs; the CA's CRL and restores that never un-revoke |
 //!
 //! The library never prints and never prompts: passwords arrive through callbacks that the
 //! CLI implements (file, environment, or a prompt on a terminal).
@@ -43,6 +44,7 @@ pub mod pkcs12;
 pub mod platform;
 pub mod ports;
 pub mod profile;
+pub mod revocation;
 pub mod secret;
 pub mod secrets;
 pub mod serial;

@@ -202,10 +202,9 @@ pub fn renew_root(
     ))
 }
 
-/// Revokes a Server or Client certificate (by name or serial) with an RFC 5280 reason.
-pub fn revoke(ca: &mut Ca, name_or_serial: &str, reason: &str) -> Result<Entry> {
-    let reason = parse_reason(reason)?;
-    let entry = ca.resolve(name_or_serial)?.clone();
+/// The certificate `revoke NAME|SERIAL` would revoke; refuses the root and one already revoked.
+pub fn revocable<'a>(ca: &'a Ca, name_or_serial: &str) -> Result<&'a Entry> {
+    let entry = ca.resolve(name_or_serial)?;
     if entry.kind == CertKind::Root {
         return Err(Error::refused(format!(
             "refusing to revoke the root {}: a root cannot be revoked by its own CRL; to retire \
@@ -220,6 +219,13 @@ pub fn revoke(ca: &mut Ca, name_or_serial: &str, reason: &str) -> Result<Entry> 
             entry.name, entry.serial
         )));
     }
+    Ok(entry)
+}
+
+/// Revokes a Server or Client certificate (by name or serial) with an RFC 5280 reason.
+pub fn revoke(ca: &mut Ca, name_or_serial: &str, reason: &str) -> Result<Entry> {
+    let reason = parse_reason(reason)?;
+    let entry = revocable(ca, name_or_serial)?.clone();
     let now = OffsetDateTime::now_utc();
     let stored = ca.index_mut().by_serial_mut(&entry.serial).ok_or_else(|| {
         Error::failed("internal error: the resolved certificate vanished from the index")

@@ -1,6 +1,10 @@
 //! Certificate verification: real path validation to the root with rustls-webpki (signature,
 //! validity period, EKU, revocation when a CRL is given), the machine name against the SAN,
 //! and the key usages a QlikView service needs.
+//!
+//! Revocation fails closed: a CRL past its nextUpdate fails the check, a CA's CRL that cannot
+//! be read is an error (see [`crate::revocation::crl_for_verification`]), and a certificate
+//! the CA's index marks revoked fails even before a new CRL lists it.
 
 use crate::certificate::CertificateDetails;
 use crate::error::Result;
@@ -30,8 +34,10 @@ pub struct Verification {
 pub struct VerifyOptions<'a> {
     /// The machine name the certificate must be valid for (`--name`).
     pub name: Option<&'a str>,
-    /// A DER CRL of the root to check revocation against.
+    /// A DER CRL of the root to check revocation against (one past its nextUpdate fails).
     pub crl_der: Option<&'a [u8]>,
+    /// The issuing CA's index: a certificate it marks revoked fails even before a CRL lists it.
+    pub index: Option<&'a crate::store::Index>,
 }
 
 /// Verifies `cert` against `root` at `now`.
@@ -161,6 +167,7 @@ fn check_leaf(
     } else {
         webpki::RevocationOptionsBuilder::new(&crls).ok().map(|b| {
             b.with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
                 .build()
         })
     };
@@ -205,6 +212,12 @@ fn check_leaf(
             result.passed.push("not revoked on the CRL".into());
         }
     }
+    if let Some(problem) = options
+        .index
+        .and_then(|index| revoked_in_index(index, details))
+    {
+        result.problems.push(problem);
+    }
     if details.is_ca == Some(true) {
         result
             .problems
@@ -238,6 +251,30 @@ fn check_leaf(
     }
 }
 
+/// The problem when the CA's index marks this very certificate revoked.
+fn revoked_in_index(index: &crate::store::Index, details: &CertificateDetails) -> Option<String> {
+    let entry = index.by_serial(&details.serial)?;
+    if entry.status != crate::store::EntryStatus::Revoked
+        || !entry
+            .sha256
+            .eq_ignore_ascii_case(&details.sha256_fingerprint)
+    {
+        return None;
+    }
+    let (reason, at) = entry.revocation.as_ref().map_or_else(
+        || ("unspecified".to_owned(), String::new()),
+        |r| {
+            (
+                r.reason.clone(),
+                format!(" on {}", crate::issue::date(r.at)),
+            )
+        },
+    );
+    Some(format!(
+        "it has been revoked ({reason}{at}, recorded in the CA's index; publish it with `qvca crl`)"
+    ))
+}
+
 /// A sentence for a webpki error.
 pub fn describe(error: &webpki::Error) -> String {
     use webpki::Error as E;
@@ -269,10 +306,7 @@ pub fn verify_ca(
     now: OffsetDateTime,
 ) -> Result<Vec<Verification>> {
     let root_der = ca.root_der()?;
-    let crl = crate::store::Store::at(ca.dir()).crl_path();
-    let crl_der = std::fs::read(&crl)
-        .ok()
-        .and_then(|pem| crate::certificate::parse_crl(&pem).ok());
+    let crl_der = crate::revocation::crl_for_verification(ca)?;
     let mut out = Vec::new();
     for entry in ca.index().current_entries() {
         if entry.status == crate::store::EntryStatus::Revoked {
@@ -291,6 +325,7 @@ pub fn verify_ca(
                 .or(own_name)
                 .filter(|_| entry.kind == crate::store::CertKind::Server),
             crl_der: crl_der.as_deref(),
+            index: Some(ca.index()),
         };
         out.push(verify_certificate(
             &format!("{} {}", entry.kind.description(), entry.name),

@@ -1244,7 +1244,13 @@ fn a_backup_of_a_different_ca_is_refused_and_with_force_replaces_it_keeping_the_
 
     let out = run(
         &ca,
-        &["--json", "restore", "--force", path_str(&other_backup)],
+        &[
+            "-y",
+            "--json",
+            "restore",
+            "--force",
+            path_str(&other_backup),
+        ],
     );
     assert_code(&out, 0, "restore --force over a different root");
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -218,7 +218,14 @@ fn init_force_replaces_the_ca_and_keeps_the_old_one_beside_it() {
     let old_root = ca.index()["certificates"][0]["serial"].clone();
 
     ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256", "--force"])
+        .args([
+            "-y",
+            "init",
+            "--no-password",
+            "--key-type",
+            "p256",
+            "--force",
+        ])
         .assert()
         .success();
 
@@ -269,7 +276,14 @@ fn init_force_again_within_the_same_second_still_keeps_every_old_ca() {
     let old_index = std::fs::read(ca.dir().join("index.json")).expect("index");
 
     ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256", "--force"])
+        .args([
+            "-y",
+            "init",
+            "--no-password",
+            "--key-type",
+            "p256",
+            "--force",
+        ])
         .assert()
         .success();
 

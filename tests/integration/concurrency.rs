@@ -323,7 +323,7 @@ fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
     for old in ["OLD01", "OLD02", "OLD03", "OLD04"] {
         children.push((
             "revoke",
-            qvca(&ca, &["revoke", old, "--reason", "superseded"])
+            qvca(&ca, &["-y", "revoke", old, "--reason", "superseded"])
                 .spawn()
                 .expect("spawn"),
         ));

@@ -63,7 +63,7 @@ fn fixture() -> TestCa {
         .args(["issue", "client", "--key-type", "p256"])
         .assert()
         .success();
-    ca.qvca().args(["revoke", "QVS03"]).assert().success();
+    ca.qvca().args(["-y", "revoke", "QVS03"]).assert().success();
     ca.qvca().args(["crl"]).assert().success();
     std::fs::write(ca.path().join("pfx.txt"), format!("{PFX_PASSWORD}\n")).expect("write");
     std::fs::write(
@@ -373,7 +373,7 @@ fn an_in_place_rewrap_killed_at_any_moment_leaves_the_file_entirely_old_or_entir
             .to_owned()
     };
     ca.qvca()
-        .args(["init", "--force", "--key-type", "p256"])
+        .args(["-y", "init", "--force", "--key-type", "p256"])
         .assert()
         .success();
     let config = ca.path().join("app.ini");
@@ -407,7 +407,7 @@ fn a_full_disk_or_read_only_ca_dir_is_a_clear_error_and_changes_nothing() {
     for (kind, words) in [("full", "disk is full"), ("readonly", "read-only")] {
         for args in [
             vec!["issue", "server", "NEW01", "--key-type", "p256"],
-            vec!["revoke", "QVS02"],
+            vec!["-y", "revoke", "QVS02"],
             vec!["crl"],
             vec!["renew", "QVS01"],
         ] {

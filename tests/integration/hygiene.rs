@@ -137,7 +137,7 @@ fn passwords_plaintexts_and_the_secrets_key_never_leak_into_output_or_files() {
         plain(&["--json", "doctor"]),
         plain(&["--json", "list", "--all"]),
         plain(&["verify"]),
-        plain(&["revoke", "QVS03"]),
+        plain(&["-y", "revoke", "QVS03"]),
         plain(&["crl"]),
         plain(&["renew", "QVS02"]),
         plain(&["inspect", &file("qvs01.pfx")]),

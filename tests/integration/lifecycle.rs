@@ -348,7 +348,11 @@ fn other_dir(ca: &TestCa) -> PathBuf {
 fn a_crl_after_a_key_compromise_verifies_against_the_root_and_names_serial_reason_and_number() {
     let ca = p256_ca(&["QVS01"]);
     let serial = active_serial(&ca, "QVS01");
-    let out = run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    let out = run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     assert!(stdout(&out).contains(&serial), "{}", describe(&out));
     assert!(
         stdout(&out).contains("qvca crl"),
@@ -398,7 +402,11 @@ fn openssl_rejects_the_revoked_certificate_with_the_crl_and_accepts_a_valid_one(
     let ca = p256_ca(&["QVS01", "QVS02"]);
     let revoked = cert_file(&ca, &active_serial(&ca, "QVS01"));
     let valid = cert_file(&ca, &active_serial(&ca, "QVS02"));
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     run_code(&ca, &["crl"], 0);
     let root = ca.root_pem();
     let crl = ca.dir().join("crl.pem");
@@ -415,7 +423,7 @@ fn openssl_rejects_the_revoked_certificate_with_the_crl_and_accepts_a_valid_one(
 #[test]
 fn crl_numbers_go_up_by_one_on_every_run_and_a_cron_run_without_new_revocations_succeeds() {
     let ca = p256_ca(&["QVS01"]);
-    run_code(&ca, &["revoke", "QVS01"], 0);
+    run_code(&ca, &["-y", "revoke", "QVS01"], 0);
     let crl = ca.dir().join("crl.pem");
     for expected in 1..=3_u64 {
         // As cron runs it: the password from the environment, no terminal, nothing new revoked.
@@ -495,7 +503,7 @@ fn crl_days_out_of_range_is_a_usage_error_that_writes_nothing() {
 #[test]
 fn crl_out_writes_the_crl_to_that_file() {
     let ca = p256_ca(&["QVS01"]);
-    run_code(&ca, &["revoke", "QVS01"], 0);
+    run_code(&ca, &["-y", "revoke", "QVS01"], 0);
     let out_file = ca.path().join("published").join("qlikview.crl");
     std::fs::create_dir_all(out_file.parent().expect("parent")).expect("mkdir");
     let report = ca.json(&["crl", "--out", path_str(&out_file)]);
@@ -530,8 +538,16 @@ fn the_crl_lists_exactly_the_revoked_certificates_that_have_not_expired() {
     // One superseded certificate revoked by serial, as renew's advice says.
     let old_qvs02 = active_serial(&ca, "QVS02");
     run_code(&ca, &["renew", "QVS02"], 0);
-    run_code(&ca, &["revoke", &old_qvs02, "--reason", "superseded"], 0);
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    run_code(
+        &ca,
+        &["-y", "revoke", &old_qvs02, "--reason", "superseded"],
+        0,
+    );
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     let report = ca.json(&["crl"]);
 
     let now = OffsetDateTime::now_utc();
@@ -567,8 +583,8 @@ fn a_revoked_certificate_past_its_end_of_validity_is_dropped_from_the_next_crl()
     let ca = p256_ca(&["QVS01", "QVS02"]);
     let expired = active_serial(&ca, "QVS01");
     let live = active_serial(&ca, "QVS02");
-    run_code(&ca, &["revoke", "QVS01"], 0);
-    run_code(&ca, &["revoke", "QVS02"], 0);
+    run_code(&ca, &["-y", "revoke", "QVS01"], 0);
+    run_code(&ca, &["-y", "revoke", "QVS02"], 0);
     run_code(&ca, &["crl"], 0);
     let crl = ca.dir().join("crl.pem");
     assert_eq!(
@@ -608,7 +624,7 @@ fn revoke_accepts_every_rfc_5280_reason_in_any_case_and_openssl_reads_it_back() 
     let mut serials = Vec::new();
     for (name, reason, _) in cases {
         serials.push(active_serial(&ca, name));
-        let report = ca.json(&["revoke", name, "--reason", reason]);
+        let report = ca.json(&["-y", "revoke", name, "--reason", reason]);
         assert_eq!(report["status"], "revoked");
         let spelled = report["revocation"]["reason"].as_str().expect("reason");
         assert!(spelled.eq_ignore_ascii_case(reason), "{report}");
@@ -639,7 +655,11 @@ fn revoking_the_root_or_a_certificate_twice_is_refused_with_exit_3_and_changes_n
     assert_eq!(ca.snapshot(), before);
 
     let serial = active_serial(&ca, "QVS01");
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     let after_first = ca.snapshot();
     let out = run_code(&ca, &["revoke", "QVS01"], 3);
     assert!(
@@ -684,7 +704,11 @@ fn revoking_an_unknown_name_is_exit_6_and_a_bad_reason_exit_2_and_neither_change
 #[test]
 fn a_revoked_certificate_is_no_longer_exported_or_packaged() {
     let ca = p256_ca(&["QVS01"]);
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     let pfx_password = pfx_password_file(&ca);
     let pfx = ca.path().join("QVS01.pfx");
     let package = ca.path().join("QVS01-package");
@@ -729,7 +753,11 @@ fn verify_with_the_crl_reports_a_revoked_certificate_file_as_a_problem() {
     let ca = p256_ca(&["QVS01", "QVS02"]);
     let revoked = cert_file(&ca, &active_serial(&ca, "QVS01"));
     let valid = cert_file(&ca, &active_serial(&ca, "QVS02"));
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     let published = ca.path().join("published.crl");
     run_code(&ca, &["crl", "--out", path_str(&published)], 0);
 
@@ -774,7 +802,11 @@ fn verify_with_the_crl_reports_a_revoked_certificate_file_as_a_problem() {
 fn renewing_a_revoked_certificate_issues_a_replacement_and_the_old_one_stays_on_the_crl() {
     let ca = p256_ca(&["QVS01"]);
     let revoked = active_serial(&ca, "QVS01");
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     run_code(&ca, &["renew", "QVS01"], 0);
     let replacement = active_serial(&ca, "QVS01");
     assert_ne!(replacement, revoked);
@@ -829,10 +861,14 @@ fn a_crl_written_to_a_relative_path_is_found_by_doctor_from_another_directory() 
 fn revocations_and_the_crl_number_survive_backup_wipe_and_restore_and_numbering_continues() {
     let ca = p256_ca(&["QVS01", "QVS02", "QVS03"]);
     let pfx_password = pfx_password_file(&ca);
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
     run_code(
         &ca,
-        &["revoke", "QVS02", "--reason", "cessationOfOperation"],
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS02", "--reason", "cessationOfOperation"],
         0,
     );
     for _ in 0..3 {
@@ -1093,7 +1129,7 @@ fn renew_expiring_within_picks_exactly_the_valid_ones_due_and_then_has_nothing_t
         0,
     );
     // A revoked certificate is not renewed, however soon it expires.
-    run_code(&ca, &["revoke", "GONE"], 0);
+    run_code(&ca, &["-y", "revoke", "GONE"], 0);
     let long: Vec<String> = ["LONG1", "LONG2", "QlikViewCA"]
         .iter()
         .map(|n| active_serial(&ca, n))
@@ -1162,10 +1198,14 @@ fn renewing_the_root_needs_the_root_flag() {
 fn renewing_the_root_succeeds_when_the_exported_machine_was_revoked() {
     let ca = p256_ca(&["QVS01", "QVS02"]);
     run_code(&ca, &["export", "license-service", "--machine", "QVS01"], 0);
-    run_code(&ca, &["revoke", "QVS01", "--reason", "keyCompromise"], 0);
+    run_code(
+        &ca,
+        &["-y", "revoke", "QVS01", "--reason", "keyCompromise"],
+        0,
+    );
     let old_root = active_serial(&ca, "QlikViewCA");
 
-    let out = run(&ca, &["renew", "QlikViewCA", "--root"]);
+    let out = run(&ca, &["-y", "renew", "QlikViewCA", "--root"]);
     let renewed = active_serial(&ca, "QlikViewCA") != old_root;
     assert!(renewed, "the root was not renewed: {}", describe(&out));
     // The root was renewed, so the command succeeded; the export is a matter for a warning.
@@ -1192,7 +1232,7 @@ fn renewing_the_root_keeps_its_key_so_issued_certificates_and_secrets_stay_valid
         ],
         0,
     );
-    run_code(&ca, &["revoke", "QVProxy"], 0);
+    run_code(&ca, &["-y", "revoke", "QVProxy"], 0);
     let leaves: Vec<PathBuf> = entries(&ca)
         .iter()
         .filter(|e| e["kind"] != "root")
@@ -1212,7 +1252,7 @@ fn renewing_the_root_keeps_its_key_so_issued_certificates_and_secrets_stay_valid
     let token = stdout(&token);
 
     // Without a terminal and without -y it goes ahead: the key is kept, nothing is lost.
-    let out = run_code(&ca, &["--json", "renew", "QlikViewCA", "--root"], 0);
+    let out = run_code(&ca, &["-y", "--json", "renew", "QlikViewCA", "--root"], 0);
     let report = json_of(&out);
     assert_eq!(report["old_serial"], old_serial.as_str());
     assert_eq!(report["key_kept"], true);
@@ -1410,7 +1450,7 @@ fn a_revocation_not_yet_on_a_crl_is_a_crl_warning() {
     let ca = p256_ca(&["QVS01", "QVS02"]);
     run_code(&ca, &["export", "license-service", "--machine", "QVS01"], 0);
     // Revoked, and no CRL was ever written.
-    run_code(&ca, &["revoke", "QVS02"], 0);
+    run_code(&ca, &["-y", "revoke", "QVS02"], 0);
     let (code, report) = doctor(&ca, &[]);
     assert_eq!(code, 5);
     assert_findings(&report, &[("crl", "warning")]);
@@ -1423,7 +1463,7 @@ fn a_revocation_not_yet_on_a_crl_is_a_crl_warning() {
         .args(["issue", "server", "QVS03", "--key-type", "p256"])
         .assert()
         .success();
-    run_code(&ca, &["revoke", "QVS03"], 0);
+    run_code(&ca, &["-y", "revoke", "QVS03"], 0);
     let (code, report) = doctor(&ca, &[]);
     assert_eq!(code, 5);
     assert_findings(&report, &[("crl", "warning")]);
@@ -1516,11 +1556,11 @@ fn status_json_gives_0_1_2_with_reasons_and_always_exits_0() {
     assert!(!report["reasons"].as_array().expect("reasons").is_empty());
 
     // Renewing the root keeps a running node running.
-    run_code(&ca, &["renew", "QlikViewCA", "--root"], 0);
+    run_code(&ca, &["-y", "renew", "QlikViewCA", "--root"], 0);
     assert_eq!(ca.json(&["status"])["state"], 2);
 
     // Revoking the only Server certificate takes the node back to 1.
-    run_code(&ca, &["revoke", "QVS01"], 0);
+    run_code(&ca, &["-y", "revoke", "QVS01"], 0);
     let out = run_code(&ca, &["status"], 0);
     assert_eq!(stdout(&out), "1\n");
     let report = ca.json(&["status"]);

@@ -18,3 +18,4 @@ mod support;
 mod terminal;
 mod tls;
 mod trust_names;
+mod trust_revocation;

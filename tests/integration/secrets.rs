@@ -397,7 +397,7 @@ fn rotation_rewraps_tokens_of_the_old_root_and_keeps_every_other_byte() {
         .success();
 
     // A new root B replaces A.
-    ca.qvca().args(["init", "--force"]).assert().success();
+    ca.qvca().args(["-y", "init", "--force"]).assert().success();
     decrypt(&ca, &token_a, "dsn")
         .assert()
         .code(4)

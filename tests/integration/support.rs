@@ -99,7 +99,9 @@ pub fn bare_qvca() -> Command {
     for var in [
         "QVCA_DIR",
         "QVCA_PASSWORD",
+        "QVCA_PASSWORD_FILE",
         "QVCA_PFX_PASSWORD",
+        "QVCA_PFX_PASSWORD_FILE",
         "XDG_DATA_HOME",
     ] {
         cmd.env_remove(var);

@@ -29,11 +29,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "QVCA_DIR", value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,
 
-    /// File whose first line is the CA password (else QVCA_PASSWORD, else a prompt on a terminal)
+    /// File whose first line is the CA password (else the file named by QVCA_PASSWORD_FILE,
+    /// else the password in QVCA_PASSWORD, else a prompt on a terminal)
     #[arg(long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
-    /// File whose first line is the PKCS#12 password (else QVCA_PFX_PASSWORD, else a prompt)
+    /// File whose first line is the PKCS#12 password (else the file named by
+    /// QVCA_PFX_PASSWORD_FILE, else the password in QVCA_PFX_PASSWORD, else a prompt)
     #[arg(long, global = true, value_name = "FILE")]
     pub pfx_password_file: Option<PathBuf>,
 
@@ -41,7 +43,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Answer yes to confirmations
+    /// Answer yes to confirmations (init --force, renew --root, restore over a CA, revoke
+    /// need it when no terminal can ask)
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
 
@@ -256,7 +259,8 @@ pub struct SecretsCryptArgs {
 /// `secrets rewrap` arguments.
 #[derive(Debug, Args)]
 pub struct SecretsRewrapArgs {
-    /// A qvca backup holding the old root (its password: --pfx-password-file / QVCA_PFX_PASSWORD)
+    /// A qvca backup holding the old root (its password: --pfx-password-file,
+    /// QVCA_PFX_PASSWORD_FILE or QVCA_PFX_PASSWORD)
     #[arg(long, value_name = "OLD.pfx")]
     pub from_backup: PathBuf,
     /// A text file with tokens anywhere in it [default: stdin]

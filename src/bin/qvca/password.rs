@@ -1,6 +1,11 @@
-//! Where passwords come from: `--password-file` / `--pfx-password-file`, else the environment
-//! (`QVCA_PASSWORD` / `QVCA_PFX_PASSWORD`), else a prompt on a terminal. Without a terminal a
-//! missing password fails at once: nothing ever waits for input that cannot come.
+//! Where passwords come from, in this order: `--password-file` / `--pfx-password-file`, then
+//! the file named by `QVCA_PASSWORD_FILE` / `QVCA_PFX_PASSWORD_FILE`, then the password itself
+//! in `QVCA_PASSWORD` / `QVCA_PFX_PASSWORD` (always a password, never a file name), then a
+//! prompt on a terminal. Without a terminal a missing password fails at once: nothing ever
+//! waits for input that cannot come.
+//!
+//! Also the one confirmation every command that replaces or revokes CA state asks
+//! ([`confirm_change`]).
 
 use crate::cli::GlobalArgs;
 use qvca::secret::Password;
@@ -35,10 +40,19 @@ impl Which {
         }
     }
 
+    /// The variable that holds the password itself.
     fn env(self) -> &'static str {
         match self {
             Which::Ca => "QVCA_PASSWORD",
             Which::Pfx => "QVCA_PFX_PASSWORD",
+        }
+    }
+
+    /// The variable that names a file holding the password.
+    fn file_env(self) -> &'static str {
+        match self {
+            Which::Ca => "QVCA_PASSWORD_FILE",
+            Which::Pfx => "QVCA_PFX_PASSWORD_FILE",
         }
     }
 
@@ -55,7 +69,8 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-/// Gets a password from the file option, the environment or a prompt, in that order.
+/// Gets a password from the file option, the file named in the environment, the password in
+/// the environment or a prompt, in that order.
 pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Password> {
     let file = match which {
         Which::Ca => global.password_file.as_deref(),
@@ -64,20 +79,26 @@ pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Passwo
     if let Some(path) = file {
         return from_file(path, which.option());
     }
-    if let Some(value) = std::env::var_os(which.env()) {
-        let value = Zeroizing::new(value.to_string_lossy().into_owned());
-        // The variable holds the password itself; as a convenience it may instead name a
-        // file holding it (the way --password-file does).
-        let as_path = Path::new(value.as_str());
-        if !value.is_empty() && as_path.is_file() {
-            return from_file(as_path, which.env());
+    if let Some(path) = std::env::var_os(which.file_env()) {
+        if path.is_empty() {
+            return Err(Error::failed(format!(
+                "{} is set but empty: set it to the file that holds the {}, or unset it",
+                which.file_env(),
+                which.noun()
+            )));
         }
+        return from_file(Path::new(&path), which.file_env());
+    }
+    if let Some(value) = std::env::var_os(which.env()) {
+        // The variable holds the password itself, never a file name.
+        let value = Zeroizing::new(value.to_string_lossy().into_owned());
         if value.is_empty() {
             return Err(Error::failed(format!(
-                "{} is set but empty: put the {} in it or use {}",
+                "{} is set but empty: put the {} in it, or name a file with {} or {}",
                 which.env(),
                 which.noun(),
-                which.option()
+                which.option(),
+                which.file_env()
             )));
         }
         return Ok(Password::new(value.as_str()));
@@ -86,10 +107,11 @@ pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Passwo
         return prompt(which, purpose);
     }
     Err(Error::failed(format!(
-        "the {noun} is needed but there is no terminal to ask on: pass {option} FILE (its first \
-         line is the password) or set {env}",
+        "the {noun} is needed but there is no terminal to ask on: pass {option} FILE or set \
+         {file_env} to a file (its first line is the password), or set {env} to the password",
         noun = which.noun(),
         option = which.option(),
+        file_env = which.file_env(),
         env = which.env()
     )))
 }
@@ -152,29 +174,29 @@ fn capitalized(s: &str) -> String {
     }
 }
 
-/// The answer to a yes/no question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    /// Yes (or `-y`).
-    Yes,
-    /// No.
-    No,
-    /// Nobody can be asked (no terminal and no `-y`).
-    NoTerminal,
-}
-
-/// Asks a yes/no question on a terminal; `-y` answers yes without asking.
-pub fn confirm(global: &GlobalArgs, question: &str) -> Result<Answer> {
+/// The one confirmation of every command that replaces or revokes CA state (`init --force`
+/// over a CA, `renew --root`, `restore` over a CA, `revoke`): `--yes` answers yes; on a
+/// terminal the question is asked; without a terminal the command is refused (exit 3) and
+/// told to pass `--yes`. `what` names the change for that refusal ("replacing the CA in
+/// DIR"). `Ok(())` means go ahead; a "no" is a refusal too (exit 3), with nothing changed.
+pub fn confirm_change(global: &GlobalArgs, what: &str, question: &str) -> Result<()> {
     if global.yes {
-        return Ok(Answer::Yes);
+        return Ok(());
     }
     if !interactive() {
-        return Ok(Answer::NoTerminal);
+        return Err(Error::refused(format!(
+            "{what} needs confirmation and there is no terminal to ask on: pass --yes (-y) to \
+             confirm; nothing was changed"
+        )));
     }
     let yes = dialoguer::Confirm::new()
         .with_prompt(question)
         .default(false)
         .interact()
         .map_err(|e| Error::failed(format!("reading the answer failed: {e}")))?;
-    Ok(if yes { Answer::Yes } else { Answer::No })
+    if yes {
+        Ok(())
+    } else {
+        Err(Error::refused("Nothing was changed (the answer was no)."))
+    }
 }

@@ -4,7 +4,7 @@ use super::Context;
 use crate::cli::InitArgs;
 use crate::exit;
 use crate::output::date;
-use crate::password::{Answer, Purpose, confirm};
+use crate::password::{Purpose, confirm_change};
 use qvca::init::{InitRequest, describe_existing, init, refuse_existing};
 use qvca::key::KeyProtector;
 use qvca::name::CommonName;
@@ -29,14 +29,16 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<u8> {
     if store.has_ca() && args.force {
         let what = describe_existing(&dir).unwrap_or_else(|| "a CA".into());
         let question = format!(
-            "Replace the CA in {} ({what})? It is kept as {}.replaced-<timestamp>",
+            "Replace the CA in {} ({what})? It is kept as {}.replaced-<timestamp>. {}",
             dir.display(),
-            dir.display()
+            dir.display(),
+            SECRETS_KEY_NOTE
         );
-        if confirm(ctx.global, &question)? == Answer::No {
-            ctx.out.note("Nothing was changed.");
-            return Ok(exit::REFUSED);
-        }
+        confirm_change(
+            ctx.global,
+            &format!("replacing the CA in {} (init --force)", dir.display()),
+            &question,
+        )?;
     }
     let protector = if args.no_password {
         KeyProtector::unprotected()
@@ -45,6 +47,11 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<u8> {
     };
     Ok(run_init(ctx, &dir, profile, common_name, args, protector)?)
 }
+
+/// What replacing a root means for encrypted connection strings.
+const SECRETS_KEY_NOTE: &str = "The new root gets a new key and so a new SecretsKey: tokens \
+    encrypted under the old one can then only be moved over with `qvca secrets rewrap \
+    --from-backup OLD.pfx`, which needs a backup of the old root.";
 
 fn run_init(
     ctx: &Context,
@@ -84,6 +91,13 @@ fn run_init(
             "Next: `qvca issue server MACHINE`, `qvca issue client`, then back up the CA."
         );
     });
+    if let Some(old) = &report.replaced_ca_moved_to {
+        ctx.out.warn(&format!(
+            "{SECRETS_KEY_NOTE} If you have none, make it from the kept CA now: `qvca --ca-dir \
+             \"{}\" backup --out OLD.pfx`",
+            old.display()
+        ));
+    }
     if !report.password_protected {
         ctx.out.warn(
             "the keys are stored WITHOUT a password (--no-password): use this CA for labs only",

@@ -5,7 +5,7 @@ use super::{Context, jobs};
 use crate::cli::RenewArgs;
 use crate::exit;
 use crate::output::date;
-use crate::password::{Answer, Purpose, confirm};
+use crate::password::{Purpose, confirm_change};
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::lifecycle::{due_for_renewal, renew_leaves, renew_root};
@@ -104,10 +104,11 @@ fn renew_the_root(ctx: &Context, ca: &mut Ca, args: &RenewArgs) -> anyhow::Resul
         root.serial,
         date(root.not_after)
     );
-    if confirm(ctx.global, &question)? == Answer::No {
-        ctx.out.note("Nothing was changed.");
-        return Ok(exit::REFUSED);
-    }
+    confirm_change(
+        ctx.global,
+        &format!("renewing the root {} (renew --root)", root.name),
+        &question,
+    )?;
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
     let (renewal, renewed) = renew_root(ca, &signer, args.days)?;
     ctx.out.report(&renewal, |text| {

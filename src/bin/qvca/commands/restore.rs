@@ -3,9 +3,10 @@
 use super::Context;
 use crate::cli::RestoreArgs;
 use crate::exit;
-use crate::password::{Answer, Purpose, confirm};
-use qvca::Error;
-use qvca::backup::{RestoreOptions, RestoreSituation, open_backup, restore, restore_situation};
+use crate::password::{Purpose, confirm_change};
+use qvca::backup::{
+    RestoreOptions, RestoreSituation, open_backup, restore, restore_rollback, restore_situation,
+};
 use qvca::key::{KeyProtection, KeyProtector};
 use std::fmt::Write;
 
@@ -15,6 +16,11 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
     let pfx_password = ctx.pfx_password(Purpose::Existing)?;
     let backup = open_backup(&args.file, &pfx_password)?;
     let situation = restore_situation(&dir, &backup)?;
+    // An older backup of the same root key is refused (exit 3) before anything is asked.
+    let rollback = restore_rollback(&dir, &backup)?;
+    if let Some(check) = &rollback {
+        check.require_force(&dir, args.force)?;
+    }
     let verification = &backup.verification;
     if !args.dry_run {
         let question = match situation {
@@ -31,23 +37,20 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
             )),
             RestoreSituation::DifferentRoot => None, // refused by the library with advice
         };
-        if let Some(question) = question {
-            match confirm(ctx.global, &question)? {
-                Answer::Yes => {}
-                Answer::No => {
-                    ctx.out.note("Nothing was changed.");
-                    return Ok(exit::REFUSED);
-                }
-                Answer::NoTerminal if args.force => {}
-                Answer::NoTerminal => {
-                    return Err(Error::refused(format!(
-                        "{} already holds this CA; restoring replaces it (the current one is kept \
-                         aside): pass -y to confirm",
-                        dir.display()
-                    ))
-                    .into());
-                }
+        if let Some(mut question) = question {
+            if let Some(check) = rollback.as_ref().filter(|c| c.goes_backwards()) {
+                question = format!(
+                    "{question} The backup is older: {}; the restored CA keeps those revocations \
+                     and continues CRL numbers after {}.",
+                    check.describe(),
+                    check.ca_crl_number.max(check.backup_crl_number)
+                );
             }
+            confirm_change(
+                ctx.global,
+                &format!("replacing the CA in {} (restore)", dir.display()),
+                &question,
+            )?;
         }
     }
     let report = restore(
@@ -80,6 +83,19 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
             let _ = writeln!(text, "restored {what} into {}", report.ca_dir.display());
             if let Some(old) = &report.replaced_ca_moved_to {
                 let _ = writeln!(text, "the replaced CA was kept in {}", old.display());
+            }
+            if !report.revocations_kept.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "kept {} revocation(s) the backup did not have: {}; publish them: `qvca crl`",
+                    report.revocations_kept.len(),
+                    report
+                        .revocations_kept
+                        .iter()
+                        .map(qvca::revocation::LostRevocation::describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
             }
             let _ = writeln!(
                 text,

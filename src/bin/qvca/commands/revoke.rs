@@ -3,14 +3,29 @@
 use super::Context;
 use crate::cli::RevokeArgs;
 use crate::exit;
+use crate::password::confirm_change;
 use qvca::ca::Ca;
-use qvca::lifecycle::revoke;
+use qvca::lifecycle::{parse_reason, revocable, revoke};
 use std::fmt::Write;
 
 /// Runs `revoke`.
 pub fn run(ctx: &Context, args: &RevokeArgs) -> anyhow::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
-    let entry = revoke(&mut ca, &args.target, &args.reason)?;
+    // A bad reason or an unknown name is reported before anything is asked.
+    let reason = parse_reason(&args.reason)?;
+    let target = revocable(&ca, &args.target)?;
+    confirm_change(
+        ctx.global,
+        &format!("revoking {} (serial {})", target.name, target.serial),
+        &format!(
+            "Revoke {} {} (serial {}) for {reason}? Services refuse it once the next CRL is \
+             published; a revocation cannot be undone.",
+            target.kind.description(),
+            target.name,
+            target.serial
+        ),
+    )?;
+    let entry = revoke(&mut ca, &args.target, reason)?;
     ctx.out.report(&entry, |text| {
         let _ = writeln!(
             text,

@@ -6,6 +6,7 @@ use crate::exit;
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::certificate::{parse_crl, parse_one_certificate};
+use qvca::revocation::crl_for_verification;
 use qvca::verify::{Verification, VerifyOptions, verify_ca, verify_certificate};
 use serde::Serialize;
 use std::fmt::Write;
@@ -41,20 +42,23 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
         }
         results
     } else {
-        let root_der = match &args.root {
-            Some(path) => parse_one_certificate(
-                &std::fs::read(path).map_err(|e| Error::io("reading", path, e))?,
-                path,
-            )?,
-            None => Ca::open(&ctx.ca_dir()?)?.root_der()?,
+        // Against the CA's own root, its index and its CRL (fail closed) count too.
+        let (root_der, ca) = match &args.root {
+            Some(path) => (
+                parse_one_certificate(
+                    &std::fs::read(path).map_err(|e| Error::io("reading", path, e))?,
+                    path,
+                )?,
+                None,
+            ),
+            None => {
+                let ca = Ca::open(&ctx.ca_dir()?)?;
+                (ca.root_der()?, Some(ca))
+            }
         };
-        let default_crl = if crl_der.is_none() && args.root.is_none() {
-            let crl_path = qvca::store::Store::at(ctx.ca_dir()?).crl_path();
-            std::fs::read(crl_path)
-                .ok()
-                .and_then(|b| parse_crl(&b).ok())
-        } else {
-            None
+        let default_crl = match &ca {
+            Some(ca) if crl_der.is_none() => crl_for_verification(ca)?,
+            _ => None,
         };
         let mut results = Vec::new();
         for file in &args.files {
@@ -63,6 +67,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
             let options = VerifyOptions {
                 name: args.name.as_deref(),
                 crl_der: crl_der.as_deref().or(default_crl.as_deref()),
+                index: ca.as_ref().map(Ca::index),
             };
             results.push(verify_certificate(
                 &file.display().to_string(),
