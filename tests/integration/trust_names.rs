@@ -332,7 +332,13 @@ fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
     assert_code(&out, 0, "backup");
     let password = qvca::secret::Password::new(PFX_PASSWORD);
     let bytes = std::fs::read(&genuine).expect("backup");
-    let archive = qvca::pkcs12::read_pfx(&bytes, &password, "genuine.pfx").expect("open");
+    let archive = qvca::pkcs12::read_pfx(
+        &bytes,
+        &password,
+        "genuine.pfx",
+        qvca::pkcs12::Integrity::Required,
+    )
+    .expect("open");
     let state = archive
         .secrets
         .iter()
