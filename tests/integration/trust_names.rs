@@ -563,7 +563,7 @@ fn revoking_a_name_that_a_server_and_the_client_share_is_refused_listing_their_s
     let before = ca.snapshot();
     let out = ca
         .qvca()
-        .args(["revoke", "QVS01", "--reason", "keyCompromise"])
+        .args(["-y", "revoke", "QVS01", "--reason", "keyCompromise"])
         .output()
         .expect("run");
     assert_code(&out, 3, "revoke of an ambiguous name");
@@ -573,7 +573,7 @@ fn revoking_a_name_that_a_server_and_the_client_share_is_refused_listing_their_s
     }
     assert_eq!(ca.snapshot(), before);
     ca.qvca()
-        .args(["revoke", serials[0].as_str()])
+        .args(["-y", "revoke", serials[0].as_str()])
         .assert()
         .success();
 }
