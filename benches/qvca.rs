@@ -199,8 +199,27 @@ fn index_load(c: &mut Criterion) {
     }
 }
 
+/// `--from-file` with 100,000 names, every one twice: parsing and de-duplication must stay linear.
+fn machine_list(c: &mut Criterion) {
+    let text: String = (0..100_000)
+        .flat_map(|i| [format!("QVS{i:06}\n"), format!("qvs{i:06}\n")])
+        .collect();
+    c.bench_function("parse a machine list of 100,000 names, each twice", |b| {
+        b.iter(|| {
+            let names = qvca::name::parse_machine_list(
+                black_box(&text),
+                "hosts.txt",
+                qvca::name::FqdnPolicy::Refuse,
+            )
+            .expect("valid names");
+            black_box(names.len())
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    machine_list,
     key_generation,
     signing,
     key_sealing,

@@ -212,12 +212,14 @@ impl Profile {
 
     /// Reads a `--template FILE` that must describe a `kind` certificate.
     pub fn from_file(path: &Path, kind: CertKind) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::failed(format!(
-                "cannot read the template {}: {e}; check the path and its permissions",
-                path.display()
-            ))
-        })?;
+        let text = crate::input::read_text_limited(path, crate::input::TEXT_LIMIT, "the template")
+            .map_err(|e| {
+                Error::failed(format!(
+                    "cannot read the template {}: {}; check the path and its permissions",
+                    path.display(),
+                    e.message()
+                ))
+            })?;
         Self::parse(&text, &path.display().to_string(), kind)
     }
 

@@ -45,16 +45,16 @@ pub fn ca_crl_path(ca: &Ca) -> PathBuf {
 /// exists but cannot be read, or is not a CRL, is an error naming it.
 pub fn read_ca_crl(ca: &Ca) -> Result<Option<CaCrl>> {
     let path = ca_crl_path(ca);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::input::read_limited(&path, crate::input::DOCUMENT_LIMIT, "the CRL") {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == crate::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(Error::failed(format!(
-                "the CA's CRL {} cannot be read ({e}): make it readable, or write a new one \
+                "the CA's CRL {} cannot be read ({}): make it readable, or write a new one \
                  with `qvca crl`",
-                path.display()
-            ))
-            .with_source(e));
+                path.display(),
+                e.message()
+            )));
         }
     };
     let der = parse_crl(&bytes)

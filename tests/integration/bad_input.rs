@@ -520,3 +520,39 @@ fn inspect_of_a_file_that_is_not_a_certificate_fails_cleanly() {
         .code(6)
         .stderr(predicate::str::contains("no-such-file.pem"));
 }
+
+#[test]
+fn endless_files_are_refused_at_once_wherever_qvca_reads_one() {
+    let ca = protected_ca();
+    let zero = "/dev/zero";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["inspect", zero], "inspect"),
+        (vec!["license", "inspect", zero], "license inspect"),
+        (vec!["verify", "--root", zero, zero], "verify --root"),
+        (vec!["issue", "server", "--from-file", zero], "--from-file"),
+        (
+            vec!["issue", "server", "QVS09", "--template", zero],
+            "--template",
+        ),
+        (vec!["backup", "verify", zero], "backup verify"),
+    ];
+    for (args, what) in cases {
+        let out = ca
+            .qvca()
+            .env("QVCA_PFX_PASSWORD", "backup password")
+            .args(&args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains("never ends"), "{what}: {err}");
+    }
+    let out = ca
+        .qvca_without_password()
+        .args(["--password-file", zero, "issue", "server", "QVS09"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "password file: {err}");
+    assert!(err.contains("never ends"), "password file: {err}");
+}

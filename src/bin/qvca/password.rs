@@ -117,10 +117,16 @@ pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Passwo
 }
 
 fn from_file(path: &Path, source: &str) -> Result<Password> {
-    let contents = std::fs::read(path).map_err(|e| {
+    let contents = qvca::input::read_limited(
+        path,
+        qvca::input::PASSWORD_FILE_LIMIT,
+        &format!("the password file given by {source}"),
+    )
+    .map_err(|e| {
         Error::failed(format!(
-            "cannot read the password file {} given by {source}: {e}",
-            path.display()
+            "cannot read the password file {} given by {source}: {}",
+            path.display(),
+            e.message()
         ))
     })?;
     let contents = Zeroizing::new(contents);

@@ -57,19 +57,25 @@ fn machine_names(args: &IssueServerArgs, policy: FqdnPolicy) -> qvca::Result<Vec
         Vec::new()
     });
     if let Some(path) = &args.from_file {
-        let contents = std::fs::read_to_string(path).map_err(|e| {
-            Error::failed(format!(
-                "cannot read the machine list {}: {e}",
-                path.display()
-            ))
-        })?;
+        let contents =
+            qvca::input::read_text_limited(path, qvca::input::TEXT_LIMIT, "the machine list")
+                .map_err(|e| {
+                    Error::failed(format!(
+                        "cannot read the machine list {}: {}",
+                        path.display(),
+                        e.message()
+                    ))
+                })?;
         match parse_machine_list(&contents, &path.display().to_string(), policy) {
             Ok(more) => {
-                for machine in more {
-                    if !machines.iter().any(|m| m.same_as(machine.as_str())) {
-                        machines.push(machine);
-                    }
-                }
+                let mut seen: std::collections::HashSet<String> = machines
+                    .iter()
+                    .map(|m| m.as_str().to_ascii_lowercase())
+                    .collect();
+                machines.extend(
+                    more.into_iter()
+                        .filter(|m| seen.insert(m.as_str().to_ascii_lowercase())),
+                );
             }
             Err(p) => problems.extend(p),
         }

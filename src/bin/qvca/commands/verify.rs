@@ -6,6 +6,7 @@ use crate::exit;
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::certificate::{parse_crl, parse_one_certificate};
+use qvca::input::{DOCUMENT_LIMIT, read_limited};
 use qvca::revocation::crl_for_verification;
 use qvca::verify::{Verification, VerifyOptions, verify_ca, verify_certificate};
 use serde::Serialize;
@@ -21,9 +22,7 @@ struct VerifyReport<'a> {
 pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
     let now = time::OffsetDateTime::now_utc();
     let crl_der = match &args.crl {
-        Some(path) => Some(parse_crl(
-            &std::fs::read(path).map_err(|e| Error::io("reading", path, e))?,
-        )?),
+        Some(path) => Some(parse_crl(&read_limited(path, DOCUMENT_LIMIT, "the file")?)?),
         None => None,
     };
     let results = if args.files.is_empty() {
@@ -45,10 +44,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
         // Against the CA's own root, its index and its CRL (fail closed) count too.
         let (root_der, ca) = match &args.root {
             Some(path) => (
-                parse_one_certificate(
-                    &std::fs::read(path).map_err(|e| Error::io("reading", path, e))?,
-                    path,
-                )?,
+                parse_one_certificate(&read_limited(path, DOCUMENT_LIMIT, "the file")?, path)?,
                 None,
             ),
             None => {
@@ -62,7 +58,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
         };
         let mut results = Vec::new();
         for file in &args.files {
-            let bytes = std::fs::read(file).map_err(|e| Error::io("reading", file, e))?;
+            let bytes = read_limited(file, DOCUMENT_LIMIT, "the certificate file")?;
             let cert = parse_one_certificate(&bytes, file)?;
             let options = VerifyOptions {
                 name: args.name.as_deref(),
