@@ -780,6 +780,7 @@ pub fn restore(
             .map_err(|e| Error::io("moving the restored CA into", dir, e))?;
     }
     sync_dir(parent_dir(dir))?;
+    crate::store::crash_point("restore-after-swap");
     drop(lock);
     Ok(report)
 }

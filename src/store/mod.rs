@@ -321,11 +321,14 @@ pub fn default_ca_dir() -> Result<PathBuf> {
 
 /// Aborts the process at a named point when the crash-safety tests ask for it
 /// (`QVCA_TEST_CRASH_AT=<point>` or `<point>#<n>` for its n-th occurrence; built only with the
-/// `test-hooks` feature).
+/// `test-hooks` feature). The concurrency tests can also pause there
+/// (`QVCA_TEST_PAUSE_AT=<point>[,<point>...]`): the process creates `<point>.paused` in
+/// `QVCA_TEST_PAUSE_DIR` and waits (at most a minute) until the test creates `<point>.resume`.
 #[cfg(feature = "test-hooks")]
 pub fn crash_point(point: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static SEEN: AtomicUsize = AtomicUsize::new(0);
+    pause_point(point);
     if let Ok(target) = std::env::var("QVCA_TEST_CRASH_AT") {
         let (name, nth) = match target.split_once('#') {
             Some((name, n)) => (name.to_owned(), n.parse::<usize>().unwrap_or(1)),
@@ -341,6 +344,26 @@ pub fn crash_point(point: &str) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub fn crash_point(_point: &str) {}
+
+/// Waits at `point` while a test holds it (see [`crash_point`]).
+#[cfg(feature = "test-hooks")]
+fn pause_point(point: &str) {
+    let Ok(points) = std::env::var("QVCA_TEST_PAUSE_AT") else {
+        return;
+    };
+    let Some(dir) = std::env::var_os("QVCA_TEST_PAUSE_DIR").map(PathBuf::from) else {
+        return;
+    };
+    if !points.split(',').any(|p| p == point) {
+        return;
+    }
+    let _ = std::fs::write(dir.join(format!("{point}.paused")), b"");
+    let resume = dir.join(format!("{point}.resume"));
+    let started = std::time::Instant::now();
+    while !resume.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
 
 /// A write failure the tests ask for (`QVCA_TEST_WRITE_FAIL=full|readonly[#n]`: the n-th atomic
 /// write fails as on a full disk or a read-only file system; built only with `test-hooks`).

@@ -17,3 +17,4 @@ mod secrets;
 mod support;
 mod terminal;
 mod tls;
+mod trust_fs;
