@@ -20,7 +20,9 @@ use crate::pkcs12::{
 use crate::secret::{Password, SecretBytes};
 use crate::serial::Serial;
 use crate::store::atomic::{parent_dir, sync_dir};
-use crate::store::{CertKind, Entry, EntryStatus, Index, Settings, Store, create_private_dir};
+use crate::store::{
+    CertKind, Entry, EntryStatus, Index, Settings, StagedDir, Staging, Store, create_private_dir,
+};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -649,6 +651,7 @@ pub fn restore_situation(dir: &Path, backup: &OpenedBackup) -> Result<RestoreSit
 
 fn situation_for(dir: &Path, backup_root_sha256: Option<&str>) -> Result<RestoreSituation> {
     if !Store::at(dir).has_ca() {
+        refuse_unless_empty_or_ca(dir)?;
         return Ok(RestoreSituation::NewCa);
     }
     let existing = Ca::open(dir)?;
@@ -658,6 +661,31 @@ fn situation_for(dir: &Path, backup_root_sha256: Option<&str>) -> Result<Restore
     } else {
         RestoreSituation::DifferentRoot
     })
+}
+
+/// A restore goes into a missing or empty directory, or replaces a CA; anything else at the
+/// target (documents, a damaged CA without its index) is refused (exit 3), never moved aside.
+fn refuse_unless_empty_or_ca(dir: &Path) -> Result<()> {
+    // The CA directory may be reached through a symbolic link: judge what it leads to.
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("looking at", dir, e)),
+        Ok(meta) if meta.is_dir() => {
+            if crate::store::staged::is_empty_but_lock(dir)? || Store::at(dir).has_ca() {
+                Ok(())
+            } else {
+                Err(Error::refused(format!(
+                    "{} is not empty and holds no CA (no {}): restore into a new or empty                      directory with --ca-dir, or move its contents away first",
+                    dir.display(),
+                    crate::store::INDEX_FILE
+                )))
+            }
+        }
+        Ok(_) => Err(Error::refused(format!(
+            "{} exists and is not a directory: restore into a new or empty directory with              --ca-dir",
+            dir.display()
+        ))),
+    }
 }
 
 /// Options of a restore.
@@ -755,43 +783,29 @@ pub fn restore(
     let protector = protector(contents.index.settings.key_protection)?;
     let now = OffsetDateTime::now_utc();
     let dir = &crate::store::normalized(dir);
-    let staging = crate::store::sibling_path(dir, &format!(".restore-{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io("clearing", &staging, e))?;
-    }
-    let built = write_restored_ca(&staging, dir, &contents, &protector);
-    if let Err(e) = built {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
-    }
+    // Built in a staging directory locked from the start, swapped in while the old CA's lock
+    // is still held: an issue waiting on either lock then works on the restored CA.
+    let staged = StagedDir::create(dir, Staging::Restore)?;
+    write_restored_ca(&staged, dir, &contents, &protector)?;
     crate::store::crash_point("restore-before-swap");
-    let is_empty_dir = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
-    if is_empty_dir {
-        // An empty directory (perhaps prepared with the right owner, or a mount point) is
-        // filled, not replaced.
-        move_contents(&staging, dir)?;
-        std::fs::remove_dir(&staging).map_err(|e| Error::io("removing", &staging, e))?;
-    } else if dir.exists() {
-        let aside = crate::init::replaced_dir_name(dir, now);
-        crate::store::swap_in(&staging, dir, &aside)?;
-        report.replaced_ca_moved_to = Some(aside);
-    } else {
-        std::fs::rename(&staging, dir)
-            .map_err(|e| Error::io("moving the restored CA into", dir, e))?;
-    }
-    sync_dir(parent_dir(dir))?;
+    let installed = staged.install(&refuse_unless_empty_or_ca, now)?;
+    report.replaced_ca_moved_to = installed.aside.clone();
     crate::store::crash_point("restore-after-swap");
+    drop(installed);
     drop(lock);
     Ok(report)
 }
 
 fn write_restored_ca(
-    staging: &Path,
+    staged: &StagedDir,
     final_dir: &Path,
     contents: &BackupContents,
     protector: &KeyProtector,
 ) -> Result<()> {
-    let store = Store::at(staging);
+    let lock = staged
+        .lock()
+        .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
+    let store = Store::at(staged.path());
     store.create_dirs()?;
     let mut index = contents.index.clone();
     index.settings.key_protection = protector.protection();
@@ -840,24 +854,8 @@ fn write_restored_ca(
         .map(|c| c.entry.serial.clone())
         .collect();
     store.sync_batch(&serials)?;
-    store.save_index(&index)?;
+    store.save_index(&index, lock)?;
     Ok(())
-}
-
-/// Moves the subdirectories and files of `from` into the empty directory `to`, the index last
-/// (it is the commit point).
-fn move_contents(from: &Path, to: &Path) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)
-        .map_err(|e| Error::io("listing", from, e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort_by_key(|p| p.file_name() == Some(std::ffi::OsStr::new(crate::store::INDEX_FILE)));
-    for path in entries {
-        let target = to.join(path.file_name().unwrap_or_default());
-        std::fs::rename(&path, &target).map_err(|e| Error::io("moving into place", &target, e))?;
-    }
-    crate::store::make_private(to)
 }
 
 /// The next free `qvca-backup-<YYYYMMDDTHHMMSSZ>[-N].pfx` in `dir`.

@@ -79,7 +79,7 @@ pub fn due_for_renewal(ca: &Ca, within_days: u32, now: OffsetDateTime) -> Vec<En
 /// subject, under the built-in profile of its kind (or `profile` when given); the old one is
 /// marked superseded. Returns one outcome per certificate.
 pub fn renew_leaves(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     entries: &[Entry],
     days: Option<u32>,
@@ -134,7 +134,7 @@ pub struct RootRenewal {
 /// Renews the root with the same key and subject; returns the renewal and a signer for the new
 /// root certificate (the old signer still signs, but names the old certificate).
 pub fn renew_root(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     days: Option<u32>,
 ) -> Result<(RootRenewal, RootSigner)> {
@@ -200,7 +200,7 @@ pub fn renew_root(
 }
 
 /// Revokes a Server or Client certificate (by name or serial) with an RFC 5280 reason.
-pub fn revoke(ca: &mut Ca, name_or_serial: &str, reason: &str) -> Result<Entry> {
+pub fn revoke(ca: &mut crate::ca::LockedCa, name_or_serial: &str, reason: &str) -> Result<Entry> {
     let reason = parse_reason(reason)?;
     let entry = ca.resolve(name_or_serial)?.clone();
     if entry.kind == CertKind::Root {
@@ -251,7 +251,7 @@ pub struct CrlReport {
 /// Writes a CRL signed by the root: the next CRL number, thisUpdate now, nextUpdate in `days`,
 /// and every revoked certificate that has not expired yet.
 pub fn write_crl(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     out: Option<&Path>,
     days: u32,
