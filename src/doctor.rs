@@ -29,7 +29,7 @@ pub enum CheckStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// A stable name: `no-password`, `permissions`, `keys-match`, `expiry`, `index-files`,
-    /// `license-service-export`, `crl`.
+    /// `staging-leftovers`, `license-service-export`, `crl`.
     pub name: &'static str,
     /// ok, warning, problem or skipped.
     pub status: CheckStatus,
@@ -85,6 +85,7 @@ pub fn doctor(
     check_protection(ca, &mut checks);
     check_permissions(ca, &mut checks);
     check_index_files(ca, &mut checks);
+    check_staging_leftovers(ca, &mut checks);
     check_keys(ca, signer, &mut checks);
     check_expiry(ca, warn_days, now, &mut checks);
     check_export(ca, &mut checks);
@@ -245,6 +246,46 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
                 "the index and the {} certificate files agree",
                 ca.index().certificates.len()
             ),
+        );
+    }
+}
+
+/// Staging directories (`<ca-dir>.restore-<pid>`, `<ca-dir>.init-<pid>`) that a killed restore
+/// or `init --force` left next to the CA: they hold (encrypted) private keys.
+fn check_staging_leftovers(ca: &Ca, checks: &mut Checks) {
+    let found = crate::store::staged::leftovers(ca.dir());
+    let (running, stale): (Vec<_>, Vec<_>) = found.iter().partition(|l| l.running);
+    let list = |items: &[&crate::store::staged::Leftover]| {
+        items
+            .iter()
+            .map(|l| format!("{} ({})", l.path.display(), l.kind.description()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !stale.is_empty() {
+        checks.add(
+            "staging-leftovers",
+            CheckStatus::Warning,
+            format!(
+                "left by an interrupted restore or init --force, holding encrypted private keys: {}",
+                list(&stale)
+            ),
+            Some(
+                "the next restore or init --force of this CA removes them; or delete them \
+                 yourself (rm -r) once no qvca command is running",
+            ),
+        );
+    } else if !running.is_empty() {
+        checks.add(
+            "staging-leftovers",
+            CheckStatus::Warning,
+            format!("a restore or init --force is running: {}", list(&running)),
+            Some("run doctor again when it has finished"),
+        );
+    } else {
+        checks.ok(
+            "staging-leftovers",
+            "no staging directory of an interrupted restore or init next to the CA",
         );
     }
 }

@@ -343,7 +343,7 @@ fn a_restore_killed_at_any_moment_leaves_a_usable_ca_at_the_ca_dir() {
             assert_usable(
                 &ca,
                 &format!("restore crashed at {point}#{n}"),
-                &["license-service-export"],
+                &["license-service-export", "staging-leftovers"],
             );
         }
     }

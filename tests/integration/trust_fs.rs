@@ -28,6 +28,7 @@ fn pfx_password_file(ca: &TestCa) -> PathBuf {
 /// A CA with a password and P-256 keys: the root, the given servers and QVProxy.
 fn p256_ca(servers: &[&str]) -> TestCa {
     let ca = TestCa::new();
+    pfx_password_file(&ca);
     ca.qvca()
         .args(["init", "--key-type", "p256"])
         .assert()
@@ -248,4 +249,281 @@ fn an_issue_waiting_on_a_restore_and_one_started_after_its_swap_both_reach_the_i
     // And every certificate the index names is there; the CA is healthy.
     let out = run(&ca, &["--json", "verify"]);
     assert_code(&out, 0, "verify");
+}
+
+/// The names in the scratch directory next to the CA.
+fn scratch_names(ca: &TestCa) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ca.path())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The status and message of one doctor check.
+fn doctor_check(ca: &TestCa, name: &str) -> (String, String) {
+    let out = ca
+        .qvca()
+        .args(["--json", "doctor"])
+        .output()
+        .expect("doctor");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    let check = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("doctor has no {name} check: {report}"));
+    (
+        check["status"].as_str().expect("status").to_owned(),
+        check["message"].as_str().expect("message").to_owned(),
+    )
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_killed_restore_leaves_a_staging_dir_that_doctor_reports_and_the_next_restore_removes() {
+    let ca = p256_ca(&["QVS01"]);
+    let backup = backup_to(&ca, "b.pfx");
+    let out = ca
+        .qvca()
+        .arg("--pfx-password-file")
+        .arg(pfx_password_file(&ca))
+        .args(["-y", "restore", path_str(&backup)])
+        .env("QVCA_TEST_CRASH_AT", "restore-before-swap")
+        .output()
+        .expect("run");
+    assert!(out.status.code().is_none(), "killed: {}", describe(&out));
+    let staging: Vec<String> = scratch_names(&ca)
+        .into_iter()
+        .filter(|n| n.starts_with("ca.restore-"))
+        .collect();
+    assert_eq!(staging.len(), 1, "{staging:?}");
+    assert!(
+        ca.path().join(&staging[0]).join("keys").is_dir(),
+        "the staging dir holds the keys"
+    );
+
+    let (status, message) = doctor_check(&ca, "staging-leftovers");
+    assert_eq!(status, "warning", "{message}");
+    assert!(message.contains(&staging[0]), "{message}");
+
+    let out = run(&ca, &["-y", "restore", path_str(&backup)]);
+    assert_code(&out, 0, "the next restore");
+    assert!(
+        !ca.path().join(&staging[0]).exists(),
+        "the next restore removed {}",
+        staging[0]
+    );
+    let (status, message) = doctor_check(&ca, "staging-leftovers");
+    assert_eq!(status, "ok", "{message}");
+}
+
+#[test]
+fn a_restored_ca_has_its_lock_file_and_read_only_commands_never_create_one() {
+    let ca = p256_ca(&["QVS01"]);
+    let backup = backup_to(&ca, "b.pfx");
+    std::fs::remove_dir_all(ca.dir()).expect("wipe");
+    let out = run(&ca, &["restore", path_str(&backup)]);
+    assert_code(&out, 0, "restore into a missing dir");
+
+    // The shipped backup unit makes <ca-dir>/.lock writable: it must exist, owner-only.
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systemd/qvca-backup.service"),
+    )
+    .expect("unit");
+    assert!(unit.contains("/.lock"), "the unit names the lock file");
+    let lock = ca.dir().join(".lock");
+    let meta = std::fs::symlink_metadata(&lock).expect("the restored CA has .lock");
+    assert!(meta.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let dir_mode = std::fs::metadata(ca.dir())
+            .expect("dir")
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+    }
+
+    // Read-only commands never create the lock file (a CA under ReadOnlyPaths has none to
+    // create): list, show, verify, status, doctor.
+    std::fs::remove_file(&lock).expect("rm .lock");
+    let before = std::fs::read_dir(ca.dir()).expect("ls").count();
+    for args in [
+        vec!["list", "--all"],
+        vec!["show", "QVS01"],
+        vec!["verify"],
+        vec!["status"],
+        vec!["doctor"],
+    ] {
+        let out = run(&ca, &args);
+        assert!(
+            matches!(out.status.code(), Some(0 | 5)),
+            "{args:?}: {}",
+            describe(&out)
+        );
+        assert!(!lock.exists(), "{args:?} created {}", lock.display());
+        assert_eq!(std::fs::read_dir(ca.dir()).expect("ls").count(), before);
+    }
+    // A command that changes the CA creates it again.
+    let out = run(&ca, &["issue", "server", "QVS02", "--key-type", "p256"]);
+    assert_code(&out, 0, "issue");
+    assert!(lock.is_file());
+}
+
+#[test]
+fn a_restore_into_a_non_empty_directory_that_is_not_a_ca_is_refused_and_moves_nothing() {
+    let ca = p256_ca(&[]);
+    let backup = backup_to(&ca, "b.pfx");
+    let documents = ca.path().join("documents");
+    std::fs::create_dir(&documents).expect("mkdir");
+    std::fs::write(documents.join("thesis.odt"), b"years of work").expect("write");
+    let names = scratch_names(&ca);
+    for args in [vec!["restore"], vec!["-y", "restore", "--force"]] {
+        let out = bare_qvca()
+            .arg("--ca-dir")
+            .arg(&documents)
+            .arg("--password-file")
+            .arg(ca.password_file())
+            .arg("--pfx-password-file")
+            .arg(pfx_password_file(&ca))
+            .args(&args)
+            .arg(&backup)
+            .current_dir(ca.path())
+            .output()
+            .expect("run");
+        assert_code(&out, 3, &format!("{args:?} into a folder of documents"));
+        assert!(stderr(&out).contains("not empty"), "{}", describe(&out));
+        assert_eq!(scratch_names(&ca), names, "{args:?} moved something");
+        assert_eq!(
+            std::fs::read(documents.join("thesis.odt")).expect("read"),
+            b"years of work"
+        );
+        assert_eq!(std::fs::read_dir(&documents).expect("ls").count(), 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 4: package --force replaces only a package
+
+fn package(ca: &TestCa, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["--json", "package", "QVS01", "--out", path_str(out)];
+    args.extend_from_slice(extra);
+    run(ca, &args)
+}
+
+#[test]
+fn package_force_replaces_only_a_package_and_keeps_the_old_one_aside() {
+    let ca = p256_ca(&["QVS01"]);
+    // A folder of documents is never replaced, not even with --force.
+    let documents = ca.path().join("documents");
+    std::fs::create_dir(&documents).expect("mkdir");
+    std::fs::write(documents.join("thesis.odt"), b"years of work").expect("write");
+    let names = scratch_names(&ca);
+    let out = package(&ca, &documents, &["--force"]);
+    assert_code(&out, 3, "package --force over a folder of documents");
+    assert!(
+        stderr(&out).contains("not a qvca package"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(scratch_names(&ca), names, "nothing moved or left behind");
+    assert_eq!(
+        std::fs::read(documents.join("thesis.odt")).expect("read"),
+        b"years of work"
+    );
+
+    // A package is replaced with --force, and the old one is kept aside, not deleted.
+    let out_dir = ca.path().join("QVS01-package");
+    assert_code(&package(&ca, &out_dir, &[]), 0, "package");
+    let first_pfx = std::fs::read(out_dir.join("QVS01.pfx")).expect("pfx");
+    assert_code(
+        &package(&ca, &out_dir, &[]),
+        3,
+        "package again without --force",
+    );
+    let out = package(&ca, &out_dir, &["--force"]);
+    assert_code(&out, 0, "package --force over a package");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let aside = PathBuf::from(
+        report["replaced_package_moved_to"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the report names where the old package went: {report}")),
+    );
+    assert_eq!(
+        std::fs::read(aside.join("QVS01.pfx")).expect("old pfx"),
+        first_pfx
+    );
+    assert!(out_dir.join("install.ps1").is_file());
+
+    // A package the user added a document to is not a package any more.
+    std::fs::write(out_dir.join("notes.txt"), b"mine").expect("write");
+    let out = package(&ca, &out_dir, &["--force"]);
+    assert_code(&out, 3, "package --force over a package with a user's file");
+    assert_eq!(
+        std::fs::read(out_dir.join("notes.txt")).expect("read"),
+        b"mine"
+    );
+}
+
+/// The process id the next process on this machine probably gets.
+fn next_pid() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .expect("ns_last_pid")
+        + 1
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_planted_symlink_named_like_the_package_staging_dir_is_never_followed() {
+    let ca = p256_ca(&["QVS01"]);
+    let out_dir = ca.path().join("QVS01-package");
+    let elsewhere = ca.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    // Plant `QVS01-package.tmp-<pid>` for every process id the run may get.
+    let first = next_pid();
+    let planted: Vec<u32> = (first..first + 3000).collect();
+    for pid in &planted {
+        std::os::unix::fs::symlink(
+            &elsewhere,
+            ca.path().join(format!("QVS01-package.tmp-{pid}")),
+        )
+        .expect("symlink");
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_qvca"))
+        .arg("--ca-dir")
+        .arg(ca.dir())
+        .arg("--password-file")
+        .arg(ca.password_file())
+        .arg("--pfx-password-file")
+        .arg(pfx_password_file(&ca))
+        .args(["package", "QVS01", "--out", path_str(&out_dir)])
+        .env_remove("QVCA_DIR")
+        .env_remove("QVCA_PASSWORD")
+        .env_remove("QVCA_PFX_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        planted.contains(&pid),
+        "qvca ran as pid {pid}, outside the planted range (the machine is too busy): rerun"
+    );
+    assert_code(&out, 3, "package with its staging name taken by a symlink");
+    assert!(stderr(&out).contains(".tmp-"), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).expect("ls").count(),
+        0,
+        "nothing was written through the planted link"
+    );
+    assert!(!out_dir.exists());
 }
