@@ -63,8 +63,10 @@ struct BackupState {
 /// Where `backup` writes.
 #[derive(Debug, Clone)]
 pub enum BackupTarget {
-    /// Exactly this file (`--out`).
+    /// Exactly this file (`--out`), which must not exist yet (exit 3 otherwise).
     File(PathBuf),
+    /// Exactly this file, replacing an existing one once the new backup verified (`--force`).
+    Replace(PathBuf),
     /// A new `qvca-backup-<timestamp>.pfx` in this directory (`--dir`).
     Dir(PathBuf),
 }
@@ -158,7 +160,11 @@ pub fn backup(
     }
     let now = OffsetDateTime::now_utc();
     let (dir, final_path) = match target {
-        BackupTarget::File(path) => (parent_dir(path).to_path_buf(), path.clone()),
+        BackupTarget::File(path) => {
+            crate::store::atomic::refuse_existing_output(path, false)?;
+            (parent_dir(path).to_path_buf(), path.clone())
+        }
+        BackupTarget::Replace(path) => (parent_dir(path).to_path_buf(), path.clone()),
         BackupTarget::Dir(dir) => (dir.clone(), next_backup_name(dir, now)),
     };
     if !dir.is_dir() {
@@ -186,8 +192,24 @@ pub fn backup(
             verification.problems.join("; ")
         )));
     }
-    temp.persist(&final_path)
-        .map_err(|e| Error::io("naming the backup", &final_path, e.error))?;
+    // A backup never replaces a file it was not asked to (a named one without --force, or a
+    // file that took the generated name meanwhile).
+    if matches!(target, BackupTarget::Replace(_)) {
+        temp.persist(&final_path)
+            .map_err(|e| Error::io("naming the backup", &final_path, e.error))?;
+    } else {
+        temp.persist_noclobber(&final_path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::refused(format!(
+                    "{} appeared while the backup was written; nothing was replaced: pass \
+                     --force to replace it, or choose another name",
+                    final_path.display()
+                ))
+            } else {
+                Error::io("naming the backup", &final_path, e.error)
+            }
+        })?;
+    }
     sync_dir(&dir)?;
     crate::store::crash_point("backup-after-rename");
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::issue::{IssueOptions, IssueOutcome, LeafRequest, issue_batch};
 use crate::profile::Profile;
 use crate::serial::Serial;
-use crate::store::atomic::{Durability, FileMode, write_atomic};
+use crate::store::atomic::{Durability, FileMode};
 use crate::store::{CertKind, CrlRecord, Entry, EntryStatus, Revocation};
 use rcgen::RevocationReason;
 use serde::Serialize;
@@ -249,15 +249,21 @@ pub struct CrlReport {
 }
 
 /// Writes a CRL signed by the root: the next CRL number, thisUpdate now, nextUpdate in `days`,
-/// and every revoked certificate that has not expired yet.
+/// and every revoked certificate that has not expired yet. An existing `out` file is replaced
+/// only with `force`, or when it is the CRL file this CA wrote last (kept current).
 pub fn write_crl(
     ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     out: Option<&Path>,
     days: u32,
+    force: bool,
 ) -> Result<CrlReport> {
     if days == 0 {
         return Err(Error::usage("--days must be at least 1"));
+    }
+    let replace = force || out.is_none_or(|out| is_the_last_crl(ca, out));
+    if let Some(out) = out {
+        crate::store::atomic::refuse_existing_output(out, replace)?;
     }
     let now = OffsetDateTime::now_utc();
     let next_update = now + Duration::days(i64::from(days));
@@ -301,7 +307,7 @@ pub fn write_crl(
     ca.index_mut().crl_number = number;
     ca.commit()?;
     crate::store::crash_point("crl-before-write");
-    write_atomic(&path, pem.as_bytes(), FileMode::Public, Durability::Synced)?;
+    crate::store::atomic::write_output(&path, pem.as_bytes(), FileMode::Public, replace)?;
     // Only a CRL that was written is recorded for `doctor`.
     ca.index_mut().last_crl = Some(CrlRecord {
         path: path.display().to_string(),
@@ -317,6 +323,14 @@ pub fn write_crl(
         next_update,
         revoked: revoked_serials,
     })
+}
+
+/// True when `out` is the file the CA's last CRL was written to.
+fn is_the_last_crl(ca: &crate::ca::Ca, out: &Path) -> bool {
+    let Some(last) = &ca.index().last_crl else {
+        return false;
+    };
+    std::path::absolute(out).is_ok_and(|out| out == Path::new(&last.path))
 }
 
 #[cfg(test)]

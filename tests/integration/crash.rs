@@ -183,7 +183,7 @@ fn assert_usable(ca: &TestCa, what: &str, allowed: &[&str]) {
     // Every certificate in the index verifies against the root with openssl.
     let root = ca.path().join("crash-root.pem");
     ca.qvca()
-        .args(["export", "root", "--out"])
+        .args(["export", "root", "--force", "--out"])
         .arg(&root)
         .assert()
         .success();
