@@ -527,3 +527,211 @@ fn a_planted_symlink_named_like_the_package_staging_dir_is_never_followed() {
     );
     assert!(!out_dir.exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 4: files the user named are replaced only with --force
+
+#[test]
+fn every_command_that_writes_a_named_file_refuses_to_replace_it_without_force() {
+    let ca = p256_ca(&["QVS01"]);
+    let old_backup = backup_to(&ca, "old.pfx");
+    let plain = ca.path().join("plain.txt");
+    std::fs::write(&plain, "Pwd=one\n").expect("write");
+    let tokens = ca.path().join("tokens.txt");
+    let out = run(
+        &ca,
+        &[
+            "secrets",
+            "encrypt",
+            "--in",
+            path_str(&plain),
+            "--out",
+            path_str(&tokens),
+        ],
+    );
+    assert_code(&out, 0, "secrets encrypt into a new file");
+
+    let target = ca.path().join("precious.txt");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("export root", vec!["export", "root"]),
+        ("export root --der", vec!["export", "root", "--der"]),
+        ("export pfx", vec!["export", "pfx", "QVS01"]),
+        ("backup --out", vec!["backup"]),
+        ("crl --out", vec!["crl"]),
+        (
+            "secrets encrypt",
+            vec!["secrets", "encrypt", "--in", path_str(&plain)],
+        ),
+        (
+            "secrets decrypt",
+            vec!["secrets", "decrypt", "--in", path_str(&tokens)],
+        ),
+        (
+            "secrets rewrap",
+            vec![
+                "secrets",
+                "rewrap",
+                "--from-backup",
+                path_str(&old_backup),
+                "--in",
+                path_str(&tokens),
+            ],
+        ),
+    ];
+    for (what, args) in cases {
+        std::fs::write(&target, b"the user's own file").expect("write");
+        let mut refused = args.clone();
+        refused.extend(["--out", path_str(&target)]);
+        let out = run(&ca, &refused);
+        assert_code(&out, 3, &format!("{what} over an existing file"));
+        assert!(
+            stderr(&out).contains("--force"),
+            "{what}: {}",
+            describe(&out)
+        );
+        assert_eq!(
+            std::fs::read(&target).expect("read"),
+            b"the user's own file",
+            "{what} replaced the file without --force"
+        );
+        let mut forced = args.clone();
+        forced.extend(["--force", "--out", path_str(&target)]);
+        let out = run(&ca, &forced);
+        assert_code(&out, 0, &format!("{what} --force"));
+        assert_ne!(
+            std::fs::read(&target).expect("read"),
+            b"the user's own file"
+        );
+        std::fs::remove_file(&target).expect("rm");
+    }
+
+    // The CRL file the CA wrote last is its own: kept current without --force.
+    let crl = ca.path().join("published.crl");
+    for round in 1..=2 {
+        let out = run(&ca, &["crl", "--out", path_str(&crl)]);
+        assert_code(
+            &out,
+            0,
+            &format!("crl --out to the CA's own CRL, round {round}"),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 4: secrets rewrap --in-place through a link or on a hard-linked file
+
+/// A CA whose root was replaced after `old.pfx` was made, and a token made under the old root.
+fn rotated_ca_with_old_token() -> (TestCa, PathBuf, String) {
+    let ca = p256_ca(&[]);
+    let old_backup = backup_to(&ca, "old.pfx");
+    let out = ca
+        .qvca()
+        .args(["secrets", "encrypt"])
+        .write_stdin("Pwd=secret")
+        .output()
+        .expect("encrypt");
+    assert_code(&out, 0, "encrypt");
+    let token = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let out = run(&ca, &["-y", "init", "--force", "--key-type", "p256"]);
+    assert_code(&out, 0, "init --force");
+    (ca, old_backup, token)
+}
+
+#[cfg(unix)]
+#[test]
+fn rewrap_in_place_through_a_symlink_rewrites_the_target_keeping_its_mode_and_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (ca, old_backup, token) = rotated_ca_with_old_token();
+    let configs = ca.path().join("configs");
+    std::fs::create_dir(&configs).expect("mkdir");
+    let real = configs.join("app.ini");
+    std::fs::write(&real, format!("[db]\nconn={token}\n")).expect("write");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if is_root {
+        std::os::unix::fs::chown(&real, Some(4321), Some(4322)).expect("chown");
+    }
+    let link = ca.path().join("app.ini");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+
+    let out = run(
+        &ca,
+        &[
+            "secrets",
+            "rewrap",
+            "--from-backup",
+            path_str(&old_backup),
+            "--in",
+            path_str(&link),
+            "--in-place",
+        ],
+    );
+    assert_code(&out, 0, "rewrap --in-place through a link");
+    let meta = std::fs::symlink_metadata(&link).expect("link");
+    assert!(meta.file_type().is_symlink(), "the link is still a link");
+    let text = std::fs::read_to_string(&real).expect("read");
+    assert!(!text.contains(&token), "the target was rewritten: {text}");
+    assert!(text.starts_with("[db]\nconn=qvca:v1:"), "{text}");
+    let meta = std::fs::metadata(&real).expect("meta");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    if is_root {
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (4321, 4322),
+            "owner and group kept"
+        );
+    }
+    // The rewrapped token decrypts under the current root.
+    let new_token = text.trim().strip_prefix("[db]\nconn=").expect("token");
+    let out = ca
+        .qvca()
+        .args(["secrets", "decrypt"])
+        .write_stdin(new_token)
+        .output()
+        .expect("decrypt");
+    assert_code(&out, 0, "decrypt");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Pwd=secret");
+}
+
+#[cfg(unix)]
+#[test]
+fn rewrap_in_place_of_a_hard_linked_file_is_refused_unless_forced_and_then_says_so() {
+    let (ca, old_backup, token) = rotated_ca_with_old_token();
+    let file = ca.path().join("app.ini");
+    let other = ca.path().join("app-copy.ini");
+    let original = format!("conn={token}\n");
+    std::fs::write(&file, &original).expect("write");
+    std::fs::hard_link(&file, &other).expect("hard link");
+    let args = [
+        "secrets",
+        "rewrap",
+        "--from-backup",
+        path_str(&old_backup),
+        "--in",
+        path_str(&file),
+        "--in-place",
+    ];
+    let out = run(&ca, &args);
+    assert_code(&out, 3, "rewrap --in-place of a hard-linked file");
+    assert!(stderr(&out).contains("hard link"), "{}", describe(&out));
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), original);
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = run(&ca, &forced);
+    assert_code(&out, 0, "rewrap --in-place --force of a hard-linked file");
+    assert!(
+        stderr(&out).contains("hard link"),
+        "it says so: {}",
+        describe(&out)
+    );
+    assert_ne!(std::fs::read_to_string(&file).expect("read"), original);
+    assert_eq!(
+        std::fs::read_to_string(&other).expect("read"),
+        original,
+        "the other name keeps the old contents, as the warning says"
+    );
+}
