@@ -88,6 +88,11 @@ pub struct BackupReport {
     pub verified: bool,
     /// Older backups removed by `--keep`.
     pub pruned: Vec<PathBuf>,
+    /// Files named like backups that `--keep` left alone: they do not open under this backup
+    /// password as a backup of this CA's root (planted, damaged, another CA's, or made under
+    /// another password), so they are never counted or deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_recognised: Vec<PathBuf>,
 }
 
 /// One certificate as a backup lists it.
@@ -213,9 +218,15 @@ pub fn backup(
     sync_dir(&dir)?;
     crate::store::crash_point("backup-after-rename");
 
-    let pruned = match (keep, target) {
-        (Some(n), BackupTarget::Dir(dir)) => prune_backups(dir, n, &final_path)?,
-        _ => Vec::new(),
+    let (pruned, not_recognised) = match (keep, target) {
+        (Some(n), BackupTarget::Dir(dir)) => {
+            let this_ca = BackupOwner {
+                password,
+                root_spki: &signer.root().spki_der,
+            };
+            prune_backups(dir, n, &final_path, &this_ca)?
+        }
+        _ => (Vec::new(), Vec::new()),
     };
     Ok(BackupReport {
         file: final_path,
@@ -225,6 +236,7 @@ pub fn backup(
         encryption,
         verified: true,
         pruned,
+        not_recognised,
     })
 }
 
@@ -910,10 +922,55 @@ pub fn backup_name_key(name: &str) -> Option<(String, u32)> {
     well_formed.then(|| (stamp.to_owned(), counter))
 }
 
-/// Deletes all but the newest `keep` files named like backups in `dir` (the one `just_written`
-/// always counts as one of them, whatever the clock said before); nothing else is touched.
-fn prune_backups(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<PathBuf>> {
-    let mut backups: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
+/// What makes a file in a backup directory one of this CA's backups.
+struct BackupOwner<'a> {
+    /// The password of the backup just written (`--keep` prunes only backups under it).
+    password: &'a Password,
+    /// The public key of this CA's root.
+    root_spki: &'a [u8],
+}
+
+impl BackupOwner<'_> {
+    /// True when `path` is a regular file (not a link) that opens under the password (its MAC
+    /// verifies), holds qvca's CA state without problems, and whose root has this CA's root
+    /// key. Nobody without the backup password can make such a file, so planted files with
+    /// backup-like names are never counted or deleted.
+    fn recognises(&self, path: &Path) -> bool {
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+            return false;
+        }
+        let Ok(bytes) = read_backup_file(path) else {
+            return false;
+        };
+        let Ok(archive) = read_pfx(bytes.expose(), self.password, &path.display().to_string())
+        else {
+            return false;
+        };
+        let Ok((contents, problems)) = check_contents(&archive) else {
+            return false;
+        };
+        contents.has_ca_state
+            && problems.is_empty()
+            && contents.certificates.iter().any(|c| {
+                c.entry.kind == CertKind::Root
+                    && c.entry.status == EntryStatus::Active
+                    && CertificateDetails::from_der(&c.cert_der)
+                        .is_ok_and(|d| d.spki_der == self.root_spki)
+            })
+    }
+}
+
+/// Deletes all but the newest `keep` backups of this CA in `dir` (the one `just_written`
+/// always counts as one of them, whatever the clock said before). Only files that `owner`
+/// recognises count and are deleted; other files named like backups are returned as not
+/// recognised and left alone; nothing else is touched.
+fn prune_backups(
+    dir: &Path,
+    keep: usize,
+    just_written: &Path,
+    owner: &BackupOwner<'_>,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut named: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| Error::io("listing", dir, e))?
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -923,14 +980,20 @@ fn prune_backups(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<Pat
         })
         .filter(|(_, path)| path.file_name() != just_written.file_name())
         .collect();
-    backups.sort();
+    named.sort();
+    let (backups, not_recognised): (Vec<_>, Vec<_>) = named
+        .into_iter()
+        .partition(|(_, path)| owner.recognises(path));
     let excess = backups.len().saturating_sub(keep.saturating_sub(1));
     let mut removed = Vec::new();
     for (_, path) in backups.into_iter().take(excess) {
         std::fs::remove_file(&path).map_err(|e| Error::io("removing the old backup", &path, e))?;
         removed.push(path);
     }
-    Ok(removed)
+    Ok((
+        removed,
+        not_recognised.into_iter().map(|(_, p)| p).collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -735,3 +735,96 @@ fn rewrap_in_place_of_a_hard_linked_file_is_refused_unless_forced_and_then_says_
         "the other name keeps the old contents, as the warning says"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 4: backup --keep prunes only this CA's backups
+
+/// `qvca --json backup --dir DIR --keep N`: the report.
+fn backup_keep(ca: &TestCa, dir: &Path, keep: &str) -> Value {
+    let out = run(
+        ca,
+        &["--json", "backup", "--dir", path_str(dir), "--keep", keep],
+    );
+    assert_code(&out, 0, "backup --keep");
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn file_names(values: &Value) -> Vec<String> {
+    let mut names: Vec<String> = values
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    Path::new(p.as_str().expect("path"))
+                        .file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn keep_never_deletes_real_backups_because_of_planted_far_future_files() {
+    let ca = p256_ca(&["QVS01"]);
+    let dir = ca.path().join("backups");
+    let first = PathBuf::from(backup_keep(&ca, &dir, "5")["file"].as_str().expect("file"));
+    let second = PathBuf::from(backup_keep(&ca, &dir, "5")["file"].as_str().expect("file"));
+
+    // Another CA's genuine backup under the same password, and garbage, all named as if made
+    // in 2091: by name alone they are the newest backups.
+    let other = p256_ca(&[]);
+    std::fs::write(
+        other.path().join("pfx-password.txt"),
+        format!("{PFX_PASSWORD}\n"),
+    )
+    .expect("write");
+    let other_backup = std::fs::read(backup_to(&other, "other.pfx")).expect("read");
+    let planted = [
+        (
+            "qvca-backup-20910101T000000Z.pfx",
+            b"not a backup at all".to_vec(),
+        ),
+        ("qvca-backup-20910102T000000Z.pfx", other_backup),
+        ("qvca-backup-20910103T000000Z-2.pfx", Vec::new()),
+    ];
+    for (name, bytes) in &planted {
+        std::fs::write(dir.join(name), bytes).expect("plant");
+    }
+
+    let report = backup_keep(&ca, &dir, "2");
+    let third = PathBuf::from(report["file"].as_str().expect("file"));
+    assert_eq!(
+        file_names(&report["pruned"]),
+        vec![
+            first
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned()
+        ],
+        "only the oldest real backup goes: {report}"
+    );
+    let mut planted_names: Vec<String> = planted.iter().map(|(n, _)| (*n).to_owned()).collect();
+    planted_names.sort();
+    assert_eq!(
+        file_names(&report["not_recognised"]),
+        planted_names,
+        "{report}"
+    );
+    assert!(
+        second.is_file() && third.is_file(),
+        "the two newest real backups stay"
+    );
+    for (name, bytes) in &planted {
+        assert_eq!(
+            &std::fs::read(dir.join(name)).expect("read"),
+            bytes,
+            "{name}"
+        );
+    }
+}

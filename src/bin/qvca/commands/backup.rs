@@ -46,6 +46,13 @@ fn run_backup(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
             0 => String::new(),
             n => format!("; {n} older backup(s) removed"),
         };
+        let pruned = match report.not_recognised.len() {
+            0 => pruned,
+            n => format!(
+                "{pruned}; {n} file(s) named like backups left alone (not backups of this CA \
+                 under this password)"
+            ),
+        };
         let _ = writeln!(
             text,
             "backup {}: {} bytes, {} certificates, {} keys, verified{pruned}",
