@@ -171,10 +171,28 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
     let mut problems = Vec::new();
     let mut named_certs = HashSet::new();
     let mut named_keys = HashSet::new();
+    // A symbolic link inside the CA directory is never followed (each is named once).
+    let mut links = HashSet::new();
+    for path in [
+        store.certs_dir(),
+        store.keys_dir(),
+        store.dir().join(crate::store::LOCK_FILE),
+    ] {
+        if let Err(e) = store.confined(path) {
+            links.insert(e.message().to_owned());
+        }
+    }
     for entry in &ca.index().certificates {
         let cert_path = store.cert_path(&entry.serial);
         named_certs.insert(cert_path.clone());
         named_keys.insert(store.key_path(&entry.serial));
+        let confined = store
+            .confined(cert_path.clone())
+            .and_then(|_| store.confined(store.key_path(&entry.serial)));
+        if let Err(e) = confined {
+            links.insert(e.message().to_owned());
+            continue;
+        }
         match std::fs::read(&cert_path) {
             Err(_) => problems.push(format!(
                 "{} {} (serial {}): certificate file missing",
@@ -221,6 +239,9 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
             }
         }
     }
+    let mut links: Vec<String> = links.into_iter().collect();
+    links.sort();
+    problems.splice(0..0, links);
     if !problems.is_empty() {
         checks.add(
             "index-files",

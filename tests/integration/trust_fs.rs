@@ -828,3 +828,81 @@ fn keep_never_deletes_real_backups_because_of_planted_far_future_files() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: no symbolic link inside the CA directory is followed out of it
+
+/// Every file below `dir` (names relative to it).
+fn tree(dir: &Path) -> Vec<String> {
+    crate::support::snapshot(dir)
+        .into_iter()
+        .map(|(p, _)| p.strip_prefix(dir).expect("below").display().to_string())
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_inside_the_ca_dir_are_refused_naming_the_path_and_never_followed() {
+    let ca = p256_ca(&["QVS01"]);
+    let outside = ca.path().join("outside");
+    std::fs::create_dir(&outside).expect("mkdir");
+
+    // keys/ and certs/ moved out of the CA and linked back in.
+    for dir in ["keys", "certs"] {
+        let inside = ca.dir().join(dir);
+        let moved = outside.join(dir);
+        std::fs::rename(&inside, &moved).expect("move out");
+        std::os::unix::fs::symlink(&moved, &inside).expect("symlink");
+        let before = tree(&moved);
+        let mut cases = vec![
+            (vec!["issue", "server", "NEW01", "--key-type", "p256"], 1),
+            (vec!["doctor"], 5),
+        ];
+        if dir == "certs" {
+            cases.push((vec!["show", "QVS01"], 1));
+        }
+        for (args, code) in cases {
+            let out = run(&ca, &args);
+            assert_code(&out, code, &format!("{args:?} with {dir} a symbolic link"));
+            let text = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+            assert!(
+                text.contains("symbolic link") && text.contains(path_str(&inside)),
+                "{args:?} names {}: {}",
+                inside.display(),
+                describe(&out)
+            );
+        }
+        assert_eq!(tree(&moved), before, "nothing was written through {dir}");
+        std::fs::remove_file(&inside).expect("rm link");
+        std::fs::rename(&moved, &inside).expect("move back");
+    }
+
+    // The lock file and the index.
+    let before = ca.snapshot();
+    for (file, args) in [
+        (
+            ".lock",
+            vec!["issue", "server", "NEW02", "--key-type", "p256"],
+        ),
+        ("index.json", vec!["list"]),
+    ] {
+        let inside = ca.dir().join(file);
+        let moved = outside.join(file);
+        if inside.exists() {
+            std::fs::rename(&inside, &moved).expect("move out");
+        } else {
+            std::fs::write(&moved, b"").expect("write");
+        }
+        std::os::unix::fs::symlink(&moved, &inside).expect("symlink");
+        let out = run(&ca, &args);
+        assert_code(&out, 1, &format!("{args:?} with {file} a symbolic link"));
+        assert!(
+            stderr(&out).contains("symbolic link") && stderr(&out).contains(path_str(&inside)),
+            "{}",
+            describe(&out)
+        );
+        std::fs::remove_file(&inside).expect("rm link");
+        std::fs::rename(&moved, &inside).expect("move back");
+    }
+    assert_eq!(ca.snapshot(), before, "nothing changed");
+}
