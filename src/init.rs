@@ -115,6 +115,7 @@ pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
         .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
     let mut report = create_root(&staged_store, lock, &request, now)?;
     let installed = staged.install(&refuse_unless_ca, now)?;
+    crate::store::crash_point("init-after-swap");
     report.ca_dir = dir.clone();
     report.replaced_ca_moved_to = installed.aside.clone();
     Ok(report)
