@@ -2,6 +2,9 @@
 //! across restore and `init --force`; nothing outside qvca's own output deleted, followed or
 //! replaced by surprise; leftovers of killed runs reported and cleaned up; no symlink inside the
 //! CA directory followed out of it.
+//!
+//! The tests that pause or kill qvca at named points need the `test-hooks` feature.
+#![cfg_attr(not(feature = "test-hooks"), allow(dead_code, unused_imports))]
 
 use crate::support::{TestCa, bare_qvca};
 use serde_json::Value;
@@ -102,12 +105,14 @@ fn index_names(ca: &TestCa) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Item 3: one lock across restore and init --force
 
+#[cfg(feature = "test-hooks")]
 /// A qvca process the test can pause at named points (test-hooks: QVCA_TEST_PAUSE_AT).
 struct Paused {
     child: Child,
     dir: tempfile::TempDir,
 }
 
+#[cfg(feature = "test-hooks")]
 impl Paused {
     /// Starts `qvca ARGS` pausing at each of `points`.
     fn start(ca: &TestCa, points: &[&str], args: &[&str]) -> Self {
@@ -173,6 +178,7 @@ impl Paused {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 /// True once process `pid` has the file `path` open (it then waits on that lock file).
 fn has_open(pid: u32, path: &Path) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -183,6 +189,7 @@ fn has_open(pid: u32, path: &Path) -> bool {
         .any(|target| target == path)
 }
 
+#[cfg(feature = "test-hooks")]
 /// Runs `swap` (a restore or `init --force`), pausing it at `before` (it holds the CA lock,
 /// the new CA built) and at `after` (swapped, locks still held); an issue queues on the lock
 /// of the CA being replaced, and another starts after the swap and stops before its commit.
@@ -251,6 +258,7 @@ fn assert_no_issue_is_lost_around_a_swap(ca: &TestCa, swap: &[&str], before: &st
     assert_code(&out, 0, "verify");
 }
 
+#[cfg(feature = "test-hooks")]
 #[test]
 fn an_issue_waiting_on_a_restore_and_one_started_after_its_swap_both_reach_the_index() {
     let ca = p256_ca(&["QVS01"]);
@@ -265,6 +273,7 @@ fn an_issue_waiting_on_a_restore_and_one_started_after_its_swap_both_reach_the_i
     assert!(names.iter().any(|n| n == "QVS01"), "{names:?}");
 }
 
+#[cfg(feature = "test-hooks")]
 #[test]
 fn an_issue_waiting_on_init_force_and_one_started_after_its_swap_both_reach_the_new_ca() {
     let ca = p256_ca(&["QVS01"]);
@@ -289,6 +298,7 @@ fn scratch_names(ca: &TestCa) -> Vec<String> {
     names
 }
 
+#[cfg(feature = "test-hooks")]
 /// The status and message of one doctor check.
 fn doctor_check(ca: &TestCa, name: &str) -> (String, String) {
     let out = ca
