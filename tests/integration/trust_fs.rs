@@ -943,3 +943,38 @@ fn symlinks_inside_the_ca_dir_are_refused_naming_the_path_and_never_followed() {
     }
     assert_eq!(ca.snapshot(), before, "nothing changed");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_ca_restored_by_root_over_a_service_accounts_ca_keeps_that_accounts_ownership() {
+    use std::os::unix::fs::MetadataExt;
+    if !std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        return; // only root can hand files to another account
+    }
+    let ca = p256_ca(&["QVS01"]);
+    let backup = backup_to(&ca, "b.pfx");
+    // The CA belongs to the account the backup unit runs as (User=qvca).
+    let status = Command::new("chown")
+        .args(["-R", "4321:4322"])
+        .arg(ca.dir())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let out = run(&ca, &["-y", "restore", path_str(&backup)]);
+    assert_code(&out, 0, "restore by root");
+    let mut paths = vec![ca.dir(), ca.dir().join(".lock")];
+    paths.extend(
+        crate::support::snapshot(&ca.dir())
+            .into_iter()
+            .map(|(p, _)| p),
+    );
+    for path in paths {
+        let meta = std::fs::symlink_metadata(&path).expect("meta");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (4321, 4322),
+            "{} belongs to the CA's account",
+            path.display()
+        );
+    }
+}
