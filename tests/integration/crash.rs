@@ -335,6 +335,7 @@ fn a_restore_killed_at_any_moment_leaves_a_usable_ca_at_the_ca_dir() {
         "before-index-commit",
         "restore-before-swap",
         "swap-between-renames",
+        "restore-after-swap",
     ] {
         for n in 1..=3 {
             if !run_crashing(&ca, &args, point, n) {
