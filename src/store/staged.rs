@@ -319,7 +319,14 @@ fn is_leftover(path: &Path, kind: Staging) -> bool {
                 _ => false,
             }
         } else {
+            // What `package` writes: the PFX files, the root, the scripts and its marker.
             !is_dir
+                && (name.ends_with(".pfx")
+                    || name.ends_with(".cer")
+                    || matches!(
+                        name.as_str(),
+                        "install.ps1" | "install.sh" | "README.txt" | ".qvca-package"
+                    ))
         }
     })
 }
