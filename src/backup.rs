@@ -709,14 +709,16 @@ fn refuse_unless_empty_or_ca(dir: &Path) -> Result<()> {
                 Ok(())
             } else {
                 Err(Error::refused(format!(
-                    "{} is not empty and holds no CA (no {}): restore into a new or empty                      directory with --ca-dir, or move its contents away first",
+                    "{} is not empty and holds no CA (no {}): restore into a new or empty \
+                     directory with --ca-dir, or move its contents away first",
                     dir.display(),
                     crate::store::INDEX_FILE
                 )))
             }
         }
         Ok(_) => Err(Error::refused(format!(
-            "{} exists and is not a directory: restore into a new or empty directory with              --ca-dir",
+            "{} exists and is not a directory: restore into a new or empty directory with \
+             --ca-dir",
             dir.display()
         ))),
     }

@@ -237,7 +237,9 @@ pub fn refuse_symlink(path: &Path) -> Result<()> {
 /// The refusal of a symbolic link inside the CA directory.
 pub fn symlink_refusal(path: &Path) -> Error {
     Error::failed(format!(
-        "{} is a symbolic link: qvca does not follow links inside the CA directory (one could          lead its keys, index or lock out of it); replace the link with the real file or          directory",
+        "{} is a symbolic link: qvca does not follow links inside the CA directory (one could \
+         lead its keys, index or lock out of it); replace the link with the real file or \
+         directory",
         path.display()
     ))
 }
