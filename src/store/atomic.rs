@@ -1,6 +1,12 @@
 //! The one way files reach disk: write a temporary file in the target's directory, fsync it,
 //! rename it over the target, fsync the directory. A crash at any instant leaves either the
 //! old file or the new one, never a torn one; a secret file is 0600 from its first byte.
+//!
+//! The temporary file (`.qvca-tmp-<random>`) is created exclusively (`O_CREAT | O_EXCL`, so a
+//! planted file or symbolic link of that name is never opened) and is owner-only until its
+//! final mode is set just before the rename. Files the user named go through
+//! [`write_output`] (never replaces without `--force`), in-place rewrites through
+//! [`rewrite_in_place`] (keeps the file's identity: link target, mode, owner, group).
 
 use crate::error::{Error, Result};
 use std::fs::File;
