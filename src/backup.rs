@@ -21,7 +21,9 @@ use crate::pkcs12::{
 use crate::secret::{Password, SecretBytes};
 use crate::serial::Serial;
 use crate::store::atomic::{parent_dir, sync_dir};
-use crate::store::{CertKind, Entry, EntryStatus, Index, Settings, Store, create_private_dir};
+use crate::store::{
+    CertKind, Entry, EntryStatus, Index, Settings, StagedDir, Staging, Store, create_private_dir,
+};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -75,8 +77,10 @@ struct BackupState {
 /// Where `backup` writes.
 #[derive(Debug, Clone)]
 pub enum BackupTarget {
-    /// Exactly this file (`--out`).
+    /// Exactly this file (`--out`), which must not exist yet (exit 3 otherwise).
     File(PathBuf),
+    /// Exactly this file, replacing an existing one once the new backup verified (`--force`).
+    Replace(PathBuf),
     /// A new `qvca-backup-<timestamp>.pfx` in this directory (`--dir`).
     Dir(PathBuf),
 }
@@ -98,6 +102,11 @@ pub struct BackupReport {
     pub verified: bool,
     /// Older backups removed by `--keep`.
     pub pruned: Vec<PathBuf>,
+    /// Files named like backups that `--keep` left alone: they do not open under this backup
+    /// password as a backup of this CA's root (planted, damaged, another CA's, or made under
+    /// another password), so they are never counted or deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_recognised: Vec<PathBuf>,
 }
 
 /// One certificate as a backup lists it.
@@ -170,7 +179,11 @@ pub fn backup(
     }
     let now = OffsetDateTime::now_utc();
     let (dir, final_path) = match target {
-        BackupTarget::File(path) => (parent_dir(path).to_path_buf(), path.clone()),
+        BackupTarget::File(path) => {
+            crate::store::atomic::refuse_existing_output(path, false)?;
+            (parent_dir(path).to_path_buf(), path.clone())
+        }
+        BackupTarget::Replace(path) => (parent_dir(path).to_path_buf(), path.clone()),
         BackupTarget::Dir(dir) => (dir.clone(), next_backup_name(dir, now)),
     };
     if !dir.is_dir() {
@@ -198,14 +211,36 @@ pub fn backup(
             verification.problems.join("; ")
         )));
     }
-    temp.persist(&final_path)
-        .map_err(|e| Error::io("naming the backup", &final_path, e.error))?;
+    // A backup never replaces a file it was not asked to (a named one without --force, or a
+    // file that took the generated name meanwhile).
+    if matches!(target, BackupTarget::Replace(_)) {
+        temp.persist(&final_path)
+            .map_err(|e| Error::io("naming the backup", &final_path, e.error))?;
+    } else {
+        temp.persist_noclobber(&final_path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::refused(format!(
+                    "{} appeared while the backup was written; nothing was replaced: pass \
+                     --force to replace it, or choose another name",
+                    final_path.display()
+                ))
+            } else {
+                Error::io("naming the backup", &final_path, e.error)
+            }
+        })?;
+    }
     sync_dir(&dir)?;
     crate::store::crash_point("backup-after-rename");
 
-    let pruned = match (keep, target) {
-        (Some(n), BackupTarget::Dir(dir)) => prune_backups(dir, n, &final_path)?,
-        _ => Vec::new(),
+    let (pruned, not_recognised) = match (keep, target) {
+        (Some(n), BackupTarget::Dir(dir)) => {
+            let this_ca = BackupOwner {
+                password,
+                root_spki: &signer.root().spki_der,
+            };
+            prune_backups(dir, n, &final_path, &this_ca)?
+        }
+        _ => (Vec::new(), Vec::new()),
     };
     Ok(BackupReport {
         file: final_path,
@@ -215,6 +250,7 @@ pub fn backup(
         encryption,
         verified: true,
         pruned,
+        not_recognised,
     })
 }
 
@@ -917,6 +953,7 @@ fn backup_root_der(certificates: &[RestoredCertificate]) -> Option<&[u8]> {
 
 fn situation_for(dir: &Path, backup_root_sha256: Option<&str>) -> Result<RestoreSituation> {
     if !Store::at(dir).has_ca() {
+        refuse_unless_empty_or_ca(dir)?;
         return Ok(RestoreSituation::NewCa);
     }
     let existing = Ca::open(dir)?;
@@ -926,6 +963,33 @@ fn situation_for(dir: &Path, backup_root_sha256: Option<&str>) -> Result<Restore
     } else {
         RestoreSituation::DifferentRoot
     })
+}
+
+/// A restore goes into a missing or empty directory, or replaces a CA; anything else at the
+/// target (documents, a damaged CA without its index) is refused (exit 3), never moved aside.
+fn refuse_unless_empty_or_ca(dir: &Path) -> Result<()> {
+    // The CA directory may be reached through a symbolic link: judge what it leads to.
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("looking at", dir, e)),
+        Ok(meta) if meta.is_dir() => {
+            if crate::store::staged::is_empty_but_lock(dir)? || Store::at(dir).has_ca() {
+                Ok(())
+            } else {
+                Err(Error::refused(format!(
+                    "{} is not empty and holds no CA (no {}): restore into a new or empty \
+                     directory with --ca-dir, or move its contents away first",
+                    dir.display(),
+                    crate::store::INDEX_FILE
+                )))
+            }
+        }
+        Ok(_) => Err(Error::refused(format!(
+            "{} exists and is not a directory: restore into a new or empty directory with \
+             --ca-dir",
+            dir.display()
+        ))),
+    }
 }
 
 /// Options of a restore.
@@ -1047,42 +1111,29 @@ pub fn restore(
     let protector = protector(contents.index.settings.key_protection)?;
     let now = OffsetDateTime::now_utc();
     let dir = &crate::store::normalized(dir);
-    let staging = crate::store::sibling_path(dir, &format!(".restore-{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io("clearing", &staging, e))?;
-    }
-    let built = write_restored_ca(&staging, dir, &contents, &protector);
-    if let Err(e) = built {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
-    }
+    // Built in a staging directory locked from the start, swapped in while the old CA's lock
+    // is still held: an issue waiting on either lock then works on the restored CA.
+    let staged = StagedDir::create(dir, Staging::Restore)?;
+    write_restored_ca(&staged, dir, &contents, &protector)?;
     crate::store::crash_point("restore-before-swap");
-    let is_empty_dir = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
-    if is_empty_dir {
-        // An empty directory (perhaps prepared with the right owner, or a mount point) is
-        // filled, not replaced.
-        move_contents(&staging, dir)?;
-        std::fs::remove_dir(&staging).map_err(|e| Error::io("removing", &staging, e))?;
-    } else if dir.exists() {
-        let aside = crate::init::replaced_dir_name(dir, now);
-        crate::store::swap_in(&staging, dir, &aside)?;
-        report.replaced_ca_moved_to = Some(aside);
-    } else {
-        std::fs::rename(&staging, dir)
-            .map_err(|e| Error::io("moving the restored CA into", dir, e))?;
-    }
-    sync_dir(parent_dir(dir))?;
+    let installed = staged.install(&refuse_unless_empty_or_ca, now)?;
+    report.replaced_ca_moved_to = installed.aside.clone();
+    crate::store::crash_point("restore-after-swap");
+    drop(installed);
     drop(lock);
     Ok(report)
 }
 
 fn write_restored_ca(
-    staging: &Path,
+    staged: &StagedDir,
     final_dir: &Path,
     contents: &BackupContents,
     protector: &KeyProtector,
 ) -> Result<()> {
-    let store = Store::at(staging);
+    let lock = staged
+        .lock()
+        .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
+    let store = Store::at(staged.path());
     store.create_dirs()?;
     let mut index = contents.index.clone();
     index.settings.key_protection = protector.protection();
@@ -1131,24 +1182,8 @@ fn write_restored_ca(
         .map(|c| c.entry.serial.clone())
         .collect();
     store.sync_batch(&serials)?;
-    store.save_index(&index)?;
+    store.save_index(&index, lock)?;
     Ok(())
-}
-
-/// Moves the subdirectories and files of `from` into the empty directory `to`, the index last
-/// (it is the commit point).
-fn move_contents(from: &Path, to: &Path) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)
-        .map_err(|e| Error::io("listing", from, e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort_by_key(|p| p.file_name() == Some(std::ffi::OsStr::new(crate::store::INDEX_FILE)));
-    for path in entries {
-        let target = to.join(path.file_name().unwrap_or_default());
-        std::fs::rename(&path, &target).map_err(|e| Error::io("moving into place", &target, e))?;
-    }
-    crate::store::make_private(to)
 }
 
 /// The next free `qvca-backup-<YYYYMMDDTHHMMSSZ>[-N].pfx` in `dir`.
@@ -1181,10 +1216,59 @@ pub fn backup_name_key(name: &str) -> Option<(String, u32)> {
     well_formed.then(|| (stamp.to_owned(), counter))
 }
 
-/// Deletes all but the newest `keep` files named like backups in `dir` (the one `just_written`
-/// always counts as one of them, whatever the clock said before); nothing else is touched.
-fn prune_backups(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<PathBuf>> {
-    let mut backups: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
+/// What makes a file in a backup directory one of this CA's backups.
+struct BackupOwner<'a> {
+    /// The password of the backup just written (`--keep` prunes only backups under it).
+    password: &'a Password,
+    /// The public key of this CA's root.
+    root_spki: &'a [u8],
+}
+
+impl BackupOwner<'_> {
+    /// True when `path` is a regular file (not a link) that opens under the password (its MAC
+    /// verifies), holds qvca's CA state without problems, and whose root has this CA's root
+    /// key. Nobody without the backup password can make such a file, so planted files with
+    /// backup-like names are never counted or deleted.
+    fn recognises(&self, path: &Path) -> bool {
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+            return false;
+        }
+        let Ok(bytes) = read_backup_file(path) else {
+            return false;
+        };
+        let Ok(archive) = read_pfx(
+            bytes.expose(),
+            self.password,
+            &path.display().to_string(),
+            Integrity::Required,
+        ) else {
+            return false;
+        };
+        let Ok((contents, problems)) = check_contents(&archive) else {
+            return false;
+        };
+        contents.has_ca_state
+            && problems.is_empty()
+            && contents.certificates.iter().any(|c| {
+                c.entry.kind == CertKind::Root
+                    && c.entry.status == EntryStatus::Active
+                    && CertificateDetails::from_der(&c.cert_der)
+                        .is_ok_and(|d| d.spki_der == self.root_spki)
+            })
+    }
+}
+
+/// Deletes all but the newest `keep` backups of this CA in `dir` (the one `just_written`
+/// always counts as one of them, whatever the clock said before). Only files that `owner`
+/// recognises count and are deleted; other files named like backups are returned as not
+/// recognised and left alone; nothing else is touched.
+fn prune_backups(
+    dir: &Path,
+    keep: usize,
+    just_written: &Path,
+    owner: &BackupOwner<'_>,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut named: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| Error::io("listing", dir, e))?
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -1194,14 +1278,20 @@ fn prune_backups(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<Pat
         })
         .filter(|(_, path)| path.file_name() != just_written.file_name())
         .collect();
-    backups.sort();
+    named.sort();
+    let (backups, not_recognised): (Vec<_>, Vec<_>) = named
+        .into_iter()
+        .partition(|(_, path)| owner.recognises(path));
     let excess = backups.len().saturating_sub(keep.saturating_sub(1));
     let mut removed = Vec::new();
     for (_, path) in backups.into_iter().take(excess) {
         std::fs::remove_file(&path).map_err(|e| Error::io("removing the old backup", &path, e))?;
         removed.push(path);
     }
-    Ok(removed)
+    Ok((
+        removed,
+        not_recognised.into_iter().map(|(_, p)| p).collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! An opened CA: its store and index, lookups by name or serial, and unlocking the root key
-//! for signing. Changing state requires the CA lock ([`Ca::open_for_update`]); reading does not,
-//! because every file is replaced atomically and the index is written last.
+//! for signing. Changing state requires the CA lock: only a [`LockedCa`] (from
+//! [`Ca::open_for_update`]) can change the index and commit it, so a state change without the
+//! lock does not compile. Reading needs no lock, because every file is replaced atomically and
+//! the index is written last.
 
 use crate::certificate::{CertificateDetails, parse_one_certificate};
 use crate::error::{Error, Result};
@@ -12,12 +14,20 @@ use rcgen::{Issuer, KeyPair};
 use rustls_pki_types::CertificateDer;
 use std::path::Path;
 
-/// A CA directory with its index loaded.
+/// A CA directory with its index loaded, for reading.
 #[derive(Debug)]
 pub struct Ca {
     store: Store,
     index: Index,
-    lock: Option<CaLock>,
+}
+
+/// A CA opened under its exclusive lock, for changing it: everything a [`Ca`] offers (through
+/// `Deref`) plus changing the index and committing it. The index was loaded after the lock was
+/// taken, so it is the state of the CA that is in place.
+#[derive(Debug)]
+pub struct LockedCa {
+    ca: Ca,
+    lock: CaLock,
 }
 
 /// The unlocked root: the decrypted root key, ready to sign, and the key protector for the
@@ -43,15 +53,11 @@ impl Ca {
     pub fn open(dir: &Path) -> Result<Self> {
         let store = Store::at(dir);
         let index = store.load_index()?;
-        Ok(Self {
-            store,
-            index,
-            lock: None,
-        })
+        Ok(Self { store, index })
     }
 
     /// Opens the CA in `dir` under its exclusive lock, for changing it.
-    pub fn open_for_update(dir: &Path) -> Result<Self> {
+    pub fn open_for_update(dir: &Path) -> Result<LockedCa> {
         let store = Store::at(dir);
         if !store.has_ca() {
             // Report "no CA" without creating the directory as a side effect.
@@ -59,20 +65,10 @@ impl Ca {
         }
         let lock = store.lock()?;
         let index = store.load_index()?;
-        Ok(Self {
-            store,
-            index,
-            lock: Some(lock),
+        Ok(LockedCa {
+            ca: Self { store, index },
+            lock,
         })
-    }
-
-    /// Wraps a freshly created store and index (used by `init`, which holds the lock).
-    pub(crate) fn from_parts(store: Store, index: Index, lock: CaLock) -> Self {
-        Self {
-            store,
-            index,
-            lock: Some(lock),
-        }
     }
 
     /// The store underneath.
@@ -88,21 +84,6 @@ impl Ca {
     /// The index as loaded.
     pub fn index(&self) -> &Index {
         &self.index
-    }
-
-    /// The index, for a state change that [`Ca::commit`] then writes.
-    pub fn index_mut(&mut self) -> &mut Index {
-        &mut self.index
-    }
-
-    /// Writes the index: the commit point of a state change. Requires the lock.
-    pub fn commit(&mut self) -> Result<()> {
-        if self.lock.is_none() {
-            return Err(Error::failed(
-                "internal error: the CA was changed without holding its lock",
-            ));
-        }
-        self.store.save_index(&self.index)
     }
 
     /// True when private keys are encrypted under a CA password.
@@ -221,10 +202,30 @@ impl Ca {
             .filter(|e| e.kind == kind && e.is_usable_at(now))
             .collect()
     }
+}
+
+impl std::ops::Deref for LockedCa {
+    type Target = Ca;
+
+    fn deref(&self) -> &Ca {
+        &self.ca
+    }
+}
+
+impl LockedCa {
+    /// The index, for a state change that [`LockedCa::commit`] then writes.
+    pub fn index_mut(&mut self) -> &mut Index {
+        &mut self.ca.index
+    }
+
+    /// Writes the index: the commit point of a state change.
+    pub fn commit(&mut self) -> Result<()> {
+        self.ca.store.save_index(&self.ca.index, &self.lock)
+    }
 
     /// Marks `old` superseded by `new` (renewal or forced re-issue).
     pub fn supersede(&mut self, old: &Serial, new: &Serial) {
-        if let Some(entry) = self.index.by_serial_mut(old)
+        if let Some(entry) = self.ca.index.by_serial_mut(old)
             && entry.status == EntryStatus::Active
         {
             entry.status = EntryStatus::Superseded;

@@ -29,7 +29,7 @@ pub enum CheckStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// A stable name: `no-password`, `permissions`, `keys-match`, `expiry`, `index-files`,
-    /// `license-service-export`, `crl`.
+    /// `staging-leftovers`, `license-service-export`, `crl`.
     pub name: &'static str,
     /// ok, warning, problem or skipped.
     pub status: CheckStatus,
@@ -85,6 +85,7 @@ pub fn doctor(
     check_protection(ca, &mut checks);
     check_permissions(ca, &mut checks);
     check_index_files(ca, &mut checks);
+    check_staging_leftovers(ca, &mut checks);
     check_keys(ca, signer, &mut checks);
     check_expiry(ca, warn_days, now, &mut checks);
     check_export(ca, &mut checks);
@@ -170,10 +171,28 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
     let mut problems = Vec::new();
     let mut named_certs = HashSet::new();
     let mut named_keys = HashSet::new();
+    // A symbolic link inside the CA directory is never followed (each is named once).
+    let mut links = HashSet::new();
+    for path in [
+        store.certs_dir(),
+        store.keys_dir(),
+        store.dir().join(crate::store::LOCK_FILE),
+    ] {
+        if let Err(e) = store.confined(path) {
+            links.insert(e.message().to_owned());
+        }
+    }
     for entry in &ca.index().certificates {
         let cert_path = store.cert_path(&entry.serial);
         named_certs.insert(cert_path.clone());
         named_keys.insert(store.key_path(&entry.serial));
+        let confined = store
+            .confined(cert_path.clone())
+            .and_then(|_| store.confined(store.key_path(&entry.serial)));
+        if let Err(e) = confined {
+            links.insert(e.message().to_owned());
+            continue;
+        }
         match std::fs::read(&cert_path) {
             Err(_) => problems.push(format!(
                 "{} {} (serial {}): certificate file missing",
@@ -220,6 +239,9 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
             }
         }
     }
+    let mut links: Vec<String> = links.into_iter().collect();
+    links.sort();
+    problems.splice(0..0, links);
     if !problems.is_empty() {
         checks.add(
             "index-files",
@@ -245,6 +267,46 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
                 "the index and the {} certificate files agree",
                 ca.index().certificates.len()
             ),
+        );
+    }
+}
+
+/// Staging directories (`<ca-dir>.restore-<pid>`, `<ca-dir>.init-<pid>`) that a killed restore
+/// or `init --force` left next to the CA: they hold (encrypted) private keys.
+fn check_staging_leftovers(ca: &Ca, checks: &mut Checks) {
+    let found = crate::store::staged::leftovers(ca.dir());
+    let (running, stale): (Vec<_>, Vec<_>) = found.iter().partition(|l| l.running);
+    let list = |items: &[&crate::store::staged::Leftover]| {
+        items
+            .iter()
+            .map(|l| format!("{} ({})", l.path.display(), l.kind.description()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !stale.is_empty() {
+        checks.add(
+            "staging-leftovers",
+            CheckStatus::Warning,
+            format!(
+                "left by an interrupted restore or init --force, holding encrypted private keys: {}",
+                list(&stale)
+            ),
+            Some(
+                "the next restore or init --force of this CA removes them; or delete them \
+                 yourself (rm -r) once no qvca command is running",
+            ),
+        );
+    } else if !running.is_empty() {
+        checks.add(
+            "staging-leftovers",
+            CheckStatus::Warning,
+            format!("a restore or init --force is running: {}", list(&running)),
+            Some("run doctor again when it has finished"),
+        );
+    } else {
+        checks.ok(
+            "staging-leftovers",
+            "no staging directory of an interrupted restore or init next to the CA",
         );
     }
 }

@@ -100,7 +100,7 @@ pub fn choose_server<'a>(ca: &'a Ca, machine: Option<&str>) -> Result<&'a Entry>
 /// creation) and records the export in the index. Files already holding the same content are
 /// left untouched.
 pub fn export_license_service(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     machine: Option<&str>,
     out: Option<&Path>,
@@ -227,7 +227,7 @@ pub fn pfx_for(
 /// Re-exports the license-service files when the recorded export has gone stale (its Server
 /// certificate was renewed, or the root was), to the same directory for the same machine.
 pub fn refresh_license_service_export(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
 ) -> Result<Option<LicenseServiceExport>> {
     let Some(record) = ca.index().license_service_export.clone() else {

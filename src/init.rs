@@ -11,7 +11,9 @@ use crate::key::{KeyProtector, KeyType};
 use crate::name::{CommonName, DEFAULT_ROOT_NAME};
 use crate::profile::Profile;
 use crate::serial::Serial;
-use crate::store::{CertKind, Durability, Entry, Index, Settings, Store};
+use crate::store::{
+    CaLock, CertKind, Durability, Entry, Index, Settings, StagedDir, Staging, Store,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -69,20 +71,6 @@ pub fn describe_existing(dir: &Path) -> Option<String> {
     ))
 }
 
-/// Where a replaced CA directory is kept: `<ca-dir>.replaced-<UTC timestamp>`, with `-2`,
-/// `-3`, ... appended when that name is taken (two replacements within one second).
-pub fn replaced_dir_name(dir: &Path, now: OffsetDateTime) -> PathBuf {
-    let stamp = crate::issue::timestamp(now);
-    let base = format!(".replaced-{stamp}");
-    let mut candidate = crate::store::sibling_path(dir, &base);
-    let mut n = 2;
-    while candidate.exists() {
-        candidate = crate::store::sibling_path(dir, &format!("{base}-{n}"));
-        n += 1;
-    }
-    candidate
-}
-
 /// Refuses (exit 3) when `dir` already holds a CA, saying what is there and what to do.
 pub fn refuse_existing(dir: &Path) -> Result<()> {
     if !Store::at(dir).has_ca() {
@@ -98,7 +86,8 @@ pub fn refuse_existing(dir: &Path) -> Result<()> {
 }
 
 /// Creates the root in `dir`. Refuses (exit 3) if a CA exists there, unless `force`; then the
-/// new CA is built next to the old one and swapped in, and the old one is kept aside.
+/// new CA is built in a staging directory next to the old one (locked from the start) and
+/// swapped in while the old CA's lock is held, and the old one is kept aside.
 pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
     let now = OffsetDateTime::now_utc();
     let dir = &crate::store::normalized(dir);
@@ -113,39 +102,41 @@ pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
                 dir.display()
             )));
         }
-        return create_root(store, lock, &request, now);
+        return create_root(&store, &lock, &request, now);
     }
     if !request.force {
         refuse_existing(dir)?;
     }
     let _old_lock = store.lock()?;
-    let staging = crate::store::sibling_path(dir, &format!(".init-{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io("clearing", &staging, e))?;
-    }
-    let staged = Store::at(&staging);
-    let built = staged.create_dirs().and_then(|()| {
-        let lock = staged.lock()?;
-        create_root(staged.clone(), lock, &request, now)
-    });
-    let mut report = match built {
-        Ok(report) => report,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    let aside = replaced_dir_name(dir, now);
-    crate::store::swap_in(&staging, dir, &aside)?;
+    let staged = StagedDir::create(dir, Staging::Init)?;
+    let staged_store = Store::at(staged.path());
+    staged_store.create_dirs()?;
+    let lock = staged
+        .lock()
+        .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
+    let mut report = create_root(&staged_store, lock, &request, now)?;
+    let installed = staged.install(&refuse_unless_ca, now)?;
+    crate::store::crash_point("init-after-swap");
     report.ca_dir = dir.clone();
-    report.replaced_ca_moved_to = Some(aside);
+    report.replaced_ca_moved_to = installed.aside.clone();
     Ok(report)
+}
+
+/// `init --force` replaces only a CA: anything else that appeared at the path is refused.
+fn refuse_unless_ca(dir: &Path) -> Result<()> {
+    if Store::at(dir).has_ca() {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "{} no longer holds a CA; nothing was replaced",
+        dir.display()
+    )))
 }
 
 /// Generates the root key and certificate in `store` (held locked) and commits the new index.
 fn create_root(
-    store: Store,
-    lock: crate::store::CaLock,
+    store: &Store,
+    lock: &CaLock,
     request: &InitRequest,
     now: OffsetDateTime,
 ) -> Result<InitReport> {
@@ -191,11 +182,10 @@ fn create_root(
         key_type,
         &details,
     ));
-    let mut ca = Ca::from_parts(store, index, lock);
-    ca.commit()?;
+    store.save_index(&index, lock)?;
 
     Ok(InitReport {
-        ca_dir: ca.dir().to_owned(),
+        ca_dir: store.dir().to_owned(),
         common_name,
         serial,
         key_type,

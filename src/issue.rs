@@ -297,7 +297,7 @@ fn make_one(
 /// `progress` is called once per name as its outcome becomes known. Fails as a whole (nothing
 /// issued) when the validity would outlive the root or the store cannot be written.
 pub fn issue_batch(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     requests: &[LeafRequest],
     options: &IssueOptions,

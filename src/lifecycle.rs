@@ -16,7 +16,7 @@ use crate::issue::{IssueOptions, IssueOutcome, LeafRequest, issue_batch};
 use crate::name::{CommonName, FqdnPolicy, MachineName};
 use crate::profile::Profile;
 use crate::serial::Serial;
-use crate::store::atomic::{Durability, FileMode, write_atomic};
+use crate::store::atomic::{Durability, FileMode};
 use crate::store::{CertKind, CrlRecord, Entry, EntryStatus, Revocation};
 use rcgen::RevocationReason;
 use serde::Serialize;
@@ -80,7 +80,7 @@ pub fn due_for_renewal(ca: &Ca, within_days: u32, now: OffsetDateTime) -> Vec<En
 /// subject, under the built-in profile of its kind (or `profile` when given); the old one is
 /// marked superseded. Returns one outcome per certificate.
 pub fn renew_leaves(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     entries: &[Entry],
     days: Option<u32>,
@@ -137,7 +137,7 @@ pub struct RootRenewal {
 /// Renews the root with the same key and subject; returns the renewal and a signer for the new
 /// root certificate (the old signer still signs, but names the old certificate).
 pub fn renew_root(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     days: Option<u32>,
 ) -> Result<(RootRenewal, RootSigner)> {
@@ -223,7 +223,7 @@ pub fn revocable<'a>(ca: &'a Ca, name_or_serial: &str) -> Result<&'a Entry> {
 }
 
 /// Revokes a Server or Client certificate (by name or serial) with an RFC 5280 reason.
-pub fn revoke(ca: &mut Ca, name_or_serial: &str, reason: &str) -> Result<Entry> {
+pub fn revoke(ca: &mut crate::ca::LockedCa, name_or_serial: &str, reason: &str) -> Result<Entry> {
     let reason = parse_reason(reason)?;
     let entry = revocable(ca, name_or_serial)?.clone();
     let now = OffsetDateTime::now_utc();
@@ -258,15 +258,21 @@ pub struct CrlReport {
 }
 
 /// Writes a CRL signed by the root: the next CRL number, thisUpdate now, nextUpdate in `days`,
-/// and every revoked certificate that has not expired yet.
+/// and every revoked certificate that has not expired yet. An existing `out` file is replaced
+/// only with `force`, or when it is the CRL file this CA wrote last (kept current).
 pub fn write_crl(
-    ca: &mut Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     out: Option<&Path>,
     days: u32,
+    force: bool,
 ) -> Result<CrlReport> {
     if days == 0 {
         return Err(Error::usage("--days must be at least 1"));
+    }
+    let replace = force || out.is_none_or(|out| is_the_last_crl(ca, out));
+    if let Some(out) = out {
+        crate::store::atomic::refuse_existing_output(out, replace)?;
     }
     let now = OffsetDateTime::now_utc();
     let next_update = now + Duration::days(i64::from(days));
@@ -310,7 +316,7 @@ pub fn write_crl(
     ca.index_mut().crl_number = number;
     ca.commit()?;
     crate::store::crash_point("crl-before-write");
-    write_atomic(&path, pem.as_bytes(), FileMode::Public, Durability::Synced)?;
+    crate::store::atomic::write_output(&path, pem.as_bytes(), FileMode::Public, replace)?;
     // Only a CRL that was written is recorded for `doctor`.
     ca.index_mut().last_crl = Some(CrlRecord {
         path: path.display().to_string(),
@@ -326,6 +332,14 @@ pub fn write_crl(
         next_update,
         revoked: revoked_serials,
     })
+}
+
+/// True when `out` is the file the CA's last CRL was written to.
+fn is_the_last_crl(ca: &crate::ca::Ca, out: &Path) -> bool {
+    let Some(last) = &ca.index().last_crl else {
+        return false;
+    };
+    std::path::absolute(out).is_ok_and(|out| out == Path::new(&last.path))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::pkcs12::PfxEncryption;
 use crate::ports::{PortTable, qlikview_ports};
 use crate::secret::Password;
 use crate::store::atomic::{Durability, FileMode, write_atomic};
-use crate::store::{CertKind, create_private_dir};
+use crate::store::{CertKind, StagedDir, Staging};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +45,9 @@ pub struct PackageReport {
     pub files: Vec<PathBuf>,
     /// The PKCS#12 encryption used.
     pub encryption: PfxEncryption,
+    /// Where the package it replaced (`--force`) was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_package_moved_to: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -78,11 +81,14 @@ pub fn build_package(
                 "no valid Client certificate to package: issue it with `qvca issue client`",
             )
         })?;
-    if request.out.exists() && !request.force {
-        return Err(Error::refused(format!(
-            "{} exists already; pass --force to replace it, or choose another --out",
-            request.out.display()
-        )));
+    if std::fs::symlink_metadata(&request.out).is_ok() {
+        if !request.force {
+            return Err(Error::refused(format!(
+                "{} exists already; pass --force to replace it, or choose another --out",
+                request.out.display()
+            )));
+        }
+        refuse_unless_package(&request.out)?;
     }
 
     let root = signer.root();
@@ -102,32 +108,30 @@ pub fn build_package(
     let client_bytes = pfx_for(ca, signer, client, password, request.encryption)?;
     let scripts = render_scripts(&values)?;
 
-    let staging = staging_dir(&request.out);
-    create_private_dir(&staging)?;
+    let staged = StagedDir::create(&request.out, Staging::Package)?;
     let write = |name: &str, bytes: &[u8], mode: FileMode| -> Result<PathBuf> {
-        write_atomic(&staging.join(name), bytes, mode, Durability::Deferred)?;
+        write_atomic(&staged.path().join(name), bytes, mode, Durability::Deferred)?;
         Ok(request.out.join(name))
     };
-    let result = (|| -> Result<Vec<PathBuf>> {
-        let mut files = vec![
-            write(&server_pfx, &server_bytes, FileMode::Secret)?,
-            write(&client_pfx, &client_bytes, FileMode::Secret)?,
-            write(&root_file, signer.root_der(), FileMode::Public)?,
-        ];
-        for (name, text) in &scripts {
-            files.push(write(name, text.as_bytes(), FileMode::Public)?);
-        }
-        crate::store::atomic::sync_dir(&staging)?;
-        Ok(files)
-    })();
-    let files = match result {
-        Ok(files) => files,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    replace_dir(&staging, &request.out)?;
+    let mut files = vec![
+        write(&server_pfx, &server_bytes, FileMode::Secret)?,
+        write(&client_pfx, &client_bytes, FileMode::Secret)?,
+        write(&root_file, signer.root_der(), FileMode::Public)?,
+    ];
+    for (name, text) in &scripts {
+        files.push(write(name, text.as_bytes(), FileMode::Public)?);
+    }
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    write(
+        PACKAGE_MARKER,
+        package_marker(&names)?.as_bytes(),
+        FileMode::Public,
+    )?;
+    crate::store::atomic::sync_dir(staged.path())?;
+    let installed = staged.install(&refuse_unless_package, time::OffsetDateTime::now_utc())?;
 
     Ok(PackageReport {
         dir: request.out.clone(),
@@ -135,6 +139,7 @@ pub fn build_package(
         client: client.name.clone(),
         files,
         encryption: request.encryption,
+        replaced_package_moved_to: installed.aside,
     })
 }
 
@@ -386,26 +391,66 @@ fn render(name: &str, source: &str, context: &minijinja::Value) -> Result<String
         .map_err(|e| Error::failed(format!("rendering the {name} template failed: {e}")))
 }
 
-fn staging_dir(out: &Path) -> PathBuf {
-    crate::store::sibling_path(out, &format!(".tmp-{}", std::process::id()))
+/// The file that marks a folder as a qvca package: the names of the files qvca wrote there.
+const PACKAGE_MARKER: &str = ".qvca-package";
+
+/// The marker's contents (JSON).
+fn package_marker(files: &[String]) -> Result<String> {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "qvca_version": env!("CARGO_PKG_VERSION"),
+        "files": files,
+    }))
+    .map_err(|e| Error::failed(format!("encoding the package marker failed: {e}")))
 }
 
-/// Moves `staging` to `out`, replacing an old `out` only once the new one is complete.
-fn replace_dir(staging: &Path, out: &Path) -> Result<()> {
-    let out = &crate::store::normalized(out);
-    if out.exists() {
-        let old = crate::store::sibling_path(out, &format!(".old-{}", std::process::id()));
-        std::fs::rename(out, &old).map_err(|e| Error::io("moving aside", out, e))?;
-        std::fs::rename(staging, out).map_err(|e| Error::io("moving into place", out, e))?;
-        std::fs::remove_dir_all(&old)
-            .map_err(|e| Error::io("removing the old package", &old, e))?;
-    } else {
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-        }
-        std::fs::rename(staging, out).map_err(|e| Error::io("moving into place", out, e))?;
+/// `package --force` replaces only a qvca package (kept aside) or an empty folder; anything
+/// else, a folder of documents for instance, is refused (exit 3).
+fn refuse_unless_package(out: &Path) -> Result<()> {
+    let meta = std::fs::metadata(out).map_err(|e| Error::io("looking at", out, e))?;
+    if meta.is_dir() && (crate::store::staged::is_empty_but_lock(out)? || is_package(out)) {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::refused(format!(
+        "{} is not a qvca package (it has files qvca did not write there, or no {PACKAGE_MARKER} \
+         marker): --force replaces only a package folder; choose another --out or move it away",
+        out.display()
+    )))
+}
+
+/// True when every entry of `dir` is a regular file that the package marker names (or, for
+/// packages written before the marker existed, the exact file set of a package).
+fn is_package(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            return false;
+        }
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    let marker = dir.join(PACKAGE_MARKER);
+    let listed: Option<Vec<String>> = std::fs::symlink_metadata(&marker)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .and_then(|_| std::fs::read(&marker).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|v| serde_json::from_value(v["files"].clone()).ok());
+    match listed {
+        Some(listed) => names
+            .iter()
+            .all(|n| n == PACKAGE_MARKER || listed.contains(n)),
+        None => {
+            let scripts = ["install.ps1", "install.sh", "README.txt"];
+            let pfx = names.iter().filter(|n| n.ends_with(".pfx")).count();
+            let cer = names.iter().filter(|n| n.ends_with(".cer")).count();
+            scripts.iter().all(|s| names.iter().any(|n| n == s))
+                && (1..=2).contains(&pfx)
+                && cer == 1
+                && names.len() == scripts.len() + pfx + cer
+        }
+    }
 }
 
 #[cfg(test)]

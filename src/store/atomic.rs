@@ -1,6 +1,12 @@
 //! The one way files reach disk: write a temporary file in the target's directory, fsync it,
 //! rename it over the target, fsync the directory. A crash at any instant leaves either the
 //! old file or the new one, never a torn one; a secret file is 0600 from its first byte.
+//!
+//! The temporary file (`.qvca-tmp-<random>`) is created exclusively (`O_CREAT | O_EXCL`, so a
+//! planted file or symbolic link of that name is never opened) and is owner-only until its
+//! final mode is set just before the rename. Files the user named go through
+//! [`write_output`] (never replaces without `--force`), in-place rewrites through
+//! [`rewrite_in_place`] (keeps the file's identity: link target, mode, owner, group).
 
 use crate::error::{Error, Result};
 use std::fs::File;
@@ -49,6 +55,115 @@ pub fn write_atomic(
     mode: FileMode,
     durability: Durability,
 ) -> Result<()> {
+    write_via_temp(path, data, mode, durability, Replace::Yes)
+}
+
+/// Whether the final rename may replace a file at the target path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    /// Replace whatever is there (qvca's own files, `--force`).
+    Yes,
+    /// Fail if anything appeared there (a file the user named, without `--force`).
+    No,
+    /// Replace it, giving the new file this owner and group first (an in-place rewrite).
+    KeepingOwner(u32, u32),
+}
+
+/// Refuses (exit 3) when something exists at `path`, a file the user named, unless `force`.
+/// Commands check this before any costly work or password prompt; [`write_output`] checks it
+/// again at the final rename.
+pub fn refuse_existing_output(path: &Path, force: bool) -> Result<()> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists_refusal(path));
+    }
+    Ok(())
+}
+
+fn exists_refusal(path: &Path) -> Error {
+    Error::refused(format!(
+        "{} exists already; pass --force to replace it, or choose another --out",
+        path.display()
+    ))
+}
+
+/// Writes a file the user named (`--out` and the like) atomically: without `force`, an
+/// existing file (or symbolic link) at `path` is never replaced (exit 3), not even one that
+/// appears while qvca works; with `force` it is replaced (a symbolic link itself, never the
+/// file it points to).
+pub fn write_output(path: &Path, data: &[u8], mode: FileMode, force: bool) -> Result<()> {
+    refuse_existing_output(path, force)?;
+    let replace = if force { Replace::Yes } else { Replace::No };
+    write_via_temp(path, data, mode, Durability::Synced, replace)
+}
+
+/// What [`rewrite_in_place`] rewrote.
+#[derive(Debug, Clone)]
+pub struct Rewritten {
+    /// The file that got the new contents (the target when the path was a symbolic link).
+    pub file: std::path::PathBuf,
+    /// The number of names (hard links) the file had; the others keep the old contents.
+    pub links: u64,
+}
+
+/// Replaces the contents of the existing file at `path` atomically, keeping what makes it that
+/// file: through a symbolic link the target is rewritten (the link stays), and the new file
+/// gets the old one's mode, owner and group (or nothing changes and the error says why). A file
+/// with several hard links is refused (exit 3) unless `allow_hard_links`, since its other names
+/// would keep the old contents.
+pub fn rewrite_in_place(path: &Path, data: &[u8], allow_hard_links: bool) -> Result<Rewritten> {
+    let file = std::fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
+    let meta = std::fs::metadata(&file).map_err(|e| Error::io("reading", &file, e))?;
+    if !meta.is_file() {
+        return Err(Error::refused(format!(
+            "{} is not a regular file: it cannot be rewritten in place; use --out",
+            file.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let links = meta.nlink();
+        if links > 1 && !allow_hard_links {
+            return Err(Error::refused(format!(
+                "{} has {links} hard links: rewriting it replaces this name only, and the \
+                 other {} keep the old contents; pass --force to rewrite it anyway, or write \
+                 the result elsewhere with --out",
+                file.display(),
+                links - 1
+            )));
+        }
+        write_via_temp(
+            &file,
+            data,
+            FileMode::Exact(meta.mode() & 0o7777),
+            Durability::Synced,
+            Replace::KeepingOwner(meta.uid(), meta.gid()),
+        )?;
+        Ok(Rewritten { file, links })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = allow_hard_links;
+        write_via_temp(
+            &file,
+            data,
+            FileMode::of_existing(&file),
+            Durability::Synced,
+            Replace::Yes,
+        )?;
+        Ok(Rewritten { file, links: 1 })
+    }
+}
+
+/// The one way a file reaches disk: a new temporary file (created exclusively, with its final
+/// mode from the start) in the target's directory, synced, then renamed over the target.
+fn write_via_temp(
+    path: &Path,
+    data: &[u8],
+    mode: FileMode,
+    durability: Durability,
+    replace: Replace,
+) -> Result<()> {
     crate::store::crash_point("before-write");
     if let Some(e) = crate::store::injected_write_failure() {
         return Err(Error::io("writing", path, e));
@@ -57,14 +172,16 @@ pub fn write_atomic(
     let mut builder = tempfile::Builder::new();
     builder.prefix(".qvca-tmp-");
     #[cfg(unix)]
+    let bits = match mode {
+        FileMode::Public => 0o644,
+        FileMode::Secret => 0o600,
+        FileMode::Exact(bits) => bits,
+    };
+    #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let bits = match mode {
-            FileMode::Public => 0o644,
-            FileMode::Secret => 0o600,
-            FileMode::Exact(bits) => bits,
-        };
-        builder.permissions(std::fs::Permissions::from_mode(bits));
+        // Never more open than the final mode while it is being written.
+        builder.permissions(std::fs::Permissions::from_mode(bits & 0o700));
     }
     #[cfg(not(unix))]
     let _ = mode;
@@ -81,14 +198,40 @@ pub fn write_atomic(
     })?;
     temp.write_all(data)
         .map_err(|e| Error::io("writing", temp.path(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Replace::KeepingOwner(uid, gid) = replace {
+            std::os::unix::fs::fchown(temp.as_file(), Some(uid), Some(gid)).map_err(|e| {
+                Error::refused(format!(
+                    "cannot rewrite {} keeping its owner and group (uid {uid}, gid {gid}): {e}; \
+                     run qvca as its owner (or root), or write the result elsewhere with --out",
+                    path.display()
+                ))
+            })?;
+        }
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(bits))
+            .map_err(|e| Error::io("setting the permissions of", temp.path(), e))?;
+    }
     if durability == Durability::Synced {
         temp.as_file()
             .sync_all()
             .map_err(|e| Error::io("syncing", temp.path(), e))?;
     }
     crate::store::crash_point("before-rename");
-    temp.persist(path)
-        .map_err(|e| Error::io("replacing", path, e.error))?;
+    match replace {
+        Replace::No => temp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                exists_refusal(path)
+            } else {
+                Error::io("naming", path, e.error)
+            }
+        })?,
+        Replace::Yes | Replace::KeepingOwner(..) => temp
+            .persist(path)
+            .map_err(|e| Error::io("replacing", path, e.error))?,
+    };
     if durability == Durability::Synced {
         sync_dir(dir)?;
     }

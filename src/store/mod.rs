@@ -7,18 +7,25 @@
 //!   certs/<SERIAL>.pem certificates                                              0644
 //!   keys/<SERIAL>.pem  private keys, encrypted PKCS#8 unless --no-password       0600
 //!   crl.pem            the latest CRL
-//!   .lock              the advisory lock that serializes qvca processes
+//!   .lock              the advisory lock that serializes qvca processes              0600
 //! ```
+//!
+//! The CA directory itself may be reached through a symbolic link; nothing inside it is: a
+//! symbolic link in place of `index.json`, `certs`, `keys`, a certificate, a key or `.lock`
+//! is refused with its path named ([`Store::confined`]), so no read or write is led out of
+//! the directory.
 
 pub mod atomic;
 pub mod index;
 pub mod lock;
+pub mod staged;
 
 pub use atomic::{Durability, FileMode};
 pub use index::{
     CertKind, CertState, CrlRecord, Entry, EntryStatus, ExportRecord, Index, Revocation, Settings,
 };
 pub use lock::CaLock;
+pub use staged::{StagedDir, Staging};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::serial::Serial;
@@ -87,7 +94,7 @@ impl Store {
 
     /// Reads the index; "no CA" is a not-found error that says how to create one.
     pub fn load_index(&self) -> Result<Index> {
-        let path = self.index_path();
+        let path = self.confined(self.index_path())?;
         let bytes = std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::not_found(format!(
@@ -106,6 +113,7 @@ impl Store {
     /// (0700) even when they existed already (e.g. made by an install script with 0755).
     pub fn create_dirs(&self) -> Result<()> {
         for dir in [self.root.clone(), self.certs_dir(), self.keys_dir()] {
+            let dir = self.confined(dir)?;
             create_private_dir(&dir)?;
             make_private(&dir)?;
         }
@@ -120,11 +128,19 @@ impl Store {
         CaLock::acquire(&self.root.join(LOCK_FILE))
     }
 
-    /// Commits a new index: the atomic, durable write that makes a state change happen.
-    pub fn save_index(&self, index: &Index) -> Result<()> {
+    /// Commits a new index: the atomic, durable write that makes a state change happen. Only
+    /// the holder of this directory's lock can commit, and only while the directory it locked
+    /// is still the one at this path.
+    pub fn save_index(&self, index: &Index, lock: &CaLock) -> Result<()> {
+        if lock.path() != self.root.join(LOCK_FILE) || !lock.is_in_place() {
+            return Err(Error::failed(format!(
+                "internal error: {} was about to be changed without holding its lock",
+                self.root.display()
+            )));
+        }
         crash_point("before-index-commit");
         atomic::write_atomic(
-            &self.index_path(),
+            &self.confined(self.index_path())?,
             &index.to_json()?,
             FileMode::Secret,
             Durability::Synced,
@@ -133,13 +149,13 @@ impl Store {
 
     /// Reads a stored certificate (PEM).
     pub fn read_cert_pem(&self, serial: &Serial) -> Result<Vec<u8>> {
-        let path = self.cert_path(serial);
+        let path = self.confined(self.cert_path(serial))?;
         std::fs::read(&path).map_err(|e| missing_state(&path, e))
     }
 
     /// Reads a stored private key (PEM, possibly encrypted).
     pub fn read_key_pem(&self, serial: &Serial) -> Result<crate::secret::SecretBytes> {
-        let path = self.key_path(serial);
+        let path = self.confined(self.key_path(serial))?;
         std::fs::read(&path)
             .map(crate::secret::SecretBytes::new)
             .map_err(|e| missing_state(&path, e))
@@ -154,17 +170,30 @@ impl Store {
         durability: Durability,
     ) -> Result<()> {
         atomic::write_atomic(
-            &self.key_path(serial),
+            &self.confined(self.key_path(serial))?,
             sealed_key_pem,
             FileMode::Secret,
             durability,
         )?;
         atomic::write_atomic(
-            &self.cert_path(serial),
+            &self.confined(self.cert_path(serial))?,
             cert_pem,
             FileMode::Public,
             durability,
         )
+    }
+
+    /// `path` (inside the CA directory) when neither it nor a directory between the CA
+    /// directory and it is a symbolic link; else an error naming the link (exit 1).
+    pub fn confined(&self, path: PathBuf) -> Result<PathBuf> {
+        if let Ok(inside) = path.strip_prefix(&self.root) {
+            let mut at = self.root.clone();
+            for part in inside.components() {
+                at.push(part);
+                refuse_symlink(&at)?;
+            }
+        }
+        Ok(path)
     }
 
     /// Makes a batch of [`Durability::Deferred`] writes durable before the index commits them.
@@ -194,6 +223,49 @@ fn missing_state(path: &Path, e: std::io::Error) -> Error {
         ))
     } else {
         err
+    }
+}
+
+/// Refuses `path` if it is a symbolic link (exit 1, naming it); a missing path is fine.
+pub fn refuse_symlink(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(symlink_refusal(path)),
+        _ => Ok(()),
+    }
+}
+
+/// The refusal of a symbolic link inside the CA directory.
+pub fn symlink_refusal(path: &Path) -> Error {
+    Error::failed(format!(
+        "{} is a symbolic link: qvca does not follow links inside the CA directory (one could \
+         lead its keys, index or lock out of it); replace the link with the real file or \
+         directory",
+        path.display()
+    ))
+}
+
+/// Makes `open` fail on a symbolic link in the last component (O_NOFOLLOW on Linux; elsewhere
+/// callers check with [`refuse_symlink`] first).
+pub fn no_follow(options: &mut std::fs::OpenOptions) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = options;
+}
+
+/// True for the error an O_NOFOLLOW open gives on a symbolic link.
+pub fn is_symlink_error(e: &std::io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        false
     }
 }
 
@@ -321,11 +393,14 @@ pub fn default_ca_dir() -> Result<PathBuf> {
 
 /// Aborts the process at a named point when the crash-safety tests ask for it
 /// (`QVCA_TEST_CRASH_AT=<point>` or `<point>#<n>` for its n-th occurrence; built only with the
-/// `test-hooks` feature).
+/// `test-hooks` feature). The concurrency tests can also pause there
+/// (`QVCA_TEST_PAUSE_AT=<point>[,<point>...]`): the process creates `<point>.paused` in
+/// `QVCA_TEST_PAUSE_DIR` and waits (at most a minute) until the test creates `<point>.resume`.
 #[cfg(feature = "test-hooks")]
 pub fn crash_point(point: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static SEEN: AtomicUsize = AtomicUsize::new(0);
+    pause_point(point);
     if let Ok(target) = std::env::var("QVCA_TEST_CRASH_AT") {
         let (name, nth) = match target.split_once('#') {
             Some((name, n)) => (name.to_owned(), n.parse::<usize>().unwrap_or(1)),
@@ -341,6 +416,26 @@ pub fn crash_point(point: &str) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub fn crash_point(_point: &str) {}
+
+/// Waits at `point` while a test holds it (see [`crash_point`]).
+#[cfg(feature = "test-hooks")]
+fn pause_point(point: &str) {
+    let Ok(points) = std::env::var("QVCA_TEST_PAUSE_AT") else {
+        return;
+    };
+    let Some(dir) = std::env::var_os("QVCA_TEST_PAUSE_DIR").map(PathBuf::from) else {
+        return;
+    };
+    if !points.split(',').any(|p| p == point) {
+        return;
+    }
+    let _ = std::fs::write(dir.join(format!("{point}.paused")), b"");
+    let resume = dir.join(format!("{point}.resume"));
+    let started = std::time::Instant::now();
+    while !resume.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
 
 /// A write failure the tests ask for (`QVCA_TEST_WRITE_FAIL=full|readonly[#n]`: the n-th atomic
 /// write fails as on a full disk or a read-only file system; built only with `test-hooks`).

@@ -1353,6 +1353,7 @@ fn doctor_on_a_healthy_ca_exits_0_with_every_check_ok() {
             "keys-match",
             "expiry",
             "index-files",
+            "staging-leftovers",
             "license-service-export",
             "crl",
         ])

@@ -19,3 +19,4 @@ mod terminal;
 mod tls;
 mod trust_names;
 mod trust_revocation;
+mod trust_fs;

@@ -63,7 +63,7 @@ impl TestCa {
     pub fn root_pem(&self) -> PathBuf {
         let out = self.path().join("root.pem");
         self.qvca()
-            .args(["export", "root", "--out"])
+            .args(["export", "root", "--force", "--out"])
             .arg(&out)
             .assert()
             .success();

@@ -146,6 +146,9 @@ pub struct CrlArgs {
     /// Output file [default: <ca-dir>/crl.pem]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace an existing --out file (the CRL file the CA last wrote is always kept current)
+    #[arg(long)]
+    pub force: bool,
     /// Days until nextUpdate
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
@@ -254,6 +257,9 @@ pub struct SecretsCryptArgs {
     /// Where the processed lines go (written atomically, mode 0600)
     #[arg(long, value_name = "FILE", requires = "input")]
     pub out: Option<PathBuf>,
+    /// Replace an existing --out file
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `secrets rewrap` arguments.
@@ -266,12 +272,17 @@ pub struct SecretsRewrapArgs {
     /// A text file with tokens anywhere in it [default: stdin]
     #[arg(long = "in", value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// Replace --in atomically (every byte but the tokens unchanged)
+    /// Replace --in atomically (every byte but the tokens unchanged); through a symbolic link
+    /// the target is rewritten, keeping its mode, owner and group
     #[arg(long, requires = "input", conflicts_with = "out")]
     pub in_place: bool,
     /// Write the result to FILE [default: stdout]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace an existing --out file; with --in-place, rewrite a file that has other hard
+    /// links (they keep the old contents)
+    #[arg(long)]
+    pub force: bool,
     /// The context label(s) the tokens were made for; each token keeps the one it
     /// authenticates under [default: the empty context]
     #[arg(long, value_name = "LABEL")]
@@ -285,13 +296,17 @@ pub struct BackupArgs {
     /// `backup verify FILE`.
     #[command(subcommand)]
     pub command: Option<BackupCommand>,
-    /// Write exactly this file (replaced only once the new backup is verified)
+    /// Write exactly this file (an existing one only with --force, once the new backup is verified)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "keep"])]
     pub out: Option<PathBuf>,
+    /// Replace an existing --out file
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Write qvca-backup-<UTC timestamp>.pfx into DIR [default: the current directory]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Afterwards delete all but the newest N qvca-backup-*.pfx files in DIR
+    /// Afterwards delete all but the newest N backups of this CA in DIR (only files that open
+    /// under this backup password and hold this CA's root; others are left alone)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: Option<u32>,
     /// 3DES/SHA-1 encryption for Windows Server 2016 and older
@@ -539,7 +554,7 @@ pub struct PackageArgs {
     /// 3DES/SHA-1 PFX files for Windows Server 2016 and older
     #[arg(long)]
     pub legacy: bool,
-    /// Replace an existing package folder
+    /// Replace an existing package folder (only a qvca package; it is kept aside)
     #[arg(long)]
     pub force: bool,
 }
@@ -565,4 +580,7 @@ pub struct ExportRootArgs {
     /// Output file [default: stdout for PEM; QlikViewCA.cer for DER]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace an existing output file
+    #[arg(long)]
+    pub force: bool,
 }

@@ -22,10 +22,15 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
 fn run_backup(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
     let ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     let target = match (&args.out, &args.dir) {
+        (Some(file), _) if args.force => BackupTarget::Replace(file.clone()),
         (Some(file), _) => BackupTarget::File(file.clone()),
         (None, Some(dir)) => BackupTarget::Dir(dir.clone()),
         (None, None) => BackupTarget::Dir(PathBuf::from(".")),
     };
+    if let BackupTarget::File(file) = &target {
+        // Before any password is asked for.
+        qvca::store::atomic::refuse_existing_output(file, false)?;
+    }
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
     let password = ctx.pfx_password(Purpose::New)?;
     let report = backup(
@@ -40,6 +45,13 @@ fn run_backup(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
         let pruned = match report.pruned.len() {
             0 => String::new(),
             n => format!("; {n} older backup(s) removed"),
+        };
+        let pruned = match report.not_recognised.len() {
+            0 => pruned,
+            n => format!(
+                "{pruned}; {n} file(s) named like backups left alone (not backups of this CA \
+                 under this password)"
+            ),
         };
         let _ = writeln!(
             text,

@@ -13,7 +13,7 @@ use std::fmt::Write;
 pub fn run(ctx: &Context, args: &CrlArgs) -> anyhow::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
-    let report = write_crl(&mut ca, &signer, args.out.as_deref(), args.days)?;
+    let report = write_crl(&mut ca, &signer, args.out.as_deref(), args.days, args.force)?;
     ctx.out.report(&report, |text| {
         let _ = writeln!(
             text,

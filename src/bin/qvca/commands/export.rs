@@ -8,7 +8,7 @@ use qvca::ca::Ca;
 use qvca::certificate::to_pem;
 use qvca::export::{RESTART_REMINDER, export_license_service, exportable, pfx_for};
 use qvca::pkcs12::PfxEncryption;
-use qvca::store::atomic::{Durability, FileMode, write_atomic};
+use qvca::store::atomic::{FileMode, refuse_existing_output, write_output};
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -38,18 +38,12 @@ fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(qvca::name::file_name(&entry.name, "pfx")));
-    if out.exists() && !args.force {
-        return Err(qvca::Error::refused(format!(
-            "{} exists already; pass --force to replace it, or choose another --out",
-            out.display()
-        ))
-        .into());
-    }
+    refuse_existing_output(&out, args.force)?;
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
     let password = ctx.pfx_password(Purpose::New)?;
     let encryption = PfxEncryption::from_legacy_flag(args.legacy);
     let bytes = pfx_for(&ca, &signer, entry, &password, encryption)?;
-    write_atomic(&out, &bytes, FileMode::Secret, Durability::Synced)?;
+    write_output(&out, &bytes, FileMode::Secret, args.force)?;
     let report = PfxExport {
         path: &out,
         name: &entry.name,
@@ -142,7 +136,7 @@ fn root(ctx: &Context, args: &ExportRootArgs) -> anyhow::Result<u8> {
     };
     match &path {
         Some(path) => {
-            write_atomic(path, &bytes, FileMode::Public, Durability::Synced)?;
+            write_output(path, &bytes, FileMode::Public, args.force)?;
             let report = RootExport {
                 path: Some(path.clone()),
                 format,

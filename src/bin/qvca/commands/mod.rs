@@ -95,7 +95,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
 
 /// Refreshes a license-service export that a renewal made stale, and says so with the seed's
 /// restart order. A refresh that cannot be done is a warning: the renewal itself succeeded.
-pub fn refresh_export(ctx: &Context, ca: &mut qvca::ca::Ca, signer: &qvca::ca::RootSigner) {
+pub fn refresh_export(ctx: &Context, ca: &mut qvca::ca::LockedCa, signer: &qvca::ca::RootSigner) {
     match qvca::export::refresh_license_service_export(ca, signer) {
         Ok(Some(export)) => ctx.out.note(&format!(
             "Re-exported the license-service files of {} to {}. {}",

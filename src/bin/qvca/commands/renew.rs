@@ -84,7 +84,11 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
     Ok(exit_code(&outcomes))
 }
 
-fn renew_the_root(ctx: &Context, ca: &mut Ca, args: &RenewArgs) -> anyhow::Result<u8> {
+fn renew_the_root(
+    ctx: &Context,
+    ca: &mut qvca::ca::LockedCa,
+    args: &RenewArgs,
+) -> anyhow::Result<u8> {
     let root = ca.root_entry()?.clone();
     if let Some(other) = args
         .names

@@ -13,7 +13,7 @@ use qvca::secret::SecretBytes;
 use qvca::secrets::{
     Rewrap, SecretsKey, decrypt_lines, decrypt_token, encrypt_lines, encrypt_token, rewrap_text,
 };
-use qvca::store::atomic::{Durability, FileMode, write_atomic};
+use qvca::store::atomic::{FileMode, refuse_existing_output, rewrite_in_place, write_output};
 use serde::Serialize;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
@@ -128,10 +128,11 @@ struct BulkReport<'a> {
 fn encrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
     match (&args.input, &args.out) {
         (Some(input), Some(out)) => {
+            refuse_existing_output(out, args.force)?;
             let text = read_input(input)?;
             let key = current_key(ctx)?;
             let tokens = encrypt_lines(&key, text.expose(), &args.context)?;
-            write_atomic(out, &tokens, FileMode::Secret, Durability::Synced)?;
+            write_output(out, &tokens, FileMode::Secret, args.force)?;
             bulk_report(ctx, input, out, text.expose(), "encrypted");
         }
         _ => {
@@ -152,10 +153,11 @@ fn encrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
 fn decrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
     match (&args.input, &args.out) {
         (Some(input), Some(out)) => {
+            refuse_existing_output(out, args.force)?;
             let text = read_input(input)?;
             let key = current_key(ctx)?;
             let plain = decrypt_lines(&key, text.expose(), &args.context)?;
-            write_atomic(out, plain.expose(), FileMode::Secret, Durability::Synced)?;
+            write_output(out, plain.expose(), FileMode::Secret, args.force)?;
             bulk_report(ctx, input, out, text.expose(), "decrypted");
         }
         _ => {
@@ -217,6 +219,9 @@ struct RewrapReport<'a> {
 }
 
 fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> anyhow::Result<u8> {
+    if let Some(out) = &args.out {
+        refuse_existing_output(out, args.force)?;
+    }
     let text = match &args.input {
         Some(path) => read_input(path)?,
         None => read_stdin()?,
@@ -245,17 +250,30 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> anyhow::Result<u8> {
         (_, _, Some(out)) => Some(out.as_path()),
         _ => None,
     };
-    match target {
-        Some(path) => {
-            let mode = if path.exists() {
-                FileMode::of_existing(path)
-            } else {
-                FileMode::Secret
-            };
+    match (target, args.in_place) {
+        (Some(path), true) => {
             qvca::store::crash_point("rewrap-before-write");
-            write_atomic(path, rewrapped.expose(), mode, Durability::Synced)?;
+            let rewritten = rewrite_in_place(path, rewrapped.expose(), args.force)?;
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                ctx.out.note(&format!(
+                    "{} is a link: rewrote its target {}",
+                    path.display(),
+                    rewritten.file.display()
+                ));
+            }
+            if rewritten.links > 1 {
+                ctx.out.warn(&format!(
+                    "{} has {} other hard link(s): they keep the old tokens",
+                    rewritten.file.display(),
+                    rewritten.links - 1
+                ));
+            }
         }
-        None => ctx.out.data(rewrapped.expose()),
+        (Some(path), false) => {
+            qvca::store::crash_point("rewrap-before-write");
+            write_output(path, rewrapped.expose(), FileMode::Secret, args.force)?;
+        }
+        (None, _) => ctx.out.data(rewrapped.expose()),
     }
     let report = RewrapReport {
         old_kid: old.kid().to_string(),
