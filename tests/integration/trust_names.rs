@@ -159,6 +159,7 @@ fn package_and_run(root: &str, client: &str) {
         .expect("package dir")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".qvca-package")
         .collect();
     assert_eq!(files.len(), 6, "{files:?}");
 
