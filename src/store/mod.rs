@@ -95,17 +95,18 @@ impl Store {
     /// Reads the index; "no CA" is a not-found error that says how to create one.
     pub fn load_index(&self) -> Result<Index> {
         let path = self.confined(self.index_path())?;
-        let bytes = std::fs::read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::not_found(format!(
-                    "no CA in {}: create one with `qvca init` (or `qvca setup`), or point \
-                     --ca-dir / QVCA_DIR at an existing CA",
-                    self.root.display()
-                ))
-            } else {
-                Error::io("reading", &path, e)
-            }
-        })?;
+        let bytes = crate::input::read_limited(&path, crate::input::TEXT_LIMIT, "the CA index")
+            .map_err(|e| {
+                if e.kind() == ErrorKind::NotFound {
+                    Error::not_found(format!(
+                        "no CA in {}: create one with `qvca init` (or `qvca setup`), or point \
+                         --ca-dir / QVCA_DIR at an existing CA",
+                        self.root.display()
+                    ))
+                } else {
+                    e
+                }
+            })?;
         Index::parse(&bytes, &path)
     }
 

@@ -17,6 +17,6 @@ mod secrets;
 mod support;
 mod terminal;
 mod tls;
+mod trust_fs;
 mod trust_names;
 mod trust_revocation;
-mod trust_fs;

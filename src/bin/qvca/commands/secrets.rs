@@ -15,7 +15,7 @@ use qvca::secrets::{
 };
 use qvca::store::atomic::{FileMode, refuse_existing_output, rewrite_in_place, write_output};
 use serde::Serialize;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -80,17 +80,11 @@ fn derive(ctx: &Context, args: &SecretsDeriveArgs) -> anyhow::Result<u8> {
 
 /// Reads all of stdin, zeroized when dropped.
 fn read_stdin() -> qvca::Result<SecretBytes> {
-    let mut buffer = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .read_to_end(&mut buffer)
-        .map_err(|e| Error::failed(format!("reading stdin failed: {e}")))?;
-    Ok(SecretBytes::from(buffer))
+    qvca::input::read_stdin_limited(qvca::input::TEXT_LIMIT, "the value").map(SecretBytes::new)
 }
 
 fn read_input(path: &Path) -> qvca::Result<SecretBytes> {
-    std::fs::read(path)
-        .map(SecretBytes::new)
-        .map_err(|e| Error::io("reading", path, e))
+    qvca::input::read_limited(path, qvca::input::TEXT_LIMIT, "the input file").map(SecretBytes::new)
 }
 
 /// The single value to encrypt: stdin with one trailing newline stripped, or a hidden prompt.
