@@ -2,67 +2,23 @@
 //! and pk12util; restores that rebuild the CA under a new password; damaged and foreign files
 //! that change nothing; `--keep`; no partial files; the cron script run end to end.
 
-use crate::support::{TestCa, bare_qvca, openssl_ok, snapshot, tool};
+use crate::support::{
+    PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, openssl_ok, p256_ca, path_str,
+    pfx_password_file, run, snapshot, stderr, tool,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-/// The backup password (keytool wants at least six characters).
-const PFX_PASSWORD: &str = "backup pass 42";
 /// The CA password the restored CA gets: different from the one it was backed up with.
 const NEW_PASSWORD: &str = "a different CA password";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-/// The file holding the backup password.
-fn pfx_password_file(ca: &TestCa) -> PathBuf {
-    let path = ca.path().join("pfx-password.txt");
-    std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
-    path
-}
 
 /// A file holding another CA password than the test CA's.
 fn new_password_file(ca: &TestCa) -> PathBuf {
     let path = ca.path().join("new-password.txt");
     std::fs::write(&path, format!("{NEW_PASSWORD}\n")).expect("write");
     path
-}
-
-/// A CA with a password and P-256 keys: the root, the given servers and QVProxy.
-fn p256_ca(servers: &[&str]) -> TestCa {
-    let ca = TestCa::new();
-    pfx_password_file(&ca);
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    if !servers.is_empty() {
-        ca.qvca()
-            .args(["issue", "server"])
-            .args(servers)
-            .args(["--key-type", "p256"])
-            .assert()
-            .success();
-    }
-    ca.qvca()
-        .args(["issue", "client", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
-/// Runs qvca (CA password, backup password, the given arguments); stdin is an empty pipe,
-/// so there is no terminal to confirm or prompt on.
-fn run(ca: &TestCa, args: &[&str]) -> Output {
-    ca.qvca()
-        .arg("--pfx-password-file")
-        .arg(pfx_password_file(ca))
-        .args(args)
-        .output()
-        .expect("run qvca")
 }
 
 /// The same, with the CA password taken from another file.
@@ -82,29 +38,6 @@ fn qvca_at(ca: &TestCa, dir: &Path) -> assert_cmd::Command {
     let mut cmd = bare_qvca();
     cmd.arg("--ca-dir").arg(dir).current_dir(ca.path());
     cmd
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts an exit code and that nothing panicked.
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-    assert!(
-        !stderr(out).contains("panicked"),
-        "{what} panicked: {}",
-        describe(out)
-    );
 }
 
 /// `qvca --json backup ARGS...`: the report, after checking the command succeeded.

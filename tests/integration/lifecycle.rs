@@ -3,15 +3,15 @@
 //! checks and the faults they catch, status, the seed port tables and firewall rules (judged by
 //! sh, shellcheck, a stub iptables and nft), Signed License Keys, completions and the man page.
 
-use crate::support::{PASSWORD, TestCa, bare_qvca, openssl_ok, snapshot, tool};
+use crate::support::{
+    PASSWORD, TestCa, assert_code, bare_qvca, describe, openssl_ok, p256_ca, path_str,
+    pfx_password_file, run, snapshot, stderr, stdout, tool,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
-
-/// The backup password (keytool-friendly length, like the backup suite's).
-const PFX_PASSWORD: &str = "backup pass 42";
 
 /// The sample Signed License Key of seed 003, wrapped exactly as the page shows it.
 const SEED_003_SLK: &str = "\
@@ -39,64 +39,6 @@ const INSTALLATION_PORTS: [u16; 3] = [14720, 14730, 14750];
 const SEED_002_PORTS: [u16; 10] = [4444, 4570, 4241, 4242, 4243, 4244, 4432, 4747, 5050, 5151];
 
 // ------------------------------------------------------------------------------------ helpers
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 temp path")
-}
-
-/// A CA with a password and P-256 keys (fast): the root, the given servers and QVProxy.
-fn p256_ca(servers: &[&str]) -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    if !servers.is_empty() {
-        ca.qvca()
-            .args(["issue", "server"])
-            .args(servers)
-            .args(["--key-type", "p256"])
-            .assert()
-            .success();
-    }
-    ca.qvca()
-        .args(["issue", "client", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
-/// Runs qvca on the CA (CA password file, no terminal) and returns what it did.
-fn run(ca: &TestCa, args: &[&str]) -> Output {
-    ca.qvca().args(args).output().expect("run qvca")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    )
-}
-
-/// Asserts an exit code and that nothing panicked.
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-    assert!(
-        !stderr(out).contains("panicked"),
-        "{what} panicked: {}",
-        describe(out)
-    );
-}
 
 /// Runs qvca and asserts the exit code.
 fn run_code(ca: &TestCa, args: &[&str], code: i32) -> Output {
@@ -326,13 +268,6 @@ fn healthy_ca() -> TestCa {
     run_code(&ca, &["export", "license-service", "--machine", "QVS01"], 0);
     run_code(&ca, &["crl"], 0);
     ca
-}
-
-/// Writes the backup password file and returns it.
-fn pfx_password_file(ca: &TestCa) -> PathBuf {
-    let path = ca.path().join("pfx-password.txt");
-    std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
-    path
 }
 
 /// A scratch directory that is not the one the tests usually run qvca from.

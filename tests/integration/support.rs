@@ -148,3 +148,84 @@ pub fn openssl_ok(args: &[&str]) -> String {
     assert!(ok, "openssl {args:?} failed:\n{text}");
     text
 }
+
+/// The backup and PFX password the shared helpers use (keytool wants at least six characters).
+pub const PFX_PASSWORD: &str = "backup pass 42";
+
+/// A path as UTF-8 text, for command lines.
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// The file holding [`PFX_PASSWORD`] in the CA's scratch area (written once).
+pub fn pfx_password_file(ca: &TestCa) -> PathBuf {
+    let path = ca.path().join("pfx-password.txt");
+    if !path.exists() {
+        std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
+    }
+    path
+}
+
+/// A CA with a password and P-256 keys (fast): the root, the given servers and QVProxy.
+pub fn p256_ca(servers: &[&str]) -> TestCa {
+    let ca = TestCa::new();
+    pfx_password_file(&ca);
+    ca.qvca()
+        .args(["init", "--key-type", "p256"])
+        .assert()
+        .success();
+    if !servers.is_empty() {
+        ca.qvca()
+            .args(["issue", "server"])
+            .args(servers)
+            .args(["--key-type", "p256"])
+            .assert()
+            .success();
+    }
+    ca.qvca()
+        .args(["issue", "client", "--key-type", "p256"])
+        .assert()
+        .success();
+    ca
+}
+
+/// Runs qvca with the CA password and the PFX password file; stdin is an empty pipe, so
+/// there is no terminal to confirm or prompt on.
+pub fn run(ca: &TestCa, args: &[&str]) -> std::process::Output {
+    ca.qvca()
+        .arg("--pfx-password-file")
+        .arg(pfx_password_file(ca))
+        .args(args)
+        .output()
+        .expect("run qvca")
+}
+
+/// Exit code, stdout and stderr of a run, for assertion messages.
+pub fn describe(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The stdout of a run as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The stderr of a run as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts an exit code and that nothing panicked.
+pub fn assert_code(out: &std::process::Output, code: i32, what: &str) {
+    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
+    assert!(
+        !stderr(out).contains("panicked"),
+        "{what} panicked: {}",
+        describe(out)
+    );
+}

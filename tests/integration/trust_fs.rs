@@ -6,83 +6,14 @@
 //! The tests that pause or kill qvca at named points need the `test-hooks` feature.
 #![cfg_attr(not(feature = "test-hooks"), allow(dead_code, unused_imports))]
 
-use crate::support::{TestCa, bare_qvca};
+use crate::support::{
+    PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, p256_ca, path_str, pfx_password_file,
+    run, stderr,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The backup password.
-const PFX_PASSWORD: &str = "trust fs backup pass";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-/// The file holding the backup password.
-fn pfx_password_file(ca: &TestCa) -> PathBuf {
-    let path = ca.path().join("pfx-password.txt");
-    if !path.exists() {
-        std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
-    }
-    path
-}
-
-/// A CA with a password and P-256 keys: the root, the given servers and QVProxy.
-fn p256_ca(servers: &[&str]) -> TestCa {
-    let ca = TestCa::new();
-    pfx_password_file(&ca);
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    if !servers.is_empty() {
-        ca.qvca()
-            .args(["issue", "server"])
-            .args(servers)
-            .args(["--key-type", "p256"])
-            .assert()
-            .success();
-    }
-    ca.qvca()
-        .args(["issue", "client", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
-/// Runs qvca with the CA and backup passwords; stdin is empty (no terminal).
-fn run(ca: &TestCa, args: &[&str]) -> Output {
-    ca.qvca()
-        .arg("--pfx-password-file")
-        .arg(pfx_password_file(ca))
-        .args(args)
-        .output()
-        .expect("run qvca")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts an exit code and that nothing panicked.
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-    assert!(
-        !stderr(out).contains("panicked"),
-        "{what}: {}",
-        describe(out)
-    );
-}
 
 /// A backup of the CA at `<scratch>/<name>`.
 fn backup_to(ca: &TestCa, name: &str) -> PathBuf {

@@ -5,21 +5,11 @@
 //! machine names, root-like leaf names and ambiguous revocations are refused; nothing printed
 //! for a terminal carries a raw control character.
 
-use crate::support::{TestCa, bare_qvca, openssl_ok, tool};
+use crate::support::{
+    PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, openssl_ok, path_str,
+    pfx_password_file, run, stderr, tool,
+};
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-const PFX_PASSWORD: &str = "pfx pass 42";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn pfx_password_file(ca: &TestCa) -> PathBuf {
-    let path = ca.path().join("pfx-password.txt");
-    std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
-    path
-}
 
 /// A fast CA: P-256, no CA password.
 fn lab_ca(extra_init: &[&str]) -> TestCa {
@@ -30,37 +20,6 @@ fn lab_ca(extra_init: &[&str]) -> TestCa {
         .assert()
         .success();
     ca
-}
-
-fn run(ca: &TestCa, args: &[&str]) -> Output {
-    ca.qvca()
-        .arg("--pfx-password-file")
-        .arg(pfx_password_file(ca))
-        .args(args)
-        .output()
-        .expect("run qvca")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
-        "{what}: {}",
-        describe(out)
-    );
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Raw bytes a terminal would act on: C0 controls other than line feed and tab, DEL, C1

@@ -5,73 +5,12 @@
 //! `renew --root` and `revoke` need `--yes` without a terminal, and `QVCA_PASSWORD` is a
 //! password while `QVCA_PASSWORD_FILE` names a file. Judged with openssl where it fits.
 
-use crate::support::{PASSWORD, TestCa, bare_qvca, openssl_ok, tool};
+use crate::support::{
+    PASSWORD, PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, openssl_ok, p256_ca,
+    path_str, pfx_password_file, run, stderr, tool,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-/// The backup password.
-const PFX_PASSWORD: &str = "backup pass 42";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn pfx_password_file(ca: &TestCa) -> PathBuf {
-    let path = ca.path().join("pfx-password.txt");
-    std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
-    path
-}
-
-/// A CA with a password and P-256 keys: the root, the given servers and QVProxy.
-fn p256_ca(servers: &[&str]) -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    if !servers.is_empty() {
-        ca.qvca()
-            .args(["issue", "server"])
-            .args(servers)
-            .args(["--key-type", "p256"])
-            .assert()
-            .success();
-    }
-    ca
-}
-
-/// Runs qvca with the CA and backup passwords; stdin is not a terminal.
-fn run(ca: &TestCa, args: &[&str]) -> Output {
-    ca.qvca()
-        .arg("--pfx-password-file")
-        .arg(pfx_password_file(ca))
-        .args(args)
-        .output()
-        .expect("run qvca")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-    assert!(
-        !stderr(out).contains("panicked"),
-        "{what}: {}",
-        describe(out)
-    );
-}
 
 /// The serial of the newest entry named `name` (whatever its status).
 fn serial_of(ca: &TestCa, name: &str) -> String {
