@@ -1309,6 +1309,19 @@ fn a_key_file_readable_by_others_is_a_permissions_problem() {
     assert_eq!(code, 5);
     assert_findings(&report, &[("permissions", "problem")]);
     assert!(report.to_string().contains(path_str(&key)), "{report:#}");
+
+    // The cron line `qvca doctor -q` must mail the problem: -q drops OK lines, never problems.
+    let out = run_code(&ca, &["-q", "doctor"], 5);
+    let text = stdout(&out);
+    assert!(text.contains("PROBLEM  permissions"), "{}", describe(&out));
+    assert!(!text.contains("ok "), "{}", describe(&out));
+}
+
+#[test]
+fn doctor_quiet_on_a_healthy_ca_prints_nothing() {
+    let ca = healthy_ca();
+    let out = run_code(&ca, &["-q", "doctor"], 0);
+    assert_eq!(stdout(&out), "", "{}", describe(&out));
 }
 
 #[test]

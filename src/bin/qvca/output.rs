@@ -49,6 +49,21 @@ impl Output {
         }
     }
 
+    /// Like [`Output::report`], for reports whose bad news must reach a cron mail even with
+    /// `-q`: `human` gets `quiet` and renders only what needs attention then (nothing printed
+    /// when that is nothing).
+    pub fn report_attention<T: Serialize>(&self, value: &T, human: impl FnOnce(&mut String, bool)) {
+        if self.json {
+            self.report(value, |_| {});
+            return;
+        }
+        let mut text = String::new();
+        human(&mut text, self.quiet);
+        if !text.is_empty() {
+            write_stdout(printable(&text).as_bytes());
+        }
+    }
+
     /// Prints data the command exists to produce (a PEM, tokens), even with `-q`.
     pub fn data(&self, bytes: &[u8]) {
         write_stdout(bytes);

@@ -24,8 +24,13 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<u8> {
         args.warn_days,
         time::OffsetDateTime::now_utc(),
     )?;
-    ctx.out.report(&report, |text| {
+    // With -q only what needs attention is printed: the cron line `qvca doctor -q` mails
+    // exactly the warnings and problems.
+    ctx.out.report_attention(&report, |text, quiet| {
         for check in &report.checks {
+            if quiet && matches!(check.status, CheckStatus::Ok | CheckStatus::Skipped) {
+                continue;
+            }
             let label = match check.status {
                 CheckStatus::Ok => "ok     ",
                 CheckStatus::Warning => "warning",
