@@ -2,7 +2,7 @@
 //! status and setup, their exit codes, their files and their `--json` shapes. openssl judges the
 //! certificates wherever a property of the certificate itself is claimed.
 
-use crate::support::{TestCa, openssl_ok, snapshot, tool};
+use crate::support::{TestCa, bare_qvca, openssl_ok, snapshot, tool};
 use predicates::prelude::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -919,4 +919,30 @@ fn json_errors_are_an_error_object_with_the_exit_code() {
             .as_str()
             .is_some_and(|m| m.contains("NOPE"))
     );
+}
+
+#[test]
+fn json_usage_errors_are_an_error_object_too() {
+    let out = bare_qvca().args(["--json", "bogus"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let report = stdout_json(&out);
+    assert_eq!(report["error"]["exit_code"], 2);
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bogus")),
+        "{report}"
+    );
+    // Without --json, stdout stays empty.
+    let out = bare_qvca().arg("bogus").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn issue_with_a_machine_name_instead_of_server_hints_at_issue_server() {
+    let out = bare_qvca().args(["issue", "QVS01"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("qvca issue server QVS01"), "{err}");
 }

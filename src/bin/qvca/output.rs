@@ -99,6 +99,20 @@ impl Output {
         }
     }
 
+    /// A usage error clap found before any options were parsed: its message on stderr, and
+    /// with `--json` the error object on stdout.
+    pub fn usage(message: &str, json: bool) {
+        eprint!("{}", printable(message));
+        if json {
+            let first = message.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let value = serde_json::json!({
+                "error": { "message": first, "exit_code": crate::exit::USAGE }
+            });
+            write_stdout(format!("{value}\n").as_bytes());
+        }
+    }
+
     /// A progress bar for `len` items when a person is watching stderr.
     pub fn progress_bar(&self, len: u64, what: &str) -> Option<indicatif::ProgressBar> {
         if self.quiet || self.json || !std::io::stderr().is_terminal() {
