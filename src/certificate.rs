@@ -324,9 +324,10 @@ pub fn parse_certificates(bytes: &[u8], source: &Path) -> Result<Vec<Certificate
             })?;
         return Ok(certs);
     }
-    x509_cert::Certificate::from_der(bytes).map_err(|e| {
+    x509_cert::Certificate::from_der(bytes).map_err(|_| {
         Error::failed(format!(
-            "{} is neither a PEM nor a DER certificate ({e})",
+            "{} is not a certificate: give a PEM or DER certificate file (`qvca inspect FILE` \
+             says what a file holds)",
             source.display()
         ))
     })?;

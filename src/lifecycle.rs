@@ -274,7 +274,10 @@ pub fn write_crl(
     if let Some(out) = out {
         crate::store::atomic::refuse_existing_output(out, replace)?;
     }
-    let now = OffsetDateTime::now_utc();
+    // Whole seconds: what the CRL encodes, and one time format in every JSON report.
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::now_utc());
     let next_update = now + Duration::days(i64::from(days));
     let revoked: Vec<&Entry> = ca
         .index()

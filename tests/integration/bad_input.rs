@@ -556,3 +556,23 @@ fn endless_files_are_refused_at_once_wherever_qvca_reads_one() {
     assert_eq!(out.status.code(), Some(1), "password file: {err}");
     assert!(err.contains("never ends"), "password file: {err}");
 }
+
+#[test]
+fn a_ca_dir_that_is_a_file_and_a_text_file_given_to_verify_get_plain_messages() {
+    let ca = protected_ca();
+    let file = write_file(&ca, "names.txt", "QVS01\n");
+    let out = bare_qvca()
+        .arg("--ca-dir")
+        .arg(&file)
+        .arg("list")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a file, not a directory"), "{err}");
+    let out = ca.qvca().arg("verify").arg(&file).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a certificate"), "{err}");
+    assert!(!err.contains("ASN.1"), "{err}");
+}

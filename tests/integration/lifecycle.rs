@@ -2055,3 +2055,16 @@ fn man_prints_a_roff_page_about_qvca() {
     assert!(page.contains(".SH NAME"));
     assert!(page.contains("renew") && page.contains("revoke"));
 }
+
+#[test]
+fn crl_json_times_are_whole_seconds_like_every_other_report() {
+    let ca = p256_ca(&["QVS01"]);
+    let report = ca.json(&["crl"]);
+    for field in ["this_update", "next_update"] {
+        let text = report[field].as_str().expect("time");
+        assert!(
+            !text.contains('.'),
+            "{field} has fractional seconds: {text}"
+        );
+    }
+}

@@ -42,6 +42,13 @@ impl Context<'_> {
             Some(dir) => dir.clone(),
             None => qvca::store::default_ca_dir()?,
         };
+        if dir.exists() && !dir.is_dir() {
+            return Err(qvca::Error::failed(format!(
+                "the CA directory {} is a file, not a directory: point --ca-dir (or QVCA_DIR) at \
+                 the CA's directory",
+                dir.display()
+            )));
+        }
         // Absolute, so that paths recorded in the index mean the same from any directory.
         std::path::absolute(&dir).map_err(|e| {
             qvca::Error::failed(format!(
