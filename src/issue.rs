@@ -292,6 +292,38 @@ fn make_one(
     })
 }
 
+/// The "kept" outcome of a request whose valid certificate exists (and `--force` was not given).
+fn kept_outcome(
+    ca: &Ca,
+    request: &LeafRequest,
+    options: &IssueOptions,
+    now: OffsetDateTime,
+) -> Option<IssueOutcome> {
+    let entry = ca.index().current(request.kind, &request.name)?;
+    (entry.is_usable_at(now) && !options.force).then(|| IssueOutcome {
+        name: request.name.clone(),
+        kind: request.kind,
+        result: OutcomeKind::Kept {
+            serial: entry.serial.clone(),
+            not_after: entry.not_after,
+        },
+    })
+}
+
+/// When every request would be kept, their outcomes: decided from the index alone, so a re-run
+/// that changes nothing needs no CA password.
+pub fn all_kept(
+    ca: &Ca,
+    requests: &[LeafRequest],
+    options: &IssueOptions,
+) -> Option<Vec<IssueOutcome>> {
+    let now = OffsetDateTime::now_utc();
+    requests
+        .iter()
+        .map(|request| kept_outcome(ca, request, options, now))
+        .collect()
+}
+
 /// Issues certificates for `requests` in one batch and commits them with one index update.
 ///
 /// `progress` is called once per name as its outcome becomes known. Fails as a whole (nothing
@@ -316,21 +348,15 @@ pub fn issue_batch(
         if !seen.insert((request.kind, request.name.to_ascii_lowercase())) {
             continue;
         }
-        let existing = ca.index().current(request.kind, &request.name);
-        match existing {
-            Some(entry) if entry.is_usable_at(now) && !options.force => {
-                let outcome = IssueOutcome {
-                    name: request.name.clone(),
-                    kind: request.kind,
-                    result: OutcomeKind::Kept {
-                        serial: entry.serial.clone(),
-                        not_after: entry.not_after,
-                    },
-                };
+        match kept_outcome(ca, request, options, now) {
+            Some(outcome) => {
                 progress(&outcome);
                 outcomes[position] = Some(outcome);
             }
-            _ => work.push((position, existing.map(|e| e.serial.clone()))),
+            None => {
+                let existing = ca.index().current(request.kind, &request.name);
+                work.push((position, existing.map(|e| e.serial.clone())));
+            }
         }
     }
 

@@ -946,3 +946,42 @@ fn issue_with_a_machine_name_instead_of_server_hints_at_issue_server() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("qvca issue server QVS01"), "{err}");
 }
+
+#[test]
+fn a_rerun_that_keeps_everything_needs_no_password_and_if_missing_makes_it_exit_0() {
+    let ca = TestCa::with_setup(&["QVS01"]);
+    // No password source and no terminal: "kept" is decided before anything is unlocked.
+    let out = ca
+        .qvca_without_password()
+        .args(["issue", "server", "QVS01"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept"));
+    for args in [
+        vec!["issue", "server", "QVS01", "--if-missing"],
+        vec!["issue", "client", "--if-missing"],
+    ] {
+        let out = ca.qvca_without_password().args(&args).output().expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A missing one is issued with --if-missing (and then needs the password).
+    let out = ca
+        .qvca()
+        .args(["issue", "server", "QVS01", "QVS02", "--if-missing"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("kept") && text.contains("issued"), "{text}");
+}

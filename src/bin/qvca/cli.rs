@@ -439,6 +439,9 @@ pub struct LeafArgs {
     /// Replace an existing valid certificate (the old one is marked superseded)
     #[arg(long)]
     pub force: bool,
+    /// For scripts: a valid certificate that is kept counts as success (exit 0, not 3)
+    #[arg(long, conflicts_with = "force")]
+    pub if_missing: bool,
 }
 
 /// `issue server` arguments.

@@ -7,7 +7,7 @@ use crate::output::date;
 use crate::password::Purpose;
 use qvca::Error;
 use qvca::ca::Ca;
-use qvca::issue::{IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, issue_batch};
+use qvca::issue::{IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, all_kept, issue_batch};
 use qvca::name::{FqdnPolicy, MachineName, parse_machine_args, parse_machine_list};
 use qvca::profile::Profile;
 use qvca::store::CertKind;
@@ -36,7 +36,7 @@ fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
     }
     let requests: Vec<LeafRequest> = machines.iter().map(LeafRequest::server).collect();
     let options = options(&args.leaf, CertKind::Server, jobs(args.jobs))?;
-    issue(ctx, &requests, &options)
+    issue(ctx, &requests, &options, args.leaf.if_missing)
 }
 
 fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
@@ -45,7 +45,12 @@ fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
         .profile
         .client_common_name(args.name.as_deref(), args.leaf.template.as_deref())?;
     let request = LeafRequest::client(&name);
-    issue(ctx, std::slice::from_ref(&request), &options)
+    issue(
+        ctx,
+        std::slice::from_ref(&request),
+        &options,
+        args.leaf.if_missing,
+    )
 }
 
 /// Every machine name from the arguments and `--from-file`, all validated before anything
@@ -118,8 +123,19 @@ struct IssueReport<'a> {
     failed: usize,
 }
 
-fn issue(ctx: &Context, requests: &[LeafRequest], options: &IssueOptions) -> anyhow::Result<u8> {
+fn issue(
+    ctx: &Context,
+    requests: &[LeafRequest],
+    options: &IssueOptions,
+    if_missing: bool,
+) -> anyhow::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
+    // "kept" is decided before anything is unlocked: a re-run that changes nothing needs no
+    // password.
+    if let Some(kept) = all_kept(&ca, requests, options) {
+        print_outcomes(ctx, &kept);
+        return Ok(exit_code_for(&kept, if_missing));
+    }
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
     let bar = ctx.out.progress_bar(requests.len() as u64, "issuing");
     let outcomes = issue_batch(&mut ca, &signer, requests, options, &mut |_| {
@@ -132,7 +148,15 @@ fn issue(ctx: &Context, requests: &[LeafRequest], options: &IssueOptions) -> any
     }
     print_outcomes(ctx, &outcomes);
     super::refresh_export(ctx, &mut ca, &signer);
-    Ok(exit_code(&outcomes))
+    Ok(exit_code_for(&outcomes, if_missing))
+}
+
+/// [`exit_code`], where `--if-missing` makes a kept certificate a success.
+fn exit_code_for(outcomes: &[IssueOutcome], if_missing: bool) -> u8 {
+    match exit_code(outcomes) {
+        exit::REFUSED if if_missing => exit::SUCCESS,
+        code => code,
+    }
 }
 
 /// Prints one line per outcome and a summary line (or the JSON report).
