@@ -208,9 +208,10 @@ pub fn outcome_line(outcome: &IssueOutcome) -> String {
         }
         OutcomeKind::Kept { serial, not_after } => format!(
             "kept    {what} {}: a valid certificate exists (serial {serial}, valid until {}); \
-             --force replaces it",
+             `qvca renew {}` replaces it",
             outcome.name,
-            date(*not_after)
+            date(*not_after),
+            outcome.name
         ),
         OutcomeKind::Failed { message } => {
             format!("failed  {what} {}: {message}", outcome.name)
