@@ -75,6 +75,14 @@ pub fn choose_server<'a>(ca: &'a Ca, machine: Option<&str>) -> Result<&'a Entry>
                 ))
             });
     }
+    // What `setup` or the last export chose is remembered in the index.
+    if let Some(record) = &ca.index().license_service_export
+        && let Some(entry) = usable
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(&record.machine))
+    {
+        return Ok(entry);
+    }
     if let Ok(this_host) = crate::name::this_machine()
         && let Some(entry) = usable.iter().find(|e| this_host.same_as(&e.name))
     {
@@ -85,15 +93,27 @@ pub fn choose_server<'a>(ca: &'a Ca, machine: Option<&str>) -> Result<&'a Entry>
         [] => Err(Error::not_found(
             "no valid Server certificate to export: issue one with `qvca issue server MACHINE`",
         )),
-        many => {
-            let names: Vec<&str> = many.iter().map(|e| e.name.as_str()).collect();
-            Err(Error::failed(format!(
-                "several Server certificates could be exported ({}) and none is for this host: \
-                 choose one with --machine NAME",
-                names.join(", ")
-            )))
-        }
+        many => Err(Error::failed(format!(
+            "several Server certificates could be exported ({}) and none is for this host: \
+             choose one with --machine NAME",
+            candidate_list(many.iter().map(|e| e.name.as_str()))
+        ))),
     }
+}
+
+/// At most this many names are listed in a message; the rest are counted.
+const LISTED_NAMES: usize = 8;
+
+/// Names sorted as `list` sorts them and cut to a readable length ("A, B, … and 192 more").
+fn candidate_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_by_key(|n| n.to_ascii_lowercase());
+    let more = names.len().saturating_sub(LISTED_NAMES);
+    let mut text = names[..names.len().min(LISTED_NAMES)].join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// Writes `root.pem`, `server.pem` and `server_key.pem` (unencrypted PKCS#8, 0600 from
@@ -106,7 +126,16 @@ pub fn export_license_service(
     out: Option<&Path>,
 ) -> Result<LicenseServiceExport> {
     let entry = choose_server(ca, machine)?.clone();
-    let dir = out.map_or_else(|| default_license_service_dir(ca.dir()), Path::to_path_buf);
+    // Without --out: where the last export went (what setup chose), else the default.
+    let recorded = ca
+        .index()
+        .license_service_export
+        .as_ref()
+        .map(|record| PathBuf::from(&record.dir));
+    let dir = out.map_or_else(
+        || recorded.unwrap_or_else(|| default_license_service_dir(ca.dir())),
+        Path::to_path_buf,
+    );
     // Recorded absolute, so a later refresh from another working directory finds it.
     let dir = std::path::absolute(&dir)
         .map_err(|e| Error::failed(format!("cannot resolve {}: {e}", dir.display())))?;

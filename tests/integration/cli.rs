@@ -967,7 +967,11 @@ fn a_rerun_that_keeps_everything_needs_no_password_and_if_missing_makes_it_exit_
         vec!["issue", "server", "QVS01", "--if-missing"],
         vec!["issue", "client", "--if-missing"],
     ] {
-        let out = ca.qvca_without_password().args(&args).output().expect("run");
+        let out = ca
+            .qvca_without_password()
+            .args(&args)
+            .output()
+            .expect("run");
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -984,4 +988,35 @@ fn a_rerun_that_keeps_everything_needs_no_password_and_if_missing_makes_it_exit_
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("kept") && text.contains("issued"), "{text}");
+}
+
+#[test]
+fn a_bare_license_service_export_uses_what_setup_chose_and_long_candidate_lists_are_cut() {
+    let ca = TestCa::with_setup(&["QMS01", "QVS01"]);
+    let report = ca.json(&["export", "license-service"]);
+    assert_eq!(report["machine"], "QMS01", "{report}");
+    assert_eq!(
+        report["dir"].as_str().map(std::path::Path::new),
+        Some(ca.dir().join("Exported Certificates").as_path()),
+        "{report}"
+    );
+
+    // Without a recorded export, a long list of candidates is sorted and cut.
+    let many = crate::support::p256_ca(&[]);
+    let names: Vec<String> = (1..=12).map(|i| format!("NODE{i:02}")).collect();
+    many.qvca()
+        .args(["issue", "server", "--key-type", "p256"])
+        .args(&names)
+        .assert()
+        .success();
+    let out = many
+        .qvca()
+        .args(["export", "license-service"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("NODE01, NODE02"), "{err}");
+    assert!(err.contains("and 4 more"), "{err}");
+    assert!(!err.contains("NODE12"), "{err}");
 }
