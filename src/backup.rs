@@ -895,6 +895,10 @@ pub struct RestoreReport {
     /// CA keeps (`--force` over an older backup).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub revocations_kept: Vec<crate::revocation::LostRevocation>,
+    /// The machine whose license-service export the backed-up CA last wrote (the export itself
+    /// is not restored: write it again with `export license-service --machine NAME`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_service_machine: Option<String>,
 }
 
 /// A backup read and checked once: what `restore` works from.
@@ -1103,6 +1107,11 @@ pub fn restore(
             .check
             .map(|c| c.lost_revocations)
             .unwrap_or_default(),
+        license_service_machine: contents
+            .index
+            .license_service_export
+            .as_ref()
+            .map(|record| record.machine.clone()),
     };
     if options.dry_run {
         return Ok(report);

@@ -1988,3 +1988,29 @@ fn an_endless_backup_file_is_refused_at_once() {
     assert_code(&out, 1, "backup verify /dev/zero");
     assert!(stderr(&out).contains("never ends"), "{}", describe(&out));
 }
+
+#[test]
+fn a_restore_says_which_machine_to_export_for_the_license_service() {
+    let ca = TestCa::with_setup(&["QMS01"]);
+    let file = ca.path().join("b.pfx");
+    assert_code(
+        &run(&ca, &["backup", "--out", path_str(&file)]),
+        0,
+        "backup",
+    );
+    let target = ca.path().join("restored");
+    let out = qvca_at(&ca, &target)
+        .arg("--password-file")
+        .arg(ca.password_file())
+        .arg("--pfx-password-file")
+        .arg(pfx_password_file(&ca))
+        .args(["restore", path_str(&file)])
+        .output()
+        .expect("run");
+    assert_code(&out, 0, "restore");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("qvca export license-service --machine QMS01"),
+        "{text}"
+    );
+}

@@ -78,7 +78,11 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
                 RestoreSituation::SameRoot => "would replace the CA (same root) with",
                 RestoreSituation::DifferentRoot => "would replace a CA with a DIFFERENT root by",
             };
-            let _ = writeln!(text, "dry run: {action} {what} in {}; nothing was changed", report.ca_dir.display());
+            let _ = writeln!(
+                text,
+                "dry run: {action} {what} in {}; nothing was changed",
+                report.ca_dir.display()
+            );
         } else {
             let _ = writeln!(text, "restored {what} into {}", report.ca_dir.display());
             if let Some(old) = &report.replaced_ca_moved_to {
@@ -97,9 +101,13 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
                         .join(", ")
                 );
             }
+            let export = match &report.license_service_machine {
+                Some(machine) => format!("qvca export license-service --machine {machine}"),
+                None => "qvca export license-service --machine MACHINE".to_owned(),
+            };
             let _ = writeln!(
                 text,
-                "Next: `qvca export license-service` and restart the QMS, then the Qlik License Service."
+                "Next: `{export}` on the QMS, then restart the QMS, then the Qlik License Service."
             );
         }
     });
