@@ -25,6 +25,17 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 /// The environment variable that overrides the lock timeout, in seconds.
 pub const LOCK_TIMEOUT_ENV: &str = "QVCA_LOCK_TIMEOUT";
 
+/// How a waiting process is told about: the CLI installs a function that prints the line on
+/// stderr (the library never prints). Called once per wait, after [`WAIT_NOTICE_AFTER`].
+static WAIT_NOTICE: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+/// How long a wait goes on before the waiting notice is given.
+pub const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+/// Installs the function that tells a person that this process waits for the CA lock.
+pub fn on_wait(notice: fn(&str)) {
+    let _ = WAIT_NOTICE.set(notice);
+}
+
 /// An exclusive lock on a CA directory, released when dropped (or when the process dies).
 /// Holding one is what entitles a caller to change the CA: the store's commit takes it.
 #[derive(Debug)]
@@ -103,10 +114,25 @@ fn open_error(path: &Path, e: std::io::Error) -> Error {
 /// Waits until `file` is locked by this process, or the timeout since `started` passes.
 fn wait_for_lock(file: &File, path: &Path, started: Instant, timeout: Duration) -> Result<()> {
     let mut pause = Duration::from_millis(5);
+    let mut told = false;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(()),
             Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                if !told && started.elapsed() >= WAIT_NOTICE_AFTER {
+                    told = true;
+                    if let Some(notice) = WAIT_NOTICE.get() {
+                        let holder = holder_pid(file)
+                            .map(|pid| format!(" (pid {pid})"))
+                            .unwrap_or_default();
+                        notice(&format!(
+                            "waiting for another qvca{holder} to release the CA lock {}; giving \
+                             up after {} s",
+                            path.display(),
+                            timeout.as_secs()
+                        ));
+                    }
+                }
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
@@ -120,6 +146,32 @@ fn wait_for_lock(file: &File, path: &Path, started: Instant, timeout: Duration) 
             }
             Err(TryLockError::Error(e)) => return Err(Error::io("locking", path, e)),
         }
+    }
+}
+
+/// The process holding the lock on `file`, from the kernel's lock table (Linux only).
+fn holder_pid(file: &File) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().ok()?;
+        let inode = meta.ino().to_string();
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": pid, then major:minor:inode.
+        locks.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let position = fields.iter().position(|f| *f == "FLOCK")?;
+            let pid = fields.get(position + 3)?;
+            let device_inode = fields.get(position + 4)?;
+            (device_inode.rsplit(':').next() == Some(inode.as_str()))
+                .then(|| pid.parse().ok())
+                .flatten()
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        None
     }
 }
 

@@ -420,3 +420,27 @@ fn a_process_that_waits_too_long_for_the_lock_says_the_ca_is_busy() {
         .map(|o| assert!(o.status.success(), "{}", describe(&o)))
         .expect("run");
 }
+
+#[test]
+fn a_process_waiting_for_the_lock_says_so_naming_the_holder_and_the_timeout() {
+    let ca = crate::support::p256_ca(&[]);
+    let lock = ca.dir().join(".lock");
+    std::fs::write(&lock, b"").ok();
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "3"])
+        .spawn()
+        .expect("flock (util-linux)");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = ca
+        .qvca()
+        .env("QVCA_LOCK_TIMEOUT", "20")
+        .args(["issue", "server", "QVS07", "--key-type", "p256"])
+        .output()
+        .expect("run");
+    let _ = holder.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("waiting for another qvca (pid "), "{err}");
+    assert!(err.contains("giving up after 20 s"), "{err}");
+}

@@ -43,6 +43,9 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let out = output::Output::new(&cli.global);
+    if !cli.global.quiet {
+        qvca::store::lock::on_wait(output::Output::waiting);
+    }
     match commands::run(&cli, out) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -99,6 +99,11 @@ impl Output {
         }
     }
 
+    /// The notice that this process waits for another qvca's CA lock (stderr).
+    pub fn waiting(message: &str) {
+        eprintln!("{}", printable(message));
+    }
+
     /// A usage error clap found before any options were parsed: its message on stderr, and
     /// with `--json` the error object on stdout.
     pub fn usage(message: &str, json: bool) {
