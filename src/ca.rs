@@ -14,6 +14,10 @@ use rcgen::{Issuer, KeyPair};
 use rustls_pki_types::CertificateDer;
 use std::path::Path;
 
+/// The fewest hex digits of a serial that `show`, `revoke` and the other lookups accept as a
+/// prefix (what `list` shows in a narrow terminal).
+pub const MIN_SERIAL_PREFIX: usize = 8;
+
 /// A CA directory with its index loaded, for reading.
 #[derive(Debug)]
 pub struct Ca {
@@ -148,10 +152,46 @@ impl Ca {
         {
             return Ok(entry);
         }
+        if let Some(entry) = self.by_serial_prefix(name_or_serial)? {
+            return Ok(entry);
+        }
         Err(Error::not_found(format!(
             "no certificate named or numbered {name_or_serial:?} in this CA; `qvca list --all` \
              shows every name and serial"
         )))
+    }
+
+    /// The certificate whose serial starts with `prefix` (at least [`MIN_SERIAL_PREFIX`] hex
+    /// digits, any case, colons allowed), as `list` shows them shortened; an ambiguous prefix is
+    /// refused listing the candidates.
+    fn by_serial_prefix(&self, prefix: &str) -> Result<Option<&Entry>> {
+        let digits: String = prefix
+            .trim_end_matches('…')
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_uppercase();
+        if digits.len() < MIN_SERIAL_PREFIX || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let found: Vec<&Entry> = self
+            .index
+            .certificates
+            .iter()
+            .filter(|e| e.serial.to_hex().starts_with(&digits))
+            .collect();
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => Err(Error::refused(format!(
+                "the serial prefix {digits} matches {} certificates ({}); give more digits",
+                many.len(),
+                many.iter()
+                    .map(|e| format!("{} {}", e.name, e.serial))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 
     /// Decrypts the root key (asking for the CA password only if the CA has one) and checks

@@ -36,6 +36,48 @@ pub struct ListedCertificate {
     pub sha256: String,
 }
 
+/// Which rows `list` keeps (`--kind`, `--status`, `--expiring-within`); the default keeps all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter {
+    /// Only this kind.
+    pub kind: Option<CertKind>,
+    /// Only this state.
+    pub status: Option<CertState>,
+    /// Only certificates still in use that expire within this many days (expired ones too).
+    pub expiring_within_days: Option<u32>,
+}
+
+impl ListFilter {
+    /// True when `row` passes every filter that is set.
+    pub fn keeps(&self, row: &ListedCertificate, now: OffsetDateTime) -> bool {
+        self.kind.is_none_or(|k| k == row.kind)
+            && self.status.is_none_or(|s| s == row.status)
+            && self.expiring_within_days.is_none_or(|days| {
+                matches!(
+                    row.status,
+                    CertState::Valid | CertState::Expiring | CertState::Expired
+                ) && row.expires <= now + Duration::days(i64::from(days))
+            })
+    }
+
+    /// True when the filter asks for superseded certificates, which only `--all` lists.
+    pub fn needs_all(&self) -> bool {
+        self.status == Some(CertState::Superseded)
+    }
+}
+
+/// The rows of `list` that pass `filter`, in the seed's order.
+pub fn list_filtered(
+    ca: &Ca,
+    all: bool,
+    filter: &ListFilter,
+    now: OffsetDateTime,
+) -> Vec<ListedCertificate> {
+    let mut rows = list(ca, all || filter.needs_all(), now);
+    rows.retain(|row| filter.keeps(row, now));
+    rows
+}
+
 /// The rows of `list`: current certificates, or with `all` every one ever issued.
 pub fn list(ca: &Ca, all: bool, now: OffsetDateTime) -> Vec<ListedCertificate> {
     let warn = Duration::days(i64::from(DEFAULT_WARN_DAYS));

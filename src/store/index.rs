@@ -86,6 +86,20 @@ pub enum CertKind {
     Client,
 }
 
+impl std::str::FromStr for CertKind {
+    type Err = Error;
+
+    /// Parses `root`, `server` or `client` (any case).
+    fn from_str(text: &str) -> Result<Self> {
+        [CertKind::Root, CertKind::Server, CertKind::Client]
+            .into_iter()
+            .find(|k| k.description().eq_ignore_ascii_case(text))
+            .ok_or_else(|| {
+                Error::usage(format!("unknown kind {text:?}: use root, server or client"))
+            })
+    }
+}
+
 impl CertKind {
     /// The seed's "Description" column.
     pub fn description(self) -> &'static str {
@@ -195,6 +209,28 @@ pub enum CertState {
     Revoked,
     /// Replaced by a newer certificate.
     Superseded,
+}
+
+impl std::str::FromStr for CertState {
+    type Err = Error;
+
+    /// Parses the word `list` shows (`valid`, `expiring`, `expired`, `revoked`, `superseded`).
+    fn from_str(text: &str) -> Result<Self> {
+        [
+            CertState::Valid,
+            CertState::Expiring,
+            CertState::Expired,
+            CertState::Revoked,
+            CertState::Superseded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(text))
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "unknown status {text:?}: use valid, expiring, expired, revoked or superseded"
+            ))
+        })
+    }
 }
 
 impl CertState {

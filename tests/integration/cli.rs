@@ -1020,3 +1020,45 @@ fn a_bare_license_service_export_uses_what_setup_chose_and_long_candidate_lists_
     assert!(err.contains("and 4 more"), "{err}");
     assert!(!err.contains("NODE12"), "{err}");
 }
+
+#[test]
+fn list_filters_by_kind_status_and_expiry_and_show_takes_a_serial_prefix() {
+    let ca = crate::support::p256_ca(&["QVS01", "QVS02"]);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list"];
+        all.extend_from_slice(args);
+        ca.json(&all)["certificates"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["issued_to"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    assert_eq!(names(&["--kind", "server"]), ["QVS01", "QVS02"]);
+    assert_eq!(names(&["--kind", "client"]), ["QVProxy"]);
+    assert_eq!(names(&["--status", "revoked"]), Vec::<String>::new());
+    assert_eq!(names(&["--expiring-within", "30"]), Vec::<String>::new());
+    assert_eq!(names(&["--expiring-within", "36500"]).len(), 4);
+    ca.qvca().args(["-y", "revoke", "QVS02"]).assert().success();
+    assert_eq!(names(&["--status", "revoked"]), ["QVS02"]);
+    let out = ca
+        .qvca()
+        .args(["list", "--kind", "nonsense"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+
+    // show and revoke accept a unique serial prefix of at least 8 hex digits.
+    let serial = ca.json(&["show", "QVS01"])["entry"]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_owned();
+    let shown = ca.json(&["show", &serial[..8]]);
+    assert_eq!(shown["entry"]["serial"], serial.as_str(), "{shown}");
+    let out = ca
+        .qvca()
+        .args(["show", &serial[..7]])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(6), "7 digits are not a prefix");
+}

@@ -390,3 +390,43 @@ fn init_on_a_terminal_asks_again_for_an_empty_password_and_ctrl_c_then_creates_n
         "no key directory was left behind"
     );
 }
+
+/// `qvca list ARGS` in a pseudo-terminal `columns` wide; returns what it printed.
+fn list_in_a_terminal(ca: &TestCa, columns: u16, args: &str) -> String {
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(format!(
+        "stty cols {columns} rows 40; exec '{}' --ca-dir '{}' list {args}",
+        env!("CARGO_BIN_EXE_qvca"),
+        ca.dir().display()
+    ));
+    command.current_dir(ca.path());
+    let mut session = spawn(command, TIMEOUT_MS);
+    let (text, code) = finish(&mut session);
+    assert_eq!(code, 0, "{text}");
+    text
+}
+
+#[test]
+fn list_fits_an_80_column_terminal_and_wide_shows_every_column() {
+    let ca = crate::support::p256_ca(&["QVS01", "QLIKVIEW-WEB-01"]);
+    let narrow = list_in_a_terminal(&ca, 80, "");
+    assert!(narrow.contains("QLIKVIEW-WEB-01"), "{narrow}");
+    for line in narrow.lines() {
+        assert!(line.trim_end().chars().count() <= 80, "too wide: {line:?}");
+    }
+    let long_hex_run = |line: &str| {
+        line.split(|c: char| !c.is_ascii_hexdigit())
+            .any(|run| run.len() > 8)
+    };
+    assert!(
+        !narrow.lines().any(long_hex_run),
+        "serials shortened: {narrow}"
+    );
+    assert!(!narrow.contains("Local Computer"), "{narrow}");
+    let wide = list_in_a_terminal(&ca, 80, "--wide");
+    assert!(wide.contains("Local Computer / Personal"), "{wide}");
+    assert!(
+        wide.lines().any(|l| l.trim_end().chars().count() > 80),
+        "{wide}"
+    );
+}

@@ -21,8 +21,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes (shown under their own heading, after a command's own options).
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The CA's state directory [default: $XDG_DATA_HOME/qvca or ~/.local/share/qvca;
     /// %ProgramData%\QlikTech\qvca on Windows]
@@ -482,6 +483,18 @@ pub struct ListArgs {
     /// Also list superseded certificates
     #[arg(long)]
     pub all: bool,
+    /// Only certificates of this kind: root, server or client
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<qvca::store::CertKind>,
+    /// Only certificates in this state: valid, expiring, expired, revoked or superseded
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<qvca::store::CertState>,
+    /// Only certificates in use that expire within DAYS (or have expired)
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=36525))]
+    pub expiring_within: Option<u32>,
+    /// Every column in full, whatever the terminal's width (piped output is never cut)
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `show` arguments.

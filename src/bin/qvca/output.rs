@@ -211,6 +211,27 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A date as YYYY-MM-DD.
+/// The width of the terminal stdout is, or `None` when stdout is not a terminal (piped output
+/// is never cut).
+pub fn terminal_width() -> Option<usize> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    // A terminal that does not know its size (0 columns) is not cut either.
+    let (_, columns) = console::Term::stdout().size_checked()?;
+    (columns > 0).then_some(usize::from(columns))
+}
+
+/// The first `n` characters of a serial, then "…": enough to tell serials apart (and what
+/// `show`/`revoke` accept as a prefix).
+pub fn short_serial(serial: &str, n: usize) -> String {
+    if serial.chars().count() <= n {
+        serial.to_owned()
+    } else {
+        format!("{}…", serial.chars().take(n).collect::<String>())
+    }
+}
+
 pub fn date(t: time::OffsetDateTime) -> String {
     qvca::issue::date(t)
 }
