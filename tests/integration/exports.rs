@@ -553,3 +553,67 @@ fn packaging_refuses_an_existing_folder_and_a_machine_without_a_certificate() {
         .code(6);
     assert!(!ca.path().join("other").exists());
 }
+
+#[test]
+fn export_cert_writes_a_certificate_without_its_key_with_the_chain_or_as_der() {
+    let ca = crate::support::p256_ca(&["QVS01"]);
+    let root = ca.root_pem();
+    // PEM on stdout, the certificate alone.
+    let out = ca
+        .qvca()
+        .args(["export", "cert", "QVS01"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let pem = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 1, "{pem}");
+    assert!(!pem.contains("PRIVATE KEY"));
+    // --chain: the certificate, then the root; openssl verifies the first against the second.
+    let chain = ca.path().join("chain.pem");
+    ca.qvca()
+        .args(["export", "cert", "QVS01", "--chain", "--out"])
+        .arg(&chain)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&chain).expect("chain");
+    assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 2, "{text}");
+    let leaf = ca.path().join("leaf.pem");
+    std::fs::write(&leaf, &pem).expect("write");
+    let verified = openssl_ok(&[
+        "verify",
+        "-CAfile",
+        root.to_str().expect("utf-8"),
+        leaf.to_str().expect("utf-8"),
+    ]);
+    assert!(verified.contains("OK"), "{verified}");
+    // DER: one certificate, named after it by default.
+    ca.qvca()
+        .args(["export", "cert", "QVS01", "--der"])
+        .assert()
+        .success();
+    let der = ca.path().join("QVS01.cer");
+    let subject = openssl_ok(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        der.to_str().expect("utf-8"),
+        "-noout",
+        "-subject",
+    ]);
+    assert!(subject.contains("QVS01"), "{subject}");
+    // --chain with --der is a usage error; an existing file needs --force.
+    let out = ca
+        .qvca()
+        .args(["export", "cert", "QVS01", "--der", "--chain"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let out = ca
+        .qvca()
+        .args(["export", "cert", "QVS01", "--out"])
+        .arg(&chain)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+}

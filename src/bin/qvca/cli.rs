@@ -539,6 +539,28 @@ pub enum ExportCommand {
     Pfx(ExportPfxArgs),
     /// Write the root certificate for a trust store (PEM, or DER .cer with --der)
     Root(ExportRootArgs),
+    /// Write one certificate without its key (PEM, with --chain followed by the root; or DER)
+    Cert(ExportCertArgs),
+}
+
+/// `export cert` arguments.
+#[derive(Debug, Args)]
+pub struct ExportCertArgs {
+    /// The certificate: a machine name, QVProxy, QlikViewCA, or a serial (or its 8+ digit prefix)
+    #[arg(value_name = "NAME|SERIAL")]
+    pub name: String,
+    /// Follow the certificate with the root (PEM only)
+    #[arg(long, conflicts_with = "der")]
+    pub chain: bool,
+    /// Write DER (one certificate, the .cer Windows imports) instead of PEM
+    #[arg(long)]
+    pub der: bool,
+    /// Output file [default: stdout for PEM; <NAME>.cer for DER]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing output file
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `export pfx` arguments.

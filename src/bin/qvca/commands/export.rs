@@ -1,7 +1,9 @@
 //! `qvca export license-service` and `qvca export root`.
 
 use super::Context;
-use crate::cli::{ExportCommand, ExportLicenseServiceArgs, ExportPfxArgs, ExportRootArgs};
+use crate::cli::{
+    ExportCertArgs, ExportCommand, ExportLicenseServiceArgs, ExportPfxArgs, ExportRootArgs,
+};
 use crate::exit;
 use crate::password::Purpose;
 use qvca::ca::Ca;
@@ -19,6 +21,7 @@ pub fn run(ctx: &Context, command: &ExportCommand) -> anyhow::Result<u8> {
         ExportCommand::LicenseService(args) => license_service(ctx, args),
         ExportCommand::Pfx(args) => pfx(ctx, args),
         ExportCommand::Root(args) => root(ctx, args),
+        ExportCommand::Cert(args) => cert(ctx, args),
     }
 }
 
@@ -109,52 +112,104 @@ fn license_service(ctx: &Context, args: &ExportLicenseServiceArgs) -> anyhow::Re
     Ok(exit::SUCCESS)
 }
 
+/// The JSON shape of `export root` and `export cert` when they write a file.
 #[derive(Serialize)]
-struct RootExport {
+struct CertificateExport {
     path: Option<PathBuf>,
     format: &'static str,
     subject: String,
     sha1_thumbprint: String,
+    chain: bool,
 }
 
 fn root(ctx: &Context, args: &ExportRootArgs) -> anyhow::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     let root_der = ca.root_der()?;
-    let details = qvca::certificate::CertificateDetails::from_der(&root_der)?;
-    let (bytes, format) = if args.der {
-        (root_der.to_vec(), "der")
-    } else {
-        (to_pem("CERTIFICATE", &root_der).into_bytes(), "pem")
+    let default_name = qvca::name::file_name(&ca.index().settings.root_cn, "cer");
+    let target = CertificateTarget {
+        out: args.out.as_deref(),
+        der: args.der,
+        force: args.force,
+        default_name: &default_name,
     };
-    let path = match (&args.out, args.der) {
-        (Some(path), _) => Some(path.clone()),
-        (None, true) => Some(PathBuf::from(qvca::name::file_name(
-            &ca.index().settings.root_cn,
-            "cer",
-        ))),
+    write_certificates(ctx, &[root_der.as_ref()], &target)
+}
+
+fn cert(ctx: &Context, args: &ExportCertArgs) -> anyhow::Result<u8> {
+    let ca = Ca::open(&ctx.ca_dir()?)?;
+    let entry = ca.resolve(&args.name)?;
+    let cert_der = ca.certificate_der(entry)?;
+    let root_der = ca.root_der()?;
+    let mut certificates = vec![cert_der.as_ref()];
+    if args.chain && entry.kind != qvca::store::CertKind::Root {
+        certificates.push(root_der.as_ref());
+    }
+    let default_name = qvca::name::file_name(&entry.name, "cer");
+    let target = CertificateTarget {
+        out: args.out.as_deref(),
+        der: args.der,
+        force: args.force,
+        default_name: &default_name,
+    };
+    write_certificates(ctx, &certificates, &target)
+}
+
+/// Where `export root` and `export cert` write.
+struct CertificateTarget<'a> {
+    out: Option<&'a std::path::Path>,
+    der: bool,
+    force: bool,
+    /// The file name used for DER without --out.
+    default_name: &'a str,
+}
+
+/// Writes certificates (the first one's details are reported): PEM to stdout unless a file is
+/// named, DER (one certificate) to a file.
+fn write_certificates(
+    ctx: &Context,
+    certificates: &[&[u8]],
+    target: &CertificateTarget<'_>,
+) -> anyhow::Result<u8> {
+    let first = certificates
+        .first()
+        .ok_or_else(|| qvca::Error::failed("internal error: no certificate to export"))?;
+    let details = qvca::certificate::CertificateDetails::from_der(first)?;
+    let (bytes, format) = if target.der {
+        (first.to_vec(), "der")
+    } else {
+        let pem: String = certificates
+            .iter()
+            .map(|der| to_pem("CERTIFICATE", der))
+            .collect();
+        (pem.into_bytes(), "pem")
+    };
+    let path = match (target.out, target.der) {
+        (Some(path), _) => Some(path.to_path_buf()),
+        (None, true) => Some(PathBuf::from(target.default_name)),
         (None, false) => None,
     };
-    match &path {
-        Some(path) => {
-            write_output(path, &bytes, FileMode::Public, args.force)?;
-            let report = RootExport {
-                path: Some(path.clone()),
-                format,
-                subject: details.subject.clone(),
-                sha1_thumbprint: details.sha1_thumbprint.clone(),
-            };
-            ctx.out.report(&report, |text| {
-                let _ = writeln!(
-                    text,
-                    "wrote {} ({}, {}, thumbprint {})",
-                    path.display(),
-                    format.to_uppercase(),
-                    details.subject,
-                    details.sha1_thumbprint
-                );
-            });
-        }
-        None => ctx.out.data(&bytes),
-    }
+    let Some(path) = path else {
+        ctx.out.data(&bytes);
+        return Ok(exit::SUCCESS);
+    };
+    write_output(&path, &bytes, FileMode::Public, target.force)?;
+    let report = CertificateExport {
+        path: Some(path.clone()),
+        format,
+        subject: details.subject.clone(),
+        sha1_thumbprint: details.sha1_thumbprint.clone(),
+        chain: certificates.len() > 1,
+    };
+    ctx.out.report(&report, |text| {
+        let _ = writeln!(
+            text,
+            "wrote {} ({}, {}, thumbprint {}{})",
+            path.display(),
+            format.to_uppercase(),
+            details.subject,
+            details.sha1_thumbprint,
+            if report.chain { ", with the root" } else { "" }
+        );
+    });
     Ok(exit::SUCCESS)
 }
