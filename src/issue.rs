@@ -310,6 +310,54 @@ fn kept_outcome(
     })
 }
 
+/// What a `--dry-run` reports for one certificate: what would happen, nothing written.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedAction {
+    /// `issue` (new), `replace` (`--force` over a valid one, or renew), `keep`, `revoke`.
+    pub action: &'static str,
+    /// Root, Server or Client.
+    pub kind: CertKind,
+    /// Issued To.
+    pub name: String,
+    /// The current certificate concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<Serial>,
+}
+
+impl PlannedAction {
+    /// The plan for an existing certificate.
+    pub fn for_entry(action: &'static str, entry: &Entry) -> Self {
+        Self {
+            action,
+            kind: entry.kind,
+            name: entry.name.clone(),
+            serial: Some(entry.serial.clone()),
+        }
+    }
+}
+
+/// What `issue` would do with `requests`, decided from the index alone (a `--dry-run`).
+pub fn plan_issue(ca: &Ca, requests: &[LeafRequest], options: &IssueOptions) -> Vec<PlannedAction> {
+    let now = OffsetDateTime::now_utc();
+    requests
+        .iter()
+        .map(|request| {
+            let current = ca.index().current(request.kind, &request.name);
+            let action = match (kept_outcome(ca, request, options, now), current) {
+                (Some(_), _) => "keep",
+                (None, Some(_)) => "replace",
+                (None, None) => "issue",
+            };
+            PlannedAction {
+                action,
+                kind: request.kind,
+                name: request.name.clone(),
+                serial: current.map(|e| e.serial.clone()),
+            }
+        })
+        .collect()
+}
+
 /// When every request would be kept, their outcomes: decided from the index alone, so a re-run
 /// that changes nothing needs no CA password.
 pub fn all_kept(

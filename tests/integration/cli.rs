@@ -1062,3 +1062,54 @@ fn list_filters_by_kind_status_and_expiry_and_show_takes_a_serial_prefix() {
         .expect("run");
     assert_eq!(out.status.code(), Some(6), "7 digits are not a prefix");
 }
+
+#[test]
+fn dry_runs_of_issue_renew_and_revoke_report_and_change_nothing_without_a_password() {
+    let ca = crate::support::p256_ca(&["QVS01"]);
+    let before = ca.snapshot();
+    let plan = |args: &[&str]| -> Vec<(String, String)> {
+        let out = ca
+            .qvca_without_password()
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(report["dry_run"], true);
+        report["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| {
+                (
+                    a["action"].as_str().expect("action").to_owned(),
+                    a["name"].as_str().expect("name").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |a: &str, n: &str| (a.to_owned(), n.to_owned());
+    assert_eq!(
+        plan(&["issue", "server", "QVS01", "QVS02", "--dry-run"]),
+        [pair("keep", "QVS01"), pair("issue", "QVS02")]
+    );
+    assert_eq!(
+        plan(&["issue", "server", "QVS01", "--force", "--dry-run"]),
+        [pair("replace", "QVS01")]
+    );
+    assert_eq!(
+        plan(&["renew", "QVS01", "--dry-run"]),
+        [pair("renew", "QVS01")]
+    );
+    assert_eq!(
+        plan(&["revoke", "QVS01", "--dry-run"]),
+        [pair("revoke", "QVS01")]
+    );
+    assert_eq!(ca.snapshot(), before, "a dry run changed the CA");
+}

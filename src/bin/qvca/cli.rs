@@ -128,6 +128,9 @@ pub struct RenewArgs {
     /// Key generation threads [default: all cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+    /// Report what would be renewed; write nothing (no password needed)
+    #[arg(long, conflicts_with = "root")]
+    pub dry_run: bool,
 }
 
 /// `revoke` arguments.
@@ -139,6 +142,9 @@ pub struct RevokeArgs {
     /// keyCompromise, superseded, cessationOfOperation, affiliationChanged or unspecified
     #[arg(long, value_name = "R", default_value = "unspecified")]
     pub reason: String,
+    /// Report what would be revoked; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `crl` arguments.
@@ -443,6 +449,9 @@ pub struct LeafArgs {
     /// For scripts: a valid certificate that is kept counts as success (exit 0, not 3)
     #[arg(long, conflicts_with = "force")]
     pub if_missing: bool,
+    /// Report what would be issued, replaced or kept; write nothing (no password needed)
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `issue server` arguments.

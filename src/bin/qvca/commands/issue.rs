@@ -7,7 +7,9 @@ use crate::output::date;
 use crate::password::Purpose;
 use qvca::Error;
 use qvca::ca::Ca;
-use qvca::issue::{IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, all_kept, issue_batch};
+use qvca::issue::{
+    IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, all_kept, issue_batch, plan_issue,
+};
 use qvca::name::{FqdnPolicy, MachineName, parse_machine_args, parse_machine_list};
 use qvca::profile::Profile;
 use qvca::store::CertKind;
@@ -36,7 +38,7 @@ fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
     }
     let requests: Vec<LeafRequest> = machines.iter().map(LeafRequest::server).collect();
     let options = options(&args.leaf, CertKind::Server, jobs(args.jobs))?;
-    issue(ctx, &requests, &options, args.leaf.if_missing)
+    issue(ctx, &requests, &options, &args.leaf)
 }
 
 fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
@@ -45,12 +47,7 @@ fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
         .profile
         .client_common_name(args.name.as_deref(), args.leaf.template.as_deref())?;
     let request = LeafRequest::client(&name);
-    issue(
-        ctx,
-        std::slice::from_ref(&request),
-        &options,
-        args.leaf.if_missing,
-    )
+    issue(ctx, std::slice::from_ref(&request), &options, &args.leaf)
 }
 
 /// Every machine name from the arguments and `--from-file`, all validated before anything
@@ -127,8 +124,13 @@ fn issue(
     ctx: &Context,
     requests: &[LeafRequest],
     options: &IssueOptions,
-    if_missing: bool,
+    leaf: &LeafArgs,
 ) -> anyhow::Result<u8> {
+    let (dry_run, if_missing) = (leaf.dry_run, leaf.if_missing);
+    if dry_run {
+        let ca = Ca::open(&ctx.ca_dir()?)?;
+        return Ok(super::print_plan(ctx, &plan_issue(&ca, requests, options)));
+    }
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     // "kept" is decided before anything is unlocked: a re-run that changes nothing needs no
     // password.

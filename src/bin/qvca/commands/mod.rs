@@ -126,3 +126,37 @@ pub fn jobs(requested: Option<u16>) -> usize {
         usize::from,
     )
 }
+
+/// The JSON shape of a `--dry-run`.
+#[derive(serde::Serialize)]
+struct DryRunReport<'a> {
+    dry_run: bool,
+    actions: &'a [qvca::issue::PlannedAction],
+}
+
+/// Prints what a `--dry-run` would do ("would issue", "would keep" ...); nothing was written.
+pub fn print_plan(ctx: &Context, actions: &[qvca::issue::PlannedAction]) -> u8 {
+    use std::fmt::Write;
+    let report = DryRunReport {
+        dry_run: true,
+        actions,
+    };
+    ctx.out.report(&report, |text| {
+        for planned in actions {
+            let serial = planned
+                .serial
+                .as_ref()
+                .map(|s| format!(" (serial {s})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "would {:<8}{} {}{serial}",
+                planned.action,
+                planned.kind.description(),
+                planned.name
+            );
+        }
+        let _ = writeln!(text, "dry run: nothing was changed");
+    });
+    crate::exit::SUCCESS
+}

@@ -52,6 +52,13 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
             entries
         }
     };
+    if args.dry_run {
+        let plan: Vec<qvca::issue::PlannedAction> = entries
+            .iter()
+            .map(|e| qvca::issue::PlannedAction::for_entry("renew", e))
+            .collect();
+        return Ok(super::print_plan(ctx, &plan));
+    }
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
     let outcomes = renew_leaves(
         &mut ca,

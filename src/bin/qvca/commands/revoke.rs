@@ -14,6 +14,10 @@ pub fn run(ctx: &Context, args: &RevokeArgs) -> anyhow::Result<u8> {
     // A bad reason or an unknown name is reported before anything is asked.
     let reason = parse_reason(&args.reason)?;
     let target = revocable(&ca, &args.target)?;
+    if args.dry_run {
+        let plan = [qvca::issue::PlannedAction::for_entry("revoke", target)];
+        return Ok(super::print_plan(ctx, &plan));
+    }
     confirm_change(
         ctx.global,
         &format!("revoking {} (serial {})", target.name, target.serial),
