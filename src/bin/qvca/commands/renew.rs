@@ -8,7 +8,7 @@ use crate::output::date;
 use crate::password::{Purpose, confirm_change};
 use qvca::Error;
 use qvca::ca::Ca;
-use qvca::lifecycle::{due_for_renewal, renew_leaves, renew_root};
+use qvca::lifecycle::{check_renewable, due_for_renewal, due_on_nodes, renew_leaves, renew_root};
 use qvca::store::{CertKind, Entry};
 use std::fmt::Write;
 
@@ -21,6 +21,16 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
     let now = time::OffsetDateTime::now_utc();
     let entries: Vec<Entry> = match args.expiring_within {
         Some(days) => {
+            for entry in due_on_nodes(&ca, days, now) {
+                ctx.out.warn(&format!(
+                    "{} {} (serial {}) expires on {} and is keyless: its node must make a new \
+                     request, signed with `qvca sign`; renew cannot renew it",
+                    entry.kind.description(),
+                    entry.name,
+                    entry.serial,
+                    date(entry.not_after)
+                ));
+            }
             let due = due_for_renewal(&ca, days, now);
             if due.is_empty() {
                 ctx.out.report(
@@ -47,6 +57,8 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
                     ))
                     .into());
                 }
+                // Refused before the password prompt: the CA cannot make a keyless one's key.
+                check_renewable(entry)?;
                 entries.push(entry.clone());
             }
             entries
