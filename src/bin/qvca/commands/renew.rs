@@ -21,7 +21,8 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
     let now = time::OffsetDateTime::now_utc();
     let entries: Vec<Entry> = match args.expiring_within {
         Some(days) => {
-            for entry in due_on_nodes(&ca, days, now) {
+            let on_nodes = due_on_nodes(&ca, days, now);
+            for entry in &on_nodes {
                 ctx.out.warn(&format!(
                     "{} {} (serial {}) expires on {} and is keyless: its node must make a new \
                      request, signed with `qvca sign`; renew cannot renew it",
@@ -36,9 +37,14 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
                 ctx.out.report(
                     &serde_json::json!({ "results": [], "issued": 0, "kept": 0, "failed": 0 }),
                     |text| {
+                        let what = if on_nodes.is_empty() {
+                            "nothing"
+                        } else {
+                            "no certificate whose key the CA holds"
+                        };
                         let _ = writeln!(
                             text,
-                            "nothing expires within {days} days; nothing was renewed"
+                            "{what} expires within {days} days; nothing was renewed"
                         );
                     },
                 );
