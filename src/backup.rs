@@ -808,8 +808,8 @@ fn index_from_certificates(found: &[FoundCertificate]) -> Result<Index> {
         } else {
             CertKind::Client
         };
-        let key_type = crate::key::KeyType::of_public_key(&d.spki_der)
-            .unwrap_or(crate::key::KeyType::Rsa2048);
+        let key_type =
+            crate::key::KeyType::of_public_key(&d.spki_der).unwrap_or(crate::key::KeyType::Rsa2048);
         let entry = Entry::issued(kind, &name, key_type, &d);
         // The names come from outside: the same rule as for every other name.
         entry.check_name().map_err(|e| {

@@ -22,8 +22,7 @@ use base64::Engine;
 use std::path::Path;
 use x509_parser::oid_registry::{
     OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA, OID_PKCS1_SHA512WITHRSA,
-    OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
-    Oid,
+    OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, Oid,
 };
 use x509_parser::prelude::{
     FromDer, GeneralName, ParsedCriAttribute, ParsedExtension, X509Certificate,
@@ -90,7 +89,7 @@ impl SigningRequest {
         let spki_der = info.subject_pki.raw.to_vec();
         let key_type = KeyType::of_public_key(&spki_der).ok_or_else(|| {
             Error::failed(format!(
-                "{source} is for a {} key, which qvca does not certify: make the request with \
+                "{source} is for an {} key, which qvca does not certify: make the request with \
                  an RSA 2048, 3072 or 4096 bit key or an ECDSA P-256 or P-384 key (certreq: \
                  KeyLength = 2048 in request.inf; openssl: -newkey rsa:2048)",
                 crate::certificate::describe_public_key(&spki_der)
@@ -272,7 +271,10 @@ fn pem_body<'a>(pem: &'a str, source: &str) -> Result<&'a str> {
 /// qvca accepts.
 fn check_signature(csr: &X509CertificationRequest<'_>, source: &str) -> Result<()> {
     let algorithm = &csr.signature_algorithm.algorithm;
-    if !SIGNATURE_ALGORITHMS.iter().any(|(oid, _)| *oid == algorithm) {
+    if !SIGNATURE_ALGORITHMS
+        .iter()
+        .any(|(oid, _)| *oid == algorithm)
+    {
         let accepted: Vec<&str> = SIGNATURE_ALGORITHMS.iter().map(|(_, n)| *n).collect();
         return Err(Error::failed(format!(
             "{source} is signed with {}, which qvca does not accept: make it again signed with \
@@ -562,7 +564,12 @@ mod tests {
         )
         .expect_err("certificate");
         assert!(err.message().contains("not a certificate request"), "{err}");
-        for garbage in [&b""[..], b"hello world!", b"\x30\x03\x02\x01\x01", b"\xff\x00\x01"] {
+        for garbage in [
+            &b""[..],
+            b"hello world!",
+            b"\x30\x03\x02\x01\x01",
+            b"\xff\x00\x01",
+        ] {
             assert!(SigningRequest::parse(garbage, "test").is_err());
         }
     }

@@ -80,11 +80,7 @@ pub fn due_on_nodes(ca: &Ca, within_days: u32, now: OffsetDateTime) -> Vec<Entry
         .collect()
 }
 
-fn expiring_leaves(
-    ca: &Ca,
-    within_days: u32,
-    now: OffsetDateTime,
-) -> impl Iterator<Item = &Entry> {
+fn expiring_leaves(ca: &Ca, within_days: u32, now: OffsetDateTime) -> impl Iterator<Item = &Entry> {
     let limit = now + Duration::days(i64::from(within_days));
     ca.index().current_entries().into_iter().filter(move |e| {
         e.kind != CertKind::Root

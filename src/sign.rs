@@ -179,8 +179,8 @@ pub fn sign_request(
             dropped_from_request: Vec::new(),
             certificate_pem: None,
         }),
-        OutcomeKind::Failed { message } => Err(Error::failed(format!(
-            "nothing was signed: {message}"
-        ))),
+        OutcomeKind::Failed { message } => {
+            Err(Error::failed(format!("nothing was signed: {message}")))
+        }
     }
 }
