@@ -449,14 +449,14 @@ fn attribute_text(value: &x509_parser::asn1_rs::Any<'_>) -> Option<String> {
             std::str::from_utf8(data).ok().map(str::to_owned)
         }
         Tag::T61String => Some(data.iter().map(|&b| char::from(b)).collect()),
-        Tag::BmpString if data.len() % 2 == 0 => {
+        Tag::BmpString if data.len().is_multiple_of(2) => {
             let units: Vec<u16> = data
                 .chunks_exact(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]]))
                 .collect();
             String::from_utf16(&units).ok()
         }
-        Tag::UniversalString if data.len() % 4 == 0 => data
+        Tag::UniversalString if data.len().is_multiple_of(4) => data
             .chunks_exact(4)
             .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),
@@ -571,6 +571,52 @@ mod tests {
             b"\xff\x00\x01",
         ] {
             assert!(SigningRequest::parse(garbage, "test").is_err());
+        }
+    }
+
+    #[test]
+    fn mangled_requests_are_refused_never_panicked_on() {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let der = request(&key, "QVS01");
+        let pem = format!(
+            "-----BEGIN NEW CERTIFICATE REQUEST-----\n{}\n-----END NEW CERTIFICATE REQUEST-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&der)
+        )
+        .into_bytes();
+        // A small xorshift: reproducible mutations without a dependency.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        for _ in 0..4000 {
+            for original in [&der, &pem] {
+                let mut input = original.clone();
+                match next(3) {
+                    0 => {
+                        let at = next(input.len());
+                        input[at] ^= 1 << next(8);
+                    }
+                    1 => input.truncate(next(input.len())),
+                    _ => {
+                        let at = next(input.len());
+                        input.insert(at, next(256) as u8);
+                    }
+                }
+                if let Ok(parsed) = SigningRequest::parse(&input, "fuzz") {
+                    let _ = parsed.asked();
+                }
+                // A hostile node signs whatever it likes with its own key: what a request asks
+                // for is read from mangled content too, past the signature check.
+                if let Ok((_, csr)) = X509CertificationRequest::from_der(&input) {
+                    let _ = parts(
+                        &csr.certification_request_info.subject,
+                        requested_extensions(&csr),
+                    );
+                }
+            }
         }
     }
 
