@@ -228,6 +228,16 @@ fn a_request_in_certreq_format_is_signed() {
     let report = sign_json(&ca, &[path_str(&der), "--server", "--name", "QVS22"]);
     assert_eq!(report["results"][0]["name"], "QVS22", "{report}");
     assert_eq!(dropped(&report), ["subject CN=QVS21"], "{report}");
+
+    // And so does the certreq text on standard input (`-`).
+    let out = ca
+        .qvca()
+        .args(["--json", "sign", "-", "--server", "--name", "QVS23"])
+        .write_stdin(std::fs::read(&certreq).expect("read"))
+        .output()
+        .expect("run");
+    assert_code(&out, 0, "stdin");
+    assert!(ca.path().join("QVS23.cer").is_file());
 }
 
 #[test]
