@@ -347,6 +347,26 @@ fn keys_that_issue_would_not_make_are_refused() {
         assert!(stderr.contains(shown), "{stderr}");
         assert!(stderr.contains("RSA 2048"), "says what to do: {stderr}");
     }
+    // A good key, but a request signed with SHA-1 (older certreq's default).
+    let csr = ca.path().join("sha1.csr");
+    let key = ca.path().join("sha1.key");
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-sha1",
+        "-subj",
+        "/CN=QVS52",
+        "-keyout",
+        path_str(&key),
+        "-out",
+        path_str(&csr),
+    ]);
+    let stderr = assert_code(&run(&ca, &["sign", path_str(&csr), "--server"]), 1, "sha1");
+    assert!(stderr.contains("sha1WithRSAEncryption"), "{stderr}");
+    assert!(stderr.contains("HashAlgorithm = sha256"), "{stderr}");
 }
 
 #[test]
@@ -383,7 +403,15 @@ fn request_names_follow_the_rules_of_issue() {
     );
     assert!(stderr.contains("an IP address"), "{stderr}");
 
+    // A Server request without a common name needs --name (a Client one is QVProxy).
+    let csr = openssl_request(&ca, "no-cn.csr", "ec", "/O=Acme", &[]);
+    let stderr = assert_code(&run(&ca, &["sign", path_str(&csr), "--server"]), 2, "no CN");
+    assert!(stderr.contains("--name MACHINE"), "{stderr}");
+    let report = sign_json(&ca, &[path_str(&csr), "--client"]);
+    assert_eq!(report["results"][0]["name"], "QVProxy", "{report}");
+
     // --name gives the machine name; the request's CN is then dropped, and said so.
+    let csr = openssl_request(&ca, "ip.csr", "ec", "/CN=10.1.2.3", &[]);
     let report = sign_json(&ca, &[path_str(&csr), "--server", "--name", "QVS61"]);
     assert_eq!(dropped(&report), ["subject CN=10.1.2.3"], "{report}");
     // --allow-fqdn is the escape hatch, as with issue.
