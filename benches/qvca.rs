@@ -182,6 +182,7 @@ fn index_json(n: usize) -> Vec<u8> {
             sha256: "AB".repeat(32),
             superseded_by: None,
             revocation: None,
+            keyless: false,
         });
     }
     index.to_json().expect("json")

@@ -5,8 +5,10 @@
 //! `QVProxy`), so an admin can also import it by hand with MMC or `openssl pkcs12`; plus one
 //! secret bag, `qvca-state`, with everything else a complete restore needs: the index (with
 //! superseded and revoked entries and their reasons), the settings, the CRL number, the latest
-//! CRL, and the certificates and keys of superseded and revoked entries. The secret bag is
-//! encrypted like the keys: a backup never holds a key in the clear.
+//! CRL, and the certificates and keys of superseded and revoked entries, and the certificates
+//! of keyless entries (signed from a node's request: their keys live on the nodes and are in
+//! no backup). The secret bag is encrypted like the keys: a backup never holds a key in the
+//! clear.
 //!
 //! Every backup is read back from disk and verified before it gets its final name.
 
@@ -37,7 +39,8 @@ const STATE_FORMAT: u32 = 2;
 /// Backup file names in a `--dir`: `qvca-backup-<UTC timestamp>[-N].pfx`.
 const BACKUP_PREFIX: &str = "qvca-backup-";
 
-/// A certificate (and key) of an entry that is not a key entry of its own: superseded or revoked.
+/// A certificate (and key) of an entry that is not a key entry of its own: superseded or
+/// revoked, or keyless (no key at all).
 #[derive(Serialize, Deserialize)]
 struct HistoricCertificate {
     serial: Serial,
@@ -125,6 +128,9 @@ pub struct BackupEntry {
     pub status: EntryStatus,
     /// Whether its private key is in the backup.
     pub has_key: bool,
+    /// True when the CA never held its key (it lives on the node).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keyless: bool,
 }
 
 /// The result of verifying a backup.
@@ -269,8 +275,10 @@ fn build_backup(
     let mut used_names = std::collections::HashSet::new();
     for entry in &index.certificates {
         let cert_der = ca.certificate_der(entry)?;
+        // A keyless certificate's key lives on the node: the backup carries its certificate.
         let key = match ca.open_key(signer, entry) {
             Ok(key) => Some(key),
+            Err(_) if entry.keyless => None,
             Err(e) if entry.status != EntryStatus::Active => {
                 // The key of a superseded or revoked certificate is not needed to run the CA.
                 let _ = e;
@@ -424,6 +432,7 @@ fn verification_of(
                 not_after: c.entry.not_after,
                 status: c.entry.status,
                 has_key: c.key.is_some(),
+                keyless: c.entry.keyless,
             })
             .collect(),
         crl_number: contents.has_ca_state.then_some(contents.index.crl_number),
@@ -722,7 +731,7 @@ fn certificates_of_index(
             ));
             continue;
         };
-        if cert.key.is_none() && entry.status == EntryStatus::Active {
+        if cert.key.is_none() && entry.status == EntryStatus::Active && !entry.keyless {
             problems.push(format!(
                 "the private key of {} {} (serial {}) is missing",
                 entry.kind.description(),
@@ -799,7 +808,9 @@ fn index_from_certificates(found: &[FoundCertificate]) -> Result<Index> {
         } else {
             CertKind::Client
         };
-        let entry = Entry::issued(kind, &name, key_type_of(&d.public_key), &d);
+        let key_type =
+            crate::key::KeyType::of_public_key(&d.spki_der).unwrap_or(crate::key::KeyType::Rsa2048);
+        let entry = Entry::issued(kind, &name, key_type, &d);
         // The names come from outside: the same rule as for every other name.
         entry.check_name().map_err(|e| {
             Error::authentication(format!(
@@ -821,17 +832,6 @@ fn index_from_certificates(found: &[FoundCertificate]) -> Result<Index> {
     });
     index.certificates = entries;
     Ok(index)
-}
-
-fn key_type_of(public_key: &str) -> crate::key::KeyType {
-    use crate::key::KeyType;
-    match public_key {
-        "RSA 3072" => KeyType::Rsa3072,
-        "RSA 4096" => KeyType::Rsa4096,
-        "ECDSA P-256" => KeyType::P256,
-        "ECDSA P-384" => KeyType::P384,
-        _ => KeyType::Rsa2048,
-    }
 }
 
 /// The SecretsKey of the root in a backup (for rotating tokens with `secrets rewrap`).
@@ -1184,10 +1184,11 @@ fn write_restored_ca(
             crate::store::Durability::Deferred,
         )?;
     }
+    // Every certificate written, with its key when it has one (a keyless certificate or a
+    // historic one whose key was gone has none).
     let serials: Vec<Serial> = contents
         .certificates
         .iter()
-        .filter(|c| c.key.is_some())
         .map(|c| c.entry.serial.clone())
         .collect();
     store.sync_batch(&serials)?;

@@ -226,8 +226,12 @@ impl Ca {
         })
     }
 
-    /// Opens the private key of `entry` with the command's key protector (PKCS#8 DER).
+    /// Opens the private key of `entry` with the command's key protector (PKCS#8 DER). A
+    /// keyless entry has none: refused with [`keyless_refusal`].
     pub fn open_key(&self, signer: &RootSigner, entry: &Entry) -> Result<SecretBytes> {
+        if entry.keyless {
+            return Err(keyless_refusal(entry));
+        }
         let pem = self.store.read_key_pem(&entry.serial)?;
         signer
             .protector
@@ -272,6 +276,23 @@ impl LockedCa {
             entry.superseded_by = Some(new.clone());
         }
     }
+}
+
+/// The refusal of anything that needs the private key of a keyless certificate (export pfx,
+/// the license-service export, package, renew): the key lives on the node and the CA never
+/// held it (exit 1).
+pub fn keyless_refusal(entry: &Entry) -> Error {
+    Error::failed(format!(
+        "the key of {} {} (serial {}) lives on the node (keyless: its certificate was signed \
+         from the node's request with `qvca sign`); the CA never held it, so it cannot export, \
+         package or renew it: on the node, make a new request and sign it with `qvca sign`, or \
+         issue a certificate with a CA-held key with `qvca issue {} {} --force`",
+        entry.kind.description(),
+        entry.name,
+        entry.serial,
+        entry.kind.description().to_lowercase(),
+        entry.name
+    ))
 }
 
 /// An rcgen issuer for the root certificate and its key.

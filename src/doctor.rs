@@ -185,7 +185,10 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
     for entry in &ca.index().certificates {
         let cert_path = store.cert_path(&entry.serial);
         named_certs.insert(cert_path.clone());
-        named_keys.insert(store.key_path(&entry.serial));
+        // A keyless certificate has no key file: one there is a leftover.
+        if !entry.keyless {
+            named_keys.insert(store.key_path(&entry.serial));
+        }
         let confined = store
             .confined(cert_path.clone())
             .and_then(|_| store.confined(store.key_path(&entry.serial)));
@@ -209,7 +212,10 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
                 Err(e) => problems.push(e.message().to_owned()),
             },
         }
-        if entry.status == EntryStatus::Active && !store.key_path(&entry.serial).is_file() {
+        if entry.status == EntryStatus::Active
+            && !entry.keyless
+            && !store.key_path(&entry.serial).is_file()
+        {
             problems.push(format!(
                 "{} {} (serial {}): key file missing",
                 entry.kind.description(),
@@ -323,8 +329,14 @@ fn check_keys(ca: &Ca, signer: Option<&RootSigner>, checks: &mut Checks) {
     };
     let mut bad = Vec::new();
     let mut count = 0;
+    let mut keyless = 0;
     for entry in ca.index().current_entries() {
         if entry.status != EntryStatus::Active {
+            continue;
+        }
+        if entry.keyless {
+            // Its key lives on the node: there is nothing here to match.
+            keyless += 1;
             continue;
         }
         count += 1;
@@ -348,9 +360,17 @@ fn check_keys(ca: &Ca, signer: Option<&RootSigner>, checks: &mut Checks) {
         }
     }
     if bad.is_empty() {
+        let on_nodes = if keyless > 0 {
+            format!(
+                "; {keyless} keyless certificate(s) have their keys on their nodes (signed from \
+                 requests)"
+            )
+        } else {
+            String::new()
+        };
         checks.ok(
             "keys-match",
-            format!("each of the {count} current keys belongs to its certificate"),
+            format!("each of the {count} current keys belongs to its certificate{on_nodes}"),
         );
     } else {
         checks.add(
@@ -376,10 +396,12 @@ fn check_expiry(ca: &Ca, warn_days: u32, now: OffsetDateTime, checks: &mut Check
     let mut expired = Vec::new();
     let mut expiring = Vec::new();
     let mut root_problem = None;
+    let mut keyless_due = false;
     for entry in ca.index().current_entries() {
         if entry.status != EntryStatus::Active {
             continue;
         }
+        keyless_due |= entry.keyless && entry.not_after - now <= warn;
         if entry.not_after <= now {
             if entry.kind == CertKind::Root {
                 root_problem = Some(describe(entry));
@@ -389,17 +411,24 @@ fn check_expiry(ca: &Ca, warn_days: u32, now: OffsetDateTime, checks: &mut Check
             expiring.push(describe(entry));
         }
     }
+    // `renew` cannot make a keyless certificate's successor: its node makes a new request.
+    let on_nodes = if keyless_due {
+        "; for a keyless certificate, make a new request on its node and sign it with `qvca sign`"
+    } else {
+        ""
+    };
     if !expired.is_empty() {
         let advice = if root_problem.is_some() {
             "renew the root with `qvca renew QlikViewCA --root`, then renew the others"
         } else {
             "renew them: `qvca renew NAME` (or `qvca renew --expiring-within 0`)"
         };
+        let advice = format!("{advice}{on_nodes}");
         checks.add(
             "expiry",
             CheckStatus::Problem,
             format!("expired: {}", expired.join(", ")),
-            Some(advice),
+            Some(&advice),
         );
     } else if !expiring.is_empty() {
         checks.add(
@@ -407,7 +436,7 @@ fn check_expiry(ca: &Ca, warn_days: u32, now: OffsetDateTime, checks: &mut Check
             CheckStatus::Warning,
             format!("expiring within {warn_days} days: {}", expiring.join(", ")),
             Some(&format!(
-                "renew them now: `qvca renew --expiring-within {warn_days}`"
+                "renew them now: `qvca renew --expiring-within {warn_days}`{on_nodes}"
             )),
         );
     } else {
@@ -424,7 +453,7 @@ fn check_export(ca: &Ca, checks: &mut Checks) {
         let has_server = index
             .current_entries()
             .iter()
-            .any(|e| e.kind == CertKind::Server);
+            .any(|e| e.kind == CertKind::Server && !e.keyless);
         if has_server {
             checks.add(
                 "license-service-export",
@@ -435,7 +464,7 @@ fn check_export(ca: &Ca, checks: &mut Checks) {
         } else {
             checks.ok(
                 "license-service-export",
-                "nothing to export yet (no Server certificate)",
+                "nothing to export yet (no Server certificate whose key the CA holds)",
             );
         }
         return;

@@ -60,12 +60,13 @@ pub fn default_license_service_dir(ca_dir: &Path) -> PathBuf {
     ca_dir.join(EXPORTED_CERTIFICATES_DIR)
 }
 
-/// Chooses the Server certificate to export: `machine`, else this host's, else the only one.
+/// Chooses the Server certificate to export: `machine`, else this host's, else the only one
+/// whose key the CA holds (a keyless certificate's key lives on its node).
 pub fn choose_server<'a>(ca: &'a Ca, machine: Option<&str>) -> Result<&'a Entry> {
     let now = OffsetDateTime::now_utc();
     let usable = ca.usable(CertKind::Server, now);
     if let Some(machine) = machine {
-        return usable
+        let entry = usable
             .into_iter()
             .find(|e| e.name.eq_ignore_ascii_case(machine))
             .ok_or_else(|| {
@@ -73,8 +74,13 @@ pub fn choose_server<'a>(ca: &'a Ca, machine: Option<&str>) -> Result<&'a Entry>
                     "no valid Server certificate for {machine}: issue one with \
                      `qvca issue server {machine}`"
                 ))
-            });
+            })?;
+        if entry.keyless {
+            return Err(crate::ca::keyless_refusal(entry));
+        }
+        return Ok(entry);
     }
+    let usable: Vec<&Entry> = usable.into_iter().filter(|e| !e.keyless).collect();
     // What `setup` or the last export chose is remembered in the index.
     if let Some(record) = &ca.index().license_service_export
         && let Some(entry) = usable
@@ -204,9 +210,13 @@ pub fn export_license_service(
 }
 
 /// Finds the certificate `export pfx` and `package` may hand out: an active Server or Client
-/// certificate (the root's key only leaves the CA in a backup; revoked certificates never).
+/// certificate whose key the CA holds (the root's key only leaves the CA in a backup; revoked
+/// certificates never; a keyless certificate's key lives on its node).
 pub fn exportable<'a>(ca: &'a Ca, name: &str) -> Result<&'a Entry> {
     let entry = ca.resolve(name)?;
+    if entry.keyless {
+        return Err(crate::ca::keyless_refusal(entry));
+    }
     match (entry.kind, entry.status) {
         (CertKind::Root, _) => Err(Error::failed(format!(
             "{} is the root: its private key only leaves the CA in a backup (`qvca backup`); \

@@ -34,6 +34,9 @@ pub struct ListedCertificate {
     pub key_type: crate::key::KeyType,
     /// SHA-256 fingerprint, hex.
     pub sha256: String,
+    /// True when the CA never held the key (it lives on the node: `qvca sign`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keyless: bool,
 }
 
 /// Which rows `list` keeps (`--kind`, `--status`, `--expiring-within`); the default keeps all.
@@ -100,6 +103,7 @@ pub fn list(ca: &Ca, all: bool, now: OffsetDateTime) -> Vec<ListedCertificate> {
             status: e.state_at(now, warn),
             key_type: e.key_type,
             sha256: e.sha256.clone(),
+            keyless: e.keyless,
         })
         .collect();
     // The seed's order: Server certificates by name, then the Client, then the root; within

@@ -26,6 +26,19 @@ use time::{Duration, OffsetDateTime};
 /// little behind the QMS accept them at once.
 pub const BACKDATE: Duration = Duration::minutes(10);
 
+/// Where the key of a new certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The CA generates the key and keeps it, sealed, in the store.
+    Generate,
+    /// The key lives on the node (keyless enrolment, `qvca sign`): the CA certifies this public
+    /// key (SubjectPublicKeyInfo DER, from a checked request) and never holds the private key.
+    Node {
+        /// The public key, exactly as the request carries it.
+        spki_der: Vec<u8>,
+    },
+}
+
 /// What to issue: one certificate of a kind to a name, under a profile.
 #[derive(Debug, Clone)]
 pub struct LeafRequest {
@@ -37,6 +50,8 @@ pub struct LeafRequest {
     pub dns_name: Option<String>,
     /// This certificate's key type, overriding the batch's (renewal keeps each one's own).
     pub key_type: Option<KeyType>,
+    /// A key the CA generates, or the node's public key.
+    pub key_source: KeySource,
 }
 
 impl LeafRequest {
@@ -47,6 +62,7 @@ impl LeafRequest {
             name: machine.as_str().to_owned(),
             dns_name: Some(machine.as_str().to_owned()),
             key_type: None,
+            key_source: KeySource::Generate,
         }
     }
 
@@ -57,7 +73,16 @@ impl LeafRequest {
             name: name.as_str().to_owned(),
             dns_name: None,
             key_type: None,
+            key_source: KeySource::Generate,
         }
+    }
+
+    /// The same request for a key that lives on the node: the certificate certifies
+    /// `spki_der` (of `key_type`) and the CA keeps no key for it.
+    pub fn with_node_key(mut self, spki_der: Vec<u8>, key_type: KeyType) -> Self {
+        self.key_type = Some(key_type);
+        self.key_source = KeySource::Node { spki_der };
+        self
     }
 }
 
@@ -253,16 +278,18 @@ pub fn date(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
-/// One signed certificate with its sealed key, ready to be written.
+/// One signed certificate with its sealed key (none when the key lives on the node), ready to
+/// be written.
 struct Signed {
     serial: Serial,
     cert_pem: String,
-    sealed_key: SecretBytes,
+    sealed_key: Option<SecretBytes>,
     details: CertificateDetails,
     key_type: KeyType,
 }
 
-/// Generates a key, signs a certificate for it and seals the key: the work of one worker.
+/// Signs a certificate for the request's key (generating and sealing one unless it lives on
+/// the node): the work of one worker.
 fn make_one(
     request: &LeafRequest,
     options: &IssueOptions,
@@ -271,18 +298,46 @@ fn make_one(
     serial: &Serial,
     signer: &RootSigner,
 ) -> Result<Signed> {
-    let key: KeyPair = key_type.generate()?;
     let params = leaf_params(request, &options.profile, key_type, validity, serial)?;
-    let cert = params.signed_by(&key, signer.issuer()).map_err(|e| {
+    let signing_failed = |e: rcgen::Error| {
         Error::failed(format!(
             "signing the certificate for {} failed: {e}",
             request.name
         ))
-    })?;
-    let der = cert.der().to_vec();
+    };
+    let (der, sealed_key) = match &request.key_source {
+        KeySource::Generate => {
+            let key: KeyPair = key_type.generate()?;
+            let cert = params
+                .signed_by(&key, signer.issuer())
+                .map_err(signing_failed)?;
+            let pkcs8 = crate::key::pkcs8_der(&key);
+            let sealed_key = signer.protector().seal(pkcs8.expose())?;
+            (cert.der().to_vec(), Some(sealed_key))
+        }
+        KeySource::Node { spki_der } => {
+            let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| {
+                Error::failed(format!(
+                    "the public key for {} cannot be certified: {e}",
+                    request.name
+                ))
+            })?;
+            let cert = params
+                .signed_by(&public_key, signer.issuer())
+                .map_err(signing_failed)?;
+            (cert.der().to_vec(), None)
+        }
+    };
     let details = CertificateDetails::from_der(&der)?;
-    let pkcs8 = crate::key::pkcs8_der(&key);
-    let sealed_key = signer.protector().seal(pkcs8.expose())?;
+    if let KeySource::Node { spki_der } = &request.key_source
+        && &details.spki_der != spki_der
+    {
+        return Err(Error::failed(format!(
+            "the certificate for {} would not carry the requested public key exactly (its \
+             encoding is unusual); make the request again with certreq or openssl",
+            request.name
+        )));
+    }
     Ok(Signed {
         serial: serial.clone(),
         cert_pem: to_pem("CERTIFICATE", &der),
@@ -514,20 +569,28 @@ fn generate_and_write(
         let (position, replaced) = &work[i];
         match signed {
             Ok(signed) => {
-                ca.store().write_cert_and_key(
-                    &signed.serial,
-                    signed.cert_pem.as_bytes(),
-                    signed.sealed_key.expose(),
-                    Durability::Deferred,
-                )?;
+                match &signed.sealed_key {
+                    Some(sealed_key) => ca.store().write_cert_and_key(
+                        &signed.serial,
+                        signed.cert_pem.as_bytes(),
+                        sealed_key.expose(),
+                        Durability::Deferred,
+                    )?,
+                    None => ca.store().write_cert(
+                        &signed.serial,
+                        signed.cert_pem.as_bytes(),
+                        Durability::Deferred,
+                    )?,
+                }
                 crate::store::crash_point("after-write-certificate");
                 let request = &requests[*position];
-                let entry = Entry::issued(
+                let mut entry = Entry::issued(
                     request.kind,
                     &request.name,
                     signed.key_type,
                     &signed.details,
                 );
+                entry.keyless = signed.sealed_key.is_none();
                 report(
                     *position,
                     OutcomeKind::Issued {

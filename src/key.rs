@@ -69,6 +69,19 @@ impl KeyType {
         }
     }
 
+    /// The key type of a public key (SubjectPublicKeyInfo DER), or `None` when it is none of
+    /// the types `--key-type` allows (RSA of another size, another curve, Ed25519, ...).
+    pub fn of_public_key(spki_der: &[u8]) -> Option<KeyType> {
+        match crate::certificate::describe_public_key(spki_der).as_str() {
+            "RSA 2048" => Some(KeyType::Rsa2048),
+            "RSA 3072" => Some(KeyType::Rsa3072),
+            "RSA 4096" => Some(KeyType::Rsa4096),
+            "ECDSA P-256" => Some(KeyType::P256),
+            "ECDSA P-384" => Some(KeyType::P384),
+            _ => None,
+        }
+    }
+
     /// Generates a fresh key pair of this type.
     pub fn generate(self) -> Result<KeyPair> {
         let alg = self.signature_algorithm();

@@ -16,6 +16,7 @@
 //! | [`store`] | the CA directory: layout, index, lock, atomic writes |
 //! | [`ca`] | an opened CA: lookups and unlocking the root key |
 //! | [`init`], [`issue`], [`setup`] | creating the root; issuing Server and Client certificates; the QMS first start |
+//! | [`csr`], [`sign`] | keyless enrolment: checking a node's PKCS#10 request and signing it (the key stays on the node) |
 //! | [`certificate`], [`verify`], [`inventory`], [`status`] | reading, verifying, listing certificates; the CA state |
 //! | [`export`] | the license-service files and the root for trust stores |
 //! | [`input`] | bounded reading of every file that comes from outside |
@@ -27,6 +28,7 @@
 pub mod backup;
 pub mod ca;
 pub mod certificate;
+pub mod csr;
 pub mod doctor;
 pub mod error;
 pub mod export;
@@ -49,6 +51,7 @@ pub mod secret;
 pub mod secrets;
 pub mod serial;
 pub mod setup;
+pub mod sign;
 pub mod status;
 pub mod store;
 pub mod verify;

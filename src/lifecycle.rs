@@ -2,7 +2,9 @@
 //!
 //! - **Renewing** a Server or Client certificate issues a new key and serial for the same
 //!   subject and profile; the old certificate is marked superseded and stays valid until it
-//!   expires or is revoked.
+//!   expires or is revoked. A keyless certificate (its key lives on the node) is never renewed
+//!   here: the CA cannot make a key for it; the node makes a new request and `qvca sign`
+//!   signs it.
 //! - **Renewing the root** keeps its key and subject and issues a new self-signed certificate
 //!   with a new serial and validity: every certificate it signed still chains to it, and the
 //!   SecretsKey (derived from the key) and all tokens stay valid.
@@ -60,25 +62,47 @@ pub fn parse_reason(reason: &str) -> Result<&'static str> {
 }
 
 /// The current certificates that `renew --expiring-within DAYS` picks: valid now, expiring
-/// within the window, Server or Client (the root is renewed on its own, with `--root`).
+/// within the window, Server or Client, with a key the CA holds (the root is renewed on its
+/// own, with `--root`; keyless ones are [`due_on_nodes`]).
 pub fn due_for_renewal(ca: &Ca, within_days: u32, now: OffsetDateTime) -> Vec<Entry> {
-    let limit = now + Duration::days(i64::from(within_days));
-    ca.index()
-        .current_entries()
-        .into_iter()
-        .filter(|e| {
-            e.kind != CertKind::Root
-                && e.status == EntryStatus::Active
-                && e.is_usable_at(now)
-                && e.not_after <= limit
-        })
+    expiring_leaves(ca, within_days, now)
+        .filter(|e| !e.keyless)
         .cloned()
         .collect()
 }
 
+/// The keyless certificates that expire within the window: their nodes must make new requests
+/// (`renew` cannot renew them).
+pub fn due_on_nodes(ca: &Ca, within_days: u32, now: OffsetDateTime) -> Vec<Entry> {
+    expiring_leaves(ca, within_days, now)
+        .filter(|e| e.keyless)
+        .cloned()
+        .collect()
+}
+
+fn expiring_leaves(ca: &Ca, within_days: u32, now: OffsetDateTime) -> impl Iterator<Item = &Entry> {
+    let limit = now + Duration::days(i64::from(within_days));
+    ca.index().current_entries().into_iter().filter(move |e| {
+        e.kind != CertKind::Root
+            && e.status == EntryStatus::Active
+            && e.is_usable_at(now)
+            && e.not_after <= limit
+    })
+}
+
+/// Refuses to renew a keyless certificate: its key lives on the node, so the CA cannot make its
+/// successor (the node makes a new request, signed with `qvca sign`).
+pub fn check_renewable(entry: &Entry) -> Result<()> {
+    if entry.keyless {
+        return Err(crate::ca::keyless_refusal(entry));
+    }
+    Ok(())
+}
+
 /// Renews Server and Client certificates: a new key (of the same type) and serial for the same
 /// subject, under the built-in profile of its kind (or `profile` when given); the old one is
-/// marked superseded. Returns one outcome per certificate.
+/// marked superseded. Returns one outcome per certificate. A keyless certificate among them
+/// refuses the whole renewal before anything is issued ([`check_renewable`]).
 pub fn renew_leaves(
     ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
@@ -87,6 +111,9 @@ pub fn renew_leaves(
     jobs: usize,
     progress: &mut dyn FnMut(&IssueOutcome),
 ) -> Result<Vec<IssueOutcome>> {
+    for entry in entries {
+        check_renewable(entry)?;
+    }
     let mut outcomes = Vec::new();
     for kind in [CertKind::Server, CertKind::Client] {
         let requests = entries

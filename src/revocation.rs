@@ -336,6 +336,7 @@ mod tests {
                 at: now,
                 reason: "keyCompromise".into(),
             }),
+            keyless: false,
         }
     }
 

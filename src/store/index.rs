@@ -193,6 +193,11 @@ pub struct Entry {
     /// The revocation, if revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Revocation>,
+    /// True when the CA never held the private key: it lives on the node, which made a request
+    /// that `qvca sign` signed. Such a certificate has no key file; it cannot be exported with
+    /// a key, packaged or renewed by the CA (the node makes a new request instead).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyless: bool,
 }
 
 /// The state of a certificate at a moment, as `list` shows it.
@@ -265,6 +270,7 @@ impl Entry {
             sha256: details.sha256_fingerprint.clone(),
             superseded_by: None,
             revocation: None,
+            keyless: false,
         }
     }
 

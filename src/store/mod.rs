@@ -184,6 +184,22 @@ impl Store {
         )
     }
 
+    /// Writes the certificate of a new serial whose key the CA does not hold (keyless: the key
+    /// lives on the node), not yet committed to the index.
+    pub fn write_cert(
+        &self,
+        serial: &Serial,
+        cert_pem: &[u8],
+        durability: Durability,
+    ) -> Result<()> {
+        atomic::write_atomic(
+            &self.confined(self.cert_path(serial))?,
+            cert_pem,
+            FileMode::Public,
+            durability,
+        )
+    }
+
     /// `path` (inside the CA directory) when neither it nor a directory between the CA
     /// directory and it is a symbolic link; else an error naming the link (exit 1).
     pub fn confined(&self, path: PathBuf) -> Result<PathBuf> {
@@ -197,7 +213,9 @@ impl Store {
         Ok(path)
     }
 
-    /// Makes a batch of [`Durability::Deferred`] writes durable before the index commits them.
+    /// Makes a batch of [`Durability::Deferred`] writes durable before the index commits them:
+    /// the certificate of each serial, and its key when one was written (a keyless
+    /// certificate has none).
     pub fn sync_batch(&self, serials: &[Serial]) -> Result<()> {
         if crate::platform::sync_file_system(&self.root)
             .map_err(|e| Error::io("syncing the file system of", &self.root, e))?
@@ -205,7 +223,10 @@ impl Store {
             return Ok(());
         }
         for serial in serials {
-            atomic::sync_file(&self.key_path(serial))?;
+            let key = self.key_path(serial);
+            if key.is_file() {
+                atomic::sync_file(&key)?;
+            }
             atomic::sync_file(&self.cert_path(serial))?;
         }
         atomic::sync_dir(&self.keys_dir())?;

@@ -14,6 +14,7 @@ mod interop;
 mod lifecycle;
 mod names;
 mod secrets;
+mod sign;
 mod support;
 mod terminal;
 mod tls;

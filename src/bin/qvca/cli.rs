@@ -65,6 +65,9 @@ pub enum Command {
     /// Issue Server or Client certificates
     #[command(subcommand)]
     Issue(IssueCommand),
+    /// Sign a node's certificate request (PKCS#10) as a Server or Client certificate: the key
+    /// stays on the node (keyless enrolment)
+    Sign(SignArgs),
     /// List the certificates: the seed's table with serial, expiry and status
     List(ListArgs),
     /// Details of one certificate of the CA
@@ -484,6 +487,39 @@ pub struct IssueClientArgs {
     /// Options shared with `issue server`.
     #[command(flatten)]
     pub leaf: LeafArgs,
+}
+
+/// `sign` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("profile").required(true).args(["server", "client"])))]
+pub struct SignArgs {
+    /// The request: PEM (BEGIN CERTIFICATE REQUEST or certreq's BEGIN NEW CERTIFICATE
+    /// REQUEST), base64 or DER; - reads standard input
+    #[arg(value_name = "REQUEST")]
+    pub request: PathBuf,
+    /// Sign with the Server profile (NAME must be a machine name)
+    #[arg(long)]
+    pub server: bool,
+    /// Sign with the Client profile
+    #[arg(long)]
+    pub client: bool,
+    /// The name to issue to [default: the request's common name; QVProxy for --client
+    /// without one]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Validity in days [default: from the profile, 1826]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
+    pub days: Option<u32>,
+    /// Where the certificate goes (PEM) [default: <NAME>.cer in the current directory]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Accept a fully qualified domain name as the machine name (the seed says: use machine
+    /// names)
+    #[arg(long, requires = "server")]
+    pub allow_fqdn: bool,
+    /// Replace a valid certificate for NAME (it is marked superseded) and an existing FILE
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `list` arguments.

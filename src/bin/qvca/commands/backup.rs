@@ -90,7 +90,11 @@ fn run_verify(ctx: &Context, args: &BackupVerifyArgs) -> anyhow::Result<u8> {
                 entry.serial,
                 date(entry.not_after),
                 entry.status.as_str(),
-                if entry.has_key { "" } else { "  (no key)" }
+                match (entry.has_key, entry.keyless) {
+                    (true, _) => "",
+                    (false, true) => "  (keyless: its key is on the node)",
+                    (false, false) => "  (no key)",
+                }
             );
         }
         for problem in &verification.problems {

@@ -18,6 +18,7 @@ mod revoke;
 mod secrets;
 mod setup;
 mod show;
+mod sign;
 mod status;
 mod verify;
 
@@ -79,6 +80,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Setup(args) => setup::run(&ctx, args),
         Command::Init(args) => init::run(&ctx, args),
         Command::Issue(command) => issue::run(&ctx, command),
+        Command::Sign(args) => sign::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Inspect(args) => inspect::run(&ctx, args),

@@ -8,7 +8,7 @@ use crate::output::date;
 use crate::password::{Purpose, confirm_change};
 use qvca::Error;
 use qvca::ca::Ca;
-use qvca::lifecycle::{due_for_renewal, renew_leaves, renew_root};
+use qvca::lifecycle::{check_renewable, due_for_renewal, due_on_nodes, renew_leaves, renew_root};
 use qvca::store::{CertKind, Entry};
 use std::fmt::Write;
 
@@ -21,14 +21,30 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
     let now = time::OffsetDateTime::now_utc();
     let entries: Vec<Entry> = match args.expiring_within {
         Some(days) => {
+            let on_nodes = due_on_nodes(&ca, days, now);
+            for entry in &on_nodes {
+                ctx.out.warn(&format!(
+                    "{} {} (serial {}) expires on {} and is keyless: its node must make a new \
+                     request, signed with `qvca sign`; renew cannot renew it",
+                    entry.kind.description(),
+                    entry.name,
+                    entry.serial,
+                    date(entry.not_after)
+                ));
+            }
             let due = due_for_renewal(&ca, days, now);
             if due.is_empty() {
                 ctx.out.report(
                     &serde_json::json!({ "results": [], "issued": 0, "kept": 0, "failed": 0 }),
                     |text| {
+                        let what = if on_nodes.is_empty() {
+                            "nothing"
+                        } else {
+                            "no certificate whose key the CA holds"
+                        };
                         let _ = writeln!(
                             text,
-                            "nothing expires within {days} days; nothing was renewed"
+                            "{what} expires within {days} days; nothing was renewed"
                         );
                     },
                 );
@@ -47,6 +63,8 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
                     ))
                     .into());
                 }
+                // Refused before the password prompt: the CA cannot make a keyless one's key.
+                check_renewable(entry)?;
                 entries.push(entry.clone());
             }
             entries

@@ -15,7 +15,9 @@ struct ShowReport<'a> {
     entry: &'a Entry,
     status: &'static str,
     certificate_file: std::path::PathBuf,
-    key_file: std::path::PathBuf,
+    /// None for a keyless certificate (its key lives on the node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<std::path::PathBuf>,
     details: &'a CertificateDetails,
 }
 
@@ -34,7 +36,7 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<u8> {
         entry,
         status,
         certificate_file: ca.store().cert_path(&entry.serial),
-        key_file: ca.store().key_path(&entry.serial),
+        key_file: (!entry.keyless).then(|| ca.store().key_path(&entry.serial)),
         details: &details,
     };
     ctx.out.report(&report, |text| {
@@ -62,7 +64,17 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<u8> {
             "Certificate file: {}",
             report.certificate_file.display()
         );
-        let _ = writeln!(text, "Key file: {}", report.key_file.display());
+        match &report.key_file {
+            Some(key_file) => {
+                let _ = writeln!(text, "Key file: {}", key_file.display());
+            }
+            None => {
+                let _ = writeln!(
+                    text,
+                    "Key: on the node (keyless: signed from its request; the CA never held it)"
+                );
+            }
+        }
     });
     Ok(exit::SUCCESS)
 }
