@@ -308,7 +308,7 @@ fn issuing_a_server_certificate_again_keeps_the_first_one() {
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
         .code(3)
-        .stdout(predicate::str::contains("kept").and(predicate::str::contains("--force")));
+        .stdout(predicate::str::contains("kept").and(predicate::str::contains("qvca renew QVS01")));
 
     let out = ca
         .qvca()
