@@ -80,8 +80,9 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// The CAPI provider qvca asks for: what the certificate import wizard and .NET's
-/// `X509Store.Add` give, which both old and new .NET APIs can use (PROV_RSA_AES).
-pub const CAPI_PROVIDER: &str = "Microsoft Enhanced RSA and AES Cryptographic Provider";
+/// `X509Store.Add` give, which both old and new .NET APIs can use (PROV_RSA_AES); the PFX
+/// files name it too.
+pub const CAPI_PROVIDER: &str = crate::pkcs12::WINDOWS_RSA_CSP;
 /// The CNG key storage provider qvca asks for.
 pub const CNG_PROVIDER: &str = "Microsoft Software Key Storage Provider";
 

@@ -1016,3 +1016,55 @@ fn keyless_options_that_cannot_work_are_usage_errors_and_write_nothing() {
         .expect("run");
     assert_code(&out, 3, "existing --out");
 }
+
+// ------------------------------------------------------------------------- the CSP attribute
+
+/// `openssl pkcs12 -info` of a package's Server PFX (the MAC is verified on the way).
+fn pfx_info(ca: &TestCa, pfx: &Path) -> String {
+    openssl_ok(&[
+        "pkcs12",
+        "-info",
+        "-nodes",
+        "-in",
+        path_str(pfx),
+        "-passin",
+        &format!("file:{}", path_str(&pfx_password_file(ca))),
+    ])
+}
+
+#[test]
+fn rsa_keys_in_pfx_files_name_the_aes_csp_and_ecdsa_keys_name_none() {
+    let csp = "Microsoft CSP Name: Microsoft Enhanced RSA and AES Cryptographic Provider";
+    let rsa = node_ca("rsa2048", "QlikViewCA", "QVProxy");
+    for legacy in [false, true] {
+        let extra: &[&str] = if legacy {
+            &["--legacy", "--force"]
+        } else {
+            &[]
+        };
+        let package = pfx_package(&rsa, extra);
+        for pfx in ["QVS01.pfx", "QVProxy.pfx"] {
+            let info = pfx_info(&rsa, &package.join(pfx));
+            assert_eq!(
+                info.matches(csp).count(),
+                1,
+                "{pfx}, legacy {legacy}:\n{info}"
+            );
+        }
+        // qvca itself still reads them, MAC and all.
+        let json = rsa.json(&[
+            "--pfx-password-file",
+            path_str(&pfx_password_file(&rsa)),
+            "inspect",
+            path_str(&package.join("QVS01.pfx")),
+        ]);
+        assert_eq!(
+            json["pkcs12_protection"]["legacy_windows_compatible"],
+            legacy
+        );
+    }
+    let ecdsa = node_ca("p256", "QlikViewCA", "QVProxy");
+    let package = pfx_package(&ecdsa, &[]);
+    let info = pfx_info(&ecdsa, &package.join("QVS01.pfx"));
+    assert!(!info.contains("Microsoft CSP Name"), "{info}");
+}
