@@ -1068,3 +1068,31 @@ fn rsa_keys_in_pfx_files_name_the_aes_csp_and_ecdsa_keys_name_none() {
     let info = pfx_info(&ecdsa, &package.join("QVS01.pfx"));
     assert!(!info.contains("Microsoft CSP Name"), "{info}");
 }
+
+#[test]
+fn keyless_request_sh_refuses_an_incomplete_earlier_request_until_new_is_given() {
+    let ca = node_ca("p256", "QlikViewCA", "QVProxy");
+    let package = keyless_package(&ca, &["--key-type", "p256"]);
+    let target = ca.path().join("node");
+    let request = package.join("keyless-request.sh");
+    assert_code(
+        &run_script(&request, &[path_str(&target)], None),
+        0,
+        "request",
+    );
+    std::fs::remove_file(package.join("QVProxy-QVS01.csr")).expect("remove");
+    let pending = crate::support::snapshot(&target.join("pending"));
+    let out = run_script(&request, &[path_str(&target)], None);
+    assert_code(&out, 1, "incomplete");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("incomplete")
+            && String::from_utf8_lossy(&out.stderr).contains("--new"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(crate::support::snapshot(&target.join("pending")), pending);
+    let out = run_script(&request, &["--new", path_str(&target)], None);
+    assert_code(&out, 0, "--new");
+    assert_ne!(crate::support::snapshot(&target.join("pending")), pending);
+    assert!(package.join("QVProxy-QVS01.csr").is_file());
+}
