@@ -498,7 +498,7 @@ impl KeylessValues {
             KeyStorage::Cng => "CNG",
         };
         format!(
-            "{key}; on Windows in the {} ({kind})",
+            "{key}, made on the node; on Windows in the {} ({kind}), not exportable",
             self.key_storage.provider()
         )
     }
