@@ -77,7 +77,7 @@ pub enum Command {
     /// Export the license-service files, a PKCS#12 of one certificate, or the root
     #[command(subcommand)]
     Export(ExportCommand),
-    /// Everything one node needs: its Server PFX, the QVProxy PFX, the root, install scripts
+    /// Everything one node needs: PFX files, the root, install scripts (--keyless: no key at all)
     Package(PackageArgs),
     /// Back up the whole CA into one password-protected PKCS#12 file (or verify a backup)
     Backup(BackupArgs),
@@ -545,7 +545,7 @@ pub struct ExportPfxArgs {
 /// `package` arguments.
 #[derive(Debug, Args)]
 pub struct PackageArgs {
-    /// The node's machine name (it needs a Server certificate)
+    /// The node's machine name (it needs a Server certificate, except with --keyless)
     #[arg(value_name = "MACHINE")]
     pub machine: String,
     /// The package folder [default: ./<MACHINE>-package]
