@@ -40,5 +40,5 @@ if [ "$state" != 2 ]; then
     echo "install-site.sh: the CA is in state $state, expected 2 (Running)" >&2
     exit 1
 fi
-echo "Site ready: copy $work/packages/<node> to each node and run install.ps1 there."
+echo "Site ready: copy $work/packages/<node> to each node and run install.cmd there (sh install.sh on Linux)."
 echo "Keep $ca_password and $pfx_password safe, and back up the CA: qvca backup --dir DIR"

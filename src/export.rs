@@ -4,7 +4,7 @@
 use crate::ca::{Ca, RootSigner};
 use crate::certificate::{CertificateDetails, to_pem};
 use crate::error::{Error, Result};
-use crate::pkcs12::{PfxContents, PfxEncryption, PfxKey, write_pfx};
+use crate::pkcs12::{PfxContents, PfxEncryption, PfxKey, write_pfx_for_windows};
 use crate::store::atomic::{Durability, FileMode, holds_exactly, write_atomic};
 use crate::store::{CertKind, Entry, EntryStatus, ExportRecord, create_private_dir};
 use serde::Serialize;
@@ -233,7 +233,8 @@ pub fn exportable<'a>(ca: &'a Ca, name: &str) -> Result<&'a Entry> {
 }
 
 /// A PKCS#12 file with one certificate, its private key and the root (trusted), with the
-/// friendly names `<name>` and `QlikViewCA` and matching local key ids.
+/// friendly names `<name>` and `QlikViewCA` and matching local key ids; an RSA key names the
+/// Windows CSP it belongs in ([`write_pfx_for_windows`]).
 pub fn pfx_for(
     ca: &Ca,
     signer: &RootSigner,
@@ -260,7 +261,7 @@ pub fn pfx_for(
         trusted: vec![(&root_name, signer.root_der().as_ref())],
         secrets: Vec::new(),
     };
-    write_pfx(&contents, password, encryption)
+    write_pfx_for_windows(&contents, password, encryption)
 }
 
 /// Re-exports the license-service files when the recorded export has gone stale (its Server

@@ -122,6 +122,137 @@ pub fn write_pfx(
         .map_err(|e| keystore_error("writing the PKCS#12 file failed", e))
 }
 
+/// The PKCS#12 MAC of `data` with the digest `$digest`: the RFC 7292 B.2 key derivation from
+/// the password, then HMAC.
+macro_rules! pkcs12_mac {
+    ($digest:ty, $password:expr, $salt:expr, $iterations:expr, $data:expr) => {{
+        use hmac::{KeyInit, Mac};
+        let size = <$digest as sha2::Digest>::output_size();
+        let key = zeroize::Zeroizing::new(pkcs12::kdf::derive_key_utf8::<$digest>(
+            $password.expose(),
+            $salt,
+            pkcs12::kdf::Pkcs12KeyType::Mac,
+            $iterations,
+            size,
+        )?);
+        let mut mac = hmac::Hmac::<$digest>::new_from_slice(&key)
+            .map_err(|_| der::Error::from(der::ErrorKind::Failed))?;
+        mac.update($data);
+        mac.finalize().into_bytes().to_vec()
+    }};
+}
+
+/// The key bag attribute "Microsoft CSP Name" (1.3.6.1.4.1.311.17.1, a BMPString): the
+/// provider Windows imports the key into with any import path (certificate wizard,
+/// `X509Certificate2`, certutil). Without it RSA keys land in "Microsoft Enhanced Cryptographic
+/// Provider v1.0" (PROV_RSA_FULL, no SHA-2 for .NET Framework) or, for some importers, in CNG.
+pub const MS_CSP_NAME_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.17.1");
+
+/// The CAPI provider named on RSA keys for Windows: what the import wizard and .NET's
+/// `X509Store.Add` give, usable by old and new .NET APIs alike (PROV_RSA_AES).
+pub const WINDOWS_RSA_CSP: &str = "Microsoft Enhanced RSA and AES Cryptographic Provider";
+
+/// Writes a PKCS#12 file for Windows: as [`write_pfx`], with each RSA key bag naming
+/// [`WINDOWS_RSA_CSP`] in a [`MS_CSP_NAME_OID`] attribute (as `openssl pkcs12 -export -CSP`
+/// does). ECDSA keys get no CSP name: CAPI providers hold no ECDSA keys.
+pub fn write_pfx_for_windows(
+    contents: &PfxContents<'_>,
+    password: &Password,
+    encryption: PfxEncryption,
+) -> Result<Vec<u8>> {
+    let written = write_pfx(contents, password, encryption)?;
+    let rsa_key_ids: Vec<Vec<u8>> = contents
+        .keys
+        .iter()
+        .filter(|key| {
+            pkcs8::PrivateKeyInfoRef::try_from(key.pkcs8.expose())
+                .is_ok_and(|info| info.algorithm.oid == const_oid::db::rfc5912::RSA_ENCRYPTION)
+        })
+        .map(|key| local_key_id(key.cert_der))
+        .collect();
+    if rsa_key_ids.is_empty() {
+        return Ok(written);
+    }
+    name_windows_csp(&written, &rsa_key_ids, password).map_err(|e| {
+        Error::failed(format!(
+            "naming the Windows CSP in the PKCS#12 file failed: {e}"
+        ))
+    })
+}
+
+/// Adds the CSP name attribute to the key bags with the given local key ids of a PKCS#12 file
+/// qvca has just written, and computes its MAC again (same digest, salt and iterations).
+fn name_windows_csp(
+    pfx_der: &[u8],
+    rsa_key_ids: &[Vec<u8>],
+    password: &Password,
+) -> der::Result<Vec<u8>> {
+    use der::asn1::{Any, BmpString, ContextSpecific, OctetString, SetOfVec};
+    use x509_cert::attr::Attribute;
+    let local_key_id_oid = const_oid::db::rfc2985::PKCS_9_AT_LOCAL_KEY_ID;
+    let has_id = |bag: &pkcs12::safe_bag::SafeBag| {
+        bag.bag_attributes.as_ref().is_some_and(|attributes| {
+            attributes.iter().any(|a| {
+                a.oid == local_key_id_oid
+                    && a.values.iter().any(|v| {
+                        v.decode_as::<OctetString>()
+                            .is_ok_and(|id| rsa_key_ids.iter().any(|k| k == id.as_bytes()))
+                    })
+            })
+        })
+    };
+    let mut pfx = pkcs12::Pfx::from_der(pfx_der)?;
+    let content = OctetString::from_der(&pfx.auth_safe.content.to_der()?)?;
+    let mut safes = pkcs12::AuthenticatedSafe::from_der(content.as_bytes())?;
+    let mut named = 0;
+    for safe in &mut safes {
+        if safe.content_type != const_oid::db::rfc5911::ID_DATA {
+            continue; // the encrypted safe holds the certificates
+        }
+        let inner = OctetString::from_der(&safe.content.to_der()?)?;
+        let mut bags = pkcs12::safe_bag::SafeContents::from_der(inner.as_bytes())?;
+        for bag in &mut bags {
+            // Decoding keeps the [0] EXPLICIT wrapper of the bag value; encoding adds it.
+            bag.bag_value = ContextSpecific::<Any>::from_der(&bag.bag_value)?
+                .value
+                .to_der()?;
+            if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID && has_id(bag) {
+                let csp = Any::from_der(&BmpString::from_utf8(WINDOWS_RSA_CSP)?.to_der()?)?;
+                let attribute = Attribute {
+                    oid: MS_CSP_NAME_OID,
+                    values: SetOfVec::from_iter([csp])?,
+                };
+                bag.bag_attributes
+                    .get_or_insert_with(SetOfVec::new)
+                    .insert(attribute)?;
+                named += 1;
+            }
+        }
+        safe.content = Any::from_der(&OctetString::new(bags.to_der()?)?.to_der()?)?;
+    }
+    if named != rsa_key_ids.len() {
+        return Err(der::Error::from(der::ErrorKind::Failed));
+    }
+    let auth_safe = safes.to_der()?;
+    let mac = pfx
+        .mac_data
+        .as_mut()
+        .ok_or_else(|| der::Error::from(der::ErrorKind::Failed))?;
+    let salt = mac.mac_salt.as_bytes().to_vec();
+    let digest = match mac.mac.algorithm.oid {
+        const_oid::db::rfc5912::ID_SHA_256 => {
+            pkcs12_mac!(sha2::Sha256, password, &salt, mac.iterations, &auth_safe)
+        }
+        const_oid::db::rfc5912::ID_SHA_1 => {
+            pkcs12_mac!(sha1::Sha1, password, &salt, mac.iterations, &auth_safe)
+        }
+        _ => return Err(der::Error::from(der::ErrorKind::Failed)),
+    };
+    mac.mac.digest = OctetString::new(digest)?;
+    pfx.auth_safe.content = Any::from_der(&OctetString::new(auth_safe)?.to_der()?)?;
+    pfx.to_der()
+}
+
 /// A key read from a PKCS#12 file.
 pub struct PfxKeyBag {
     /// Its friendly name, if any.

@@ -414,6 +414,9 @@ fn a_package_holds_the_files_a_node_needs_and_its_scripts_work() {
         "QVProxy.pfx",
         "QlikViewCA.cer",
         "install.ps1",
+        "install.cmd",
+        "uninstall.ps1",
+        "uninstall.cmd",
         "install.sh",
         "README.txt",
     ] {
@@ -436,7 +439,7 @@ fn a_package_holds_the_files_a_node_needs_and_its_scripts_work() {
         !ps1.contains("{{") && !ps1.contains("{%"),
         "template syntax left in install.ps1"
     );
-    assert!(ps1.contains("Cert:\\LocalMachine\\Root") && ps1.contains("Cert:\\LocalMachine\\My"));
+    assert!(ps1.contains("Add-ToStore 'Root' $root") && ps1.contains("Add-ToStore 'My' $leaf"));
     assert!(
         ps1.contains("Read-Host -AsSecureString"),
         "the PFX password is asked for securely"

@@ -229,3 +229,106 @@ pub fn assert_code(out: &std::process::Output, code: i32, what: &str) {
         describe(out)
     );
 }
+
+// ------------------------------------------------------------------------ PowerShell scripts
+
+/// The text of a rendered `.ps1`: it must start with a UTF-8 byte-order mark (Windows
+/// PowerShell 5.1 reads a file without one in the ANSI code page); the text after it.
+pub fn read_ps1(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = bytes
+        .strip_prefix(&[0xEF, 0xBB, 0xBF])
+        .unwrap_or_else(|| panic!("{} does not start with a UTF-8 BOM", path.display()));
+    String::from_utf8(text.to_vec()).expect("UTF-8")
+}
+
+/// Parses PowerShell with the tree-sitter-powershell grammar, failing the test on any ERROR or
+/// MISSING node (naming its line and the text around it).
+pub fn parse_powershell(text: &str, what: &str) -> tree_sitter::Tree {
+    let mut parser = tree_sitter::Parser::new();
+    parser
+        .set_language(&tree_sitter_powershell::LANGUAGE.into())
+        .expect("PowerShell grammar");
+    let tree = parser.parse(text, None).expect("parse");
+    if tree.root_node().has_error() {
+        let mut nodes = Vec::new();
+        all_nodes(tree.root_node(), &mut nodes);
+        let bad: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.is_error() || n.is_missing())
+            .take(5)
+            .map(|n| {
+                let line = n.start_position().row;
+                let context = text.lines().nth(line).unwrap_or_default();
+                format!("line {}: {} in {context:?}", line + 1, n.kind())
+            })
+            .collect();
+        panic!("{what} has a syntax error: {}", bad.join("; "));
+    }
+    tree
+}
+
+/// Every node of a tree, depth first.
+pub fn all_nodes<'t>(node: tree_sitter::Node<'t>, out: &mut Vec<tree_sitter::Node<'t>>) {
+    out.push(node);
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        all_nodes(child, out);
+    }
+}
+
+/// The leaves of a tree (nodes without children), in order.
+pub fn leaves<'t>(node: tree_sitter::Node<'t>, out: &mut Vec<tree_sitter::Node<'t>>) {
+    if node.child_count() == 0 {
+        out.push(node);
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        leaves(child, out);
+    }
+}
+
+/// The value of a PowerShell verbatim string by the language's rule: any of the five single
+/// quotation marks ends it unless doubled. None when a quote is not doubled.
+pub fn powershell_verbatim_value(literal: &str) -> Option<String> {
+    let is_quote = |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
+    let mut chars = literal.chars();
+    if !chars.next().is_some_and(is_quote) || !chars.next_back().is_some_and(is_quote) {
+        return None;
+    }
+    let mut value = String::new();
+    while let Some(c) = chars.next() {
+        if is_quote(c) && !chars.next().is_some_and(is_quote) {
+            return None;
+        }
+        value.push(c);
+    }
+    Some(value)
+}
+
+/// A PowerShell script parses without ERROR or MISSING nodes, and every piece of it that holds
+/// `MARK` (which every hostile name carries) is a single-quoted string whose value is exactly
+/// one of `names`; each of `names` is there.
+pub fn assert_powershell_holds_names_as_verbatim_strings(ps1: &str, names: &[&str], what: &str) {
+    let tree = parse_powershell(ps1, what);
+    let mut all = Vec::new();
+    leaves(tree.root_node(), &mut all);
+    let mut values = Vec::new();
+    for leaf in all {
+        let text = &ps1[leaf.byte_range()];
+        if text.contains("MARK") {
+            assert_eq!(
+                leaf.kind(),
+                "verbatim_string_characters",
+                "{text:?} in {what} is not a single-quoted string"
+            );
+            values.push(
+                powershell_verbatim_value(text)
+                    .unwrap_or_else(|| panic!("{text:?}: a quotation mark is not doubled")),
+            );
+        }
+    }
+    for name in names {
+        assert!(values.iter().any(|v| v == name), "{name:?} in {values:?}");
+    }
+}

@@ -6,8 +6,8 @@
 //! for a terminal carries a raw control character.
 
 use crate::support::{
-    PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, openssl_ok, path_str,
-    pfx_password_file, run, stderr, tool,
+    PFX_PASSWORD, TestCa, assert_code, assert_powershell_holds_names_as_verbatim_strings,
+    bare_qvca, describe, openssl_ok, path_str, pfx_password_file, read_ps1, run, stderr, tool,
 };
 use std::path::{Path, PathBuf};
 
@@ -37,68 +37,6 @@ fn raw_controls(bytes: &[u8]) -> Vec<String> {
 
 // ------------------------------------------------------------------ names in the package scripts
 
-/// The value of a PowerShell verbatim string by the language's rule: any of the five single
-/// quotation marks ends it unless doubled. None when a quote is not doubled.
-fn powershell_verbatim_value(literal: &str) -> Option<String> {
-    let is_quote = |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
-    let mut chars = literal.chars();
-    if !chars.next().is_some_and(is_quote) || !chars.next_back().is_some_and(is_quote) {
-        return None;
-    }
-    let mut value = String::new();
-    while let Some(c) = chars.next() {
-        if is_quote(c) && !chars.next().is_some_and(is_quote) {
-            return None;
-        }
-        value.push(c);
-    }
-    Some(value)
-}
-
-fn leaves<'t>(node: tree_sitter::Node<'t>, out: &mut Vec<tree_sitter::Node<'t>>) {
-    if node.child_count() == 0 {
-        out.push(node);
-    }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        leaves(child, out);
-    }
-}
-
-/// install.ps1 parses without ERROR or MISSING nodes, and every piece of it that holds `MARK`
-/// (which every hostile name carries) is a single-quoted string whose value is exactly a name.
-fn assert_powershell_holds_names_as_verbatim_strings(ps1: &str, names: &[&str]) {
-    let mut parser = tree_sitter::Parser::new();
-    parser
-        .set_language(&tree_sitter_powershell::LANGUAGE.into())
-        .expect("PowerShell grammar");
-    let tree = parser.parse(ps1, None).expect("parse");
-    assert!(
-        !tree.root_node().has_error(),
-        "install.ps1 has a syntax error:\n{ps1}"
-    );
-    let mut all = Vec::new();
-    leaves(tree.root_node(), &mut all);
-    let mut values = Vec::new();
-    for leaf in all {
-        let text = &ps1[leaf.byte_range()];
-        if text.contains("MARK") {
-            assert_eq!(
-                leaf.kind(),
-                "verbatim_string_characters",
-                "{text:?} in install.ps1 is not a single-quoted string"
-            );
-            values.push(
-                powershell_verbatim_value(text)
-                    .unwrap_or_else(|| panic!("{text:?}: a quotation mark is not doubled")),
-            );
-        }
-    }
-    for name in names {
-        assert!(values.iter().any(|v| v == name), "{name:?} in {values:?}");
-    }
-}
-
 /// Packages QVS01 of a CA whose root and Client have the given names, then runs the rendered
 /// install.sh for real and parses install.ps1.
 fn package_and_run(root: &str, client: &str) {
@@ -120,10 +58,10 @@ fn package_and_run(root: &str, client: &str) {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| name != ".qvca-package")
         .collect();
-    assert_eq!(files.len(), 6, "{files:?}");
+    assert_eq!(files.len(), 9, "{files:?}");
 
-    let ps1 = std::fs::read_to_string(pkg.join("install.ps1")).expect("install.ps1");
-    assert_powershell_holds_names_as_verbatim_strings(&ps1, &[root, client]);
+    let ps1 = read_ps1(&pkg.join("install.ps1"));
+    assert_powershell_holds_names_as_verbatim_strings(&ps1, &[root, client], "install.ps1");
 
     let script = pkg.join("install.sh");
     let (ok, text) = tool("sh", &["-n", path_str(&script)]);
@@ -155,7 +93,8 @@ fn package_and_run(root: &str, client: &str) {
     }
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains(&format!("client.pem ({client})")) && said.contains(&format!("({root})")),
+        said.contains(&format!("Client certificate {client}: "))
+            && said.contains(&format!("root {root}: ")),
         "the names are not intact in:\n{said}"
     );
     openssl_ok(&[

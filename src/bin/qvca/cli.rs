@@ -81,7 +81,7 @@ pub enum Command {
     /// Export the license-service files, a PKCS#12 of one certificate, or the root
     #[command(subcommand)]
     Export(ExportCommand),
-    /// Everything one node needs: its Server PFX, the QVProxy PFX, the root, install scripts
+    /// Everything one node needs: PFX files, the root, install scripts (--keyless: no key at all)
     Package(PackageArgs),
     /// Back up the whole CA into one password-protected PKCS#12 file (or verify a backup)
     Backup(BackupArgs),
@@ -628,18 +628,46 @@ pub struct ExportPfxArgs {
 /// `package` arguments.
 #[derive(Debug, Args)]
 pub struct PackageArgs {
-    /// The node's machine name (it needs a Server certificate)
+    /// The node's machine name (it needs a Server certificate, except with --keyless)
     #[arg(value_name = "MACHINE")]
     pub machine: String,
     /// The package folder [default: ./<MACHINE>-package]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// 3DES/SHA-1 PFX files for Windows Server 2016 and older
-    #[arg(long)]
+    #[arg(long, conflicts_with = "keyless")]
     pub legacy: bool,
+    /// No private key in the package: the node makes its keys and requests (certreq or
+    /// openssl), `qvca sign` signs them, the node accepts the certificates
+    #[arg(long)]
+    pub keyless: bool,
+    /// Key type the node makes (with --keyless) [default: rsa2048]
+    #[arg(long, value_name = "T", value_enum, requires = "keyless")]
+    pub key_type: Option<KeyTypeArg>,
+    /// Where Windows keeps the keys (with --keyless) [default: capi for RSA, cng for ECDSA]
+    #[arg(long, value_name = "S", value_enum, requires = "keyless")]
+    pub key_storage: Option<KeyStorageArg>,
     /// Replace an existing package folder (only a qvca package; it is kept aside)
     #[arg(long)]
     pub force: bool,
+}
+
+/// Windows key storage (`package --keyless --key-storage`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyStorageArg {
+    /// CryptoAPI, Microsoft Enhanced RSA and AES Cryptographic Provider (RSA only)
+    Capi,
+    /// CNG, Microsoft Software Key Storage Provider
+    Cng,
+}
+
+impl From<KeyStorageArg> for qvca::package::KeyStorage {
+    fn from(value: KeyStorageArg) -> Self {
+        match value {
+            KeyStorageArg::Capi => Self::Capi,
+            KeyStorageArg::Cng => Self::Cng,
+        }
+    }
 }
 
 /// `export license-service` arguments.

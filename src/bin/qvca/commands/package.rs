@@ -1,11 +1,14 @@
-//! `qvca package MACHINE`: everything one node needs, in one folder.
+//! `qvca package MACHINE`: everything one node needs, in one folder; with `--keyless`, the
+//! requests the node makes instead of any key.
 
 use super::Context;
 use crate::cli::PackageArgs;
 use crate::exit;
 use crate::password::Purpose;
 use qvca::ca::Ca;
-use qvca::package::{PackageRequest, build_package};
+use qvca::package::{
+    KeylessPackageRequest, PackageReport, PackageRequest, build_keyless_package, build_package,
+};
 use qvca::pkcs12::PfxEncryption;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -13,6 +16,9 @@ use std::path::PathBuf;
 /// Runs `package`.
 pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
+    if args.keyless {
+        return run_keyless(ctx, &ca, args);
+    }
     let server = qvca::export::exportable(&ca, &args.machine)?;
     let request = PackageRequest {
         machine: server.name.clone(),
@@ -23,17 +29,66 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
         encryption: PfxEncryption::from_legacy_flag(args.legacy),
         force: args.force,
     };
-    if request.out.exists() && !args.force {
-        return Err(qvca::Error::refused(format!(
-            "{} exists already; pass --force to replace it, or choose another --out",
-            request.out.display()
-        ))
-        .into());
-    }
+    refuse_existing(&request.out, args.force)?;
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
     let password = ctx.pfx_password(Purpose::New)?;
     let report = build_package(&ca, &signer, &request, &password)?;
-    ctx.out.report(&report, |text| {
+    print_report(
+        ctx,
+        &report,
+        "On the node, as administrator: install.cmd (Windows; README.txt has the options), \
+         or sh install.sh (Linux).",
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// `package MACHINE --keyless`: needs neither the CA password nor a PFX password.
+fn run_keyless(ctx: &Context, ca: &Ca, args: &PackageArgs) -> anyhow::Result<u8> {
+    let machine = qvca::name::MachineName::parse(&args.machine, qvca::name::FqdnPolicy::Refuse)?;
+    let request = KeylessPackageRequest {
+        out: args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{machine}-package"))),
+        machine,
+        key_type: args
+            .key_type
+            .map_or(qvca::key::KeyType::Rsa2048, Into::into),
+        key_storage: args.key_storage.map(Into::into),
+        force: args.force,
+    };
+    refuse_existing(&request.out, args.force)?;
+    let report = build_keyless_package(ca, &request)?;
+    let requests = report
+        .keyless
+        .as_ref()
+        .map(|k| k.requests.join(" and "))
+        .unwrap_or_default();
+    print_report(
+        ctx,
+        &report,
+        &format!(
+            "No private key is in it. On the node, as administrator: keyless-request.cmd \
+             (Windows) or sh keyless-request.sh (Linux); bring {requests} here and sign them \
+             with qvca sign (README.txt has the round trip)."
+        ),
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// Refuses an existing `--out` before any password is asked for (the library checks again).
+fn refuse_existing(out: &std::path::Path, force: bool) -> qvca::Result<()> {
+    if out.exists() && !force {
+        return Err(qvca::Error::refused(format!(
+            "{} exists already; pass --force to replace it, or choose another --out",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+fn print_report(ctx: &Context, report: &PackageReport, next: &str) {
+    ctx.out.report(report, |text| {
         let _ = writeln!(
             text,
             "wrote the package for {} to {}:",
@@ -47,11 +102,6 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
                 .unwrap_or_default();
             let _ = writeln!(text, "  {name}");
         }
-        let _ = writeln!(
-            text,
-            "On the node (as administrator): .\\install.ps1 -ServiceAccount DOMAIN\\svc-qlikview; \
-             on Linux: sh install.sh"
-        );
+        let _ = writeln!(text, "{next}");
     });
-    Ok(exit::SUCCESS)
 }
