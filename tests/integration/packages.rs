@@ -713,64 +713,21 @@ fn process_running(script: &Path) -> Option<String> {
 /// `qvca sign REQUEST --server|--client --out CERT` after merging): signs the request with the
 /// CA's root key, which is encrypted in the CA directory and read by openssl with the CA
 /// password (SPEC: `openssl pkey -passin` reads the keys at rest).
-fn sign_with_openssl(ca: &TestCa, request: &Path, server: bool, out: &Path) {
-    let index = ca.index();
-    let root = index["certificates"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .find(|e| e["kind"] == "root" && e["status"] == "active")
-        .expect("the root");
-    let serial = root["serial"].as_str().expect("serial");
-    let root_key = ca.dir().join("keys").join(format!("{serial}.pem"));
-    assert!(root_key.is_file(), "{}", root_key.display());
-    let root_pem = ca.root_pem();
-    let extensions = ca.path().join("leaf.cnf");
-    let usage = if server {
-        "extendedKeyUsage = serverAuth, clientAuth\nsubjectAltName = DNS:QVS01\n"
-    } else {
-        "extendedKeyUsage = clientAuth\n"
-    };
-    std::fs::write(
-        &extensions,
-        format!(
-            "[leaf]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, \
-             digitalSignature\nauthorityKeyIdentifier = keyid\n{usage}"
-        ),
-    )
-    .expect("extensions");
-    let serial = format!("0x{:016x}", rand_u64());
-    openssl_ok(&[
-        "x509",
-        "-req",
-        "-in",
-        path_str(request),
-        "-CA",
-        path_str(&root_pem),
-        "-CAkey",
-        path_str(&root_key),
-        "-passin",
-        &format!("file:{}", path_str(&ca.password_file())),
-        "-set_serial",
-        &serial,
-        "-days",
-        "30",
-        "-sha256",
-        "-extfile",
-        path_str(&extensions),
-        "-extensions",
-        "leaf",
-        "-out",
-        path_str(out),
-    ]);
-}
-
-fn rand_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .expect("urandom");
-    u64::from_le_bytes(bytes)
+/// Signs a node's request on the CA with `qvca sign` (`--force`: a renewal replaces the
+/// node's current certificate, and the output file of an earlier round).
+fn sign_with_qvca(ca: &TestCa, request: &Path, server: bool, out: &Path) {
+    let profile = if server { "--server" } else { "--client" };
+    ca.qvca()
+        .args([
+            "sign",
+            path_str(request),
+            profile,
+            "--force",
+            "--out",
+            path_str(out),
+        ])
+        .assert()
+        .success();
 }
 
 fn public_key_of_cert(cert: &Path) -> String {
@@ -823,7 +780,7 @@ fn keyless_round_trip(ca: &TestCa, package: &Path, target: &Path, new: bool) {
 
     for csr in &requests {
         let server = csr.file_name().is_some_and(|n| n == "QVS01.csr");
-        sign_with_openssl(ca, csr, server, &csr.with_extension("cer"));
+        sign_with_qvca(ca, csr, server, &csr.with_extension("cer"));
     }
     let accept = package.join("keyless-accept.sh");
     let out = run_script(&accept, &[path_str(target)], None);
@@ -948,8 +905,8 @@ fn keyless_accept_refuses_a_certificate_for_a_key_not_made_here() {
         "-out",
         path_str(&stranger),
     ]);
-    sign_with_openssl(&ca, &stranger, true, &package.join("QVS01.cer"));
-    sign_with_openssl(
+    sign_with_qvca(&ca, &stranger, true, &package.join("QVS01.cer"));
+    sign_with_qvca(
         &ca,
         &package.join("QVProxy-QVS01.csr"),
         false,
