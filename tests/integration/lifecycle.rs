@@ -2057,6 +2057,30 @@ fn man_prints_a_roff_page_about_qvca() {
 }
 
 #[test]
+fn man_has_a_page_per_command_and_writes_them_all() {
+    let page = bare_ok(&["man", "issue", "server"]);
+    assert!(page.contains(".TH qvca-issue-server"), "{page}");
+    assert!(page.contains("\\-\\-from\\-file"), "its own options");
+    let dir = tempfile::tempdir().expect("temp");
+    let pages = dir.path().join("man1");
+    bare_qvca()
+        .args(["man", "--out-dir"])
+        .arg(&pages)
+        .assert()
+        .success();
+    for name in [
+        "qvca.1",
+        "qvca-issue-server.1",
+        "qvca-backup-verify.1",
+        "qvca-sign.1",
+    ] {
+        assert!(pages.join(name).is_file(), "{name} missing");
+    }
+    let out = bare_qvca().args(["man", "nonsense"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn crl_json_times_are_whole_seconds_like_every_other_report() {
     let ca = p256_ca(&["QVS01"]);
     let report = ca.json(&["crl"]);

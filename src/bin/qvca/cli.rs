@@ -105,8 +105,20 @@ pub enum Command {
     License(LicenseCommand),
     /// Shell completions (bash, zsh, fish, powershell, elvish)
     Completions(CompletionsArgs),
-    /// The manual page (roff), generated from the same definitions: qvca man > qvca.1
-    Man,
+    /// Manual pages (roff), generated from the same definitions: `qvca man > qvca.1`,
+    /// `qvca man issue server` for one command's page, `--out-dir DIR` for every page
+    Man(ManArgs),
+}
+
+/// `man` arguments.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (e.g. `issue server`) [default: the top page]
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Write every page (qvca.1, qvca-issue.1, qvca-issue-server.1 ...) into DIR instead
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `renew` arguments.

@@ -98,7 +98,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Ports(args) => ports::run(&ctx, args),
         Command::License(command) => license::run(&ctx, command),
         Command::Completions(args) => completions::completions(&ctx, args),
-        Command::Man => completions::man(&ctx),
+        Command::Man(args) => completions::man(&ctx, args),
     }
 }
 
