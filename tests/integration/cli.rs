@@ -1113,3 +1113,40 @@ fn dry_runs_of_issue_renew_and_revoke_report_and_change_nothing_without_a_passwo
     );
     assert_eq!(ca.snapshot(), before, "a dry run changed the CA");
 }
+
+#[test]
+fn out_dir_names_the_output_folder_of_setup_export_package_and_backup_alike() {
+    let ca = crate::support::p256_ca(&["QVS01"]);
+    let base = ca.path();
+    for (args, made) in [
+        (
+            vec![
+                "export",
+                "license-service",
+                "--machine",
+                "QVS01",
+                "--out-dir",
+            ],
+            "lic",
+        ),
+        (vec!["package", "QVS01", "--out-dir"], "pkg"),
+        (vec!["backup", "--out-dir"], "bak"),
+    ] {
+        let dir = base.join(made);
+        let out = crate::support::run(
+            &ca,
+            &[args.as_slice(), &[dir.to_str().expect("utf-8")]].concat(),
+        );
+        crate::support::assert_code(&out, 0, made);
+        assert!(dir.is_dir(), "{made}");
+    }
+    let fresh = TestCa::new();
+    let exported = fresh.path().join("exported");
+    fresh
+        .qvca()
+        .args(["setup", "QVS01", "--out-dir"])
+        .arg(&exported)
+        .assert()
+        .success();
+    assert!(exported.join("server.pem").is_file());
+}

@@ -325,7 +325,7 @@ pub struct BackupArgs {
     #[arg(long, requires = "out")]
     pub force: bool,
     /// Write qvca-backup-<UTC timestamp>.pfx into DIR [default: the current directory]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Afterwards delete all but the newest N backups of this CA in DIR (only files that open
     /// under this backup password and hold this CA's root; others are left alone)
@@ -382,7 +382,7 @@ pub struct SetupArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
     /// License-service export directory [default: <ca-dir>/Exported Certificates]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
     pub export_dir: Option<PathBuf>,
 }
 
@@ -644,7 +644,7 @@ pub struct PackageArgs {
     #[arg(value_name = "MACHINE")]
     pub machine: String,
     /// The package folder [default: ./<MACHINE>-package]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// 3DES/SHA-1 PFX files for Windows Server 2016 and older
     #[arg(long, conflicts_with = "keyless")]
@@ -690,7 +690,7 @@ pub struct ExportLicenseServiceArgs {
     pub machine: Option<String>,
     /// Export directory [default: <ca-dir>/Exported Certificates;
     /// %ProgramData%\QlikTech\LicenseService\Exported Certificates on Windows]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
