@@ -40,6 +40,7 @@ pub mod issue;
 pub mod key;
 pub mod license;
 pub mod lifecycle;
+pub mod monitoring;
 pub mod name;
 pub mod package;
 pub mod pkcs12;

@@ -2092,3 +2092,64 @@ fn crl_json_times_are_whole_seconds_like_every_other_report() {
         );
     }
 }
+
+#[test]
+fn doctor_in_prometheus_format_parses_with_prometheus_client_and_keeps_the_exit_code() {
+    let ca = p256_ca(&["QVS01"]);
+    let backups = ca.path().join("backups");
+    let out = run(&ca, &["backup", "--dir", path_str(&backups)]);
+    assert_code(&out, 0, "backup");
+    let out = run(
+        &ca,
+        &[
+            "doctor",
+            "--format",
+            "prometheus",
+            "--backup-dir",
+            path_str(&backups),
+        ],
+    );
+    let text = stdout(&out);
+    // A real parser judges the exposition format.
+    let script = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families\n\
+                  for family in text_string_to_metric_families(sys.stdin.read()):\n    \
+                  for sample in family.samples:\n        \
+                  print(sample.name, sorted(sample.labels.items()), sample.value)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client (.ci/run installs it)");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), text.as_bytes())
+        .expect("write");
+    let parsed = child.wait_with_output().expect("parser");
+    let samples = String::from_utf8_lossy(&parsed.stdout);
+    assert!(
+        parsed.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert!(samples.contains("qvca_doctor_ok"), "{samples}");
+    assert!(
+        samples.contains("qvca_certificate_expiry_seconds [('kind', 'server'), ('name', 'QVS01')"),
+        "{samples}"
+    );
+    assert!(
+        samples.contains("qvca_last_backup_age_seconds"),
+        "{samples}"
+    );
+    assert!(
+        samples.contains("qvca_check_status [('check', 'permissions')]"),
+        "{samples}"
+    );
+    let code = out.status.code();
+    // The CA has no CRL yet, which doctor may flag; the exit code is doctor's either way.
+    let expected = if samples.contains("qvca_doctor_ok [] 1.0") {
+        0
+    } else {
+        5
+    };
+    assert_eq!(code, Some(expected), "{}", describe(&out));
+}

@@ -182,6 +182,22 @@ pub struct DoctorArgs {
     /// Warn about certificates that expire within N days
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub warn_days: u32,
+    /// Output format: text, or prometheus (the text exposition format, for node_exporter's
+    /// textfile collector); --json as for every command
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub format: DoctorFormat,
+    /// Where backups are written (`backup --dir`): the age of the newest is reported
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// `doctor --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    /// One line per check.
+    Text,
+    /// Prometheus text exposition format.
+    Prometheus,
 }
 
 /// `ports` arguments.

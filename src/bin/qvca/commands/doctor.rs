@@ -1,7 +1,7 @@
 //! `qvca doctor [--warn-days N]`: exit 0 when all is well, 5 otherwise.
 
 use super::Context;
-use crate::cli::DoctorArgs;
+use crate::cli::{DoctorArgs, DoctorFormat};
 use crate::exit;
 use crate::password::Purpose;
 use qvca::ca::Ca;
@@ -24,6 +24,24 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<u8> {
         args.warn_days,
         time::OffsetDateTime::now_utc(),
     )?;
+    if args.format == DoctorFormat::Prometheus {
+        let last_backup = args
+            .backup_dir
+            .as_deref()
+            .and_then(qvca::monitoring::newest_backup_time);
+        let text = qvca::monitoring::prometheus_text(
+            &ca,
+            &report,
+            time::OffsetDateTime::now_utc(),
+            last_backup,
+        );
+        ctx.out.data(text.as_bytes());
+        return Ok(if report.ok {
+            exit::SUCCESS
+        } else {
+            exit::PROBLEMS_FOUND
+        });
+    }
     // With -q only what needs attention is printed: the cron line `qvca doctor -q` mails
     // exactly the warnings and problems.
     ctx.out.report_attention(&report, |text, quiet| {
