@@ -5,6 +5,7 @@ mod backup;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod corpus;
 mod crash;
 mod examples;
 mod exports;
