@@ -86,6 +86,11 @@ pub fn detect(bytes: &[u8]) -> Result<FileKind> {
     ))
 }
 
+/// The first element inside a constructed DER element (e.g. the value of a `[0] EXPLICIT`).
+pub(crate) fn first_child(tlv: &[u8]) -> Option<&[u8]> {
+    der_walk::children(tlv)?.first().copied()
+}
+
 /// Everything found in a file.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Inspection {

@@ -557,19 +557,23 @@ pub fn read_pfx(
              qvca does not read"
         ))
     };
-    let archive = if needs_own_reader(&layout) {
-        read_unwrapped(data, password, source)?
-    } else {
-        // p12-keystore verifies a present MAC before it decrypts or decodes any bag.
-        match Pkcs12Archive::from_pkcs12(data, password.expose()) {
-            Ok(archive) => archive,
-            // An empty password is written two ways: an empty BMPString (two zero bytes, what
-            // p12-keystore and openssl try first) or no bytes at all (NSS, some Java stores).
-            Err(p12_keystore::error::Error::MacError(_)) if password.is_empty() => {
-                read_unwrapped(data, password, source)?
-            }
-            Err(p12_keystore::error::Error::MacError(_)) => return Err(wrong_password()),
-            Err(other) => return Err(cannot_decrypt(other.to_string())),
+    if needs_own_reader(&layout) {
+        return read_unwrapped(data, password, source);
+    }
+    // p12-keystore verifies a present MAC before it decrypts or decodes any bag.
+    let archive = match Pkcs12Archive::from_pkcs12(data, password.expose()) {
+        Ok(archive) => archive,
+        // An empty password is written two ways: an empty BMPString (two zero bytes, what
+        // p12-keystore and openssl try first) or no bytes at all (NSS, some Java stores).
+        Err(p12_keystore::error::Error::MacError(_)) if password.is_empty() => {
+            return read_unwrapped(data, password, source);
+        }
+        Err(p12_keystore::error::Error::MacError(_)) => return Err(wrong_password()),
+        // Bags p12-keystore does not take (plain key bags with attributes, ...): read them
+        // the same way qvca reads what p12-keystore lacks, the MAC verified first.
+        Err(other) => {
+            return read_unwrapped(data, password, source)
+                .map_err(|e| cannot_decrypt(format!("{other}; {}", e.message())));
         }
     };
     Ok(PfxArchive {
@@ -876,8 +880,9 @@ fn unwrap_bags(
 }
 
 /// Verifies the MAC (classic or PBMAC1) itself, decrypts every part itself and reads the
-/// result, now all in the clear, with p12-keystore.
-fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<Pkcs12Archive> {
+/// keys and certificates of the result. (Secret bags, which only qvca's and Java's own files
+/// carry and which p12-keystore reads, are not read here.)
+fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxArchive> {
     let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
     let pfx = pkcs12::Pfx::from_der(data).map_err(damaged)?;
     let content =
@@ -908,7 +913,12 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<Pkcs
         }
     }
     let safes = pkcs12::AuthenticatedSafe::from_der(content.as_bytes()).map_err(damaged)?;
-    let mut clear = Vec::new();
+    let mut archive = PfxArchive {
+        integrity_protected: pfx.mac_data.is_some(),
+        keys: Vec::new(),
+        certs: Vec::new(),
+        secrets: Vec::new(),
+    };
     for safe in safes {
         let contents = if safe.content_type == const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
             let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
@@ -933,28 +943,50 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<Pkcs
                     .map_err(damaged)?;
             pkcs12::safe_bag::SafeContents::from_der(inner.as_bytes()).map_err(damaged)?
         };
-        let contents = unwrap_bags(contents, password, &forms).map_err(in_source)?;
-        let der = zeroize::Zeroizing::new(contents.to_der().map_err(damaged)?);
-        let octets = der::asn1::OctetString::new(der.to_vec()).map_err(damaged)?;
-        clear.push(pkcs12::cms::content_info::ContentInfo {
-            content_type: const_oid::db::rfc5911::ID_DATA,
-            content: der::Any::encode_from(&octets).map_err(damaged)?,
-        });
+        for bag in unwrap_bags(contents, password, &forms).map_err(in_source)? {
+            let friendly_name = bag_attribute(&bag, FRIENDLY_NAME_OID)
+                .and_then(|a| a.decode_as::<der::asn1::BmpString>().ok())
+                .map(|n| n.to_string());
+            let local_key_id = bag_attribute(&bag, LOCAL_KEY_ID_OID)
+                .and_then(|a| a.decode_as::<der::asn1::OctetString>().ok())
+                .map(|id| id.as_bytes().to_vec());
+            // Both bag values are the [0] EXPLICIT wrapper around the value itself.
+            let value = super::inspect::first_child(&bag.bag_value);
+            if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
+                let key = value.ok_or_else(|| damaged(der::Tag::Sequence.value_error().into()))?;
+                archive.keys.push(PfxKeyBag {
+                    friendly_name,
+                    local_key_id,
+                    pkcs8: SecretBytes::new(key.to_vec()),
+                });
+            } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID
+                && let Ok(cert) =
+                    der::asn1::ContextSpecific::<ClearCertBag>::from_der(&bag.bag_value)
+                && cert.value.cert_id == pkcs12::PKCS_12_X509_CERT_OID
+            {
+                archive.certs.push(PfxCertBag {
+                    friendly_name,
+                    local_key_id,
+                    der: cert.value.cert_value.as_bytes().to_vec(),
+                });
+            }
+        }
     }
-    let auth_safe = zeroize::Zeroizing::new(clear.to_der().map_err(damaged)?);
-    let octets = der::asn1::OctetString::new(auth_safe.to_vec()).map_err(damaged)?;
-    let unwrapped = pkcs12::Pfx {
-        version: pfx.version,
-        auth_safe: pkcs12::cms::content_info::ContentInfo {
-            content_type: const_oid::db::rfc5911::ID_DATA,
-            content: der::Any::encode_from(&octets).map_err(damaged)?,
-        },
-        mac_data: None,
-    };
-    let unwrapped = zeroize::Zeroizing::new(unwrapped.to_der().map_err(damaged)?);
-    Pkcs12Archive::from_pkcs12(&unwrapped, "").map_err(|e| {
-        Error::authentication(format!("{source} cannot be read once decrypted ({e})"))
-    })
+    Ok(archive)
+}
+
+/// friendlyName (PKCS #9).
+const FRIENDLY_NAME_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.20");
+/// localKeyId (PKCS #9).
+const LOCAL_KEY_ID_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
+
+/// The first value of a bag attribute.
+fn bag_attribute(bag: &pkcs12::safe_bag::SafeBag, oid: ObjectIdentifier) -> Option<der::Any> {
+    bag.bag_attributes
+        .as_ref()?
+        .iter()
+        .find(|a| a.oid == oid)
+        .and_then(|a| a.values.iter().next().cloned())
 }
 
 /// How one part of a PKCS#12 file is protected.

@@ -9,7 +9,12 @@ use crate::certificate::describe_public_key;
 use crate::error::{Error, Result};
 use der::Decode;
 use serde::Serialize;
-use x509_parser::prelude::{FromDer, X509CertificationRequest, X509Extension};
+use super::der_walk;
+use x509_parser::der_parser::asn1_rs::BitString;
+use x509_parser::der_parser::oid::Oid;
+use x509_parser::prelude::{
+    AlgorithmIdentifier, FromDer, SubjectPublicKeyInfo, X509Extension, X509Name,
+};
 
 /// The extensionRequest attribute (PKCS #9).
 const EXTENSION_REQUEST: &str = "1.2.840.113549.1.9.14";
@@ -43,11 +48,27 @@ pub struct RequestReport {
     pub problems: Vec<String>,
 }
 
-/// Reads a DER PKCS#10 request leniently.
+/// Reads a DER PKCS#10 request leniently, part by part: CertificationRequest ::= SEQUENCE {
+/// info SEQUENCE { version, subject, subjectPKInfo, [0] attributes }, algorithm, signature }.
 pub fn read_request(der: &[u8]) -> Result<RequestReport> {
-    let (_, csr) = X509CertificationRequest::from_der(der)
-        .map_err(|e| Error::failed(format!("not a PKCS#10 certificate request: {e}")))?;
-    let info = &csr.certification_request_info;
+    let not_a_request = || Error::failed("not a PKCS#10 certificate request");
+    let outer = der_walk::children(der).ok_or_else(not_a_request)?;
+    let [info_tlv, alg_tlv, sig_tlv] = outer.as_slice() else {
+        return Err(not_a_request());
+    };
+    let info = der_walk::children(info_tlv).ok_or_else(not_a_request)?;
+    let (Some(version), Some(subject_tlv), Some(spki_tlv)) = (info.first(), info.get(1), info.get(2))
+    else {
+        return Err(not_a_request());
+    };
+    if version.first() != Some(&0x02) || spki_tlv.first() != Some(&0x30) {
+        return Err(not_a_request());
+    }
+    let (_, subject) = X509Name::from_der(subject_tlv).map_err(|_| not_a_request())?;
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_tlv).map_err(|_| not_a_request())?;
+    let (_, algorithm) = AlgorithmIdentifier::from_der(alg_tlv).map_err(|_| not_a_request())?;
+    let (_, signature) = BitString::from_der(sig_tlv).map_err(|_| not_a_request())?;
+
     let mut problems = Vec::new();
     let mut non_der = Vec::new();
     let strict = x509_cert::request::CertReq::from_der(der);
@@ -56,37 +77,64 @@ pub fn read_request(der: &[u8]) -> Result<RequestReport> {
     }
     let mut requested_extensions = Vec::new();
     let mut attributes = Vec::new();
-    for attribute in info.attributes() {
-        let oid = attribute.oid.to_id_string();
-        if oid == EXTENSION_REQUEST {
-            match extensions_of(attribute.value) {
-                Some(extensions) => {
-                    let parsed: Vec<X509Extension<'_>> = extensions
-                        .iter()
-                        .filter_map(|tlv| X509Extension::from_der(tlv).ok().map(|(_, e)| e))
-                        .collect();
-                    if parsed.len() != extensions.len() {
-                        problems.push(format!(
-                            "{} of the requested extensions cannot be decoded",
-                            extensions.len() - parsed.len()
-                        ));
-                    }
-                    requested_extensions =
-                        describe_extensions(&parsed, &mut problems, &mut non_der);
-                }
-                None => problems.push(
+    let attribute_list = info.iter().skip(3).find(|t| t.first() == Some(&0xA0));
+    for attribute in attribute_list
+        .and_then(|a| der_walk::children(a))
+        .unwrap_or_default()
+    {
+        let parts = der_walk::children(attribute).unwrap_or_default();
+        let oid = parts
+            .first()
+            .and_then(|o| Oid::from_der(o).ok())
+            .map(|(_, o)| o);
+        let Some(oid) = oid else {
+            problems.push("an attribute of the request cannot be decoded".into());
+            continue;
+        };
+        let name = oid.to_id_string();
+        let values = parts.get(1).and_then(|set| der_walk::children(set));
+        if name == EXTENSION_REQUEST {
+            let extensions = values
+                .as_ref()
+                .and_then(|v| v.first())
+                .and_then(|seq| der_walk::children(seq));
+            let Some(extensions) = extensions else {
+                problems.push(
                     "the extensionRequest attribute cannot be decoded; its extensions are not \
                      shown"
                         .into(),
-                ),
+                );
+                continue;
+            };
+            let parsed: Vec<X509Extension<'_>> = extensions
+                .iter()
+                .filter_map(|tlv| X509Extension::from_der(tlv).ok().map(|(_, e)| e))
+                .collect();
+            if parsed.len() != extensions.len() {
+                problems.push(format!(
+                    "{} of the requested extensions cannot be decoded",
+                    extensions.len() - parsed.len()
+                ));
             }
-        } else if oid == CHALLENGE_PASSWORD {
+            requested_extensions = describe_extensions(&parsed, &mut problems, &mut non_der);
+        } else if name == CHALLENGE_PASSWORD {
             attributes.push("challengePassword (present; not shown)".into());
         } else {
-            attributes.push(super::ext::oid_words(&attribute.oid));
+            attributes.push(super::ext::oid_words(&oid));
+        }
+        if values.as_ref().is_none_or(|v| v.is_empty()) {
+            problems.push(format!(
+                "the attribute {} has no value (PKCS#10 requires at least one)",
+                super::ext::oid_words(&oid)
+            ));
         }
     }
-    let signature_valid = match csr.verify_signature() {
+    let signature_valid = match x509_parser::verify::verify_signature(
+        &spki,
+        &algorithm,
+        &signature,
+        info_tlv,
+    ) {
         Ok(()) => Some(true),
         Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => None,
         Err(_) => Some(false),
@@ -99,10 +147,10 @@ pub fn read_request(der: &[u8]) -> Result<RequestReport> {
         );
     }
     Ok(RequestReport {
-        subject: name_to_string(&info.subject, &mut non_der, "subject"),
-        subject_cn: common_name_of(&info.subject),
-        public_key: describe_public_key(info.subject_pki.raw),
-        signature_algorithm: algorithm_name(&csr.signature_algorithm.algorithm),
+        subject: name_to_string(&subject, &mut non_der, "subject"),
+        subject_cn: common_name_of(&subject),
+        public_key: describe_public_key(spki.raw),
+        signature_algorithm: algorithm_name(&algorithm.algorithm),
         signature_valid,
         requested_extensions,
         attributes,
@@ -110,15 +158,4 @@ pub fn read_request(der: &[u8]) -> Result<RequestReport> {
         non_der,
         problems,
     })
-}
-
-/// The Extension TLVs inside an extensionRequest attribute value (SET { SEQUENCE OF Extension }).
-fn extensions_of(value: &[u8]) -> Option<Vec<&[u8]>> {
-    match value.first()? {
-        0x31 => {
-            let set = super::der_walk::children(value)?;
-            super::der_walk::children(set.first()?)
-        }
-        _ => super::der_walk::children(value),
-    }
 }
