@@ -13,7 +13,7 @@
 
 mod cert;
 mod crl;
-mod der_walk;
+
 mod ext;
 mod key;
 mod pem;
@@ -71,7 +71,9 @@ pub fn detect(bytes: &[u8]) -> Result<FileKind> {
     if request::read_request(bytes).is_ok() {
         return Ok(FileKind::DerRequest);
     }
-    if pkcs7_parts(bytes).is_some() {
+    if pkcs7_parts(bytes).is_some()
+        || crate::der_walk::ber_to_der(bytes).is_some_and(|der| pkcs7_parts(&der).is_some())
+    {
         return Ok(FileKind::Pkcs7);
     }
     if crate::pkcs12::looks_like_pfx(bytes) {
@@ -88,7 +90,7 @@ pub fn detect(bytes: &[u8]) -> Result<FileKind> {
 
 /// The first element inside a constructed DER element (e.g. the value of a `[0] EXPLICIT`).
 pub(crate) fn first_child(tlv: &[u8]) -> Option<&[u8]> {
-    der_walk::children(tlv)?.first().copied()
+    crate::der_walk::children(tlv)?.first().copied()
 }
 
 /// Everything found in a file.
@@ -229,22 +231,22 @@ fn read_pem_block(n: usize, block: &pem::PemBlock, found: &mut Inspection) {
 /// The certificates and CRLs of a PKCS#7 signedData, as DER elements; `None` when the bytes
 /// are not a PKCS#7 signedData at all.
 fn pkcs7_parts(der: &[u8]) -> Option<(Vec<&[u8]>, Vec<&[u8]>)> {
-    if !der_walk::is_one_element(der) {
+    if !crate::der_walk::is_one_element(der) {
         return None;
     }
-    let info = der_walk::children(der)?;
+    let info = crate::der_walk::children(der)?;
     let oid: const_oid::ObjectIdentifier = const_oid::ObjectIdentifier::from_der(info.first()?).ok()?;
     if oid.to_string() != SIGNED_DATA {
         return None;
     }
-    let explicit = der_walk::children(info.get(1)?)?;
-    let signed = der_walk::children(explicit.first()?)?;
+    let explicit = crate::der_walk::children(info.get(1)?)?;
+    let signed = crate::der_walk::children(explicit.first()?)?;
     let mut certificates = Vec::new();
     let mut crls = Vec::new();
     for part in signed {
         match part.first() {
-            Some(0xA0) => certificates = der_walk::children(part)?,
-            Some(0xA1) => crls = der_walk::children(part)?,
+            Some(0xA0) => certificates = crate::der_walk::children(part)?,
+            Some(0xA1) => crls = crate::der_walk::children(part)?,
             _ => {}
         }
     }
@@ -252,10 +254,16 @@ fn pkcs7_parts(der: &[u8]) -> Option<(Vec<&[u8]>, Vec<&[u8]>)> {
 }
 
 fn read_pkcs7(der: &[u8], found: &mut Inspection) {
+    // Some tools write BER (indefinite lengths): read it as DER.
+    let rewritten = match pkcs7_parts(der) {
+        Some(_) => None,
+        None => crate::der_walk::ber_to_der(der),
+    };
+    let der = rewritten.as_deref().unwrap_or(der);
     let Some((certificates, crls)) = pkcs7_parts(der) else {
         found.problems.push(
-            "a PKCS#7 block is not a signedData bundle qvca can read (it may use BER \
-             indefinite lengths): convert it with `openssl pkcs7 -print_certs`"
+            "a PKCS#7 block is not a signedData bundle qvca can read: convert it with \
+             `openssl pkcs7 -print_certs`"
                 .into(),
         );
         return;

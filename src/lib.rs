@@ -27,6 +27,7 @@
 pub mod backup;
 pub mod ca;
 pub mod certificate;
+mod der_walk;
 pub mod doctor;
 pub mod error;
 pub mod export;

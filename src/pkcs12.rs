@@ -177,7 +177,25 @@ impl PfxArchive {
 
 /// True when the bytes look like a PKCS#12 PFX structure (before any password is known).
 pub fn looks_like_pfx(data: &[u8]) -> bool {
-    pkcs12::Pfx::from_der(data).is_ok()
+    pkcs12::Pfx::from_der(&as_der(data)).is_ok()
+}
+
+/// The file as DER: itself when it is DER, else its BER (indefinite lengths, OCTET STRINGs in
+/// pieces, what NSS's pk12util writes) rewritten as DER. The contents of OCTET STRINGs are
+/// kept byte for byte, so a MAC over the authenticated safe still verifies.
+fn as_der(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if pkcs12::Pfx::from_der(data).is_ok() {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    crate::der_walk::ber_to_der(data).map_or(std::borrow::Cow::Borrowed(data), std::borrow::Cow::Owned)
+}
+
+/// Decodes DER, or BER rewritten as DER (the inner layers of a BER file are BER too).
+fn decode_lenient<T: for<'a> Decode<'a, Error = der::Error>>(bytes: &[u8]) -> der::Result<T> {
+    T::from_der(bytes).or_else(|e| match crate::der_walk::ber_to_der(bytes) {
+        Some(der) => T::from_der(&der),
+        None => Err(e),
+    })
 }
 
 /// Whether a PKCS#12 file must carry a MAC to be read.
@@ -287,6 +305,8 @@ struct ClearCertBag {
 
 /// The outer structure of a PKCS#12 file, read without its password.
 struct PfxLayout {
+    /// True when the file is BER, not DER (NSS): qvca reads it itself.
+    ber: bool,
     mac: Option<MacLayout>,
     parts: Vec<PartLayout>,
     bags: usize,
@@ -301,7 +321,9 @@ fn damaged(e: der::Error) -> Error {
 /// Reads the structure of a PKCS#12 file: its MAC and how each part is encrypted. Nothing is
 /// decrypted and no key is derived.
 fn read_layout(data: &[u8]) -> Result<PfxLayout> {
-    let pfx = pkcs12::Pfx::from_der(data).map_err(damaged)?;
+    let der = as_der(data);
+    let ber = matches!(der, std::borrow::Cow::Owned(_));
+    let pfx = pkcs12::Pfx::from_der(&der).map_err(damaged)?;
     if pfx.auth_safe.content_type != const_oid::db::rfc5911::ID_DATA {
         return Err(Error::authentication(format!(
             "the PKCS#12 file is protected by a public-key signature ({}), which qvca does not \
@@ -318,7 +340,8 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
     let content =
         der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
             .map_err(damaged)?;
-    let safes = pkcs12::AuthenticatedSafe::from_der(content.as_bytes()).map_err(damaged)?;
+    let safes: pkcs12::AuthenticatedSafe =
+        decode_lenient(content.as_bytes()).map_err(damaged)?;
     let mut parts = Vec::new();
     let mut bags = 0;
     for safe in safes {
@@ -335,8 +358,8 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
         } else if safe.content_type == const_oid::db::rfc5911::ID_DATA {
             let inner = der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
                 .map_err(damaged)?;
-            let contents =
-                pkcs12::safe_bag::SafeContents::from_der(inner.as_bytes()).map_err(damaged)?;
+            let contents: pkcs12::safe_bag::SafeContents =
+                decode_lenient(inner.as_bytes()).map_err(damaged)?;
             for bag in contents {
                 bags += 1;
                 if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
@@ -381,6 +404,7 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
         }
     }
     Ok(PfxLayout {
+        ber,
         mac,
         parts,
         bags,
@@ -619,7 +643,8 @@ fn needs_own_reader(layout: &PfxLayout) -> bool {
         pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC,
         pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC,
     ];
-    layout.mac.as_ref().is_some_and(|m| m.digest == PBMAC1_OID)
+    layout.ber
+        || layout.mac.as_ref().is_some_and(|m| m.digest == PBMAC1_OID)
         || layout.parts.iter().any(|p| {
             p.algorithm
                 .as_ref()
@@ -884,7 +909,7 @@ fn unwrap_bags(
 /// carry and which p12-keystore reads, are not read here.)
 fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxArchive> {
     let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
-    let pfx = pkcs12::Pfx::from_der(data).map_err(damaged)?;
+    let pfx = pkcs12::Pfx::from_der(&as_der(data)).map_err(damaged)?;
     let content =
         der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
             .map_err(damaged)?;
@@ -912,7 +937,7 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxA
             )));
         }
     }
-    let safes = pkcs12::AuthenticatedSafe::from_der(content.as_bytes()).map_err(damaged)?;
+    let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
     let mut archive = PfxArchive {
         integrity_protected: pfx.mac_data.is_some(),
         keys: Vec::new(),
@@ -932,7 +957,7 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxA
                     bytes.as_bytes(),
                     password,
                     &forms,
-                    |plain| pkcs12::safe_bag::SafeContents::from_der(plain).ok(),
+                    |plain| decode_lenient::<pkcs12::safe_bag::SafeContents>(plain).ok(),
                 )
                 .map_err(in_source)?,
                 None => Vec::new(),
@@ -941,7 +966,7 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxA
             let inner =
                 der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
                     .map_err(damaged)?;
-            pkcs12::safe_bag::SafeContents::from_der(inner.as_bytes()).map_err(damaged)?
+            decode_lenient::<pkcs12::safe_bag::SafeContents>(inner.as_bytes()).map_err(damaged)?
         };
         for bag in unwrap_bags(contents, password, &forms).map_err(in_source)? {
             let friendly_name = bag_attribute(&bag, FRIENDLY_NAME_OID)

@@ -111,7 +111,8 @@ pub fn crl_details(der: &[u8]) -> Result<CrlDetails> {
         signature_algorithm: algorithm_name(&crl.signature_algorithm.algorithm),
         revoked,
         extensions,
-        strict_der: strict.is_ok(),
+        // A version 1 CRL that reads is DER as far as anyone checks: x509-cert cannot say.
+        strict_der: strict.is_ok() || version == 1,
         non_der,
         problems,
         signature: None,

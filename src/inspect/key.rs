@@ -2,7 +2,7 @@
 //! algorithm and size, and whether and how the key is encrypted. Key material is never
 //! decrypted, copied into a report or shown.
 
-use super::der_walk::children;
+use crate::der_walk::children;
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5912, rfc8410};
 use der::Decode;
@@ -77,7 +77,7 @@ pub fn describe_key(label: &str, headers: &[(String, String)], der: &[u8]) -> Ke
 /// Describes a DER private key of unknown format, or None when the bytes are no key qvca
 /// recognises (PKCS#8 plain or encrypted, PKCS#1, SEC1).
 pub fn describe_der_key(der: &[u8]) -> Option<KeySummary> {
-    if !super::der_walk::is_one_element(der) {
+    if !crate::der_walk::is_one_element(der) {
         return None;
     }
     let parts = children(der)?;

@@ -9,7 +9,7 @@ use crate::certificate::describe_public_key;
 use crate::error::{Error, Result};
 use der::Decode;
 use serde::Serialize;
-use super::der_walk;
+use crate::der_walk;
 use x509_parser::der_parser::asn1_rs::BitString;
 use x509_parser::der_parser::oid::Oid;
 use x509_parser::prelude::{

@@ -14,6 +14,7 @@ mod hygiene;
 mod interop;
 mod lifecycle;
 mod names;
+mod reading;
 mod secrets;
 mod support;
 mod terminal;
