@@ -1111,35 +1111,43 @@ fn windows_2016_obstacles(
     mac_iterations: Option<u64>,
     parts: &[Protection],
 ) -> Vec<String> {
-    const NEWER: &str = "which needs Windows Server 2019 or Windows 10 1709 and later";
+    const NEWER: &str = "(Windows Server 2019 / Windows 10 1709 and later only)";
     let mut reasons = Vec::new();
     match mac {
-        Some(m) if m.starts_with("PBMAC1") => reasons.push(format!(
-            "its MAC is {m}, which Windows Server 2016 does not read"
-        )),
+        Some(m) if m.starts_with("PBMAC1") => {
+            reasons.push(format!("a {m} MAC, which Windows Server 2016 does not read"));
+        }
         Some("SHA-1") | None => {}
-        Some(other) => reasons.push(format!("its MAC uses HMAC-{other}, {NEWER}")),
+        Some(other) => reasons.push(format!("an HMAC-{other} MAC {NEWER}")),
     }
     if let Some(n) = mac_iterations.filter(|n| *n > WINDOWS_MAX_ITERATIONS) {
         reasons.push(format!(
-            "its MAC uses {n} iterations, more than the {WINDOWS_MAX_ITERATIONS} Windows accepts"
+            "{n} MAC iterations (Windows accepts at most {WINDOWS_MAX_ITERATIONS})"
         ));
     }
+    // One reason per algorithm, naming the parts that use it.
+    let mut by_algorithm: Vec<(&str, Vec<&str>)> = Vec::new();
     for part in parts.iter().filter(|p| p.encrypted) {
-        if part.algorithm.starts_with("PBES2") {
-            reasons.push(format!("the {} uses {}, {NEWER}", part.protects, part.algorithm));
-        } else if !part.algorithm.starts_with("pbeWithSHAAnd") {
-            reasons.push(format!(
-                "the {} uses {}, which Windows does not read",
-                part.protects, part.algorithm
-            ));
+        match by_algorithm.iter_mut().find(|(a, _)| *a == part.algorithm) {
+            Some((_, uses)) if !uses.contains(&part.protects.as_str()) => {
+                uses.push(&part.protects);
+            }
+            Some(_) => {}
+            None => by_algorithm.push((&part.algorithm, vec![&part.protects])),
         }
         if let Some(n) = part.iterations.filter(|n| *n > WINDOWS_MAX_ITERATIONS) {
             reasons.push(format!(
-                "the {} uses {n} iterations, more than the {WINDOWS_MAX_ITERATIONS} Windows \
-                 accepts",
+                "{n} iterations for the {} (Windows accepts at most {WINDOWS_MAX_ITERATIONS})",
                 part.protects
             ));
+        }
+    }
+    for (algorithm, uses) in by_algorithm {
+        let uses = uses.join(" and the ");
+        if algorithm.starts_with("PBES2") {
+            reasons.push(format!("{algorithm} for the {uses} {NEWER}"));
+        } else if !algorithm.starts_with("pbeWithSHAAnd") {
+            reasons.push(format!("{algorithm} for the {uses}, which Windows does not read"));
         }
     }
     reasons
