@@ -139,8 +139,7 @@ impl Inspection {
 /// protection is reported (and the certificates it stores in the clear), and the rest is
 /// marked as needing the password. `source` names the file in messages.
 pub fn inspect_file(bytes: &[u8], password: Option<&Password>, source: &str) -> Result<Inspection> {
-    let kind =
-        detect(bytes).map_err(|e| Error::failed(format!("{source}: {}", e.message())))?;
+    let kind = detect(bytes).map_err(|e| Error::failed(format!("{source}: {}", e.message())))?;
     match (kind, password) {
         (FileKind::Pkcs12, Some(password)) => inspect_pkcs12(bytes, password, source),
         (FileKind::Pkcs12, None) => inspect_pkcs12_without_password(bytes),
@@ -218,8 +217,12 @@ fn read_pem_block(n: usize, block: &pem::PemBlock, found: &mut Inspection) {
             }
         }
         "PKCS7" | "PKCS #7 SIGNED DATA" | "CERTIFICATE CHAIN" => read_pkcs7(&block.der, found),
-        "PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY"
-        | "DSA PRIVATE KEY" | "ANY PRIVATE KEY" => {
+        "PRIVATE KEY"
+        | "ENCRYPTED PRIVATE KEY"
+        | "RSA PRIVATE KEY"
+        | "EC PRIVATE KEY"
+        | "DSA PRIVATE KEY"
+        | "ANY PRIVATE KEY" => {
             found
                 .keys
                 .push(key::describe_key(label, &block.headers, &block.der));
@@ -228,14 +231,18 @@ fn read_pem_block(n: usize, block: &pem::PemBlock, found: &mut Inspection) {
     }
 }
 
+/// The certificates and the CRLs of a PKCS#7 bundle, each a DER element.
+type Pkcs7Parts<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
+
 /// The certificates and CRLs of a PKCS#7 signedData, as DER elements; `None` when the bytes
 /// are not a PKCS#7 signedData at all.
-fn pkcs7_parts(der: &[u8]) -> Option<(Vec<&[u8]>, Vec<&[u8]>)> {
+fn pkcs7_parts(der: &[u8]) -> Option<Pkcs7Parts<'_>> {
     if !crate::der_walk::is_one_element(der) {
         return None;
     }
     let info = crate::der_walk::children(der)?;
-    let oid: const_oid::ObjectIdentifier = const_oid::ObjectIdentifier::from_der(info.first()?).ok()?;
+    let oid: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::from_der(info.first()?).ok()?;
     if oid.to_string() != SIGNED_DATA {
         return None;
     }

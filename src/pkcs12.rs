@@ -187,7 +187,8 @@ fn as_der(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if pkcs12::Pfx::from_der(data).is_ok() {
         return std::borrow::Cow::Borrowed(data);
     }
-    crate::der_walk::ber_to_der(data).map_or(std::borrow::Cow::Borrowed(data), std::borrow::Cow::Owned)
+    crate::der_walk::ber_to_der(data)
+        .map_or(std::borrow::Cow::Borrowed(data), std::borrow::Cow::Owned)
 }
 
 /// Decodes DER, or BER rewritten as DER (the inner layers of a BER file are BER too).
@@ -340,8 +341,7 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
     let content =
         der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
             .map_err(damaged)?;
-    let safes: pkcs12::AuthenticatedSafe =
-        decode_lenient(content.as_bytes()).map_err(damaged)?;
+    let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
     let mut parts = Vec::new();
     let mut bags = 0;
     for safe in safes {
@@ -738,7 +738,9 @@ fn classic_mac_verifies(mac: &pkcs12::MacData, password: &[u8], data: &[u8]) -> 
         ))
     })
     .ok_or_else(|| {
-        Error::authentication(format!("the MAC uses the digest {digest}, which qvca does not read"))
+        Error::authentication(format!(
+            "the MAC uses the digest {digest}, which qvca does not read"
+        ))
     })?;
     Ok(hmac_verifies(digest, &key, data, mac.mac.digest.as_bytes()))
 }
@@ -767,9 +769,8 @@ fn pbmac1_verifies(
             "the PBMAC1 key length {length} is outside 1 to 64 bytes: the file is damaged"
         )));
     }
-    let prf = hmac_digest(&kdf.prf.oid()).ok_or_else(|| {
-        Error::authentication("the PBMAC1 PBKDF2 uses a PRF qvca does not read")
-    })?;
+    let prf = hmac_digest(&kdf.prf.oid())
+        .ok_or_else(|| Error::authentication("the PBMAC1 PBKDF2 uses a PRF qvca does not read"))?;
     let salt = kdf.salt.as_bytes();
     let mut key = zeroize::Zeroizing::new(vec![0u8; length]);
     with_digest!(prf, D => pbkdf2::pbkdf2_hmac::<D>(
@@ -887,7 +888,11 @@ fn unwrap_bags(
                 info.value.encrypted_data.as_bytes(),
                 password,
                 forms,
-                |plain| pkcs8::PrivateKeyInfoRef::from_der(plain).is_ok().then(|| plain.to_vec()),
+                |plain| {
+                    pkcs8::PrivateKeyInfoRef::from_der(plain)
+                        .is_ok()
+                        .then(|| plain.to_vec())
+                },
             )?;
             let key = zeroize::Zeroizing::new(key);
             let plain = pkcs12::safe_bag::PrivateKeyInfo::from_der(&key).map_err(damaged)?;
@@ -963,9 +968,8 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxA
                 None => Vec::new(),
             }
         } else {
-            let inner =
-                der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
-                    .map_err(damaged)?;
+            let inner = der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
+                .map_err(damaged)?;
             decode_lenient::<pkcs12::safe_bag::SafeContents>(inner.as_bytes()).map_err(damaged)?
         };
         for bag in unwrap_bags(contents, password, &forms).map_err(in_source)? {
@@ -1115,7 +1119,9 @@ fn windows_2016_obstacles(
     let mut reasons = Vec::new();
     match mac {
         Some(m) if m.starts_with("PBMAC1") => {
-            reasons.push(format!("a {m} MAC, which Windows Server 2016 does not read"));
+            reasons.push(format!(
+                "a {m} MAC, which Windows Server 2016 does not read"
+            ));
         }
         Some("SHA-1") | None => {}
         Some(other) => reasons.push(format!("an HMAC-{other} MAC {NEWER}")),
@@ -1147,7 +1153,9 @@ fn windows_2016_obstacles(
         if algorithm.starts_with("PBES2") {
             reasons.push(format!("{algorithm} for the {uses} {NEWER}"));
         } else if !algorithm.starts_with("pbeWithSHAAnd") {
-            reasons.push(format!("{algorithm} for the {uses}, which Windows does not read"));
+            reasons.push(format!(
+                "{algorithm} for the {uses}, which Windows does not read"
+            ));
         }
     }
     reasons

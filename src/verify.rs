@@ -284,10 +284,8 @@ fn revoked_in_index(index: &crate::store::Index, details: &CertificateDetails) -
 pub fn describe_in_path(error: &webpki::Error, usage: &str, intermediates: usize) -> String {
     use webpki::Error as E;
     let date = |t: &UnixTime| {
-        OffsetDateTime::from_unix_timestamp(
-            i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
-        )
-        .map_or_else(|_| "an unreadable date".to_owned(), crate::issue::date)
+        OffsetDateTime::from_unix_timestamp(i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
+            .map_or_else(|_| "an unreadable date".to_owned(), crate::issue::date)
     };
     match error {
         E::UnknownIssuer if intermediates == 0 => "unknown issuer: it was not issued by the \
@@ -309,9 +307,9 @@ pub fn describe_in_path(error: &webpki::Error, usage: &str, intermediates: usize
             "not yet valid: a certificate on the path is valid only from {}",
             date(not_before)
         ),
-        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => format!(
-            "missing EKU: its extended key usage does not allow {usage}"
-        ),
+        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => {
+            format!("missing EKU: its extended key usage does not allow {usage}")
+        }
         E::EndEntityUsedAsCa => "a certificate on the path that signs others is not a CA \
             (its basicConstraints says CA:FALSE or is absent)"
             .into(),

@@ -112,7 +112,8 @@ impl CertificateReport {
             ));
         }
         if serial.first().is_some_and(|b| b & 0x80 != 0) {
-            problems.push("the serial number is negative (RFC 5280 requires a positive one)".into());
+            problems
+                .push("the serial number is negative (RFC 5280 requires a positive one)".into());
         }
         let extensions = describe_extensions(tbs.extensions(), &mut problems, &mut non_der);
 
@@ -147,7 +148,10 @@ impl CertificateReport {
                     subject_key_id = Some(hex::encode_upper(id.0));
                 }
                 ParsedExtension::AuthorityKeyIdentifier(aki) if authority_key_id.is_none() => {
-                    authority_key_id = aki.key_identifier.as_ref().map(|id| hex::encode_upper(id.0));
+                    authority_key_id = aki
+                        .key_identifier
+                        .as_ref()
+                        .map(|id| hex::encode_upper(id.0));
                 }
                 _ => {}
             }

@@ -66,8 +66,7 @@ pub fn crl_details(der: &[u8]) -> Result<CrlDetails> {
     let tbs = &crl.tbs_cert_list;
     let mut problems = Vec::new();
     let mut non_der = Vec::new();
-    let strict =
-        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der);
+    let strict = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der);
     let version = tbs.version.map_or(1, |v| v.0 + 1);
     if let Err(e) = &strict {
         // x509-cert 0.3 cannot read a version 1 CRL (it wants the version field): only a
@@ -77,9 +76,7 @@ pub fn crl_details(der: &[u8]) -> Result<CrlDetails> {
         }
     }
     let extensions = describe_extensions(tbs.extensions(), &mut problems, &mut non_der);
-    let crl_number = crl
-        .crl_number()
-        .map(|n| n.to_str_radix(16).to_uppercase());
+    let crl_number = crl.crl_number().map(|n| n.to_str_radix(16).to_uppercase());
     let mut revoked = Vec::new();
     for entry in crl.iter_revoked_certificates() {
         let mut reason = None;

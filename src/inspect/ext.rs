@@ -121,12 +121,8 @@ fn strict_der_error(oid: &Oid<'_>, value: &[u8]) -> Option<der::Error> {
         o::ID_CE_SUBJECT_ALT_NAME => p::SubjectAltName::from_der(value).map(|_| ()),
         o::ID_CE_ISSUER_ALT_NAME => p::IssuerAltName::from_der(value).map(|_| ()),
         o::ID_CE_SUBJECT_KEY_IDENTIFIER => p::SubjectKeyIdentifier::from_der(value).map(|_| ()),
-        o::ID_CE_AUTHORITY_KEY_IDENTIFIER => {
-            p::AuthorityKeyIdentifier::from_der(value).map(|_| ())
-        }
-        o::ID_CE_CRL_DISTRIBUTION_POINTS => {
-            p::CrlDistributionPoints::from_der(value).map(|_| ())
-        }
+        o::ID_CE_AUTHORITY_KEY_IDENTIFIER => p::AuthorityKeyIdentifier::from_der(value).map(|_| ()),
+        o::ID_CE_CRL_DISTRIBUTION_POINTS => p::CrlDistributionPoints::from_der(value).map(|_| ()),
         o::ID_CE_CRL_NUMBER => p::CrlNumber::from_der(value).map(|_| ()),
         o::ID_CE_CRL_REASONS => p::CrlReason::from_der(value).map(|_| ()),
         _ => Ok(()),

@@ -82,18 +82,20 @@ pub fn describe_der_key(der: &[u8]) -> Option<KeySummary> {
     }
     let parts = children(der)?;
     let label = match parts.as_slice() {
-        [version, alg, key, ..] if is_integer(version) && alg.first() == Some(&0x30) && key.first() == Some(&0x04) => {
+        [version, alg, key, ..]
+            if is_integer(version) && alg.first() == Some(&0x30) && key.first() == Some(&0x04) =>
+        {
             "PRIVATE KEY"
         }
         [alg, data] if alg.first() == Some(&0x30) && data.first() == Some(&0x04) => {
             "ENCRYPTED PRIVATE KEY"
         }
-        [version, modulus, _, _, _, _, _, _, _, ..] if is_integer(version) && is_integer(modulus) => {
+        [version, modulus, _, _, _, _, _, _, _, ..]
+            if is_integer(version) && is_integer(modulus) =>
+        {
             "RSA PRIVATE KEY"
         }
-        [version, key, ..] if is_integer(version) && key.first() == Some(&0x04) => {
-            "EC PRIVATE KEY"
-        }
+        [version, key, ..] if is_integer(version) && key.first() == Some(&0x04) => "EC PRIVATE KEY",
         _ => return None,
     };
     let mut summary = describe_key(label, &[], der);

@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0].label, "X509 CERTIFICATE");
         assert_eq!(blocks[0].der, [0x30, 0x03, 0x02, 0x01, 0x01]);
-        assert_eq!(blocks[1].headers[0], ("Proc-Type".into(), "4,ENCRYPTED".into()));
+        assert_eq!(
+            blocks[1].headers[0],
+            ("Proc-Type".into(), "4,ENCRYPTED".into())
+        );
         assert_eq!(blocks[1].der, [0x30, 0x03, 0x02, 0x01, 0x01]);
     }
 

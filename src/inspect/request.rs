@@ -6,10 +6,10 @@ use super::ext::{
     ExtensionReport, algorithm_name, common_name_of, describe_extensions, name_to_string,
 };
 use crate::certificate::describe_public_key;
+use crate::der_walk;
 use crate::error::{Error, Result};
 use der::Decode;
 use serde::Serialize;
-use crate::der_walk;
 use x509_parser::der_parser::asn1_rs::BitString;
 use x509_parser::der_parser::oid::Oid;
 use x509_parser::prelude::{
@@ -57,7 +57,8 @@ pub fn read_request(der: &[u8]) -> Result<RequestReport> {
         return Err(not_a_request());
     };
     let info = der_walk::children(info_tlv).ok_or_else(not_a_request)?;
-    let (Some(version), Some(subject_tlv), Some(spki_tlv)) = (info.first(), info.get(1), info.get(2))
+    let (Some(version), Some(subject_tlv), Some(spki_tlv)) =
+        (info.first(), info.get(1), info.get(2))
     else {
         return Err(not_a_request());
     };
@@ -129,16 +130,12 @@ pub fn read_request(der: &[u8]) -> Result<RequestReport> {
             ));
         }
     }
-    let signature_valid = match x509_parser::verify::verify_signature(
-        &spki,
-        &algorithm,
-        &signature,
-        info_tlv,
-    ) {
-        Ok(()) => Some(true),
-        Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => None,
-        Err(_) => Some(false),
-    };
+    let signature_valid =
+        match x509_parser::verify::verify_signature(&spki, &algorithm, &signature, info_tlv) {
+            Ok(()) => Some(true),
+            Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => None,
+            Err(_) => Some(false),
+        };
     if signature_valid == Some(false) {
         problems.push(
             "the request's signature does not verify with its own key: it was altered after \

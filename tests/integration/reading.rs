@@ -33,9 +33,24 @@ impl ForeignPki {
         };
         std::fs::write(pki.path("ext.cnf"), EXTENSIONS).expect("write ext.cnf");
         openssl_ok(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", pki.p("root.key"), "-out", pki.p("root.pem"), "-subj", "/CN=Foreign Root",
-            "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            pki.p("root.key"),
+            "-out",
+            pki.p("root.pem"),
+            "-subj",
+            "/CN=Foreign Root",
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         pki.issue("inter", "/CN=Foreign Intermediate", "root", "ca");
@@ -47,14 +62,39 @@ impl ForeignPki {
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
         openssl_ok(&[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", self.p(&key), "-out", self.p(&csr), "-subj", subject,
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            self.p(&key),
+            "-out",
+            self.p(&csr),
+            "-subj",
+            subject,
         ]);
         openssl_ok(&[
-            "x509", "-req", "-in", self.p(&csr), "-CA", self.p(&format!("{issuer}.pem")),
-            "-CAkey", self.p(&format!("{issuer}.key")), "-set_serial",
-            &format!("0x{:x}", 0x1000 + name.len()), "-days", "20", "-extfile", self.p("ext.cnf"),
-            "-extensions", section, "-out", self.p(&format!("{name}.pem")),
+            "x509",
+            "-req",
+            "-in",
+            self.p(&csr),
+            "-CA",
+            self.p(&format!("{issuer}.pem")),
+            "-CAkey",
+            self.p(&format!("{issuer}.key")),
+            "-set_serial",
+            &format!("0x{:x}", 0x1000 + name.len()),
+            "-days",
+            "20",
+            "-extfile",
+            self.p("ext.cnf"),
+            "-extensions",
+            section,
+            "-out",
+            self.p(&format!("{name}.pem")),
         ]);
     }
 
@@ -119,11 +159,32 @@ fn a_version_1_crl_from_openssl_ca_gencrl_inspects_with_its_revoked_certificate(
         dir = pki.dir.path().display()
     );
     pki.write("ca.cnf", config);
-    openssl_ok(&["ca", "-config", pki.p("ca.cnf"), "-revoke", pki.p("inter.pem")]);
-    openssl_ok(&["ca", "-config", pki.p("ca.cnf"), "-gencrl", "-out", pki.p("v1.crl")]);
+    openssl_ok(&[
+        "ca",
+        "-config",
+        pki.p("ca.cnf"),
+        "-revoke",
+        pki.p("inter.pem"),
+    ]);
+    openssl_ok(&[
+        "ca",
+        "-config",
+        pki.p("ca.cnf"),
+        "-gencrl",
+        "-out",
+        pki.p("v1.crl"),
+    ]);
     let text = openssl_ok(&["crl", "-in", pki.p("v1.crl"), "-noout", "-text"]);
     assert!(text.contains("Version 1"), "openssl made a v1 CRL:\n{text}");
-    openssl_ok(&["crl", "-in", pki.p("v1.crl"), "-outform", "DER", "-out", pki.p("v1.der")]);
+    openssl_ok(&[
+        "crl",
+        "-in",
+        pki.p("v1.crl"),
+        "-outform",
+        "DER",
+        "-out",
+        pki.p("v1.der"),
+    ]);
 
     for file in ["v1.crl", "v1.der"] {
         let (out, json) = inspect_json(&pki.path(file), None);
@@ -133,7 +194,11 @@ fn a_version_1_crl_from_openssl_ca_gencrl_inspects_with_its_revoked_certificate(
         assert_eq!(crl["revoked"].as_array().map(Vec::len), Some(1), "{json}");
         // The intermediate's serial, as `openssl ca -revoke` recorded it.
         assert_eq!(crl["revoked"][0]["serial"], "1005", "{json}");
-        assert!(crl["issuer"].as_str().is_some_and(|i| i.contains("Foreign Root")));
+        assert!(
+            crl["issuer"]
+                .as_str()
+                .is_some_and(|i| i.contains("Foreign Root"))
+        );
     }
     // With its issuer in the same file, the CRL's signature is checked.
     let both = pki.write(
@@ -178,15 +243,28 @@ fn a_pem_chain_among_explanatory_text_shows_each_certificate_and_which_signs_whi
         .as_array()
         .expect("chain")
         .iter()
-        .map(|l| (l["certificate"].as_u64().unwrap_or(0), l["signed_by"].as_u64()))
+        .map(|l| {
+            (
+                l["certificate"].as_u64().unwrap_or(0),
+                l["signed_by"].as_u64(),
+            )
+        })
         .collect();
     assert_eq!(links, [(1, Some(2)), (2, Some(3)), (3, Some(3))], "{json}");
 
     // The old `X509 CERTIFICATE` label reads too, and is flagged.
-    let old = pki.write("old.pem", pki.read("leaf.pem").replace("CERTIFICATE", "X509 CERTIFICATE"));
+    let old = pki.write(
+        "old.pem",
+        pki.read("leaf.pem")
+            .replace("CERTIFICATE", "X509 CERTIFICATE"),
+    );
     let (out, json) = inspect_json(&old, None);
     assert_code(&out, 0, "inspect of an old header");
-    assert!(json["certificates"][0]["non_der"].to_string().contains("X509 CERTIFICATE"));
+    assert!(
+        json["certificates"][0]["non_der"]
+            .to_string()
+            .contains("X509 CERTIFICATE")
+    );
 
     // An intermediate of the same name with another key: the link is named, the signature fails.
     pki.issue("impostor", "/CN=Foreign Intermediate", "root", "ca");
@@ -211,17 +289,32 @@ fn pkcs7_bundles_from_crl2pkcs7_show_their_certificates_in_pem_and_der() {
         format!("{}{}", pki.read("leaf.pem"), pki.read("inter.pem")),
     );
     openssl_ok(&[
-        "crl2pkcs7", "-nocrl", "-certfile", path_str(&chain), "-out", pki.p("bundle.p7b"),
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        path_str(&chain),
+        "-out",
+        pki.p("bundle.p7b"),
     ]);
     openssl_ok(&[
-        "crl2pkcs7", "-nocrl", "-certfile", path_str(&chain), "-outform", "DER", "-out",
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        path_str(&chain),
+        "-outform",
+        "DER",
+        "-out",
         pki.p("bundle.p7b.der"),
     ]);
     for (file, kind) in [("bundle.p7b", "pem"), ("bundle.p7b.der", "pkcs7")] {
         let (out, json) = inspect_json(&pki.path(file), None);
         assert_code(&out, 0, &format!("inspect of {file}"));
         assert_eq!(json["kind"], kind);
-        assert_eq!(json["certificates"].as_array().map(Vec::len), Some(2), "{json}");
+        assert_eq!(
+            json["certificates"].as_array().map(Vec::len),
+            Some(2),
+            "{json}"
+        );
         assert_eq!(json["chain"][0]["signed_by"], 2, "{json}");
     }
 }
@@ -230,11 +323,31 @@ fn pkcs7_bundles_from_crl2pkcs7_show_their_certificates_in_pem_and_der() {
 fn requests_under_both_pem_labels_and_in_der_show_subject_key_extensions_and_signature() {
     let pki = ForeignPki::new();
     openssl_ok(&[
-        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", pki.p("req.key"), "-out",
-        pki.p("req.pem"), "-subj", "/CN=QVS07", "-addext", "subjectAltName=DNS:QVS07",
-        "-addext", "extendedKeyUsage=serverAuth",
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        pki.p("req.key"),
+        "-out",
+        pki.p("req.pem"),
+        "-subj",
+        "/CN=QVS07",
+        "-addext",
+        "subjectAltName=DNS:QVS07",
+        "-addext",
+        "extendedKeyUsage=serverAuth",
     ]);
-    openssl_ok(&["req", "-in", pki.p("req.pem"), "-outform", "DER", "-out", pki.p("req.der")]);
+    openssl_ok(&[
+        "req",
+        "-in",
+        pki.p("req.pem"),
+        "-outform",
+        "DER",
+        "-out",
+        pki.p("req.der"),
+    ]);
     let certreq = pki.write(
         "certreq.req",
         pki.read("req.pem")
@@ -266,18 +379,60 @@ fn requests_under_both_pem_labels_and_in_der_show_subject_key_extensions_and_sig
 #[test]
 fn private_keys_are_described_with_format_size_and_encryption_and_never_shown() {
     let pki = ForeignPki::new();
-    openssl_ok(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pki.p("rsa8.pem")]);
-    openssl_ok(&["rsa", "-in", pki.p("rsa8.pem"), "-traditional", "-out", pki.p("rsa1.pem")]);
+    openssl_ok(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        pki.p("rsa8.pem"),
+    ]);
+    openssl_ok(&[
+        "rsa",
+        "-in",
+        pki.p("rsa8.pem"),
+        "-traditional",
+        "-out",
+        pki.p("rsa1.pem"),
+    ]);
     openssl_ok(&["ec", "-in", pki.p("leaf.key"), "-out", pki.p("sec1.pem")]);
     openssl_ok(&[
-        "pkcs8", "-topk8", "-in", pki.p("leaf.key"), "-v2", "aes-256-cbc", "-iter", "4096",
-        "-passout", "pass:secret", "-out", pki.p("enc8.pem"),
+        "pkcs8",
+        "-topk8",
+        "-in",
+        pki.p("leaf.key"),
+        "-v2",
+        "aes-256-cbc",
+        "-iter",
+        "4096",
+        "-passout",
+        "pass:secret",
+        "-out",
+        pki.p("enc8.pem"),
     ]);
     openssl_ok(&[
-        "rsa", "-in", pki.p("rsa8.pem"), "-traditional", "-aes256", "-passout", "pass:secret",
-        "-out", pki.p("legacy.pem"),
+        "rsa",
+        "-in",
+        pki.p("rsa8.pem"),
+        "-traditional",
+        "-aes256",
+        "-passout",
+        "pass:secret",
+        "-out",
+        pki.p("legacy.pem"),
     ]);
-    openssl_ok(&["pkcs8", "-topk8", "-nocrypt", "-in", pki.p("leaf.key"), "-outform", "DER", "-out", pki.p("key.der")]);
+    openssl_ok(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        pki.p("leaf.key"),
+        "-outform",
+        "DER",
+        "-out",
+        pki.p("key.der"),
+    ]);
     let cases = [
         ("rsa8.pem", "PKCS#8", Some("RSA 2048"), false, None),
         ("rsa1.pem", "PKCS#1 (RSA)", Some("RSA 2048"), false, None),
@@ -290,7 +445,13 @@ fn private_keys_are_described_with_format_size_and_encryption_and_never_shown() 
             true,
             Some("PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), 4096 iterations"),
         ),
-        ("legacy.pem", "PKCS#1 (RSA) (legacy OpenSSL PEM encryption)", Some("RSA"), true, Some("Proc-Type: 4,ENCRYPTED, AES-256-CBC")),
+        (
+            "legacy.pem",
+            "PKCS#1 (RSA) (legacy OpenSSL PEM encryption)",
+            Some("RSA"),
+            true,
+            Some("Proc-Type: 4,ENCRYPTED, AES-256-CBC"),
+        ),
     ];
     for (file, format, algorithm, encrypted, encryption) in cases {
         let (out, json) = inspect_json(&pki.path(file), None);
@@ -300,14 +461,20 @@ fn private_keys_are_described_with_format_size_and_encryption_and_never_shown() 
         assert_eq!(key["algorithm"].as_str(), algorithm, "{file}: {json}");
         assert_eq!(key["encrypted"], encrypted, "{file}: {json}");
         if let Some(how) = encryption {
-            assert!(key["encryption"].as_str().is_some_and(|e| e.contains(how)), "{file}: {json}");
+            assert!(
+                key["encryption"].as_str().is_some_and(|e| e.contains(how)),
+                "{file}: {json}"
+            );
         }
         // Not one line of the key's base64 appears in the report.
         let text = stdout(&inspect_text(&pki.path(file), None));
         let source = std::fs::read(pki.path(file)).expect("read");
         for line in String::from_utf8_lossy(&source).lines() {
             if line.len() > 20 && !line.starts_with("-----") && !line.contains(':') {
-                assert!(!text.contains(line), "{file}: key material in the report:\n{text}");
+                assert!(
+                    !text.contains(line),
+                    "{file}: key material in the report:\n{text}"
+                );
             }
         }
     }
@@ -320,8 +487,20 @@ fn openssl_pfx(pki: &ForeignPki, name: &str, password: &str, options: &[&str]) -
     let out = pki.path(name);
     let pass = format!("pass:{password}");
     let mut args = vec![
-        "pkcs12", "-export", "-in", pki.p("leaf.pem"), "-inkey", pki.p("leaf.key"), "-certfile",
-        pki.p("inter.pem"), "-name", "web01", "-passout", &pass, "-out", path_str(&out),
+        "pkcs12",
+        "-export",
+        "-in",
+        pki.p("leaf.pem"),
+        "-inkey",
+        pki.p("leaf.key"),
+        "-certfile",
+        pki.p("inter.pem"),
+        "-name",
+        "web01",
+        "-passout",
+        &pass,
+        "-out",
+        path_str(&out),
     ];
     args.extend_from_slice(options);
     let (ok, text) = tool("openssl", &args);
@@ -350,8 +529,10 @@ fn assert_pfx_reads(file: &Path, password: &str, windows_2016: bool, what: &str)
     assert_code(&out, 0, &format!("{what}: inspect with its password"));
     let entries = json["pkcs12_entries"].as_array().expect("entries");
     assert!(
-        entries.iter().any(|e| e["key_matches_certificate"] == true
-            && e["certificate"]["subject_cn"] == "web01"),
+        entries
+            .iter()
+            .any(|e| e["key_matches_certificate"] == true
+                && e["certificate"]["subject_cn"] == "web01"),
         "{what}: {json}"
     );
     let protected = protection["integrity_protected"] == true
@@ -365,21 +546,108 @@ fn assert_pfx_reads(file: &Path, password: &str, windows_2016: bool, what: &str)
 }
 
 #[test]
+// A variant this openssl cannot write is named in the test log.
+#[allow(clippy::print_stderr)]
 fn pkcs12_files_from_openssl_with_each_cipher_and_mac_read_with_and_without_the_password() {
     let pki = ForeignPki::new();
     let cases: &[(&str, &[&str], bool)] = &[
         ("default.p12", &[], false),
-        ("aes128-sha1.p12", &["-keypbe", "AES-128-CBC", "-certpbe", "AES-128-CBC", "-macalg", "sha1"], false),
-        ("aes192-sha384.p12", &["-keypbe", "AES-192-CBC", "-certpbe", "AES-192-CBC", "-macalg", "sha384"], false),
-        ("aes256-sha512.p12", &["-keypbe", "AES-256-CBC", "-certpbe", "AES-256-CBC", "-macalg", "sha512"], false),
-        ("pbes2-3des.p12", &["-keypbe", "DES-EDE3-CBC", "-certpbe", "DES-EDE3-CBC"], false),
-        ("3des-sha1.p12", &["-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1"], true),
-        ("3des-many-iterations.p12", &["-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-iter", "700000"], false),
+        (
+            "aes128-sha1.p12",
+            &[
+                "-keypbe",
+                "AES-128-CBC",
+                "-certpbe",
+                "AES-128-CBC",
+                "-macalg",
+                "sha1",
+            ],
+            false,
+        ),
+        (
+            "aes192-sha384.p12",
+            &[
+                "-keypbe",
+                "AES-192-CBC",
+                "-certpbe",
+                "AES-192-CBC",
+                "-macalg",
+                "sha384",
+            ],
+            false,
+        ),
+        (
+            "aes256-sha512.p12",
+            &[
+                "-keypbe",
+                "AES-256-CBC",
+                "-certpbe",
+                "AES-256-CBC",
+                "-macalg",
+                "sha512",
+            ],
+            false,
+        ),
+        (
+            "pbes2-3des.p12",
+            &["-keypbe", "DES-EDE3-CBC", "-certpbe", "DES-EDE3-CBC"],
+            false,
+        ),
+        (
+            "3des-sha1.p12",
+            &[
+                "-keypbe",
+                "PBE-SHA1-3DES",
+                "-certpbe",
+                "PBE-SHA1-3DES",
+                "-macalg",
+                "sha1",
+            ],
+            true,
+        ),
+        (
+            "3des-many-iterations.p12",
+            &[
+                "-keypbe",
+                "PBE-SHA1-3DES",
+                "-certpbe",
+                "PBE-SHA1-3DES",
+                "-macalg",
+                "sha1",
+                "-iter",
+                "700000",
+            ],
+            false,
+        ),
         ("legacy.p12", &["-legacy"], true),
-        ("rc2-128.p12", &["-legacy", "-keypbe", "PBE-SHA1-RC2-128", "-certpbe", "PBE-SHA1-RC2-128"], true),
-        ("2des.p12", &["-legacy", "-keypbe", "PBE-SHA1-2DES", "-certpbe", "PBE-SHA1-2DES"], true),
+        (
+            "rc2-128.p12",
+            &[
+                "-legacy",
+                "-keypbe",
+                "PBE-SHA1-RC2-128",
+                "-certpbe",
+                "PBE-SHA1-RC2-128",
+            ],
+            true,
+        ),
+        (
+            "2des.p12",
+            &[
+                "-legacy",
+                "-keypbe",
+                "PBE-SHA1-2DES",
+                "-certpbe",
+                "PBE-SHA1-2DES",
+            ],
+            true,
+        ),
         ("aes-nomac.p12", &["-nomac"], false),
-        ("clear.p12", &["-keypbe", "NONE", "-certpbe", "NONE", "-nomac"], true),
+        (
+            "clear.p12",
+            &["-keypbe", "NONE", "-certpbe", "NONE", "-nomac"],
+            true,
+        ),
     ];
     let mut read = 0;
     for (name, options, windows_2016) in cases {
@@ -400,7 +668,10 @@ fn pkcs12_files_from_openssl_with_each_cipher_and_mac_read_with_and_without_the_
 #[test]
 fn an_empty_pfx_password_is_a_real_password_from_a_file_and_from_the_environment() {
     let pki = ForeignPki::new();
-    for (name, options) in [("empty.p12", &[][..]), ("empty-legacy.p12", &["-legacy"][..])] {
+    for (name, options) in [
+        ("empty.p12", &[][..]),
+        ("empty-legacy.p12", &["-legacy"][..]),
+    ] {
         let Some(file) = openssl_pfx(&pki, name, "", options) else {
             continue;
         };
@@ -453,27 +724,71 @@ fn keytool_stores_with_and_without_a_store_password_read() {
         assert!(ok, "keytool {args:?} failed:\n{text}");
     };
     keytool(&[
-        "-genkeypair", "-alias", "web01", "-keyalg", "EC", "-groupname", "secp256r1", "-dname",
-        "CN=web01", "-validity", "30", "-storetype", "PKCS12", "-keystore", pki.p("keys.p12"),
-        "-storepass", PFX_PASSWORD, "-keypass", PFX_PASSWORD,
+        "-genkeypair",
+        "-alias",
+        "web01",
+        "-keyalg",
+        "EC",
+        "-groupname",
+        "secp256r1",
+        "-dname",
+        "CN=web01",
+        "-validity",
+        "30",
+        "-storetype",
+        "PKCS12",
+        "-keystore",
+        pki.p("keys.p12"),
+        "-storepass",
+        PFX_PASSWORD,
+        "-keypass",
+        PFX_PASSWORD,
     ]);
     keytool(&[
-        "-importcert", "-noprompt", "-alias", "root", "-file", pki.p("root.pem"), "-storetype",
-        "PKCS12", "-keystore", pki.p("trust.p12"), "-storepass", PFX_PASSWORD,
+        "-importcert",
+        "-noprompt",
+        "-alias",
+        "root",
+        "-file",
+        pki.p("root.pem"),
+        "-storetype",
+        "PKCS12",
+        "-keystore",
+        pki.p("trust.p12"),
+        "-storepass",
+        PFX_PASSWORD,
     ]);
     // A trust store without protection, as Java writes for "no password".
     keytool(&[
         "-J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE",
-        "-J-Dkeystore.pkcs12.macAlgorithm=NONE", "-importcert", "-noprompt", "-alias", "root",
-        "-file", pki.p("root.pem"), "-storetype", "PKCS12", "-keystore", pki.p("open.p12"),
-        "-storepass", PFX_PASSWORD,
+        "-J-Dkeystore.pkcs12.macAlgorithm=NONE",
+        "-importcert",
+        "-noprompt",
+        "-alias",
+        "root",
+        "-file",
+        pki.p("root.pem"),
+        "-storetype",
+        "PKCS12",
+        "-keystore",
+        pki.p("open.p12"),
+        "-storepass",
+        PFX_PASSWORD,
     ]);
     let (out, json) = inspect_json(&pki.path("keys.p12"), Some(PFX_PASSWORD));
     assert_code(&out, 0, "keytool key store");
-    assert!(json["pkcs12_entries"].to_string().contains("\"subject_cn\":\"web01\""), "{json}");
+    assert!(
+        json["pkcs12_entries"]
+            .to_string()
+            .contains("\"subject_cn\":\"web01\""),
+        "{json}"
+    );
     let (out, json) = inspect_json(&pki.path("trust.p12"), Some(PFX_PASSWORD));
     assert_code(&out, 0, "keytool trust store");
-    assert!(json["pkcs12_entries"].to_string().contains("Foreign Root"), "{json}");
+    assert!(
+        json["pkcs12_entries"].to_string().contains("Foreign Root"),
+        "{json}"
+    );
     for file in ["keys.p12", "trust.p12", "open.p12"] {
         let (out, json) = inspect_json(&pki.path(file), None);
         assert_code(&out, 0, &format!("{file} without a password"));
@@ -497,15 +812,30 @@ fn pk12util_exports_from_an_nss_database_read() {
     };
     run_ok("certutil", &["-N", "-d", &db, "--empty-password"]);
     let source = openssl_pfx(&pki, "for-nss.p12", PFX_PASSWORD, &[]).expect("pfx");
-    run_ok("pk12util", &["-i", path_str(&source), "-d", &db, "-w", path_str(&pass)]);
     run_ok(
         "pk12util",
-        &["-o", pki.p("nss.p12"), "-n", "web01", "-d", &db, "-w", path_str(&pass)],
+        &["-i", path_str(&source), "-d", &db, "-w", path_str(&pass)],
+    );
+    run_ok(
+        "pk12util",
+        &[
+            "-o",
+            pki.p("nss.p12"),
+            "-n",
+            "web01",
+            "-d",
+            &db,
+            "-w",
+            path_str(&pass),
+        ],
     );
     let file = pki.path("nss.p12");
     let (out, json) = inspect_json(&file, Some(PFX_PASSWORD));
     assert_code(&out, 0, "pk12util export with its password");
-    assert!(json["pkcs12_entries"].to_string().contains("web01"), "{json}");
+    assert!(
+        json["pkcs12_entries"].to_string().contains("web01"),
+        "{json}"
+    );
     let (out, _) = inspect_json(&file, None);
     assert_code(&out, 0, "pk12util export without a password");
 }
@@ -569,9 +899,18 @@ fn a_pbmac1_pkcs12_is_verified_and_a_wrong_password_or_altered_mac_is_refused() 
     for (name, tamper) in [("pbmac1.p12", "0"), ("pbmac1-altered.p12", "1")] {
         let (ok, text) = tool(
             "python3",
-            &[path_str(&script), path_str(&source), pki.p(name), PFX_PASSWORD, tamper],
+            &[
+                path_str(&script),
+                path_str(&source),
+                pki.p(name),
+                PFX_PASSWORD,
+                tamper,
+            ],
         );
-        assert!(ok, "the PBMAC1 file could not be made or cryptography refused it:\n{text}");
+        assert!(
+            ok,
+            "the PBMAC1 file could not be made or cryptography refused it:\n{text}"
+        );
     }
     let file = pki.path("pbmac1.p12");
     let (out, json) = inspect_json(&file, None);
@@ -580,7 +919,10 @@ fn a_pbmac1_pkcs12_is_verified_and_a_wrong_password_or_altered_mac_is_refused() 
         json["pkcs12_protection"]["mac"],
         "PBMAC1 (PBKDF2-HMAC-SHA256, HMAC-SHA256)"
     );
-    assert_eq!(json["pkcs12_protection"]["legacy_windows_compatible"], false);
+    assert_eq!(
+        json["pkcs12_protection"]["legacy_windows_compatible"],
+        false
+    );
     assert_pfx_reads(&file, PFX_PASSWORD, false, "PBMAC1");
     let (out, _) = inspect_json(&pki.path("pbmac1-altered.p12"), Some(PFX_PASSWORD));
     assert_code(&out, 4, "an altered PBMAC1 MAC");
@@ -592,9 +934,23 @@ fn a_pbmac1_pkcs12_is_verified_and_a_wrong_password_or_altered_mac_is_refused() 
 fn verify_with_root_and_chain_checks_a_foreign_path_and_says_why_one_fails() {
     let pki = ForeignPki::new();
     openssl_ok(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", pki.p("other-root.key"), "-out", pki.p("other-root.pem"), "-subj",
-        "/CN=Other Root", "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        pki.p("other-root.key"),
+        "-out",
+        pki.p("other-root.pem"),
+        "-subj",
+        "/CN=Other Root",
+        "-days",
+        "30",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
     ]);
     let verify = |args: &[&str]| {
         bare_qvca()
@@ -604,7 +960,12 @@ fn verify_with_root_and_chain_checks_a_foreign_path_and_says_why_one_fails() {
             .expect("run qvca")
     };
     let out = verify(&[
-        pki.p("leaf.pem"), "--root", pki.p("root.pem"), "--chain", pki.p("inter.pem"), "--name",
+        pki.p("leaf.pem"),
+        "--root",
+        pki.p("root.pem"),
+        "--chain",
+        pki.p("inter.pem"),
+        "--name",
         "web01",
     ]);
     assert_code(&out, 0, "a complete foreign path");
@@ -623,13 +984,24 @@ fn verify_with_root_and_chain_checks_a_foreign_path_and_says_why_one_fails() {
              was given",
         ),
         (
-            vec![pki.p("leaf.pem"), "--root", pki.p("other-root.pem"), "--chain", pki.p("inter.pem")],
+            vec![
+                pki.p("leaf.pem"),
+                "--root",
+                pki.p("other-root.pem"),
+                "--chain",
+                pki.p("inter.pem"),
+            ],
             "unknown issuer: no path leads from it through the --chain certificates to the root",
         ),
         (
             vec![
-                pki.p("leaf.pem"), "--root", pki.p("root.pem"), "--chain", pki.p("inter.pem"),
-                "--name", "web02",
+                pki.p("leaf.pem"),
+                "--root",
+                pki.p("root.pem"),
+                "--chain",
+                pki.p("inter.pem"),
+                "--name",
+                "web02",
             ],
             "not valid for the name web02",
         ),
@@ -637,12 +1009,22 @@ fn verify_with_root_and_chain_checks_a_foreign_path_and_says_why_one_fails() {
     for (args, reason) in cases {
         let out = verify(&args);
         assert_code(&out, 5, &format!("verify {args:?}"));
-        assert!(stdout(&out).contains(reason), "{reason}: {}", describe(&out));
+        assert!(
+            stdout(&out).contains(reason),
+            "{reason}: {}",
+            describe(&out)
+        );
     }
 
     // An impostor intermediate (same name, other key): a bad signature on the path.
     pki.issue("impostor", "/CN=Foreign Intermediate", "leaf", "ca");
-    let out = verify(&[pki.p("leaf.pem"), "--root", pki.p("root.pem"), "--chain", pki.p("impostor.pem")]);
+    let out = verify(&[
+        pki.p("leaf.pem"),
+        "--root",
+        pki.p("root.pem"),
+        "--chain",
+        pki.p("impostor.pem"),
+    ]);
     assert_code(&out, 5, "an impostor intermediate");
     assert!(
         stdout(&out).contains("bad signature") || stdout(&out).contains("unknown issuer"),

@@ -26,8 +26,7 @@ struct InspectReport<'a> {
 pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<u8> {
     let bytes = read_limited(&args.file, PKCS12_LIMIT, "the file")?;
     let source = args.file.display().to_string();
-    let kind =
-        detect(&bytes).map_err(|e| Error::failed(format!("{source}: {}", e.message())))?;
+    let kind = detect(&bytes).map_err(|e| Error::failed(format!("{source}: {}", e.message())))?;
     // Only a PKCS#12 file needs a password; without one its protection is still reported.
     let password = if kind == FileKind::Pkcs12 {
         ctx.pfx_password_if_given(Purpose::ExistingMayBeEmpty)?
@@ -66,7 +65,11 @@ fn render(text: &mut String, contents: &Inspection) {
         let _ = writeln!(text, "  {:<22}{next}", "Next update:");
         let number = crl.crl_number.as_deref().unwrap_or("none");
         let _ = writeln!(text, "  {:<22}{number}", "CRL number:");
-        let _ = writeln!(text, "  {:<22}{}", "Signature algorithm:", crl.signature_algorithm);
+        let _ = writeln!(
+            text,
+            "  {:<22}{}",
+            "Signature algorithm:", crl.signature_algorithm
+        );
         if let Some(signature) = &crl.signature {
             let _ = writeln!(text, "  {:<22}{signature}", "Signature:");
         }

@@ -77,7 +77,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
             // A file with a full chain: the first certificate is verified, the others help.
             let mut certs = parse_certificates(&bytes, file)?;
             if certs.is_empty() {
-                return Err(Error::failed(format!("{} holds no certificate", file.display())).into());
+                return Err(
+                    Error::failed(format!("{} holds no certificate", file.display())).into(),
+                );
             }
             let cert = certs.remove(0);
             certs.extend(chain.iter().cloned());
