@@ -228,6 +228,12 @@ fn check_leaf(
     }
     if details.key_usage.iter().any(|u| u == "digitalSignature") {
         result.passed.push("key usage digitalSignature".into());
+    } else if details.key_usage.is_empty() && options.index.is_none() {
+        // A foreign certificate (verified against --root, not this CA) without the
+        // extension: RFC 5280 then restricts nothing. qvca's own always carry it.
+        result
+            .passed
+            .push("no key usage extension (no restriction)".into());
     } else {
         result
             .problems
