@@ -216,9 +216,18 @@ pub struct ChainLink {
     pub signature: String,
 }
 
+/// The most certificates of one file whose signatures are checked against each other, and
+/// the most issuers by name tried for one certificate: enough for any real bundle, and a
+/// bound on the work a file of thousands of same-named certificates can ask for.
+const MAX_CHAIN_CERTIFICATES: usize = 1_000;
+const MAX_ISSUER_CANDIDATES: usize = 8;
+
 /// Which certificate of a file signs which: for each certificate, the certificate of the same
 /// file whose subject is its issuer, with the signature checked against that one's key.
 pub fn chain_links(certificates: &[CertificateReport]) -> Vec<ChainLink> {
+    if certificates.len() > MAX_CHAIN_CERTIFICATES {
+        return Vec::new();
+    }
     let parsed: Vec<Option<X509Certificate<'_>>> = certificates
         .iter()
         .map(|c| X509Certificate::from_der(&c.der).ok().map(|(_, x)| x))
@@ -237,6 +246,7 @@ pub fn chain_links(certificates: &[CertificateReport]) -> Vec<ChainLink> {
                     .is_some_and(|c| c.tbs_certificate.subject().as_raw() == issuer)
             })
             .map(|(j, _)| j)
+            .take(MAX_ISSUER_CANDIDATES)
             .collect();
         let mut link = ChainLink {
             certificate: i + 1,
