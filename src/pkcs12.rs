@@ -980,9 +980,11 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxA
                 .and_then(|a| a.decode_as::<der::asn1::OctetString>().ok())
                 .map(|id| id.as_bytes().to_vec());
             // Both bag values are the [0] EXPLICIT wrapper around the value itself.
-            let value = super::inspect::first_child(&bag.bag_value);
+            let value = crate::inspect::first_child(&bag.bag_value);
             if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
-                let key = value.ok_or_else(|| damaged(der::Tag::Sequence.value_error().into()))?;
+                let key = value.ok_or_else(|| {
+                    Error::authentication(format!("{source}: a key bag is damaged"))
+                })?;
                 archive.keys.push(PfxKeyBag {
                     friendly_name,
                     local_key_id,

@@ -324,8 +324,9 @@ pub fn describe_in_path(error: &webpki::Error, usage: &str, intermediates: usize
             .into(),
         E::NameConstraintViolation => "a CA's name constraints do not allow its names".into(),
         E::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
-        | E::UnsupportedSignatureAlgorithmContext(_) => "its signature uses an algorithm \
-            that is no longer accepted (such as SHA-1 or MD5) or does not fit the issuer's key"
+        | E::UnsupportedSignatureAlgorithmContext(_) => "it was not issued by the root (its \
+            signature does not fit the root's key type), or its signature uses an algorithm \
+            no longer accepted (such as SHA-1 or MD5)"
             .into(),
         E::UnsupportedCertVersion => "it is not an X.509 version 3 certificate".into(),
         E::CertRevoked => "revoked: it is on the CRL".into(),
