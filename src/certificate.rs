@@ -170,7 +170,7 @@ fn to_datetime(t: x509_cert::time::Time) -> Result<OffsetDateTime> {
         .map_err(|_| Error::failed("a certificate date is out of range"))
 }
 
-fn ip_to_string(octets: &[u8]) -> String {
+pub(crate) fn ip_to_string(octets: &[u8]) -> String {
     match octets.len() {
         4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(octets).unwrap_or_default()).to_string(),
         16 => {
@@ -199,7 +199,7 @@ fn key_usage_names(ku: &KeyUsage) -> Vec<String> {
         .collect()
 }
 
-fn eku_name(oid: &ObjectIdentifier) -> String {
+pub(crate) fn eku_name(oid: &ObjectIdentifier) -> String {
     let known = [
         (rfc5280::ID_KP_SERVER_AUTH, "serverAuth"),
         (rfc5280::ID_KP_CLIENT_AUTH, "clientAuth"),
@@ -214,7 +214,7 @@ fn eku_name(oid: &ObjectIdentifier) -> String {
         .map_or_else(|| oid.to_string(), |(_, n)| (*n).to_owned())
 }
 
-fn algorithm_name(oid: &ObjectIdentifier) -> String {
+pub(crate) fn algorithm_name(oid: &ObjectIdentifier) -> String {
     let known = [
         (
             rfc5912::SHA_256_WITH_RSA_ENCRYPTION,

@@ -1,167 +1,313 @@
-//! `inspect`: what any PEM, DER, CRL or PKCS#12 file holds, without needing a CA.
+//! `inspect`: what any certificate, CRL, request, key, PKCS#7 bundle or PKCS#12 file holds,
+//! without needing a CA.
+//!
+//! Reading is lenient and reporting exact: every part that decodes is shown, every part that
+//! does not is named with the reason (an undecodable extension is shown raw with its decode
+//! error), and encodings that are not strict DER are read and flagged. Only a file that is
+//! none of the kinds above fails. Issuance and verification never read through here: they
+//! stay strict ([`crate::certificate::CertificateDetails`]).
+//!
+//! Containers: PEM (blocks among explanatory text, RFC 1421 headers, old labels such as
+//! `X509 CERTIFICATE` and `NEW CERTIFICATE REQUEST`), DER, PKCS#7 certificate bundles
+//! (`.p7b`), PKCS#12 (with its password for the contents; without it, its protection).
 
-use crate::certificate::{CertificateDetails, looks_like_pem};
+mod cert;
+mod crl;
+
+mod ext;
+mod key;
+mod pem;
+mod request;
+
+pub use cert::{CertificateReport, ChainLink, chain_links};
+pub use crl::{CrlDetails, RevokedEntry, crl_details};
+pub use ext::ExtensionReport;
+pub use key::KeySummary;
+pub use request::RequestReport;
+
 use crate::error::{Error, Result};
 use crate::pkcs12::{
     Integrity, PfxEntryReport, PfxProtection, describe_protection, list_entries, read_pfx,
 };
 use crate::secret::Password;
-use crate::serial::Serial;
 use der::Decode;
 use serde::Serialize;
-use time::OffsetDateTime;
-use x509_cert::crl::CertificateList;
-use x509_cert::ext::pkix::{CrlNumber, CrlReason};
+use x509_cert::ext::pkix::CrlReason;
 
 /// The kind of file, decided from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileKind {
-    /// PEM text (certificates, CRLs, keys).
+    /// PEM text (certificates, CRLs, requests, keys, PKCS#7).
     Pem,
     /// A DER certificate.
     DerCertificate,
     /// A DER CRL.
     DerCrl,
-    /// A PKCS#12 file (needs a password to open).
+    /// A DER PKCS#10 certificate request.
+    DerRequest,
+    /// A DER PKCS#7 (CMS) bundle of certificates (`.p7b`).
+    Pkcs7,
+    /// A DER private key (PKCS#8, PKCS#1 or SEC1).
+    DerKey,
+    /// A PKCS#12 file (its contents need the password).
     Pkcs12,
 }
 
+/// The PKCS#7 signedData content type.
+const SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
+
 /// Decides what a file is; unknown content is an error that says which formats are read.
 pub fn detect(bytes: &[u8]) -> Result<FileKind> {
-    if looks_like_pem(bytes) {
+    if crate::certificate::looks_like_pem(bytes) {
         return Ok(FileKind::Pem);
     }
-    if x509_cert::Certificate::from_der(bytes).is_ok() {
+    if CertificateReport::read(bytes).is_ok() {
         return Ok(FileKind::DerCertificate);
     }
-    if CertificateList::<x509_cert::certificate::Rfc5280>::from_der(bytes).is_ok() {
+    if crl_details(bytes).is_ok() {
         return Ok(FileKind::DerCrl);
+    }
+    if request::read_request(bytes).is_ok() {
+        return Ok(FileKind::DerRequest);
+    }
+    if pkcs7_parts(bytes).is_some()
+        || crate::der_walk::ber_to_der(bytes).is_some_and(|der| pkcs7_parts(&der).is_some())
+    {
+        return Ok(FileKind::Pkcs7);
     }
     if crate::pkcs12::looks_like_pfx(bytes) {
         return Ok(FileKind::Pkcs12);
     }
+    if key::describe_der_key(bytes).is_some() {
+        return Ok(FileKind::DerKey);
+    }
     Err(Error::failed(
-        "not a file qvca can read: give a PEM or DER certificate, a CRL, or a PKCS#12 (.pfx) file",
+        "not a file qvca can read: give a certificate, CRL, certificate request, private key \
+         or PKCS#7 bundle (PEM or DER), or a PKCS#12 (.pfx/.p12) file",
     ))
 }
 
-/// A revoked certificate on a CRL.
-#[derive(Debug, Clone, Serialize)]
-pub struct RevokedEntry {
-    /// Its serial.
-    pub serial: String,
-    /// When it was revoked.
-    #[serde(with = "time::serde::rfc3339")]
-    pub revoked_at: OffsetDateTime,
-    /// The RFC 5280 reason, if given.
-    pub reason: Option<String>,
-}
-
-/// The details of a CRL.
-#[derive(Debug, Clone, Serialize)]
-pub struct CrlDetails {
-    /// The issuer DN.
-    pub issuer: String,
-    /// thisUpdate.
-    #[serde(with = "time::serde::rfc3339")]
-    pub this_update: OffsetDateTime,
-    /// nextUpdate.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub next_update: Option<OffsetDateTime>,
-    /// The CRL number.
-    pub crl_number: Option<String>,
-    /// The revoked certificates.
-    pub revoked: Vec<RevokedEntry>,
-}
-
-/// A private key found in a PEM file (its contents are never shown).
-#[derive(Debug, Clone, Serialize)]
-pub struct KeySummary {
-    /// The PEM label.
-    pub label: String,
-    /// True for encrypted PKCS#8.
-    pub encrypted: bool,
+/// The first element inside a constructed DER element (e.g. the value of a `[0] EXPLICIT`).
+pub(crate) fn first_child(tlv: &[u8]) -> Option<&[u8]> {
+    crate::der_walk::children(tlv)?.first().copied()
 }
 
 /// Everything found in a file.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Inspection {
-    /// Certificates.
-    pub certificates: Vec<CertificateDetails>,
+    /// Certificates, in the order of the file.
+    pub certificates: Vec<CertificateReport>,
+    /// Which certificate of the file signed which, with the signatures checked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<ChainLink>,
     /// CRLs.
     pub crls: Vec<CrlDetails>,
-    /// Private keys (described, not shown).
+    /// PKCS#10 certificate requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RequestReport>,
+    /// Private keys (described, never shown).
     pub keys: Vec<KeySummary>,
     /// PEM blocks qvca does not interpret.
     pub other_blocks: Vec<String>,
-    /// For PKCS#12 files: how they are protected.
+    /// Parts of the file that could not be read at all (the rest is shown).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// For PKCS#12 files: how they are protected (read without the password).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkcs12_protection: Option<PfxProtection>,
-    /// For PKCS#12 files: their entries.
+    /// For PKCS#12 files opened with their password: their entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkcs12_entries: Option<Vec<PfxEntryReport>>,
+    /// For PKCS#12 files read without a password: what that leaves unread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs12_locked: Option<String>,
 }
 
-/// Inspects a PEM, DER certificate or DER CRL file (PKCS#12: see [`inspect_pkcs12`]).
+impl Inspection {
+    /// True when nothing at all was found.
+    pub fn is_empty(&self) -> bool {
+        self.certificates.is_empty()
+            && self.crls.is_empty()
+            && self.requests.is_empty()
+            && self.keys.is_empty()
+            && self.pkcs12_protection.is_none()
+    }
+}
+
+/// Inspects any file: `password` is used for PKCS#12 files only; without one, a PKCS#12 file's
+/// protection is reported (and the certificates it stores in the clear), and the rest is
+/// marked as needing the password. `source` names the file in messages.
+pub fn inspect_file(bytes: &[u8], password: Option<&Password>, source: &str) -> Result<Inspection> {
+    let kind = detect(bytes).map_err(|e| Error::failed(format!("{source}: {}", e.message())))?;
+    match (kind, password) {
+        (FileKind::Pkcs12, Some(password)) => inspect_pkcs12(bytes, password, source),
+        (FileKind::Pkcs12, None) => inspect_pkcs12_without_password(bytes),
+        _ => inspect_plain(bytes),
+    }
+}
+
+/// Inspects a file that is not PKCS#12 (PEM, DER certificate, CRL, request, key, PKCS#7).
 pub fn inspect_plain(bytes: &[u8]) -> Result<Inspection> {
     let mut found = Inspection::default();
     match detect(bytes)? {
-        FileKind::DerCertificate => found
-            .certificates
-            .push(CertificateDetails::from_der(bytes)?),
+        FileKind::DerCertificate => found.certificates.push(CertificateReport::read(bytes)?),
         FileKind::DerCrl => found.crls.push(crl_details(bytes)?),
+        FileKind::DerRequest => found.requests.push(request::read_request(bytes)?),
+        FileKind::Pkcs7 => read_pkcs7(bytes, &mut found),
+        FileKind::DerKey => found.keys.extend(key::describe_der_key(bytes)),
         FileKind::Pkcs12 => {
             return Err(Error::usage(
-                "a PKCS#12 file needs its password: use inspect_pkcs12",
+                "a PKCS#12 file is read with inspect_file or inspect_pkcs12",
             ));
         }
         FileKind::Pem => {
-            let text = String::from_utf8_lossy(bytes);
-            let blocks = pem_blocks(&text)?;
-            for (label, der) in blocks {
-                match label.as_str() {
-                    "CERTIFICATE" => found.certificates.push(CertificateDetails::from_der(&der)?),
-                    "X509 CRL" => found.crls.push(crl_details(&der)?),
-                    "ENCRYPTED PRIVATE KEY" => found.keys.push(KeySummary {
-                        label,
-                        encrypted: true,
-                    }),
-                    "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
-                        found.keys.push(KeySummary {
-                            label,
-                            encrypted: false,
-                        })
-                    }
-                    _ => found.other_blocks.push(label),
-                }
+            let (blocks, problems) = pem::pem_blocks(bytes);
+            found.problems = problems;
+            for (n, block) in blocks.iter().enumerate() {
+                read_pem_block(n + 1, block, &mut found);
             }
         }
+    }
+    finish(&mut found);
+    if found.is_empty() {
+        let why = if found.problems.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", found.problems.join("; "))
+        };
+        return Err(Error::failed(format!(
+            "holds no certificate, CRL, certificate request or private key that qvca can \
+             read{why}"
+        )));
     }
     Ok(found)
 }
 
-/// Every PEM block of a text: (label, DER).
-fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut blocks = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let block = &rest[start..];
-        let label_end = block[11..]
-            .find("-----")
-            .ok_or_else(|| Error::failed("a PEM BEGIN line is not terminated"))?;
-        let label = &block[11..11 + label_end];
-        let end_marker = format!("-----END {label}-----");
-        let end = block
-            .find(&end_marker)
-            .ok_or_else(|| Error::failed(format!("the PEM block {label} has no END line")))?;
-        let whole = &block[..end + end_marker.len()];
-        let (_, der) = der::pem::decode_vec(whole.as_bytes())
-            .map_err(|e| Error::failed(format!("the PEM block {label} is damaged: {e}")))?;
-        blocks.push((label.to_owned(), der));
-        rest = &block[end + end_marker.len()..];
+fn read_pem_block(n: usize, block: &pem::PemBlock, found: &mut Inspection) {
+    let label = block.label.as_str();
+    let failed = |found: &mut Inspection, e: Error| {
+        found.problems.push(format!(
+            "PEM block {n} ({label}) cannot be read: {}",
+            e.message()
+        ));
+    };
+    match label {
+        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
+            match CertificateReport::read(&block.der) {
+                Ok(mut c) => {
+                    if label != "CERTIFICATE" {
+                        c.non_der.push(format!(
+                            "the PEM label is {label} (today's label is CERTIFICATE)"
+                        ));
+                    }
+                    found.certificates.push(c);
+                }
+                Err(e) => failed(found, e),
+            }
+        }
+        "X509 CRL" => match crl_details(&block.der) {
+            Ok(c) => found.crls.push(c),
+            Err(e) => failed(found, e),
+        },
+        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
+            match request::read_request(&block.der) {
+                Ok(r) => found.requests.push(r),
+                Err(e) => failed(found, e),
+            }
+        }
+        "PKCS7" | "PKCS #7 SIGNED DATA" | "CERTIFICATE CHAIN" => read_pkcs7(&block.der, found),
+        "PRIVATE KEY"
+        | "ENCRYPTED PRIVATE KEY"
+        | "RSA PRIVATE KEY"
+        | "EC PRIVATE KEY"
+        | "DSA PRIVATE KEY"
+        | "ANY PRIVATE KEY" => {
+            found
+                .keys
+                .push(key::describe_key(label, &block.headers, &block.der));
+        }
+        _ => found.other_blocks.push(block.label.clone()),
     }
-    Ok(blocks)
+}
+
+/// The certificates and the CRLs of a PKCS#7 bundle, each a DER element.
+type Pkcs7Parts<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
+
+/// The certificates and CRLs of a PKCS#7 signedData, as DER elements; `None` when the bytes
+/// are not a PKCS#7 signedData at all.
+fn pkcs7_parts(der: &[u8]) -> Option<Pkcs7Parts<'_>> {
+    if !crate::der_walk::is_one_element(der) {
+        return None;
+    }
+    let info = crate::der_walk::children(der)?;
+    let oid: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::from_der(info.first()?).ok()?;
+    if oid.to_string() != SIGNED_DATA {
+        return None;
+    }
+    let explicit = crate::der_walk::children(info.get(1)?)?;
+    let signed = crate::der_walk::children(explicit.first()?)?;
+    let mut certificates = Vec::new();
+    let mut crls = Vec::new();
+    for part in signed {
+        match part.first() {
+            Some(0xA0) => certificates = crate::der_walk::children(part)?,
+            Some(0xA1) => crls = crate::der_walk::children(part)?,
+            _ => {}
+        }
+    }
+    Some((certificates, crls))
+}
+
+fn read_pkcs7(der: &[u8], found: &mut Inspection) {
+    // Some tools write BER (indefinite lengths): read it as DER.
+    let rewritten = match pkcs7_parts(der) {
+        Some(_) => None,
+        None => crate::der_walk::ber_to_der(der),
+    };
+    let der = rewritten.as_deref().unwrap_or(der);
+    let Some((certificates, crls)) = pkcs7_parts(der) else {
+        found.problems.push(
+            "a PKCS#7 block is not a signedData bundle qvca can read: convert it with \
+             `openssl pkcs7 -print_certs`"
+                .into(),
+        );
+        return;
+    };
+    if certificates.is_empty() && crls.is_empty() {
+        found
+            .problems
+            .push("the PKCS#7 bundle holds no certificate and no CRL".into());
+    }
+    for (i, cert) in certificates.iter().enumerate() {
+        match CertificateReport::read(cert) {
+            Ok(c) => found.certificates.push(c),
+            Err(e) => found.problems.push(format!(
+                "certificate {} of the PKCS#7 bundle cannot be read: {}",
+                i + 1,
+                e.message()
+            )),
+        }
+    }
+    for (i, crl) in crls.iter().enumerate() {
+        match crl_details(crl) {
+            Ok(c) => found.crls.push(c),
+            Err(e) => found.problems.push(format!(
+                "CRL {} of the PKCS#7 bundle cannot be read: {}",
+                i + 1,
+                e.message()
+            )),
+        }
+    }
+}
+
+/// Relates the parts of a file: which certificate signs which, and which signs each CRL.
+fn finish(found: &mut Inspection) {
+    found.chain = chain_links(&found.certificates);
+    for crl in &mut found.crls {
+        crl.signature = Some(crl::crl_signature(crl, &found.certificates));
+    }
 }
 
 /// Opens a PKCS#12 file with its password and lists its protection and entries.
@@ -175,64 +321,50 @@ pub fn inspect_pkcs12(bytes: &[u8], password: &Password, source: &str) -> Result
     })
 }
 
-fn time_of(t: x509_cert::time::Time) -> Result<OffsetDateTime> {
-    let secs = i64::try_from(t.to_unix_duration().as_secs())
-        .map_err(|_| Error::failed("a CRL date is out of range"))?;
-    OffsetDateTime::from_unix_timestamp(secs)
-        .map_err(|_| Error::failed("a CRL date is out of range"))
+/// Reports a PKCS#12 file's protection without its password, with the certificates it
+/// stores in the clear (if any); its keys and encrypted parts need the password.
+pub fn inspect_pkcs12_without_password(bytes: &[u8]) -> Result<Inspection> {
+    let protection = describe_protection(bytes)?;
+    let mut found = Inspection::default();
+    if protection.parts.iter().all(|p| !p.encrypted) && !protection.integrity_protected {
+        // Nothing is encrypted and no MAC needs a password (Java trust stores, `-nomac
+        // -certpbe NONE -keypbe NONE`): everything can be read.
+        let entries = read_pfx(bytes, &Password::new(""), "the file", Integrity::Optional)
+            .and_then(|archive| list_entries(&archive));
+        if let Ok(entries) = entries {
+            found.pkcs12_protection = Some(protection);
+            found.pkcs12_entries = Some(entries);
+            return Ok(found);
+        }
+    }
+    for (i, der) in crate::pkcs12::clear_certificates(bytes)?.iter().enumerate() {
+        match CertificateReport::read(der) {
+            Ok(c) => found.certificates.push(c),
+            Err(e) => found.problems.push(format!(
+                "certificate {} stored in the clear cannot be read: {}",
+                i + 1,
+                e.message()
+            )),
+        }
+    }
+    finish(&mut found);
+    let shown = if found.certificates.is_empty() {
+        ""
+    } else {
+        " (the certificates shown are stored in the clear; without the password their \
+         integrity is not checked)"
+    };
+    found.pkcs12_locked = Some(format!(
+        "the contents need the password: give it with --pfx-password-file FILE or \
+         QVCA_PFX_PASSWORD{shown}"
+    ));
+    found.pkcs12_protection = Some(protection);
+    Ok(found)
 }
 
 /// The RFC 5280 name of a CRL reason code.
 pub fn reason_name(reason: CrlReason) -> &'static str {
-    match reason {
-        CrlReason::Unspecified => "unspecified",
-        CrlReason::KeyCompromise => "keyCompromise",
-        CrlReason::CaCompromise => "cACompromise",
-        CrlReason::AffiliationChanged => "affiliationChanged",
-        CrlReason::Superseded => "superseded",
-        CrlReason::CessationOfOperation => "cessationOfOperation",
-        CrlReason::CertificateHold => "certificateHold",
-        CrlReason::RemoveFromCRL => "removeFromCRL",
-        CrlReason::PrivilegeWithdrawn => "privilegeWithdrawn",
-        CrlReason::AaCompromise => "aACompromise",
-    }
-}
-
-/// Decodes a DER CRL.
-pub fn crl_details(der: &[u8]) -> Result<CrlDetails> {
-    let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
-        .map_err(|e| Error::failed(format!("not a valid CRL: {e}")))?;
-    let tbs = &crl.tbs_cert_list;
-    let crl_number = tbs.crl_extensions.as_ref().and_then(|exts| {
-        exts.iter()
-            .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_CRL_NUMBER)
-            .and_then(|e| CrlNumber::from_der(e.extn_value.as_bytes()).ok())
-            .map(|n| hex::encode_upper(n.0.as_bytes()))
-    });
-    let mut revoked = Vec::new();
-    for entry in tbs.revoked_certificates.iter().flatten() {
-        let reason = entry.crl_entry_extensions.as_ref().and_then(|exts| {
-            exts.iter()
-                .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_CRL_REASONS)
-                .and_then(|e| CrlReason::from_der(e.extn_value.as_bytes()).ok())
-                .map(|r| reason_name(r).to_owned())
-        });
-        revoked.push(RevokedEntry {
-            serial: Serial::from_be_bytes(entry.serial_number.as_bytes()).map_or_else(
-                |_| hex::encode_upper(entry.serial_number.as_bytes()),
-                |s| s.to_hex(),
-            ),
-            revoked_at: time_of(entry.revocation_date)?,
-            reason,
-        });
-    }
-    Ok(CrlDetails {
-        issuer: tbs.issuer.to_string(),
-        this_update: time_of(tbs.this_update)?,
-        next_update: tbs.next_update.map(time_of).transpose()?,
-        crl_number,
-        revoked,
-    })
+    ext::reason_words(reason as u8)
 }
 
 #[cfg(test)]
@@ -256,12 +388,9 @@ mod tests {
     }
 
     #[test]
-    fn encode_round_trip_of_a_crl_number_is_readable() {
-        let n = CrlNumber(der::asn1::Uint::new(&[1, 2]).expect("uint"));
-        let der = der::Encode::to_der(&n).expect("der");
-        assert_eq!(
-            CrlNumber::from_der(&der).expect("decode").0.as_bytes(),
-            &[1, 2]
-        );
+    fn reason_names_follow_rfc_5280() {
+        assert_eq!(reason_name(CrlReason::KeyCompromise), "keyCompromise");
+        assert_eq!(reason_name(CrlReason::RemoveFromCRL), "removeFromCRL");
+        assert_eq!(reason_name(CrlReason::AaCompromise), "aACompromise");
     }
 }

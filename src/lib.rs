@@ -29,6 +29,7 @@ pub mod backup;
 pub mod ca;
 pub mod certificate;
 pub mod csr;
+mod der_walk;
 pub mod doctor;
 pub mod error;
 pub mod export;

@@ -6,7 +6,6 @@
 //! (`--legacy`) use pbeWithSHAAnd3-KeyTripleDES-CBC for key and certificate bags and a SHA-1 MAC,
 //! which Windows Server 2016 and older need.
 
-use crate::certificate::CertificateDetails;
 use crate::error::{Error, Result};
 use crate::secret::{Password, SecretBytes};
 use const_oid::ObjectIdentifier;
@@ -309,7 +308,26 @@ impl PfxArchive {
 
 /// True when the bytes look like a PKCS#12 PFX structure (before any password is known).
 pub fn looks_like_pfx(data: &[u8]) -> bool {
-    pkcs12::Pfx::from_der(data).is_ok()
+    pkcs12::Pfx::from_der(&as_der(data)).is_ok()
+}
+
+/// The file as DER: itself when it is DER, else its BER (indefinite lengths, OCTET STRINGs in
+/// pieces, what NSS's pk12util writes) rewritten as DER. The contents of OCTET STRINGs are
+/// kept byte for byte, so a MAC over the authenticated safe still verifies.
+fn as_der(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if pkcs12::Pfx::from_der(data).is_ok() {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    crate::der_walk::ber_to_der(data)
+        .map_or(std::borrow::Cow::Borrowed(data), std::borrow::Cow::Owned)
+}
+
+/// Decodes DER, or BER rewritten as DER (the inner layers of a BER file are BER too).
+fn decode_lenient<T: for<'a> Decode<'a, Error = der::Error>>(bytes: &[u8]) -> der::Result<T> {
+    T::from_der(bytes).or_else(|e| match crate::der_walk::ber_to_der(bytes) {
+        Some(der) => T::from_der(&der),
+        None => Err(e),
+    })
 }
 
 /// Whether a PKCS#12 file must carry a MAC to be read.
@@ -341,8 +359,66 @@ pub const MAX_TOTAL_KDF_WORK: u64 = 1 << 28;
 /// The MAC of a PKCS#12 file as its structure shows it.
 struct MacLayout {
     digest: ObjectIdentifier,
+    /// The MAC algorithm's parameters (PBMAC1 keeps its KDF and HMAC there).
+    parameters: Option<der::Any>,
     iterations: i64,
 }
+
+/// PBMAC1 (RFC 8018 section 7.1, in PKCS#12 by RFC 9579): what OpenSSL 3.4+ writes with
+/// `-pbmac1_pbkdf2`.
+const PBMAC1_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.14");
+
+/// PBMAC1-params ::= SEQUENCE { keyDerivationFunc, messageAuthScheme } (RFC 8018 A.5).
+#[derive(der::Sequence)]
+struct Pbmac1Params {
+    key_derivation_func: x509_cert::spki::AlgorithmIdentifierOwned,
+    message_auth_scheme: x509_cert::spki::AlgorithmIdentifierOwned,
+}
+
+impl MacLayout {
+    /// The PBMAC1 parameters and their PBKDF2 parameters, when this MAC is PBMAC1.
+    fn pbmac1(&self) -> Option<Result<(Pbmac1Params, pkcs8::pkcs5::pbes2::Pbkdf2Params)>> {
+        if self.digest != PBMAC1_OID {
+            return None;
+        }
+        let unreadable = |e: der::Error| {
+            Error::authentication(format!("the PBMAC1 parameters cannot be read ({e})"))
+        };
+        Some((|| {
+            let any = self
+                .parameters
+                .as_ref()
+                .ok_or_else(|| Error::authentication("the PBMAC1 MAC has no parameters"))?;
+            let params: Pbmac1Params = any.decode_as().map_err(unreadable)?;
+            if params.key_derivation_func.oid != PBKDF2_OID {
+                return Err(Error::authentication(format!(
+                    "the PBMAC1 MAC derives its key with {}, which qvca does not read (only \
+                     PBKDF2)",
+                    params.key_derivation_func.oid
+                )));
+            }
+            let kdf = params
+                .key_derivation_func
+                .parameters
+                .as_ref()
+                .ok_or_else(|| Error::authentication("the PBMAC1 PBKDF2 has no parameters"))?
+                .decode_as::<pkcs8::pkcs5::pbes2::Pbkdf2Params>()
+                .map_err(unreadable)?;
+            Ok((params, kdf))
+        })())
+    }
+
+    /// The key-derivation iterations this MAC asks for.
+    fn work(&self) -> Result<u64> {
+        match self.pbmac1() {
+            Some(params) => Ok(u64::from(params?.1.iteration_count)),
+            None => Ok(u64::try_from(self.iterations).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// PBKDF2 (RFC 8018).
+const PBKDF2_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.12");
 
 /// One protected (or unprotected) part of a PKCS#12 file, as its structure shows it.
 struct PartLayout {
@@ -351,11 +427,23 @@ struct PartLayout {
     algorithm: Option<x509_cert::spki::AlgorithmIdentifierOwned>,
 }
 
+/// CertBag ::= SEQUENCE { certId, certValue [0] EXPLICIT OCTET STRING } (RFC 7292 4.2.3).
+#[derive(der::Sequence)]
+struct ClearCertBag {
+    cert_id: ObjectIdentifier,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    cert_value: der::asn1::OctetString,
+}
+
 /// The outer structure of a PKCS#12 file, read without its password.
 struct PfxLayout {
+    /// True when the file is BER, not DER (NSS): qvca reads it itself.
+    ber: bool,
     mac: Option<MacLayout>,
     parts: Vec<PartLayout>,
     bags: usize,
+    /// Certificates stored in the clear (outside any encrypted part), DER.
+    clear_certificates: Vec<Vec<u8>>,
 }
 
 fn damaged(e: der::Error) -> Error {
@@ -365,7 +453,9 @@ fn damaged(e: der::Error) -> Error {
 /// Reads the structure of a PKCS#12 file: its MAC and how each part is encrypted. Nothing is
 /// decrypted and no key is derived.
 fn read_layout(data: &[u8]) -> Result<PfxLayout> {
-    let pfx = pkcs12::Pfx::from_der(data).map_err(damaged)?;
+    let der = as_der(data);
+    let ber = matches!(der, std::borrow::Cow::Owned(_));
+    let pfx = pkcs12::Pfx::from_der(&der).map_err(damaged)?;
     if pfx.auth_safe.content_type != const_oid::db::rfc5911::ID_DATA {
         return Err(Error::authentication(format!(
             "the PKCS#12 file is protected by a public-key signature ({}), which qvca does not \
@@ -375,12 +465,14 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
     }
     let mac = pfx.mac_data.as_ref().map(|mac| MacLayout {
         digest: mac.mac.algorithm.oid,
+        parameters: mac.mac.algorithm.parameters.clone(),
         iterations: i64::from(mac.iterations),
     });
+    let mut clear_certificates = Vec::new();
     let content =
         der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
             .map_err(damaged)?;
-    let safes = pkcs12::AuthenticatedSafe::from_der(content.as_bytes()).map_err(damaged)?;
+    let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
     let mut parts = Vec::new();
     let mut bags = 0;
     for safe in safes {
@@ -397,8 +489,8 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
         } else if safe.content_type == const_oid::db::rfc5911::ID_DATA {
             let inner = der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
                 .map_err(damaged)?;
-            let contents =
-                pkcs12::safe_bag::SafeContents::from_der(inner.as_bytes()).map_err(damaged)?;
+            let contents: pkcs12::safe_bag::SafeContents =
+                decode_lenient(inner.as_bytes()).map_err(damaged)?;
             for bag in contents {
                 bags += 1;
                 if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
@@ -426,6 +518,13 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
                         protects: "certificate",
                         algorithm: None,
                     });
+                    // The bag value is the [0] EXPLICIT wrapper around the CertBag.
+                    if let Ok(cert) =
+                        der::asn1::ContextSpecific::<ClearCertBag>::from_der(&bag.bag_value)
+                        && cert.value.cert_id == pkcs12::PKCS_12_X509_CERT_OID
+                    {
+                        clear_certificates.push(cert.value.cert_value.as_bytes().to_vec());
+                    }
                 }
             }
         } else {
@@ -435,7 +534,13 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
             )));
         }
     }
-    Ok(PfxLayout { mac, parts, bags })
+    Ok(PfxLayout {
+        ber,
+        mac,
+        parts,
+        bags,
+        clear_certificates,
+    })
 }
 
 /// The key-derivation work one encryption algorithm asks for, in PBKDF2-iteration units,
@@ -528,8 +633,8 @@ fn is_pkcs12_pbe(oid: &ObjectIdentifier) -> bool {
 
 /// Checks a PKCS#12 file before any key is derived: its size, that it has a MAC when one is
 /// required, and that no part asks for more key-derivation work than the ceilings allow.
-/// Returns whether the file carries a MAC.
-fn preflight(data: &[u8], integrity: Integrity, source: &str) -> Result<bool> {
+/// Returns the file's structure.
+fn preflight(data: &[u8], integrity: Integrity, source: &str) -> Result<PfxLayout> {
     if data.len() as u64 > crate::input::PKCS12_LIMIT {
         return Err(Error::authentication(format!(
             "{source} is larger than any PKCS#12 file qvca reads ({} MiB)",
@@ -554,7 +659,7 @@ fn preflight(data: &[u8], integrity: Integrity, source: &str) -> Result<bool> {
         }
         None => {}
         Some(mac) => {
-            let iterations = u64::try_from(mac.iterations).unwrap_or(u64::MAX);
+            let iterations = mac.work().map_err(in_source)?;
             if iterations > MAX_KDF_ITERATIONS {
                 return Err(in_source(Error::authentication(format!(
                     "its MAC asks for {iterations} iterations, above qvca's ceiling of \
@@ -581,7 +686,7 @@ fn preflight(data: &[u8], integrity: Integrity, source: &str) -> Result<bool> {
              {MAX_TOTAL_KDF_WORK}; the file is damaged or made to exhaust the machine"
         ))));
     }
-    Ok(layout.mac.is_some())
+    Ok(layout)
 }
 
 /// Reads a PKCS#12 file. The structure is checked first (size, MAC presence as `integrity`
@@ -593,18 +698,39 @@ pub fn read_pfx(
     source: &str,
     integrity: Integrity,
 ) -> Result<PfxArchive> {
-    let has_mac = preflight(data, integrity, source)?;
-    // p12-keystore verifies a present MAC before it decrypts or decodes any bag.
-    let archive = Pkcs12Archive::from_pkcs12(data, password.expose()).map_err(|e| match e {
-        p12_keystore::error::Error::MacError(_) => Error::authentication(format!(
+    let layout = preflight(data, integrity, source)?;
+    let has_mac = layout.mac.is_some();
+    let wrong_password = || {
+        Error::authentication(format!(
             "wrong password for {source} (or the file was altered): its integrity check (MAC) \
              fails; give the password it was written with (--pfx-password-file or QVCA_PFX_PASSWORD)"
-        )),
-        other => Error::authentication(format!(
-            "{source} cannot be decrypted ({other}): the file is damaged, or uses an algorithm \
+        ))
+    };
+    let cannot_decrypt = |what: String| {
+        Error::authentication(format!(
+            "{source} cannot be decrypted ({what}): the file is damaged, or uses an algorithm \
              qvca does not read"
-        )),
-    })?;
+        ))
+    };
+    if needs_own_reader(&layout) {
+        return read_unwrapped(data, password, source);
+    }
+    // p12-keystore verifies a present MAC before it decrypts or decodes any bag.
+    let archive = match Pkcs12Archive::from_pkcs12(data, password.expose()) {
+        Ok(archive) => archive,
+        // An empty password is written two ways: an empty BMPString (two zero bytes, what
+        // p12-keystore and openssl try first) or no bytes at all (NSS, some Java stores).
+        Err(p12_keystore::error::Error::MacError(_)) if password.is_empty() => {
+            return read_unwrapped(data, password, source);
+        }
+        Err(p12_keystore::error::Error::MacError(_)) => return Err(wrong_password()),
+        // Bags p12-keystore does not take (plain key bags with attributes, ...): read them
+        // the same way qvca reads what p12-keystore lacks, the MAC verified first.
+        Err(other) => {
+            return read_unwrapped(data, password, source)
+                .map_err(|e| cannot_decrypt(format!("{other}; {}", e.message())));
+        }
+    };
     Ok(PfxArchive {
         integrity_protected: has_mac,
         keys: archive
@@ -637,6 +763,394 @@ pub fn read_pfx(
     })
 }
 
+// ------------------------------------------------------------------------------------------
+// What p12-keystore cannot read: a PBMAC1 MAC (RFC 9579), the PKCS#12 PBEs it lacks (RC2-128,
+// two-key 3DES), an empty password written as no bytes at all. qvca verifies the MAC itself,
+// decrypts every part itself, and hands p12-keystore the same contents in the clear.
+
+/// True when the file needs qvca's own MAC check and decryption.
+fn needs_own_reader(layout: &PfxLayout) -> bool {
+    let own_pbe = [
+        pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC,
+    ];
+    layout.ber
+        || layout.mac.as_ref().is_some_and(|m| m.digest == PBMAC1_OID)
+        || layout.parts.iter().any(|p| {
+            p.algorithm
+                .as_ref()
+                .is_some_and(|a| own_pbe.contains(&a.oid))
+        })
+}
+
+/// The password as the PKCS#12 key derivation takes it: a BMPString with its two zero bytes
+/// of termination, and for the empty password also no bytes at all.
+fn kdf_password_forms(password: &Password) -> Result<Vec<zeroize::Zeroizing<Vec<u8>>>> {
+    let bmp = der::asn1::BmpString::from_utf8(password.expose()).map_err(|_| {
+        Error::authentication("the password has characters a PKCS#12 password cannot hold")
+    })?;
+    let mut form = zeroize::Zeroizing::new(bmp.into_bytes().to_vec());
+    form.extend([0, 0]);
+    let mut forms = vec![form];
+    if password.is_empty() {
+        forms.push(zeroize::Zeroizing::new(Vec::new()));
+    }
+    Ok(forms)
+}
+
+macro_rules! with_digest {
+    ($oid:expr, $d:ident => $body:expr) => {{
+        use const_oid::db::rfc5912;
+        match $oid {
+            rfc5912::ID_SHA_1 => {
+                type $d = sha1::Sha1;
+                Some($body)
+            }
+            rfc5912::ID_SHA_224 => {
+                type $d = sha2::Sha224;
+                Some($body)
+            }
+            rfc5912::ID_SHA_256 => {
+                type $d = sha2::Sha256;
+                Some($body)
+            }
+            rfc5912::ID_SHA_384 => {
+                type $d = sha2::Sha384;
+                Some($body)
+            }
+            rfc5912::ID_SHA_512 => {
+                type $d = sha2::Sha512;
+                Some($body)
+            }
+            _ => None,
+        }
+    }};
+}
+
+/// The digest an HMAC OID (RFC 8018 B.1) names, as its hash OID.
+fn hmac_digest(oid: &ObjectIdentifier) -> Option<ObjectIdentifier> {
+    use const_oid::db::rfc5912;
+    Some(match oid.to_string().as_str() {
+        "1.2.840.113549.2.7" => rfc5912::ID_SHA_1,
+        "1.2.840.113549.2.8" => rfc5912::ID_SHA_224,
+        "1.2.840.113549.2.9" => rfc5912::ID_SHA_256,
+        "1.2.840.113549.2.10" => rfc5912::ID_SHA_384,
+        "1.2.840.113549.2.11" => rfc5912::ID_SHA_512,
+        _ => return None,
+    })
+}
+
+/// HMAC of `data` under `key` with the digest `digest`, checked against `expected`.
+fn hmac_verifies(digest: ObjectIdentifier, key: &[u8], data: &[u8], expected: &[u8]) -> bool {
+    use hmac::{KeyInit, Mac};
+    with_digest!(digest, D => {
+        hmac::Hmac::<D>::new_from_slice(key)
+            .map(|mut mac| {
+                mac.update(data);
+                mac.verify_slice(expected).is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .unwrap_or(false)
+}
+
+/// The classic PKCS#12 MAC (RFC 7292 B): the PKCS#12 KDF, then HMAC with the same digest.
+fn classic_mac_verifies(mac: &pkcs12::MacData, password: &[u8], data: &[u8]) -> Result<bool> {
+    let digest = mac.mac.algorithm.oid;
+    let salt = mac.mac_salt.as_bytes();
+    let key = with_digest!(digest, D => {
+        let size = <D as sha2::digest::OutputSizeUser>::output_size();
+        zeroize::Zeroizing::new(pkcs12::kdf::derive_key::<D>(
+            password,
+            salt,
+            pkcs12::kdf::Pkcs12KeyType::Mac,
+            mac.iterations,
+            size,
+        ))
+    })
+    .ok_or_else(|| {
+        Error::authentication(format!(
+            "the MAC uses the digest {digest}, which qvca does not read"
+        ))
+    })?;
+    Ok(hmac_verifies(digest, &key, data, mac.mac.digest.as_bytes()))
+}
+
+/// PBMAC1 (RFC 9579): PBKDF2 over the password as UTF-8, then the HMAC its parameters name.
+fn pbmac1_verifies(
+    mac: &pkcs12::MacData,
+    layout: &MacLayout,
+    password: &Password,
+    data: &[u8],
+) -> Result<bool> {
+    let (params, kdf) = layout
+        .pbmac1()
+        .ok_or_else(|| Error::authentication("the MAC is not PBMAC1"))??;
+    let hmac = hmac_digest(&params.message_auth_scheme.oid).ok_or_else(|| {
+        Error::authentication(format!(
+            "the PBMAC1 MAC uses {}, which qvca does not read",
+            params.message_auth_scheme.oid
+        ))
+    })?;
+    let length = usize::from(kdf.key_length.ok_or_else(|| {
+        Error::authentication("the PBMAC1 parameters give no key length (RFC 9579 requires one)")
+    })?);
+    if !(1..=64).contains(&length) {
+        return Err(Error::authentication(format!(
+            "the PBMAC1 key length {length} is outside 1 to 64 bytes: the file is damaged"
+        )));
+    }
+    let prf = hmac_digest(&kdf.prf.oid())
+        .ok_or_else(|| Error::authentication("the PBMAC1 PBKDF2 uses a PRF qvca does not read"))?;
+    let salt = kdf.salt.as_bytes();
+    let mut key = zeroize::Zeroizing::new(vec![0u8; length]);
+    with_digest!(prf, D => pbkdf2::pbkdf2_hmac::<D>(
+        password.expose().as_bytes(),
+        salt,
+        kdf.iteration_count,
+        &mut key,
+    ))
+    .ok_or_else(|| Error::authentication("the PBMAC1 PBKDF2 uses a PRF qvca does not read"))?;
+    Ok(hmac_verifies(hmac, &key, data, mac.mac.digest.as_bytes()))
+}
+
+/// Decrypts one part with a PKCS#12 PBE (RFC 7292 B, C) or PBES2 (RFC 8018).
+fn decrypt_part(
+    alg: &x509_cert::spki::AlgorithmIdentifierOwned,
+    data: &[u8],
+    password: &Password,
+    kdf_password: &[u8],
+) -> Result<Vec<u8>> {
+    use cbc::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
+    let failed = || Error::authentication("decryption failed (wrong password or damaged file)");
+    if alg.oid == PBES2_OID {
+        let der = alg.to_der().map_err(damaged)?;
+        let scheme = pkcs8::pkcs5::EncryptionScheme::from_der(&der)
+            .map_err(|e| Error::authentication(format!("unreadable PBES2 parameters ({e})")))?;
+        return scheme
+            .decrypt(password.expose().as_bytes(), data)
+            .map_err(|_| failed());
+    }
+    let params = alg
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as::<pkcs12::pbe_params::Pkcs12PbeParams>().ok())
+        .ok_or_else(|| Error::authentication("unreadable PBE parameters"))?;
+    let derive = |id, len| {
+        zeroize::Zeroizing::new(pkcs12::kdf::derive_key::<sha1::Sha1>(
+            kdf_password,
+            params.salt.as_bytes(),
+            id,
+            params.iterations,
+            len,
+        ))
+    };
+    let iv = derive(pkcs12::kdf::Pkcs12KeyType::Iv, 8);
+    let key_len = match alg.oid {
+        pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC => 24,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC
+        | pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC => 16,
+        pkcs12::PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC => 5,
+        _ => {
+            return Err(Error::authentication(format!(
+                "a part is encrypted with {}, which qvca does not read: export the file again \
+                 with AES (or 3DES for old Windows)",
+                describe_algorithm(alg).0
+            )));
+        }
+    };
+    let key = derive(pkcs12::kdf::Pkcs12KeyType::EncryptionKey, key_len);
+    let plain = match alg.oid {
+        pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC => {
+            cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+                .map_err(|_| failed())?
+                .decrypt_padded_vec::<Pkcs7>(data)
+        }
+        pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC => {
+            cbc::Decryptor::<des::TdesEde2>::new_from_slices(&key, &iv)
+                .map_err(|_| failed())?
+                .decrypt_padded_vec::<Pkcs7>(data)
+        }
+        _ => cbc::Decryptor::<rc2::Rc2>::new_from_slices(&key, &iv)
+            .map_err(|_| failed())?
+            .decrypt_padded_vec::<Pkcs7>(data),
+    };
+    plain.map_err(|_| failed())
+}
+
+/// Decrypts a part with the first password form that gives readable contents.
+fn decrypt_with_forms<T>(
+    alg: &x509_cert::spki::AlgorithmIdentifierOwned,
+    data: &[u8],
+    password: &Password,
+    forms: &[zeroize::Zeroizing<Vec<u8>>],
+    check: impl Fn(&[u8]) -> Option<T>,
+) -> Result<T> {
+    let mut last = Error::authentication("decryption failed");
+    for form in forms {
+        match decrypt_part(alg, data, password, form) {
+            Ok(plain) => {
+                let plain = zeroize::Zeroizing::new(plain);
+                if let Some(value) = check(&plain) {
+                    return Ok(value);
+                }
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The bags of one SafeContents with every shrouded key decrypted into a plain key bag.
+fn unwrap_bags(
+    contents: pkcs12::safe_bag::SafeContents,
+    password: &Password,
+    forms: &[zeroize::Zeroizing<Vec<u8>>],
+) -> Result<pkcs12::safe_bag::SafeContents> {
+    let mut out = Vec::new();
+    for mut bag in contents {
+        if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
+            let info = der::asn1::ContextSpecific::<pkcs12::pbe_params::EncryptedPrivateKeyInfo>::from_der(
+                &bag.bag_value,
+            )
+            .map_err(damaged)?;
+            let key = decrypt_with_forms(
+                &info.value.encryption_algorithm,
+                info.value.encrypted_data.as_bytes(),
+                password,
+                forms,
+                |plain| {
+                    pkcs8::PrivateKeyInfoRef::from_der(plain)
+                        .is_ok()
+                        .then(|| plain.to_vec())
+                },
+            )?;
+            let key = zeroize::Zeroizing::new(key);
+            let plain = pkcs12::safe_bag::PrivateKeyInfo::from_der(&key).map_err(damaged)?;
+            let wrapped = der::asn1::ContextSpecific {
+                tag_number: der::TagNumber(0),
+                tag_mode: der::TagMode::Explicit,
+                value: plain,
+            };
+            bag.bag_id = pkcs12::PKCS_12_KEY_BAG_OID;
+            bag.bag_value = wrapped.to_der().map_err(damaged)?;
+        }
+        out.push(bag);
+    }
+    Ok(out)
+}
+
+/// Verifies the MAC (classic or PBMAC1) itself, decrypts every part itself and reads the
+/// keys and certificates of the result. (Secret bags, which only qvca's and Java's own files
+/// carry and which p12-keystore reads, are not read here.)
+fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxArchive> {
+    let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
+    let pfx = pkcs12::Pfx::from_der(&as_der(data)).map_err(damaged)?;
+    let content =
+        der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
+            .map_err(damaged)?;
+    let mut forms = kdf_password_forms(password)?;
+    let layout = read_layout(data)?;
+    if let (Some(mac), Some(mac_layout)) = (&pfx.mac_data, &layout.mac) {
+        let verified = if mac_layout.digest == PBMAC1_OID {
+            pbmac1_verifies(mac, mac_layout, password, content.as_bytes()).map_err(in_source)?
+        } else {
+            let mut matching = None;
+            for form in &forms {
+                if classic_mac_verifies(mac, form, content.as_bytes()).map_err(in_source)? {
+                    matching = Some(form.clone());
+                    break;
+                }
+            }
+            // The form the MAC was made with is the form the parts were encrypted with.
+            matching.map(|form| forms = vec![form]).is_some()
+        };
+        if !verified {
+            return Err(Error::authentication(format!(
+                "wrong password for {source} (or the file was altered): its integrity check \
+                 (MAC) fails; give the password it was written with (--pfx-password-file or \
+                 QVCA_PFX_PASSWORD)"
+            )));
+        }
+    }
+    let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
+    let mut archive = PfxArchive {
+        integrity_protected: pfx.mac_data.is_some(),
+        keys: Vec::new(),
+        certs: Vec::new(),
+        secrets: Vec::new(),
+    };
+    for safe in safes {
+        let contents = if safe.content_type == const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
+            let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
+                &safe.content.to_der().map_err(damaged)?,
+            )
+            .map_err(damaged)?;
+            let info = encrypted.enc_content_info;
+            match info.encrypted_content {
+                Some(bytes) => decrypt_with_forms(
+                    &info.content_enc_alg,
+                    bytes.as_bytes(),
+                    password,
+                    &forms,
+                    |plain| decode_lenient::<pkcs12::safe_bag::SafeContents>(plain).ok(),
+                )
+                .map_err(in_source)?,
+                None => Vec::new(),
+            }
+        } else {
+            let inner = der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
+                .map_err(damaged)?;
+            decode_lenient::<pkcs12::safe_bag::SafeContents>(inner.as_bytes()).map_err(damaged)?
+        };
+        for bag in unwrap_bags(contents, password, &forms).map_err(in_source)? {
+            let friendly_name = bag_attribute(&bag, FRIENDLY_NAME_OID)
+                .and_then(|a| a.decode_as::<der::asn1::BmpString>().ok())
+                .map(|n| n.to_string());
+            let local_key_id = bag_attribute(&bag, LOCAL_KEY_ID_OID)
+                .and_then(|a| a.decode_as::<der::asn1::OctetString>().ok())
+                .map(|id| id.as_bytes().to_vec());
+            // Both bag values are the [0] EXPLICIT wrapper around the value itself.
+            let value = crate::inspect::first_child(&bag.bag_value);
+            if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
+                let key = value.ok_or_else(|| {
+                    Error::authentication(format!("{source}: a key bag is damaged"))
+                })?;
+                archive.keys.push(PfxKeyBag {
+                    friendly_name,
+                    local_key_id,
+                    pkcs8: SecretBytes::new(key.to_vec()),
+                });
+            } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID
+                && let Ok(cert) =
+                    der::asn1::ContextSpecific::<ClearCertBag>::from_der(&bag.bag_value)
+                && cert.value.cert_id == pkcs12::PKCS_12_X509_CERT_OID
+            {
+                archive.certs.push(PfxCertBag {
+                    friendly_name,
+                    local_key_id,
+                    der: cert.value.cert_value.as_bytes().to_vec(),
+                });
+            }
+        }
+    }
+    Ok(archive)
+}
+
+/// friendlyName (PKCS #9).
+const FRIENDLY_NAME_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.20");
+/// localKeyId (PKCS #9).
+const LOCAL_KEY_ID_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
+
+/// The first value of a bag attribute.
+fn bag_attribute(bag: &pkcs12::safe_bag::SafeBag, oid: ObjectIdentifier) -> Option<der::Any> {
+    bag.bag_attributes
+        .as_ref()?
+        .iter()
+        .find(|a| a.oid == oid)
+        .and_then(|a| a.values.iter().next().cloned())
+}
+
 /// How one part of a PKCS#12 file is protected.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Protection {
@@ -649,12 +1163,19 @@ pub struct Protection {
     /// The key derivation iteration count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iterations: Option<u64>,
+    /// True when this part is encrypted under the password.
+    pub encrypted: bool,
 }
+
+/// The most iterations Windows accepts in a PKCS#12 MAC or PBE (Windows Server 2016 and
+/// later refuse files above it).
+pub const WINDOWS_MAX_ITERATIONS: u64 = 600_000;
 
 /// How a PKCS#12 file is protected: its MAC and the encryption of each part.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PfxProtection {
-    /// The MAC digest (e.g. "SHA-256"), absent for MAC-less files.
+    /// The MAC: a digest for the classic PKCS#12 MAC (e.g. "SHA-256"), or
+    /// "PBMAC1 (PBKDF2-HMAC-SHA256, HMAC-SHA256)"; absent for MAC-less files.
     pub mac: Option<String>,
     /// The MAC's iteration count.
     pub mac_iterations: Option<u64>,
@@ -662,9 +1183,11 @@ pub struct PfxProtection {
     pub integrity_protected: bool,
     /// Each part, encrypted or not.
     pub parts: Vec<Protection>,
-    /// True when everything uses algorithms Windows Server 2016 and older can import
-    /// (3DES or RC2 and a SHA-1 MAC).
+    /// True when Windows Server 2016 and older can import the file: only PKCS#12 PBE (3DES,
+    /// RC2) for its parts, a SHA-1 MAC (or none), at most 600,000 iterations.
     pub legacy_windows_compatible: bool,
+    /// Why Windows Server 2016 and older cannot import it (empty when they can).
+    pub legacy_windows_reasons: Vec<String>,
 }
 
 /// Describes how a PKCS#12 file is protected (no password needed for this).
@@ -684,25 +1207,120 @@ pub fn describe_protection(data: &[u8]) -> Result<PfxProtection> {
                 protects: part.protects.into(),
                 algorithm,
                 iterations,
+                encrypted: part.algorithm.is_some(),
             }
         })
         .collect();
     let (mac, mac_iterations) = match &layout.mac {
-        Some(mac) => (
-            Some(digest_name(&mac.digest)),
-            Some(u64::try_from(mac.iterations).unwrap_or(0)),
-        ),
+        Some(mac) => match mac.pbmac1() {
+            Some(Ok((params, kdf))) => (
+                Some(format!(
+                    "PBMAC1 (PBKDF2-{}, {})",
+                    prf_name(&kdf.prf),
+                    hmac_name(&params.message_auth_scheme.oid)
+                )),
+                Some(u64::from(kdf.iteration_count)),
+            ),
+            Some(Err(_)) => (Some("PBMAC1 (unreadable parameters)".into()), None),
+            None => (
+                Some(digest_name(&mac.digest)),
+                Some(u64::try_from(mac.iterations).unwrap_or(0)),
+            ),
+        },
         None => (None, None),
     };
-    let legacy_windows_compatible = mac.as_deref().is_none_or(|m| m == "SHA-1")
-        && parts.iter().all(|p| !p.algorithm.starts_with("PBES2"));
+    let legacy_windows_reasons = windows_2016_obstacles(mac.as_deref(), mac_iterations, &parts);
     Ok(PfxProtection {
         integrity_protected: mac.is_some(),
         mac,
         mac_iterations,
         parts,
-        legacy_windows_compatible,
+        legacy_windows_compatible: legacy_windows_reasons.is_empty(),
+        legacy_windows_reasons,
     })
+}
+
+/// Why Windows Server 2016 (and older) cannot import a file so protected: they read the
+/// PKCS#12 PBEs (3DES, RC2) and a SHA-1 MAC, at most 600,000 iterations; PBES2 (AES) and
+/// SHA-2 MACs need Windows Server 2019 or Windows 10 1709 and later, PBMAC1 newer still.
+fn windows_2016_obstacles(
+    mac: Option<&str>,
+    mac_iterations: Option<u64>,
+    parts: &[Protection],
+) -> Vec<String> {
+    const NEWER: &str = "(Windows Server 2019 / Windows 10 1709 and later only)";
+    let mut reasons = Vec::new();
+    match mac {
+        Some(m) if m.starts_with("PBMAC1") => {
+            reasons.push(format!(
+                "a {m} MAC, which Windows Server 2016 does not read"
+            ));
+        }
+        Some("SHA-1") | None => {}
+        Some(other) => reasons.push(format!("an HMAC-{other} MAC {NEWER}")),
+    }
+    if let Some(n) = mac_iterations.filter(|n| *n > WINDOWS_MAX_ITERATIONS) {
+        reasons.push(format!(
+            "{n} MAC iterations (Windows accepts at most {WINDOWS_MAX_ITERATIONS})"
+        ));
+    }
+    // One reason per algorithm, naming the parts that use it.
+    let mut by_algorithm: Vec<(&str, Vec<&str>)> = Vec::new();
+    for part in parts.iter().filter(|p| p.encrypted) {
+        match by_algorithm.iter_mut().find(|(a, _)| *a == part.algorithm) {
+            Some((_, uses)) if !uses.contains(&part.protects.as_str()) => {
+                uses.push(&part.protects);
+            }
+            Some(_) => {}
+            None => by_algorithm.push((&part.algorithm, vec![&part.protects])),
+        }
+        if let Some(n) = part.iterations.filter(|n| *n > WINDOWS_MAX_ITERATIONS) {
+            reasons.push(format!(
+                "{n} iterations for the {} (Windows accepts at most {WINDOWS_MAX_ITERATIONS})",
+                part.protects
+            ));
+        }
+    }
+    for (algorithm, uses) in by_algorithm {
+        let uses = uses.join(" and the ");
+        if algorithm.starts_with("PBES2") {
+            reasons.push(format!("{algorithm} for the {uses} {NEWER}"));
+        } else if !algorithm.starts_with("pbeWithSHAAnd") {
+            reasons.push(format!(
+                "{algorithm} for the {uses}, which Windows does not read"
+            ));
+        }
+    }
+    reasons
+}
+
+/// The certificates a PKCS#12 file stores outside any encrypted part (readable without the
+/// password; their integrity is not checked without it), DER.
+pub fn clear_certificates(data: &[u8]) -> Result<Vec<Vec<u8>>> {
+    Ok(read_layout(data)?.clear_certificates)
+}
+
+fn prf_name(prf: &pkcs8::pkcs5::pbes2::Pbkdf2Prf) -> &'static str {
+    use pkcs8::pkcs5::pbes2::Pbkdf2Prf as P;
+    match prf {
+        P::HmacWithSha1 => "HMAC-SHA1",
+        P::HmacWithSha224 => "HMAC-SHA224",
+        P::HmacWithSha256 => "HMAC-SHA256",
+        P::HmacWithSha384 => "HMAC-SHA384",
+        P::HmacWithSha512 => "HMAC-SHA512",
+        _ => "HMAC-?",
+    }
+}
+
+fn hmac_name(oid: &ObjectIdentifier) -> String {
+    match oid.to_string().as_str() {
+        "1.2.840.113549.2.7" => "HMAC-SHA1".into(),
+        "1.2.840.113549.2.8" => "HMAC-SHA224".into(),
+        "1.2.840.113549.2.9" => "HMAC-SHA256".into(),
+        "1.2.840.113549.2.10" => "HMAC-SHA384".into(),
+        "1.2.840.113549.2.11" => "HMAC-SHA512".into(),
+        other => other.to_owned(),
+    }
 }
 
 fn digest_name(oid: &ObjectIdentifier) -> String {
@@ -717,7 +1335,10 @@ fn digest_name(oid: &ObjectIdentifier) -> String {
     }
 }
 
-fn describe_algorithm(alg: &x509_cert::spki::AlgorithmIdentifierOwned) -> (String, Option<u64>) {
+/// An encryption algorithm in words with its iteration count (PKCS#12 PBEs, PBES2).
+pub(crate) fn describe_algorithm(
+    alg: &x509_cert::spki::AlgorithmIdentifierOwned,
+) -> (String, Option<u64>) {
     let pbe = |name: &str| {
         let iterations = alg
             .parameters
@@ -801,7 +1422,7 @@ pub struct PfxEntryReport {
     pub local_key_id: Option<String>,
     /// The certificate's details.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<CertificateDetails>,
+    pub certificate: Option<crate::inspect::CertificateReport>,
 }
 
 /// Lists the entries of an opened PKCS#12 file: keys with their certificates, other
@@ -817,7 +1438,7 @@ pub fn list_entries(archive: &PfxArchive) -> Result<Vec<PfxEntryReport>> {
             used_certs[position] = true;
         }
         let details = cert
-            .map(|c| CertificateDetails::from_der(&c.der))
+            .map(|c| crate::inspect::CertificateReport::read(&c.der))
             .transpose()?;
         let matches = details
             .as_ref()
@@ -845,7 +1466,7 @@ pub fn list_entries(archive: &PfxArchive) -> Result<Vec<PfxEntryReport>> {
             has_key: false,
             key_matches_certificate: None,
             local_key_id: cert.local_key_id.as_ref().map(hex::encode_upper),
-            certificate: Some(CertificateDetails::from_der(&cert.der)?),
+            certificate: Some(crate::inspect::CertificateReport::read(&cert.der)?),
         });
     }
     for secret in &archive.secrets {

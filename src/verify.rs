@@ -38,6 +38,9 @@ pub struct VerifyOptions<'a> {
     pub crl_der: Option<&'a [u8]>,
     /// The issuing CA's index: a certificate it marks revoked fails even before a CRL lists it.
     pub index: Option<&'a crate::store::Index>,
+    /// Intermediate CA certificates that may complete the path to the root (`--chain`, and
+    /// any further certificates in the file being verified).
+    pub intermediates: &'a [CertificateDer<'a>],
 }
 
 /// Verifies `cert` against `root` at `now`.
@@ -185,7 +188,7 @@ fn check_leaf(
         match end_entity.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
             &anchors,
-            &[],
+            options.intermediates,
             time,
             usage,
             revocation,
@@ -196,7 +199,7 @@ fn check_leaf(
                 .push(format!("chains to the root for {label}")),
             Err(e) => {
                 chain_ok = false;
-                let problem = describe(&e);
+                let problem = describe_in_path(&e, label, options.intermediates.len());
                 if !result.problems.contains(&problem) {
                     result.problems.push(problem);
                 }
@@ -225,6 +228,12 @@ fn check_leaf(
     }
     if details.key_usage.iter().any(|u| u == "digitalSignature") {
         result.passed.push("key usage digitalSignature".into());
+    } else if details.key_usage.is_empty() && options.index.is_none() {
+        // A foreign certificate (verified against --root, not this CA) without the
+        // extension: RFC 5280 then restricts nothing. qvca's own always carry it.
+        result
+            .passed
+            .push("no key usage extension (no restriction)".into());
     } else {
         result
             .problems
@@ -273,6 +282,56 @@ fn revoked_in_index(index: &crate::store::Index, details: &CertificateDetails) -
     Some(format!(
         "it has been revoked ({reason}{at}, recorded in the CA's index; publish it with `qvca crl`)"
     ))
+}
+
+/// A sentence for a webpki error met while building the path from a certificate to the root,
+/// in plain words, with what to do where there is something to do. `usage` names the EKU
+/// checked; `intermediates` is how many `--chain` certificates were given.
+pub fn describe_in_path(error: &webpki::Error, usage: &str, intermediates: usize) -> String {
+    use webpki::Error as E;
+    let date = |t: &UnixTime| {
+        OffsetDateTime::from_unix_timestamp(i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
+            .map_or_else(|_| "an unreadable date".to_owned(), crate::issue::date)
+    };
+    match error {
+        E::UnknownIssuer if intermediates == 0 => "unknown issuer: it was not issued by the \
+            root, and no intermediate CA certificate was given; if an intermediate CA issued \
+            it, pass that certificate with --chain FILE"
+            .into(),
+        E::UnknownIssuer => "unknown issuer: no path leads from it through the --chain \
+            certificates to the root (wrong root, or an intermediate is missing)"
+            .into(),
+        E::InvalidSignatureForPublicKey => "bad signature: a signature on the path does not \
+            verify with its issuer's key (the certificate was altered, or another CA with the \
+            same name issued it)"
+            .into(),
+        E::CertExpired { not_after, .. } => format!(
+            "expired: a certificate on the path was valid only until {}",
+            date(not_after)
+        ),
+        E::CertNotValidYet { not_before, .. } => format!(
+            "not yet valid: a certificate on the path is valid only from {}",
+            date(not_before)
+        ),
+        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => {
+            format!("missing EKU: its extended key usage does not allow {usage}")
+        }
+        E::EndEntityUsedAsCa => "a certificate on the path that signs others is not a CA \
+            (its basicConstraints says CA:FALSE or is absent)"
+            .into(),
+        E::PathLenConstraintViolated => "the path is longer than a CA's pathLenConstraint \
+            allows"
+            .into(),
+        E::NameConstraintViolation => "a CA's name constraints do not allow its names".into(),
+        E::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
+        | E::UnsupportedSignatureAlgorithmContext(_) => "it was not issued by the root (its \
+            signature does not fit the root's key type), or its signature uses an algorithm \
+            no longer accepted (such as SHA-1 or MD5)"
+            .into(),
+        E::UnsupportedCertVersion => "it is not an X.509 version 3 certificate".into(),
+        E::CertRevoked => "revoked: it is on the CRL".into(),
+        other => describe(other),
+    }
 }
 
 /// A sentence for a webpki error.
@@ -326,6 +385,7 @@ pub fn verify_ca(
                 .filter(|_| entry.kind == crate::store::CertKind::Server),
             crl_der: crl_der.as_deref(),
             index: Some(ca.index()),
+            intermediates: &[],
         };
         out.push(verify_certificate(
             &format!("{} {}", entry.kind.description(), entry.name),

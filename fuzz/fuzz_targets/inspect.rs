@@ -1,8 +1,9 @@
-//! Any file given to `inspect`: PEM, DER certificates and CRLs, PKCS#12.
+//! Any file given to `inspect`: PEM, DER certificates, CRLs, requests, keys, PKCS#7, PKCS#12
+//! (with a password and without one).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qvca::inspect::{FileKind, detect, inspect_pkcs12, inspect_plain};
+use qvca::inspect::{FileKind, detect, inspect_file, inspect_pkcs12, inspect_plain};
 use qvca::secret::Password;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,6 +11,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(FileKind::Pkcs12) => {
             let _ = qvca::pkcs12::describe_protection(data);
             let _ = inspect_pkcs12(data, &Password::new("fuzz"), "fuzz");
+            let _ = inspect_pkcs12(data, &Password::new(""), "fuzz");
+            let _ = inspect_file(data, None, "fuzz");
         }
         Ok(_) => {
             let _ = inspect_plain(data);

@@ -589,7 +589,8 @@ pub struct InspectArgs {
 /// `verify` arguments.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Certificate files to verify [default: every current certificate of the CA]
+    /// Certificate files to verify [default: every current certificate of the CA]; further
+    /// certificates in a file (a full chain) are used as intermediates
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The machine name the certificate must be valid for
@@ -598,6 +599,9 @@ pub struct VerifyArgs {
     /// Verify against this root certificate instead of the CA's
     #[arg(long, value_name = "FILE")]
     pub root: Option<PathBuf>,
+    /// Intermediate CA certificates (PEM, one or more) between the certificates and the root
+    #[arg(long, value_name = "FILE")]
+    pub chain: Option<PathBuf>,
     /// Check revocation against this CRL [default: the CA's crl.pem, if any]
     #[arg(long, value_name = "FILE")]
     pub crl: Option<PathBuf>,

@@ -30,6 +30,9 @@ pub enum Purpose {
     New,
     /// Entering an existing password.
     Existing,
+    /// Entering the password of an existing PKCS#12 file to read it (`inspect`): an empty
+    /// password is a real one here (Java trust stores, `openssl pkcs12 -passout pass:`).
+    ExistingMayBeEmpty,
 }
 
 impl Which {
@@ -72,12 +75,34 @@ pub fn interactive() -> bool {
 /// Gets a password from the file option, the file named in the environment, the password in
 /// the environment or a prompt, in that order.
 pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Password> {
+    match get_if_given(global, which, purpose)? {
+        Some(password) => Ok(password),
+        None => Err(Error::failed(format!(
+            "the {noun} is needed but there is no terminal to ask on: pass {option} FILE or \
+             set {file_env} to a file (its first line is the password), or set {env} to the \
+             password",
+            noun = which.noun(),
+            option = which.option(),
+            file_env = which.file_env(),
+            env = which.env()
+        ))),
+    }
+}
+
+/// Like [`get`], but `None` when no password was given and there is no terminal to ask on
+/// (`inspect` then reports what it can read without one).
+pub fn get_if_given(
+    global: &GlobalArgs,
+    which: Which,
+    purpose: Purpose,
+) -> Result<Option<Password>> {
+    let may_be_empty = purpose == Purpose::ExistingMayBeEmpty;
     let file = match which {
         Which::Ca => global.password_file.as_deref(),
         Which::Pfx => global.pfx_password_file.as_deref(),
     };
     if let Some(path) = file {
-        return from_file(path, which.option());
+        return from_file(path, which.option(), may_be_empty).map(Some);
     }
     if let Some(path) = std::env::var_os(which.file_env()) {
         if path.is_empty() {
@@ -87,12 +112,12 @@ pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Passwo
                 which.noun()
             )));
         }
-        return from_file(Path::new(&path), which.file_env());
+        return from_file(Path::new(&path), which.file_env(), may_be_empty).map(Some);
     }
     if let Some(value) = std::env::var_os(which.env()) {
         // The variable holds the password itself, never a file name.
         let value = Zeroizing::new(value.to_string_lossy().into_owned());
-        if value.is_empty() {
+        if value.is_empty() && !may_be_empty {
             return Err(Error::failed(format!(
                 "{} is set but empty: put the {} in it, or name a file with {} or {}",
                 which.env(),
@@ -101,22 +126,15 @@ pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Passwo
                 which.file_env()
             )));
         }
-        return Ok(Password::new(value.as_str()));
+        return Ok(Some(Password::new(value.as_str())));
     }
     if interactive() {
-        return prompt(which, purpose);
+        return prompt(which, purpose).map(Some);
     }
-    Err(Error::failed(format!(
-        "the {noun} is needed but there is no terminal to ask on: pass {option} FILE or set \
-         {file_env} to a file (its first line is the password), or set {env} to the password",
-        noun = which.noun(),
-        option = which.option(),
-        file_env = which.file_env(),
-        env = which.env()
-    )))
+    Ok(None)
 }
 
-fn from_file(path: &Path, source: &str) -> Result<Password> {
+fn from_file(path: &Path, source: &str, may_be_empty: bool) -> Result<Password> {
     let contents = qvca::input::read_limited(
         path,
         qvca::input::PASSWORD_FILE_LIMIT,
@@ -137,7 +155,7 @@ fn from_file(path: &Path, source: &str) -> Result<Password> {
         ))
     })?;
     let password = Password::from_file_contents(text);
-    if password.is_empty() {
+    if password.is_empty() && !may_be_empty {
         return Err(Error::failed(format!(
             "the password file {} has an empty first line: put the password on its first line",
             path.display()
@@ -151,7 +169,9 @@ fn prompt(which: Which, purpose: Purpose) -> Result<Password> {
     let mut input = dialoguer::Password::new().with_prompt(match purpose {
         Purpose::New => format!("New {noun}"),
         Purpose::Existing => capitalized(noun),
+        Purpose::ExistingMayBeEmpty => format!("{} (Enter if it has none)", capitalized(noun)),
     });
+    let may_be_empty = purpose == Purpose::ExistingMayBeEmpty;
     if purpose == Purpose::New {
         input = input.with_confirmation(
             format!("Repeat the {noun}"),
@@ -160,7 +180,7 @@ fn prompt(which: Which, purpose: Purpose) -> Result<Password> {
     }
     let entered = input
         .validate_with(|p: &String| -> std::result::Result<(), &str> {
-            if p.is_empty() {
+            if p.is_empty() && !may_be_empty {
                 Err("The password cannot be empty.")
             } else {
                 Ok(())

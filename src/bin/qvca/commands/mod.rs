@@ -68,6 +68,11 @@ impl Context<'_> {
     pub fn pfx_password(&self, purpose: Purpose) -> qvca::Result<Password> {
         password::get(self.global, Which::Pfx, purpose)
     }
+
+    /// The PKCS#12 password if one was given (or a terminal can be asked); `None` otherwise.
+    pub fn pfx_password_if_given(&self, purpose: Purpose) -> qvca::Result<Option<Password>> {
+        password::get_if_given(self.global, Which::Pfx, purpose)
+    }
 }
 
 /// Runs the chosen command and returns its exit code.

@@ -5,7 +5,7 @@ use crate::cli::VerifyArgs;
 use crate::exit;
 use qvca::Error;
 use qvca::ca::Ca;
-use qvca::certificate::{parse_crl, parse_one_certificate};
+use qvca::certificate::{parse_certificates, parse_crl, parse_one_certificate};
 use qvca::input::{DOCUMENT_LIMIT, read_limited};
 use qvca::revocation::crl_for_verification;
 use qvca::verify::{Verification, VerifyOptions, verify_ca, verify_certificate};
@@ -26,8 +26,8 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let results = if args.files.is_empty() {
-        if args.root.is_some() {
-            return Err(Error::usage("--root needs certificate FILEs to verify").into());
+        if args.root.is_some() || args.chain.is_some() {
+            return Err(Error::usage("--root and --chain need certificate FILEs to verify").into());
         }
         let ca = Ca::open(&ctx.ca_dir()?)?;
         let results = verify_ca(&ca, args.name.as_deref(), now)?;
@@ -56,14 +56,38 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
             Some(ca) if crl_der.is_none() => crl_for_verification(ca)?,
             _ => None,
         };
+        let chain = match &args.chain {
+            Some(path) => {
+                let certs =
+                    parse_certificates(&read_limited(path, DOCUMENT_LIMIT, "the file")?, path)?;
+                if certs.is_empty() {
+                    return Err(Error::failed(format!(
+                        "{} holds no certificate: give the intermediate CA certificates (PEM)",
+                        path.display()
+                    ))
+                    .into());
+                }
+                certs
+            }
+            None => Vec::new(),
+        };
         let mut results = Vec::new();
         for file in &args.files {
             let bytes = read_limited(file, DOCUMENT_LIMIT, "the certificate file")?;
-            let cert = parse_one_certificate(&bytes, file)?;
+            // A file with a full chain: the first certificate is verified, the others help.
+            let mut certs = parse_certificates(&bytes, file)?;
+            if certs.is_empty() {
+                return Err(
+                    Error::failed(format!("{} holds no certificate", file.display())).into(),
+                );
+            }
+            let cert = certs.remove(0);
+            certs.extend(chain.iter().cloned());
             let options = VerifyOptions {
                 name: args.name.as_deref(),
                 crl_der: crl_der.as_deref().or(default_crl.as_deref()),
                 index: ca.as_ref().map(Ca::index),
+                intermediates: &certs,
             };
             results.push(verify_certificate(
                 &file.display().to_string(),
