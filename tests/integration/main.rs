@@ -14,6 +14,7 @@ mod interop;
 mod lifecycle;
 mod names;
 mod packages;
+mod readme;
 mod secrets;
 mod sign;
 mod support;
