@@ -237,3 +237,53 @@ fn the_readme_matcher_takes_wildcards_and_nothing_else() {
     assert!(!lines_match(&p(&["a", "z"]), &["a", "b", "z"]));
     assert!(!lines_match(&p(&[]), &["unexpected"]));
 }
+
+#[test]
+fn the_readme_sections_the_templates_point_to_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let headings: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect();
+    let mut pointers = 0;
+    for entry in std::fs::read_dir(root.join("templates")).expect("templates") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("template");
+        for (at, pointer) in text.match_indices("README, \"") {
+            let rest = &text[at + pointer.len()..];
+            let section = rest.split('"').next().unwrap_or_default();
+            pointers += 1;
+            assert!(
+                headings.contains(&section),
+                "{} points to the README section {section:?}, which does not exist",
+                path.display()
+            );
+        }
+    }
+    assert!(pointers > 0, "the templates point to the README");
+}
+
+#[test]
+fn verify_lists_the_certificates_in_the_order_list_does() {
+    let ca = super::support::p256_ca(&["QVS02", "qms01", "QVS10"]);
+    let list = ca.json(&["list"]);
+    let listed: Vec<String> = list["certificates"]
+        .as_array()
+        .expect("certificates")
+        .iter()
+        .map(|c| c["serial"].as_str().expect("serial").to_owned())
+        .collect();
+    let verify = ca.json(&["verify"]);
+    let verified: Vec<String> = verify["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["serial"].as_str().expect("serial").to_owned())
+        .collect();
+    assert_eq!(verified, listed, "verify: {verify}\nlist: {list}");
+}
