@@ -14,6 +14,7 @@ mod interop;
 mod lifecycle;
 mod names;
 mod packages;
+mod profile_urls;
 mod readme;
 mod secrets;
 mod sign;

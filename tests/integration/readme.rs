@@ -70,7 +70,10 @@ fn console_blocks(markdown: &str) -> Vec<Block> {
             }
         }
     }
-    assert!(current.is_none(), "README.md: a ```console block is not closed");
+    assert!(
+        current.is_none(),
+        "README.md: a ```console block is not closed"
+    );
     blocks
 }
 
@@ -182,8 +185,8 @@ fn the_readme_console_blocks_are_what_the_binary_prints() {
                 .stdin(std::process::Stdio::null());
             let out = sh.output().expect("sh");
             last_code = out.status.code().unwrap_or(-1);
-            let printed = String::from_utf8_lossy(&out.stdout)
-                .replace(&sandbox.display().to_string(), "");
+            let printed =
+                String::from_utf8_lossy(&out.stdout).replace(&sandbox.display().to_string(), "");
             let lines: Vec<&str> = printed.lines().map(str::trim_end).collect();
             let mut expected: Vec<String> = command
                 .expected
