@@ -672,4 +672,32 @@ mod tests {
                 .contains(&KeyUsage::KeyEncipherment)
         );
     }
+
+    #[test]
+    fn profile_urls_are_checked() {
+        for good in [
+            "http://pki.example.local/qvca.crl",
+            "HTTPS://pki.example.local:8443/root.cer",
+            "ldap://dc01/CN=QlikViewCA,CN=CDP?certificateRevocationList",
+            "http://pki/a%20b.crl",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        for (bad, problem) in [
+            ("ftp://pki/qvca.crl", "not an http://"),
+            ("pki.example.local/qvca.crl", "not an http://"),
+            ("http://", "no host"),
+            ("http:///qvca.crl", "no host"),
+            ("http://:80/qvca.crl", "no host"),
+            ("http://pki/a b.crl", "' '"),
+            ("http://pki/a\tb.crl", "'\\t'"),
+            ("http://pki/\u{7f}", "'\\u{7f}'"),
+            ("http://pki/ä.crl", "'ä'"),
+        ] {
+            let message = check_url(bad).expect_err(bad);
+            assert!(message.contains(problem), "{bad}: {message}");
+        }
+        let long = format!("http://pki/{}", "a".repeat(1100));
+        assert!(check_url(&long).expect_err("long").contains("1024"));
+    }
 }
