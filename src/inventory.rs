@@ -106,15 +106,18 @@ pub fn list(ca: &Ca, all: bool, now: OffsetDateTime) -> Vec<ListedCertificate> {
             keyless: e.keyless,
         })
         .collect();
-    // The seed's order: Server certificates by name, then the Client, then the root; within
-    // one name, issue order.
-    rows.sort_by_cached_key(|r| {
-        let rank = match r.kind {
-            CertKind::Server => 0,
-            CertKind::Client => 1,
-            CertKind::Root => 2,
-        };
-        (rank, r.issued_to.to_ascii_lowercase())
-    });
+    rows.sort_by_cached_key(|r| seed_order(r.kind, &r.issued_to));
     rows
+}
+
+/// The order `list` shows certificates in, and every other listing follows (`verify`): the
+/// seed's order, Server certificates by name, then the Client, then the root. A stable sort by
+/// this key keeps issue order within one name.
+pub fn seed_order(kind: CertKind, name: &str) -> (u8, String) {
+    let rank = match kind {
+        CertKind::Server => 0,
+        CertKind::Client => 1,
+        CertKind::Root => 2,
+    };
+    (rank, name.to_ascii_lowercase())
 }

@@ -239,9 +239,47 @@ pub fn leaf_params(
     (params.not_before, params.not_after) = validity;
     params.is_ca = IsCa::ExplicitNoCa;
     apply_usages(&mut params, profile, key_type);
+    if !profile.crl_distribution_points.is_empty() {
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: profile.crl_distribution_points.clone(),
+        }];
+    }
+    if !profile.authority_info_access_ca_issuers.is_empty() {
+        params.custom_extensions.push(authority_info_access(
+            &profile.authority_info_access_ca_issuers,
+        )?);
+    }
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = rcgen::KeyIdMethod::Sha256;
     Ok(params)
+}
+
+/// The authority information access extension (RFC 5280 4.2.2.1, not critical) with one
+/// caIssuers access description per URL.
+fn authority_info_access(urls: &[String]) -> Result<rcgen::CustomExtension> {
+    use der::Encode;
+    use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, name::GeneralName};
+    let mut descriptions = Vec::new();
+    for url in urls {
+        let location = der::asn1::Ia5String::new(url)
+            .map_err(|e| Error::failed(format!("{url:?} cannot be put into a certificate: {e}")))?;
+        descriptions.push(AccessDescription {
+            access_method: const_oid::db::rfc5280::ID_AD_CA_ISSUERS,
+            access_location: GeneralName::UniformResourceIdentifier(location),
+        });
+    }
+    let content = AuthorityInfoAccessSyntax(descriptions)
+        .to_der()
+        .map_err(|e| {
+            Error::failed(format!(
+                "cannot encode the authority information access: {e}"
+            ))
+        })?;
+    // id-pe-authorityInfoAccess, 1.3.6.1.5.5.7.1.1.
+    Ok(rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+        content,
+    ))
 }
 
 /// The validity of a leaf issued now for `days`, refused (never truncated) when it would end

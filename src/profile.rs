@@ -173,6 +173,46 @@ pub struct Profile {
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
     /// Subject fields.
     pub subject: SubjectFields,
+    /// Where the CRL can be fetched (`crl_distribution_points`, Server and Client only): put
+    /// into the CRL distribution points extension. Empty by default.
+    pub crl_distribution_points: Vec<String>,
+    /// Where the root certificate can be fetched (`authority_info_access_ca_issuers`, Server
+    /// and Client only): caIssuers in the authority information access extension. Empty by
+    /// default.
+    pub authority_info_access_ca_issuers: Vec<String>,
+}
+
+/// The URL schemes a CRL distribution point or caIssuers location may use.
+const URL_SCHEMES: [&str; 3] = ["http://", "https://", "ldap://"];
+
+/// Checks one URL of a profile: http, https or ldap, printable ASCII without spaces (an
+/// IA5String in the certificate), a host after the scheme, at most 1024 characters.
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    let scheme = URL_SCHEMES
+        .iter()
+        .find(|s| url.len() >= s.len() && url[..s.len()].eq_ignore_ascii_case(s));
+    let Some(scheme) = scheme else {
+        return Err(format!(
+            "{url:?} is not an http://, https:// or ldap:// URL (e.g. \"http://pki.example.local/qvca.crl\")"
+        ));
+    };
+    if url.len() > 1024 {
+        return Err(format!("{url:.40?}... is longer than 1024 characters"));
+    }
+    if let Some(bad) = url.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "{url:?} contains {bad:?}: a URL in a certificate is printable ASCII without spaces \
+             (percent-encode the rest, e.g. %20 for a space)"
+        ));
+    }
+    let host = url[scheme.len()..]
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("{url:?} has no host after {scheme}"));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -186,6 +226,10 @@ struct RawProfile {
     extended_key_usage: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     subject: Option<RawSubject>,
+    #[serde(default)]
+    crl_distribution_points: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    authority_info_access_ca_issuers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -398,6 +442,35 @@ impl Profile {
             country,
         };
 
+        let urls = |list: &Option<Spanned<Vec<Spanned<String>>>>, field: &str| {
+            let Some(list) = list else {
+                return Ok(Vec::new());
+            };
+            if kind == CertKind::Root {
+                return Err(at(
+                    list.span(),
+                    field,
+                    "belongs in the server and client templates: the URLs go into the \
+                     certificates the root issues, not into the root itself"
+                        .into(),
+                ));
+            }
+            let mut out: Vec<String> = Vec::new();
+            for item in list.get_ref() {
+                check_url(item.get_ref()).map_err(|problem| at(item.span(), field, problem))?;
+                if !out.contains(item.get_ref()) {
+                    out.push(item.get_ref().clone());
+                }
+            }
+            Ok(out)
+        };
+        let crl_distribution_points =
+            urls(&raw.crl_distribution_points, "crl_distribution_points")?;
+        let authority_info_access_ca_issuers = urls(
+            &raw.authority_info_access_ca_issuers,
+            "authority_info_access_ca_issuers",
+        )?;
+
         Ok(Profile {
             kind,
             key_type,
@@ -405,6 +478,8 @@ impl Profile {
             key_usage,
             extended_key_usage,
             subject,
+            crl_distribution_points,
+            authority_info_access_ca_issuers,
         })
     }
 
@@ -596,5 +671,33 @@ mod tests {
                 .key_usage_for(KeyType::Rsa2048)
                 .contains(&KeyUsage::KeyEncipherment)
         );
+    }
+
+    #[test]
+    fn profile_urls_are_checked() {
+        for good in [
+            "http://pki.example.local/qvca.crl",
+            "HTTPS://pki.example.local:8443/root.cer",
+            "ldap://dc01/CN=QlikViewCA,CN=CDP?certificateRevocationList",
+            "http://pki/a%20b.crl",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        for (bad, problem) in [
+            ("ftp://pki/qvca.crl", "not an http://"),
+            ("pki.example.local/qvca.crl", "not an http://"),
+            ("http://", "no host"),
+            ("http:///qvca.crl", "no host"),
+            ("http://:80/qvca.crl", "no host"),
+            ("http://pki/a b.crl", "' '"),
+            ("http://pki/a\tb.crl", "'\\t'"),
+            ("http://pki/\u{7f}", "'\\u{7f}'"),
+            ("http://pki/ä.crl", "'ä'"),
+        ] {
+            let message = check_url(bad).expect_err(bad);
+            assert!(message.contains(problem), "{bad}: {message}");
+        }
+        let long = format!("http://pki/{}", "a".repeat(1100));
+        assert!(check_url(&long).expect_err("long").contains("1024"));
     }
 }

@@ -367,7 +367,11 @@ pub fn verify_ca(
     let root_der = ca.root_der()?;
     let crl_der = crate::revocation::crl_for_verification(ca)?;
     let mut out = Vec::new();
-    for entry in ca.index().current_entries() {
+    // In `list`'s order, whatever order the index holds the entries in (bulk issuance records
+    // them as they finish).
+    let mut entries = ca.index().current_entries();
+    entries.sort_by_cached_key(|e| crate::inventory::seed_order(e.kind, &e.name));
+    for entry in entries {
         if entry.status == crate::store::EntryStatus::Revoked {
             continue;
         }

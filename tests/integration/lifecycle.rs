@@ -14,7 +14,7 @@ use std::process::Output;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 /// The sample Signed License Key of seed 003, wrapped exactly as the page shows it.
-const SEED_003_SLK: &str = "\
+pub(crate) const SEED_003_SLK: &str = "\
 eyJhbGciOiJSUzUxMiIsInR5cCI6IkpXVCIsImtpZCI6ImEzMzdhZDE3LTk1ODctNGNhOS05M2I3LTBi
 MmI5ZTNlOWI0OCJ9.eyJqdGkiOiI2MjNhYTlhZi05NTBmLTQ3ZjctOGJmMC1mNGQzOWY0MmQ5N
 mMiLCJsaWNlbnNlIjoiOTk5OTAwMDAwMDAwMTI1MyJ9.YJqTct2ngqLfl2VP3jxW4RsDNK2MTL-BpJ

@@ -16,6 +16,8 @@ mod lifecycle;
 mod names;
 mod packages;
 mod reading;
+mod profile_urls;
+mod readme;
 mod secrets;
 mod sign;
 mod support;
