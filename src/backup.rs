@@ -133,6 +133,13 @@ pub struct BackupEntry {
     pub keyless: bool,
 }
 
+/// Backup entries in the order `list` shows certificates (Servers by name, the Client, the
+/// root; within one name, issue order), so that reports are stable.
+fn sorted_as_list(mut entries: Vec<BackupEntry>) -> Vec<BackupEntry> {
+    entries.sort_by_cached_key(|e| crate::inventory::seed_order(e.kind, &e.name));
+    entries
+}
+
 /// The result of verifying a backup.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupVerification {
@@ -422,19 +429,21 @@ fn verification_of(
         has_ca_state: contents.has_ca_state,
         root: root.map(|r| r.entry.name.clone()),
         root_sha256: root.map(|r| r.entry.sha256.clone()),
-        entries: contents
-            .certificates
-            .iter()
-            .map(|c| BackupEntry {
-                name: c.entry.name.clone(),
-                kind: c.entry.kind,
-                serial: c.entry.serial.clone(),
-                not_after: c.entry.not_after,
-                status: c.entry.status,
-                has_key: c.key.is_some(),
-                keyless: c.entry.keyless,
-            })
-            .collect(),
+        entries: sorted_as_list(
+            contents
+                .certificates
+                .iter()
+                .map(|c| BackupEntry {
+                    name: c.entry.name.clone(),
+                    kind: c.entry.kind,
+                    serial: c.entry.serial.clone(),
+                    not_after: c.entry.not_after,
+                    status: c.entry.status,
+                    has_key: c.key.is_some(),
+                    keyless: c.entry.keyless,
+                })
+                .collect(),
+        ),
         crl_number: contents.has_ca_state.then_some(contents.index.crl_number),
         problems,
     }
