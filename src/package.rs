@@ -134,6 +134,9 @@ pub struct PackageRequest {
     pub encryption: PfxEncryption,
     /// Replace an existing package folder.
     pub force: bool,
+    /// The services this node runs (`--role`), for the ports its README lists; empty: every
+    /// QlikView role.
+    pub roles: Vec<crate::ports::Role>,
 }
 
 /// What to put in a keyless package (`package MACHINE --keyless`).
@@ -149,6 +152,8 @@ pub struct KeylessPackageRequest {
     pub key_storage: Option<KeyStorage>,
     /// Replace an existing package folder.
     pub force: bool,
+    /// The services this node runs (`--role`), for the ports its README lists.
+    pub roles: Vec<crate::ports::Role>,
 }
 
 /// How the keys of a keyless package are made on the node.
@@ -230,6 +235,7 @@ pub fn build_package(
         client_thumbprint: client_details.sha1_thumbprint,
         encryption: request.encryption,
         created: time::OffsetDateTime::now_utc(),
+        roles: request.roles.clone(),
     };
     let (server_pfx, client_pfx, root_file) = values.file_names();
     let mut files = vec![
@@ -291,6 +297,7 @@ pub fn build_keyless_package(ca: &Ca, request: &KeylessPackageRequest) -> Result
         key_storage,
         package_id: hex::encode_upper(id),
         created: time::OffsetDateTime::now_utc(),
+        roles: request.roles.clone(),
     };
     let names = values.file_names();
     let mut files = vec![PackageFile::public(&names.root_file, root_der.to_vec())];
@@ -421,6 +428,8 @@ pub struct ScriptValues {
     pub encryption: PfxEncryption,
     /// When the package is made.
     pub created: time::OffsetDateTime,
+    /// The services the node runs; empty: every QlikView role.
+    pub roles: Vec<crate::ports::Role>,
 }
 
 impl ScriptValues {
@@ -454,6 +463,8 @@ pub struct KeylessValues {
     pub package_id: String,
     /// When the package is made.
     pub created: time::OffsetDateTime,
+    /// The services the node runs; empty: every QlikView role.
+    pub roles: Vec<crate::ports::Role>,
 }
 
 /// The file names of a keyless package.
@@ -513,9 +524,14 @@ pub struct RenderedFile {
     pub bytes: Vec<u8>,
 }
 
-/// The port tables of seed 001, for the READMEs.
-fn port_lines() -> (minijinja::Value, minijinja::Value) {
-    let ports = qlikview_ports();
+/// The port tables of seed 001 for the services of `roles` (every QlikView role when empty),
+/// for the READMEs.
+fn port_lines(roles: &[crate::ports::Role]) -> (minijinja::Value, minijinja::Value) {
+    let ports: Vec<crate::ports::Port> = if roles.is_empty() {
+        qlikview_ports()
+    } else {
+        crate::ports::ports_for(roles)
+    };
     let lines = |table: PortTable| -> Vec<PortLine> {
         ports
             .iter()
@@ -549,7 +565,7 @@ fn cmd_wrapper(name: &str) -> Result<RenderedFile> {
 /// templates, every value escaped for the template's language.
 pub fn render_scripts(values: &ScriptValues) -> Result<Vec<RenderedFile>> {
     let (server_pfx, client_pfx, root_file) = values.file_names();
-    let (service_ports, install_ports) = port_lines();
+    let (service_ports, install_ports) = port_lines(&values.roles);
     let context = minijinja::context! {
         version => env!("CARGO_PKG_VERSION"),
         created => crate::issue::date(values.created),
@@ -591,7 +607,7 @@ pub fn render_scripts(values: &ScriptValues) -> Result<Vec<RenderedFile>> {
 /// Renders the request files, scripts and README of a keyless package.
 pub fn render_keyless_scripts(values: &KeylessValues) -> Result<Vec<RenderedFile>> {
     let names = values.file_names();
-    let (service_ports, install_ports) = port_lines();
+    let (service_ports, install_ports) = port_lines(&values.roles);
     let server_inf = "request.inf";
     let client_inf = "client-request.inf";
     let context = minijinja::context! {
@@ -1037,6 +1053,7 @@ mod tests {
             client_thumbprint: "EF".repeat(20),
             encryption: PfxEncryption::Modern,
             created: time::OffsetDateTime::UNIX_EPOCH,
+            roles: Vec::new(),
         }
     }
 
@@ -1050,6 +1067,7 @@ mod tests {
             key_storage: KeyStorage::default_for(key_type),
             package_id: "01".repeat(16),
             created: time::OffsetDateTime::UNIX_EPOCH,
+            roles: Vec::new(),
         }
     }
 

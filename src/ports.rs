@@ -56,6 +56,11 @@ impl Role {
         Role::SenseDatabase,
     ];
 
+    /// The role with this command-line name (`--role`), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The role's name on the command line.
     pub fn as_str(self) -> &'static str {
         match self {

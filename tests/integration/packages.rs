@@ -1053,3 +1053,37 @@ fn keyless_request_sh_refuses_an_incomplete_earlier_request_until_new_is_given()
     assert_ne!(crate::support::snapshot(&target.join("pending")), pending);
     assert!(package.join("QVProxy-QVS01.csr").is_file());
 }
+
+#[test]
+fn a_package_readme_lists_only_the_ports_of_the_nodes_roles() {
+    let ca = crate::support::p256_ca(&["QVS01"]);
+    let all = ca.path().join("all");
+    let qvs = ca.path().join("qvs");
+    for (dir, roles) in [(&all, None), (&qvs, Some("qvs"))] {
+        let mut args = vec!["package", "QVS01", "--out", path_str(dir)];
+        if let Some(roles) = roles {
+            args.extend(["--role", roles]);
+        }
+        assert_code(&crate::support::run(&ca, &args), 0, "package");
+    }
+    let readme = |dir: &Path| {
+        let bytes = std::fs::read(dir.join("README.txt")).expect("README.txt");
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let everything = readme(&all);
+    let only_qvs = readme(&qvs);
+    let port_lines = |text: &str| {
+        text.lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count()
+    };
+    assert!(
+        port_lines(&only_qvs) < port_lines(&everything),
+        "{only_qvs}\n---\n{everything}"
+    );
+    assert!(only_qvs.contains("QlikView Server"), "{only_qvs}");
+    assert!(
+        !only_qvs.contains("QlikView Management Service ("),
+        "{only_qvs}"
+    );
+}

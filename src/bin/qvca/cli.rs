@@ -212,7 +212,7 @@ pub struct PortsArgs {
 }
 
 /// The role names `--role` accepts (the library's, so the two never drift apart).
-fn role_names() -> clap::builder::PossibleValuesParser {
+pub(crate) fn role_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(qvca::ports::Role::ALL.map(|r| r.as_str()))
 }
 
@@ -679,6 +679,10 @@ pub struct PackageArgs {
     /// Where Windows keeps the keys (with --keyless) [default: capi for RSA, cng for ECDSA]
     #[arg(long, value_name = "S", value_enum, requires = "keyless")]
     pub key_storage: Option<KeyStorageArg>,
+    /// The services this node runs (repeat or comma-separate), so its README lists only their
+    /// ports [default: every QlikView role]
+    #[arg(long, value_delimiter = ',', value_name = "ROLE", value_parser = role_names())]
+    pub role: Vec<String>,
     /// Replace an existing package folder (only a qvca package; it is kept aside)
     #[arg(long)]
     pub force: bool,

@@ -28,6 +28,7 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|| PathBuf::from(format!("{}-package", server.name))),
         encryption: PfxEncryption::from_legacy_flag(args.legacy),
         force: args.force,
+        roles: roles(args),
     };
     refuse_existing(&request.out, args.force)?;
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
@@ -56,6 +57,7 @@ fn run_keyless(ctx: &Context, ca: &Ca, args: &PackageArgs) -> anyhow::Result<u8>
             .map_or(qvca::key::KeyType::Rsa2048, Into::into),
         key_storage: args.key_storage.map(Into::into),
         force: args.force,
+        roles: roles(args),
     };
     refuse_existing(&request.out, args.force)?;
     let report = build_keyless_package(ca, &request)?;
@@ -104,4 +106,12 @@ fn print_report(ctx: &Context, report: &PackageReport, next: &str) {
         }
         let _ = writeln!(text, "{next}");
     });
+}
+
+/// The roles given with `--role` (names clap has already checked against the same list).
+fn roles(args: &PackageArgs) -> Vec<qvca::ports::Role> {
+    args.role
+        .iter()
+        .filter_map(|name| qvca::ports::Role::from_name(name))
+        .collect()
 }

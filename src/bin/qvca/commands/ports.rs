@@ -11,7 +11,7 @@ pub fn run(ctx: &Context, args: &PortsArgs) -> anyhow::Result<u8> {
     let roles: Vec<Role> = args
         .role
         .iter()
-        .filter_map(|name| Role::ALL.into_iter().find(|r| r.as_str() == name))
+        .filter_map(|name| Role::from_name(name))
         .collect();
     if let Some(tool) = args.firewall {
         let tool = match tool {
