@@ -197,8 +197,12 @@ pub fn export_license_service(
     });
     if changed || !same_target {
         ca.index_mut().license_service_export = Some(record);
-        ca.commit()?;
     }
+    // Every export of a key is logged, a rewrite of the same files too.
+    ca.commit(
+        &crate::store::oplog::Operation::new("export license-service")
+            .with_certificate(&entry.serial, &entry.name),
+    )?;
 
     Ok(LicenseServiceExport {
         dir,
