@@ -135,7 +135,12 @@ impl Store {
     /// its record appended to the operations log first ([`oplog`]; the index then names that
     /// record). Only the holder of this directory's lock can commit, and only while the
     /// directory it locked is still the one at this path.
-    pub fn save_index(&self, index: &mut Index, lock: &CaLock, op: &oplog::Operation) -> Result<()> {
+    pub fn save_index(
+        &self,
+        index: &mut Index,
+        lock: &CaLock,
+        op: &oplog::Operation,
+    ) -> Result<()> {
         self.check_lock(lock)?;
         oplog::append(self, lock, index, op)?;
         self.write_index(index)

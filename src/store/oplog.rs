@@ -194,7 +194,12 @@ fn printable(text: &str) -> String {
 
 /// Appends the record of `op` to the log of `store` durably and records it as the head of
 /// `index` (which the caller then commits). Called by [`Store::save_index`] only, under the lock.
-pub(crate) fn append(store: &Store, _lock: &CaLock, index: &mut Index, op: &Operation) -> Result<()> {
+pub(crate) fn append(
+    store: &Store,
+    _lock: &CaLock,
+    index: &mut Index,
+    op: &Operation,
+) -> Result<()> {
     let path = store.confined(log_path(store))?;
     let text = read_log(store)?;
     let committed = index.oplog.clone();
@@ -210,7 +215,10 @@ pub(crate) fn append(store: &Store, _lock: &CaLock, index: &mut Index, op: &Oper
             keep_len = Some(text.rfind('\n').map_or(0, |i| i + 1));
         }
         let whole = &text[..keep_len.unwrap_or(text.len())];
-        if let Some(last) = whole.lines().last().and_then(|l| serde_json::from_str::<Record>(l).ok())
+        if let Some(last) = whole
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str::<Record>(l).ok())
         {
             let base = committed.as_ref().map_or(0, |h| h.seq);
             if last.seq > base {
@@ -378,9 +386,10 @@ pub fn check(store: &Store, index: &Index) -> Result<LogReport> {
                 } else {
                     format!("records {expected} to {} are missing", record.seq - 1)
                 };
-                report
-                    .problems
-                    .push(format!("{missing} (line {number} holds record {}): deleted", record.seq));
+                report.problems.push(format!(
+                    "{missing} (line {number} holds record {}): deleted",
+                    record.seq
+                ));
             } else {
                 report.problems.push(format!(
                     "line {number} holds record {} where record {expected} belongs: the log was \

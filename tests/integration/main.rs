@@ -13,6 +13,7 @@ mod hygiene;
 mod interop;
 mod lifecycle;
 mod names;
+mod oplog;
 mod packages;
 mod secrets;
 mod sign;

@@ -90,7 +90,11 @@ fn verify(ctx: &Context, report: &LogReport) -> anyhow::Result<u8> {
 /// One record as a line: seq, time, user@host, command, names (serials), outcome.
 fn line(shown: &ShownRecord) -> String {
     let r = &shown.record;
-    let mut what: Vec<String> = r.names.iter().map(|n| printable_value(n).into_owned()).collect();
+    let mut what: Vec<String> = r
+        .names
+        .iter()
+        .map(|n| printable_value(n).into_owned())
+        .collect();
     if !r.serials.is_empty() {
         let serials: Vec<String> = r.serials.iter().map(|s| short_serial(s, 8)).collect();
         what.push(format!("({})", serials.join(", ")));
