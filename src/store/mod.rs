@@ -142,8 +142,12 @@ impl Store {
         op: &oplog::Operation,
     ) -> Result<()> {
         self.check_lock(lock)?;
-        oplog::append(self, lock, index, op)?;
-        self.write_index(index)
+        let previous = index.oplog.clone();
+        let appended = oplog::append(self, lock, index, op)?;
+        self.write_index(index).inspect_err(|_| {
+            oplog::undo_append(self, appended);
+            index.oplog = previous;
+        })
     }
 
     /// Commits an intermediate step of an operation whose last commit is logged by

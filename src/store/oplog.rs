@@ -192,6 +192,11 @@ fn printable(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(128).collect()
 }
 
+/// Where the log ended before an append (`None`: there was no log), to take the record back
+/// when the index commit that follows fails.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Appended(Option<u64>);
+
 /// Appends the record of `op` to the log of `store` durably and records it as the head of
 /// `index` (which the caller then commits). Called by [`Store::save_index`] only, under the lock.
 pub(crate) fn append(
@@ -199,7 +204,7 @@ pub(crate) fn append(
     _lock: &CaLock,
     index: &mut Index,
     op: &Operation,
-) -> Result<()> {
+) -> Result<Appended> {
     let path = store.confined(log_path(store))?;
     let text = read_log(store)?;
     let committed = index.oplog.clone();
@@ -270,6 +275,10 @@ pub(crate) fn append(
         file.set_len(len as u64)
             .map_err(|e| Error::io("cutting the torn last line of", &path, e))?;
     }
+    let before = Appended(
+        text.as_ref()
+            .map(|t| keep_len.unwrap_or(t.len()) as u64),
+    );
     file.write_all(&line)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("appending to the operations log", &path, e))?;
@@ -281,7 +290,24 @@ pub(crate) fn append(
         seq: record.seq,
         hash: record.hash,
     });
-    Ok(())
+    Ok(before)
+}
+
+/// Takes back the record [`append`] wrote when the index commit failed (a full disk, a
+/// read-only file system): a failed operation leaves the CA as it was, its log included. Best
+/// effort: a record left behind is only an uncommitted one.
+pub(crate) fn undo_append(store: &Store, before: Appended) {
+    let path = log_path(store);
+    match before.0 {
+        None => {
+            let _ = std::fs::remove_file(&path);
+        }
+        Some(len) => {
+            if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
+                let _ = file.set_len(len).and_then(|()| file.sync_all());
+            }
+        }
+    }
 }
 
 fn now_seconds() -> OffsetDateTime {
