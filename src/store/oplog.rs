@@ -275,10 +275,7 @@ pub(crate) fn append(
         file.set_len(len as u64)
             .map_err(|e| Error::io("cutting the torn last line of", &path, e))?;
     }
-    let before = Appended(
-        text.as_ref()
-            .map(|t| keep_len.unwrap_or(t.len()) as u64),
-    );
+    let before = Appended(text.as_ref().map(|t| keep_len.unwrap_or(t.len()) as u64));
     file.write_all(&line)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("appending to the operations log", &path, e))?;
