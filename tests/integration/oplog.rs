@@ -281,3 +281,22 @@ fn a_crash_between_the_append_and_the_index_commit_leaves_a_log_that_verifies() 
     let out = run(&ca, &["log"]);
     assert!(stdout(&out).contains("interrupted"), "{}", describe(&out));
 }
+
+#[test]
+fn setup_and_package_are_logged_and_a_setup_that_changes_nothing_logs_nothing() {
+    let ca = TestCa::with_setup(&["QVS01"]);
+    let setup = ["init", "setup", "setup", "export license-service"];
+    assert_eq!(commands(&ca), setup);
+    assert_code(&run(&ca, &["setup", "QVS01"]), 0, "setup again");
+    assert_eq!(commands(&ca), setup, "a setup that kept everything");
+    let out = ca.path().join("pkg");
+    assert_code(
+        &run(&ca, &["package", "QVS01", "--out", path_str(&out)]),
+        0,
+        "package",
+    );
+    let shown = records(&ca);
+    assert_eq!(shown[4]["command"], "package");
+    assert_eq!(shown[4]["names"], serde_json::json!(["QVS01", "QVProxy"]));
+    assert_code(&run(&ca, &["log", "--verify"]), 0, "verify");
+}
