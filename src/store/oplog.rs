@@ -450,8 +450,10 @@ pub fn check(store: &Store, index: &Index) -> Result<LogReport> {
         return Ok(report);
     }
     let last_seq = expected - 1;
-    match &head {
-        Some(h) => match report.records.iter().find(|r| r.record.seq == h.seq) {
+    // Without a head every record is one the index never committed (an older CA's first
+    // change, cut short).
+    if let Some(h) = &head {
+        match report.records.iter().find(|r| r.record.seq == h.seq) {
             None => report.problems.push(format!(
                 "the log ends at record {last_seq} but the index commits record {}: the log \
                  was truncated (its last records deleted)",
@@ -463,10 +465,7 @@ pub fn check(store: &Store, index: &Index) -> Result<LogReport> {
                 h.seq
             )),
             Some(_) => {}
-        },
-        // No head: every record is one the index never committed (an older CA's first change,
-        // cut short).
-        None => {}
+        }
     }
     if !report.problems.is_empty() {
         return Ok(report);
