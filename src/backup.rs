@@ -75,6 +75,9 @@ struct BackupState {
     /// Format 2: the public key of every private key in the backup (absent in format 1).
     #[serde(default)]
     keys: Vec<KeyRecord>,
+    /// The operations log (absent in backups of older qvca versions and of CAs without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oplog: Option<String>,
 }
 
 /// Where `backup` writes.
@@ -174,6 +177,7 @@ struct BackupContents {
     certificates: Vec<RestoredCertificate>,
     crl_pem: Option<String>,
     has_ca_state: bool,
+    oplog: Option<String>,
 }
 
 /// Writes a backup of the CA (held locked by the caller) and verifies it before naming it.
@@ -329,6 +333,7 @@ fn build_backup(
         historic,
         crl_pem,
         keys,
+        oplog: crate::store::oplog::read_log(ca.store())?,
     };
     let state_json = SecretBytes::new(
         serde_json::to_vec(&state)
@@ -470,7 +475,7 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
     let state = read_state(archive, &mut problems)?;
     let (mut found, loose_certs) = key_entries(archive, &mut problems)?;
 
-    let (index, has_ca_state, crl_pem) = match state {
+    let (index, has_ca_state, crl_pem, oplog) = match state {
         Some(state) => {
             if state.format > STATE_FORMAT {
                 return Err(Error::failed(format!(
@@ -491,7 +496,7 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
                 found.push(historic_certificate(historic)?);
             }
             check_against_state(&state, &found, &mut problems);
-            (state.index, true, state.crl_pem)
+            (state.index, true, state.crl_pem, state.oplog)
         }
         None => {
             // Without qvca state only what can work is restored: certificates with their keys,
@@ -509,7 +514,7 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
                 }
             }
             check_unique_serials(&found, &mut problems);
-            (index_from_certificates(&found)?, false, None)
+            (index_from_certificates(&found)?, false, None, None)
         }
     };
 
@@ -521,6 +526,7 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
             certificates,
             crl_pem,
             has_ca_state,
+            oplog,
         },
         problems,
     ))
@@ -1201,7 +1207,16 @@ fn write_restored_ca(
         .map(|c| c.entry.serial.clone())
         .collect();
     store.sync_batch(&serials)?;
-    store.save_index(&index, lock)?;
+    // The restored CA's log: the backup's, then this restore (see `store::oplog`).
+    if let Some(log) = &contents.oplog {
+        crate::store::oplog::write_log(&store, log)?;
+    }
+    let root = index.root().map(|r| (r.serial.clone(), r.name.clone()));
+    let mut op = crate::store::oplog::Operation::new("restore");
+    if let Some((serial, name)) = root {
+        op.add_certificate(&serial, &name);
+    }
+    store.save_index(&mut index, lock, &op)?;
     Ok(())
 }
 

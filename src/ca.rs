@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::key::{KeyProtection, KeyProtector, key_pair_from_pkcs8};
 use crate::secret::{Password, SecretBytes};
 use crate::serial::Serial;
+use crate::store::oplog::Operation;
 use crate::store::{CaLock, CertKind, Entry, EntryStatus, Index, Store};
 use rcgen::{Issuer, KeyPair};
 use rustls_pki_types::CertificateDer;
@@ -32,6 +33,7 @@ pub struct Ca {
 pub struct LockedCa {
     ca: Ca,
     lock: CaLock,
+    label: Option<&'static str>,
 }
 
 /// The unlocked root: the decrypted root key, ready to sign, and the key protector for the
@@ -72,6 +74,7 @@ impl Ca {
         Ok(LockedCa {
             ca: Self { store, index },
             lock,
+            label: None,
         })
     }
 
@@ -262,9 +265,28 @@ impl LockedCa {
         &mut self.ca.index
     }
 
-    /// Writes the index: the commit point of a state change.
-    pub fn commit(&mut self) -> Result<()> {
-        self.ca.store.save_index(&self.ca.index, &self.lock)
+    /// Writes the index: the commit point of a state change, with `op` appended to the
+    /// operations log first ([`crate::store::oplog`]). An operation that changes nothing in
+    /// the index (an export of a key) commits too, to log it.
+    pub fn commit(&mut self, op: &Operation) -> Result<()> {
+        self.ca.store.save_index(&mut self.ca.index, &self.lock, op)
+    }
+
+    /// Writes the index as an intermediate step of an operation that ends with
+    /// [`LockedCa::commit`] (no log record of its own).
+    pub fn commit_step(&mut self) -> Result<()> {
+        self.ca.store.save_index_step(&self.ca.index, &self.lock)
+    }
+
+    /// The command an operation of the library logs under, when its caller names it
+    /// (`renew`, `sign`, `setup` run `issue`'s batch); `None`: the library's own name.
+    pub fn operation_label(&self) -> Option<&'static str> {
+        self.label
+    }
+
+    /// Names the command the next commits log under (see [`LockedCa::operation_label`]).
+    pub fn set_operation_label(&mut self, label: &'static str) {
+        self.label = Some(label);
     }
 
     /// Marks `old` superseded by `new` (renewal or forced re-issue).

@@ -195,9 +195,14 @@ pub fn export_license_service(
             && p.server_serial == record.server_serial
             && p.root_sha256 == record.root_sha256
     });
+    // An export that wrote the key (or moved the record) is logged; a re-run that found every
+    // file current wrote nothing and changes nothing, its log included.
     if changed || !same_target {
         ca.index_mut().license_service_export = Some(record);
-        ca.commit()?;
+        ca.commit(
+            &crate::store::oplog::Operation::new("export license-service")
+                .with_certificate(&entry.serial, &entry.name),
+        )?;
     }
 
     Ok(LicenseServiceExport {

@@ -182,7 +182,11 @@ fn create_root(
         key_type,
         &details,
     ));
-    store.save_index(&index, lock)?;
+    store.save_index(
+        &mut index,
+        lock,
+        &crate::store::oplog::Operation::new("init").with_certificate(&serial, &common_name),
+    )?;
 
     Ok(InitReport {
         ca_dir: store.dir().to_owned(),

@@ -534,6 +534,21 @@ pub fn issue_batch(
     if !written.is_empty() {
         let serials: Vec<Serial> = written.iter().map(|(_, e)| e.serial.clone()).collect();
         ca.store().sync_batch(&serials)?;
+        let command = match ca.operation_label() {
+            Some(label) => label.to_owned(),
+            None => {
+                let mut kinds: Vec<&str> = written.iter().map(|(_, e)| e.kind.command()).collect();
+                kinds.dedup();
+                match kinds.as_slice() {
+                    [one] => format!("issue {one}"),
+                    _ => "issue".to_owned(),
+                }
+            }
+        };
+        let mut op = crate::store::oplog::Operation::new(command);
+        for (_, entry) in &written {
+            op.add_certificate(&entry.serial, &entry.name);
+        }
         for (replaced, entry) in written {
             let serial = entry.serial.clone();
             ca.index_mut().certificates.push(entry);
@@ -541,7 +556,7 @@ pub fn issue_batch(
                 ca.supersede(&old, &serial);
             }
         }
-        ca.commit()?;
+        ca.commit(&op)?;
     }
     Ok(outcomes.into_iter().flatten().collect())
 }

@@ -19,6 +19,7 @@ use crate::name::{CommonName, FqdnPolicy, MachineName};
 use crate::profile::Profile;
 use crate::serial::Serial;
 use crate::store::atomic::{Durability, FileMode};
+use crate::store::oplog::Operation;
 use crate::store::{CertKind, CrlRecord, Entry, EntryStatus, Revocation};
 use rcgen::RevocationReason;
 use serde::Serialize;
@@ -115,6 +116,7 @@ pub fn renew_leaves(
         check_renewable(entry)?;
     }
     let mut outcomes = Vec::new();
+    ca.set_operation_label("renew");
     for kind in [CertKind::Server, CertKind::Client] {
         let requests = entries
             .iter()
@@ -215,7 +217,11 @@ pub fn renew_root(
         &details,
     ));
     ca.supersede(&old.serial, &serial);
-    ca.commit()?;
+    ca.commit(
+        &Operation::new("renew root")
+            .with_certificate(&old.serial, &settings.root_cn)
+            .with_certificate(&serial, &settings.root_cn),
+    )?;
     let renewed_signer = signer.with_root_certificate(der)?;
     Ok((
         RootRenewal {
@@ -263,7 +269,7 @@ pub fn revoke(ca: &mut crate::ca::LockedCa, name_or_serial: &str, reason: &str) 
         reason: reason.to_owned(),
     });
     let revoked = stored.clone();
-    ca.commit()?;
+    ca.commit(&Operation::new("revoke").with_certificate(&revoked.serial, &revoked.name))?;
     Ok(revoked)
 }
 
@@ -344,7 +350,7 @@ pub fn write_crl(
     let path = std::path::absolute(out.map_or_else(|| ca.store().crl_path(), Path::to_path_buf))
         .map_err(|e| Error::failed(format!("cannot resolve the CRL path: {e}")))?;
     ca.index_mut().crl_number = number;
-    ca.commit()?;
+    ca.commit_step()?;
     crate::store::crash_point("crl-before-write");
     crate::store::atomic::write_output(&path, pem.as_bytes(), FileMode::Public, replace)?;
     // Only a CRL that was written is recorded for `doctor`.
@@ -354,7 +360,7 @@ pub fn write_crl(
         this_update: now,
         next_update,
     });
-    ca.commit()?;
+    ca.commit(&Operation::new("crl"))?;
     Ok(CrlReport {
         path,
         number,

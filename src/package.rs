@@ -199,12 +199,12 @@ struct PortLine {
 
 /// Builds the package folder for `request.machine` (written completely, then moved into place).
 pub fn build_package(
-    ca: &Ca,
+    ca: &mut crate::ca::LockedCa,
     signer: &RootSigner,
     request: &PackageRequest,
     password: &Password,
 ) -> Result<PackageReport> {
-    let server = exportable(ca, &request.machine)?;
+    let server = &exportable(ca, &request.machine)?.clone();
     if server.kind != CertKind::Server {
         return Err(Error::failed(format!(
             "{} is not a Server certificate: give the node's machine name",
@@ -215,11 +215,13 @@ pub fn build_package(
         .usable(CertKind::Client, time::OffsetDateTime::now_utc())
         .into_iter()
         .max_by_key(|e| (e.name == crate::name::DEFAULT_CLIENT_NAME, e.not_after))
+        .cloned()
         .ok_or_else(|| {
             Error::not_found(
                 "no valid Client certificate to package: issue it with `qvca issue client`",
             )
         })?;
+    let client = &client;
     refuse_existing_out(&request.out, request.force)?;
 
     let root = signer.root();
@@ -251,6 +253,11 @@ pub fn build_package(
     ];
     files.extend(render_scripts(&values)?.into_iter().map(PackageFile::from));
     let (files, aside) = write_package(&request.out, files)?;
+    ca.commit(
+        &crate::store::oplog::Operation::new("package")
+            .with_certificate(&server.serial, &server.name)
+            .with_certificate(&client.serial, &client.name),
+    )?;
     Ok(PackageReport {
         dir: request.out.clone(),
         machine: server.name.clone(),

@@ -96,6 +96,7 @@ pub fn setup(
         None => password(PasswordUse::Unlock),
     })?;
 
+    ca.set_operation_label("setup");
     let servers: Vec<LeafRequest> = request.machines.iter().map(LeafRequest::server).collect();
     let mut certificates = issue_batch(
         &mut ca,

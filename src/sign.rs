@@ -151,6 +151,7 @@ pub fn sign_request(
         force,
         jobs: 1,
     };
+    ca.set_operation_label("sign");
     let mut outcomes = issue_batch(
         ca,
         signer,

@@ -39,6 +39,10 @@ pub struct Index {
     /// The last CRL written, so `doctor` can warn before its nextUpdate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_crl: Option<CrlRecord>,
+    /// The last record of the operations log this index commits (absent before the first
+    /// logged change, and in a CA made by an older qvca): see [`crate::store::oplog`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oplog: Option<crate::store::oplog::LogHead>,
 }
 
 /// A record of the last CRL `crl` wrote.
@@ -119,6 +123,15 @@ impl CertKind {
                 crate::name::MachineName::parse(name, crate::name::FqdnPolicy::Allow).map(drop)
             }
             CertKind::Root | CertKind::Client => crate::name::CommonName::parse(name).map(drop),
+        }
+    }
+
+    /// The word that names this kind on the command line (`issue server`, `issue client`).
+    pub fn command(self) -> &'static str {
+        match self {
+            CertKind::Root => "root",
+            CertKind::Server => "server",
+            CertKind::Client => "client",
         }
     }
 
@@ -387,6 +400,7 @@ impl Index {
             certificates: Vec::new(),
             license_service_export: None,
             last_crl: None,
+            oplog: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //!   certs/<SERIAL>.pem certificates                                              0644
 //!   keys/<SERIAL>.pem  private keys, encrypted PKCS#8 unless --no-password       0600
 //!   crl.pem            the latest CRL
+//!   oplog.jsonl        the operations log, hash-chained (see [`oplog`])                0600
 //!   .lock              the advisory lock that serializes qvca processes              0600
 //! ```
 //!
@@ -18,6 +19,7 @@
 pub mod atomic;
 pub mod index;
 pub mod lock;
+pub mod oplog;
 pub mod staged;
 
 pub use atomic::{Durability, FileMode};
@@ -129,16 +131,43 @@ impl Store {
         CaLock::acquire(&self.root.join(LOCK_FILE))
     }
 
-    /// Commits a new index: the atomic, durable write that makes a state change happen. Only
-    /// the holder of this directory's lock can commit, and only while the directory it locked
-    /// is still the one at this path.
-    pub fn save_index(&self, index: &Index, lock: &CaLock) -> Result<()> {
+    /// Commits a new index: the atomic, durable write that makes a state change happen, with
+    /// its record appended to the operations log first ([`oplog`]; the index then names that
+    /// record). Only the holder of this directory's lock can commit, and only while the
+    /// directory it locked is still the one at this path.
+    pub fn save_index(
+        &self,
+        index: &mut Index,
+        lock: &CaLock,
+        op: &oplog::Operation,
+    ) -> Result<()> {
+        self.check_lock(lock)?;
+        let previous = index.oplog.clone();
+        let appended = oplog::append(self, lock, index, op)?;
+        self.write_index(index).inspect_err(|_| {
+            oplog::undo_append(self, appended);
+            index.oplog = previous;
+        })
+    }
+
+    /// Commits an intermediate step of an operation whose last commit is logged by
+    /// [`Store::save_index`] (the CRL number reserved before the CRL is written): no record.
+    pub fn save_index_step(&self, index: &Index, lock: &CaLock) -> Result<()> {
+        self.check_lock(lock)?;
+        self.write_index(index)
+    }
+
+    fn check_lock(&self, lock: &CaLock) -> Result<()> {
         if lock.path() != self.root.join(LOCK_FILE) || !lock.is_in_place() {
             return Err(Error::failed(format!(
                 "internal error: {} was about to be changed without holding its lock",
                 self.root.display()
             )));
         }
+        Ok(())
+    }
+
+    fn write_index(&self, index: &Index) -> Result<()> {
         crash_point("before-index-commit");
         atomic::write_atomic(
             &self.confined(self.index_path())?,

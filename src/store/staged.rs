@@ -315,7 +315,10 @@ fn is_leftover(path: &Path, kind: Staging) -> bool {
         if kind.holds_ca() {
             match name.as_str() {
                 "certs" | "keys" => is_dir,
-                INDEX_FILE | LOCK_FILE | crate::store::CRL_FILE => !is_dir,
+                INDEX_FILE
+                | LOCK_FILE
+                | crate::store::CRL_FILE
+                | crate::store::oplog::OPLOG_FILE => !is_dir,
                 _ => false,
             }
         } else {

@@ -18,6 +18,7 @@ const POINTS: &[(&str, usize)] = &[
     ("before-rename", 8),
     ("after-write-certificate", 3),
     ("before-index-commit", 2),
+    ("after-log-append", 2),
     ("after-export-file", 3),
     ("backup-before-verify", 1),
     ("backup-after-rename", 1),
@@ -179,6 +180,18 @@ fn assert_usable(ca: &TestCa, what: &str, allowed: &[&str]) {
             check["message"]
         );
     }
+
+    // The operations log verifies (a record the crash kept from its commit is only noted).
+    let log = ca
+        .qvca()
+        .args(["log", "--verify"])
+        .output()
+        .expect("log --verify");
+    assert!(
+        log.status.success(),
+        "{what}: the operations log does not verify: {}",
+        String::from_utf8_lossy(&log.stderr)
+    );
 
     // Every certificate in the index verifies against the root with openssl.
     let root = ca.path().join("crash-root.pem");

@@ -14,6 +14,7 @@ mod hygiene;
 mod interop;
 mod lifecycle;
 mod names;
+mod oplog;
 mod packages;
 mod profile_urls;
 mod reading;

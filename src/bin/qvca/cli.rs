@@ -98,6 +98,9 @@ pub enum Command {
     Crl(CrlArgs),
     /// Health checks: permissions, keys, expiry, index, license-service export, CRL (exit 5 on findings)
     Doctor(DoctorArgs),
+    /// The operations log: every state change, hash-chained; --verify checks the chain (exit 5
+    /// if broken)
+    Log(LogArgs),
     /// The port tables of the seeds, or firewall rules that open them
     Ports(PortsArgs),
     /// Signed License Keys
@@ -174,6 +177,17 @@ pub struct CrlArgs {
     /// Days until nextUpdate
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
+}
+
+/// `log` arguments.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only records from this day (YYYY-MM-DD, UTC) or moment (RFC 3339) on
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Check the hash chain and that the log agrees with the index (exit 5 if broken)
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// `doctor` arguments.

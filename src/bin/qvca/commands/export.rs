@@ -35,8 +35,10 @@ struct PfxExport<'a> {
 }
 
 fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
-    let ca = Ca::open(&ctx.ca_dir()?)?;
-    let entry = exportable(&ca, &args.name)?;
+    // Under the lock: the export of a key is logged (`qvca log`).
+    let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
+    let entry = exportable(&ca, &args.name)?.clone();
+    let entry = &entry;
     let out = args
         .out
         .clone()
@@ -47,6 +49,10 @@ fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
     let encryption = PfxEncryption::from_legacy_flag(args.legacy);
     let bytes = pfx_for(&ca, &signer, entry, &password, encryption)?;
     write_output(&out, &bytes, FileMode::Secret, args.force)?;
+    ca.commit(
+        &qvca::store::oplog::Operation::new("export pfx")
+            .with_certificate(&entry.serial, &entry.name),
+    )?;
     let report = PfxExport {
         path: &out,
         name: &entry.name,

@@ -10,6 +10,7 @@ mod inspect;
 mod issue;
 mod license;
 mod list;
+mod log;
 mod package;
 mod ports;
 mod renew;
@@ -100,6 +101,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Revoke(args) => revoke::run(&ctx, args),
         Command::Crl(args) => crl::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Log(args) => log::run(&ctx, args),
         Command::Ports(args) => ports::run(&ctx, args),
         Command::License(command) => license::run(&ctx, command),
         Command::Completions(args) => completions::completions(&ctx, args),

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// Runs `package`.
 pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
-    let ca = Ca::open(&ctx.ca_dir()?)?;
+    let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     if args.keyless {
         return run_keyless(ctx, &ca, args);
     }
@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
     refuse_existing(&request.out, args.force)?;
     let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
     let password = ctx.pfx_password(Purpose::New)?;
-    let report = build_package(&ca, &signer, &request, &password)?;
+    let report = build_package(&mut ca, &signer, &request, &password)?;
     print_report(
         ctx,
         &report,
