@@ -763,7 +763,7 @@ fn certificates_of_index(
     certificates
 }
 
-/// The chain: the root has its key, and every other certificate verifies against it.
+/// The chain: every certificate verifies against the root.
 fn check_chain(certificates: &[RestoredCertificate], problems: &mut Vec<String>) {
     let root = certificates
         .iter()
@@ -772,9 +772,7 @@ fn check_chain(certificates: &[RestoredCertificate], problems: &mut Vec<String>)
         problems.push("there is no root certificate with its key".into());
         return;
     };
-    if root.key.is_none() {
-        problems.push("the root's private key is missing".into());
-    }
+    // A root without its key is reported with every other missing key (certificates_of_index).
     let root_der = rustls_pki_types::CertificateDer::from(root.cert_der.clone());
     for c in certificates {
         if c.entry.kind == CertKind::Root {
@@ -1040,22 +1038,22 @@ pub fn restore(
     } = backup;
     let backup_file = backup_file.as_path();
     if !contents.has_ca_state {
-        let mut missing = vec!["qvca's CA state (the index, settings and CRL number)".to_owned()];
-        missing.extend(problems.iter().cloned());
-        if !options.force {
-            return Err(Error::failed(format!(
-                "{} was not written by `qvca backup`: it lacks {}. Pass --force to restore just \
-                 its certificates and keys as a new CA (this needs the root with its private key)",
-                backup_file.display(),
-                missing.join("; ")
-            )));
-        }
+        // What --force cannot mend is said once, without suggesting --force.
         if !problems.is_empty() {
             return Err(Error::failed(format!(
-                "cannot restore {} even with --force: {}; a CA cannot work without its root's \
-                 private key",
+                "{} was not written by `qvca backup`, and cannot be restored as a new CA either: \
+                 {}. A CA cannot work without its root key: export the root with its key from \
+                 the old CA (or restore a `qvca backup` file)",
                 backup_file.display(),
                 problems.join("; ")
+            )));
+        }
+        if !options.force {
+            return Err(Error::failed(format!(
+                "{} was not written by `qvca backup`: it lacks qvca's CA state (the index, \
+                 settings and CRL number). It holds a root with its private key, so --force \
+                 restores its certificates and keys as a new CA",
+                backup_file.display()
             )));
         }
     } else if !problems.is_empty() {
