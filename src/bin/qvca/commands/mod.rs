@@ -64,14 +64,24 @@ impl Context<'_> {
         password::get(self.global, Which::Ca, purpose)
     }
 
-    /// The PKCS#12 password, from the file, the environment or a prompt.
-    pub fn pfx_password(&self, purpose: Purpose) -> qvca::Result<Password> {
-        password::get(self.global, Which::Pfx, purpose)
+    /// The PKCS#12 password, from the file, the environment or a prompt that calls it `noun`
+    /// ("backup password", "PKCS#12 password of FILE").
+    pub fn pfx_password(&self, purpose: Purpose, noun: &str) -> qvca::Result<Password> {
+        password::get_for(self.global, Which::Pfx, purpose, noun)
     }
 
     /// The PKCS#12 password if one was given (or a terminal can be asked); `None` otherwise.
-    pub fn pfx_password_if_given(&self, purpose: Purpose) -> qvca::Result<Option<Password>> {
-        password::get_if_given(self.global, Which::Pfx, purpose)
+    pub fn pfx_password_if_given(
+        &self,
+        purpose: Purpose,
+        noun: &str,
+    ) -> qvca::Result<Option<Password>> {
+        password::get_if_given(self.global, Which::Pfx, purpose, noun)
+    }
+
+    /// Unlocks the root with the CA password (three tries when it is typed at a prompt).
+    pub fn unlock(&self, ca: &qvca::ca::Ca) -> qvca::Result<qvca::ca::RootSigner> {
+        password::unlock(self.global, ca)
     }
 }
 
