@@ -11,6 +11,7 @@ mod issue;
 mod license;
 mod list;
 mod package;
+mod passwd;
 mod ports;
 mod renew;
 mod restore;
@@ -105,6 +106,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Package(args) => package::run(&ctx, args),
         Command::Backup(args) => backup::run(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
+        Command::Passwd(args) => passwd::run(&ctx, args),
         Command::Secrets(command) => secrets::run(&ctx, command),
         Command::Renew(args) => renew::run(&ctx, args),
         Command::Revoke(args) => revoke::run(&ctx, args),
