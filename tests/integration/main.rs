@@ -15,6 +15,7 @@ mod interop;
 mod lifecycle;
 mod names;
 mod packages;
+mod passwd;
 mod profile_urls;
 mod reading;
 mod readme;
