@@ -357,6 +357,20 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
                     || check["name"] == "license-service-export";
                 assert!(fine, "{what}: doctor: {check}");
             }
+            if point == "passwd-before-swap" || point == "passwd-after-swap" {
+                let leftovers = report["checks"]
+                    .as_array()
+                    .expect("checks")
+                    .iter()
+                    .find(|c| c["name"] == "staging-leftovers")
+                    .expect("the staging-leftovers check")
+                    .clone();
+                assert_eq!(leftovers["status"], "warning", "{what}: {leftovers}");
+                assert!(
+                    leftovers["message"].as_str().is_some_and(|m| m.contains("passwd")),
+                    "{what}: {leftovers}"
+                );
+            }
             // Run again to the new password (or on to another one): it completes and the
             // leftovers of the crash are gone.
             let again_to = if opened[0] { NEW_PASSWORD } else { "Yet-Another-Password-99" };
