@@ -90,8 +90,16 @@ fn passwd_reencrypts_every_key_under_the_new_password_and_not_the_old_one() {
     let old = ca.password_file();
     assert_eq!(key_files(&ca), keys_before, "the same key files");
     for key in key_files(&ca) {
-        assert!(opens_with(&key, &file), "{} opens with the new", key.display());
-        assert!(!opens_with(&key, &old), "{} not with the old", key.display());
+        assert!(
+            opens_with(&key, &file),
+            "{} opens with the new",
+            key.display()
+        );
+        assert!(
+            !opens_with(&key, &old),
+            "{} not with the old",
+            key.display()
+        );
     }
     // The replaced CA (keys under the old password) is gone, not kept aside.
     let siblings: Vec<String> = std::fs::read_dir(ca.path())
@@ -104,9 +112,17 @@ fn passwd_reencrypts_every_key_under_the_new_password_and_not_the_old_one() {
 
     let verify = with_password(&ca, &file, &["verify"]);
     assert_code(&verify, 0, "verify with the new password");
-    let issue = with_password(&ca, &file, &["issue", "server", "QVS03", "--key-type", "p256"]);
+    let issue = with_password(
+        &ca,
+        &file,
+        &["issue", "server", "QVS03", "--key-type", "p256"],
+    );
     assert_code(&issue, 0, "issue with the new password");
-    let old_issue = with_password(&ca, &old, &["issue", "server", "QVS04", "--key-type", "p256"]);
+    let old_issue = with_password(
+        &ca,
+        &old,
+        &["issue", "server", "QVS04", "--key-type", "p256"],
+    );
     assert_code(&old_issue, 4, "issue with the old password");
     let old_doctor = with_password(&ca, &old, &["crl"]);
     assert_code(&old_doctor, 4, "crl with the old password");
@@ -127,7 +143,11 @@ fn a_wrong_current_password_fails_with_exit_4_and_changes_nothing() {
         .output()
         .expect("run");
     assert_code(&out, 4, "passwd with a wrong current password");
-    assert!(stderr(&out).contains("wrong CA password"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("wrong CA password"),
+        "{}",
+        describe(&out)
+    );
     assert_eq!(ca.snapshot(), before, "nothing changed");
 }
 
@@ -195,7 +215,11 @@ fn a_short_new_password_is_accepted_with_a_warning() {
         "{}",
         describe(&out)
     );
-    assert!(stdout(&out).contains("changed password of 2 keys"), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("changed password of 2 keys"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -209,8 +233,15 @@ fn a_no_password_ca_gains_a_password() {
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
         .success();
-    let status = ca.qvca_without_password().arg("status").output().expect("run");
-    assert!(stdout(&status).contains("WITHOUT a password") || stderr(&status).contains("WITHOUT a password"));
+    let status = ca
+        .qvca_without_password()
+        .arg("status")
+        .output()
+        .expect("run");
+    assert!(
+        stdout(&status).contains("WITHOUT a password")
+            || stderr(&status).contains("WITHOUT a password")
+    );
 
     let file = new_password_file(&ca, NEW_PASSWORD);
     let out = ca
@@ -223,7 +254,11 @@ fn a_no_password_ca_gains_a_password() {
     assert_eq!(ca.index()["settings"]["key_protection"], "encrypted");
     for key in key_files(&ca) {
         let text = std::fs::read_to_string(&key).expect("read");
-        assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{}", key.display());
+        assert!(
+            text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{}",
+            key.display()
+        );
         assert!(opens_with(&key, &file), "{}", key.display());
     }
     for args in [&["status"][..], &["doctor"][..]] {
@@ -271,7 +306,10 @@ fn the_new_password_appears_in_no_output_and_no_file() {
     }
     for out in &outputs {
         let text = format!("{}{}", stdout(out), stderr(out));
-        assert!(!text.contains(NEW_PASSWORD) && !text.contains(PASSWORD), "{text}");
+        assert!(
+            !text.contains(NEW_PASSWORD) && !text.contains(PASSWORD),
+            "{text}"
+        );
     }
     for (path, bytes) in snapshot(ca.path()) {
         if path == file || path == ca.password_file() {
@@ -314,7 +352,9 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
         for n in 1..=count {
             let ca = TestCa::new();
             copy_dir(&template.dir(), &ca.dir());
-            let mode = std::fs::metadata(template.dir()).expect("meta").permissions();
+            let mode = std::fs::metadata(template.dir())
+                .expect("meta")
+                .permissions();
             std::fs::set_permissions(ca.dir(), mode).expect("chmod");
             let new = new_password_file(&ca, NEW_PASSWORD);
             if !passwd_crashing(&ca, &new, point, n) {
@@ -367,13 +407,19 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
                     .clone();
                 assert_eq!(leftovers["status"], "warning", "{what}: {leftovers}");
                 assert!(
-                    leftovers["message"].as_str().is_some_and(|m| m.contains("passwd")),
+                    leftovers["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("passwd")),
                     "{what}: {leftovers}"
                 );
             }
             // Run again to the new password (or on to another one): it completes and the
             // leftovers of the crash are gone.
-            let again_to = if opened[0] { NEW_PASSWORD } else { "Yet-Another-Password-99" };
+            let again_to = if opened[0] {
+                NEW_PASSWORD
+            } else {
+                "Yet-Another-Password-99"
+            };
             let again_file = password_file(&ca, "again.txt", again_to);
             let again = ca
                 .qvca_without_password()
@@ -394,7 +440,10 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
             assert_code(&with_password(&ca, &again_file, &["verify"]), 0, &what);
         }
     }
-    assert!(crashes >= 4, "only {crashes} crashes: are the crash points compiled in?");
+    assert!(
+        crashes >= 4,
+        "only {crashes} crashes: are the crash points compiled in?"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -16,8 +16,8 @@
 use crate::cli::GlobalArgs;
 use qvca::ca::{Ca, RootSigner};
 use qvca::secret::Password;
-use std::cell::Cell;
 use qvca::{Error, Result};
+use std::cell::Cell;
 use std::io::IsTerminal;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -110,7 +110,12 @@ pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Passwo
 
 /// Like [`get`], with the prompt and messages calling the password `noun` ("backup password",
 /// "PKCS#12 password of FILE"); a new one is asked as "New <noun>".
-pub fn get_for(global: &GlobalArgs, which: Which, purpose: Purpose, noun: &str) -> Result<Password> {
+pub fn get_for(
+    global: &GlobalArgs,
+    which: Which,
+    purpose: Purpose,
+    noun: &str,
+) -> Result<Password> {
     let file = global_file(global, which);
     resolve(global, file, which, purpose, noun, true)?
         .map(|(password, _)| password)
@@ -120,7 +125,11 @@ pub fn get_for(global: &GlobalArgs, which: Which, purpose: Purpose, noun: &str) 
 /// The new CA password of `passwd` from `--new-password-file` (`file`), the environment or a
 /// prompt (twice, only when `prompt` is true). `Ok(None)` when it would have to be prompted for
 /// but `prompt` is false; without a terminal a missing one fails at once (exit 1).
-pub fn get_new_ca(global: &GlobalArgs, file: Option<&Path>, prompt: bool) -> Result<Option<Password>> {
+pub fn get_new_ca(
+    global: &GlobalArgs,
+    file: Option<&Path>,
+    prompt: bool,
+) -> Result<Option<Password>> {
     let which = Which::NewCa;
     if !prompt && file.is_none() && !has_env(which) && interactive() {
         return Ok(None);
@@ -152,8 +161,15 @@ pub fn unlock(global: &GlobalArgs, ca: &Ca) -> Result<RootSigner> {
         let origin = Cell::new(Origin::Given);
         let result = ca.unlock(&|| {
             let file = global_file(global, Which::Ca);
-            let (password, from) = resolve(global, file, Which::Ca, Purpose::Existing, "CA password", true)?
-                .ok_or_else(|| missing(Which::Ca, "CA password"))?;
+            let (password, from) = resolve(
+                global,
+                file,
+                Which::Ca,
+                Purpose::Existing,
+                "CA password",
+                true,
+            )?
+            .ok_or_else(|| missing(Which::Ca, "CA password"))?;
             origin.set(from);
             Ok(password)
         });
@@ -163,10 +179,10 @@ pub fn unlock(global: &GlobalArgs, ca: &Ca) -> Result<RootSigner> {
                     && origin.get() == Origin::Prompt
                     && tries < CA_PASSWORD_TRIES =>
             {
-                eprintln!(
+                crate::output::Output::new(global).problem(&format!(
                     "wrong CA password (try {tries} of {CA_PASSWORD_TRIES}): type it again, or \
                      press Ctrl-C"
-                );
+                ));
             }
             other => return other,
         }
@@ -211,20 +227,26 @@ fn resolve(
     let found = given(file, which, purpose, noun)?
         .map(|password| (password, Origin::Given))
         .map(Ok)
-        .or_else(|| (prompt && interactive()).then(|| ask(noun, purpose).map(|p| (p, Origin::Prompt))))
+        .or_else(|| {
+            (prompt && interactive()).then(|| ask(noun, purpose).map(|p| (p, Origin::Prompt)))
+        })
         .transpose()?;
     if let Some((password, _)) = &found
         && purpose == Purpose::New
-        && !global.quiet
         && qvca::passwd::is_short(password)
     {
-        eprintln!("warning: {}", qvca::passwd::SHORT_PASSWORD_WARNING);
+        crate::output::Output::new(global).warn(qvca::passwd::SHORT_PASSWORD_WARNING);
     }
     Ok(found)
 }
 
 /// The password from `file` or the environment, `None` when neither gives one.
-fn given(file: Option<&Path>, which: Which, purpose: Purpose, noun: &str) -> Result<Option<Password>> {
+fn given(
+    file: Option<&Path>,
+    which: Which,
+    purpose: Purpose,
+    noun: &str,
+) -> Result<Option<Password>> {
     let may_be_empty = purpose == Purpose::ExistingMayBeEmpty;
     if let Some(path) = file {
         return from_file(path, which.option(), may_be_empty).map(Some);

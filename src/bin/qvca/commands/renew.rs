@@ -138,7 +138,7 @@ fn renew_the_root(
         &format!("renewing the root {} (renew --root)", root.name),
         &question,
     )?;
-    let signer = ctx.unlock(&ca)?;
+    let signer = ctx.unlock(ca)?;
     let (renewal, renewed) = renew_root(ca, &signer, args.days)?;
     ctx.out.report(&renewal, |text| {
         let _ = writeln!(
