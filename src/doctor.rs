@@ -277,8 +277,10 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
     }
 }
 
-/// Staging directories (`<ca-dir>.restore-<pid>`, `<ca-dir>.init-<pid>`) that a killed restore
-/// or `init --force` left next to the CA: they hold (encrypted) private keys.
+/// Staging directories (`<ca-dir>.restore-<pid>`, `<ca-dir>.init-<pid>`,
+/// `<ca-dir>.passwd-<pid>`, `<ca-dir>.passwd-old-<pid>`) that a killed restore, `init --force`
+/// or `passwd` left next to the CA: they hold (encrypted) private keys, a `passwd-old` one
+/// under the OLD password.
 fn check_staging_leftovers(ca: &Ca, checks: &mut Checks) {
     let found = crate::store::staged::leftovers(ca.dir());
     let (running, stale): (Vec<_>, Vec<_>) = found.iter().partition(|l| l.running);
@@ -294,25 +296,29 @@ fn check_staging_leftovers(ca: &Ca, checks: &mut Checks) {
             "staging-leftovers",
             CheckStatus::Warning,
             format!(
-                "left by an interrupted restore or init --force, holding encrypted private keys: {}",
+                "left by an interrupted restore, init --force or passwd, holding encrypted private \
+                 keys (a passwd-old one under the OLD password): {}",
                 list(&stale)
             ),
             Some(
-                "the next restore or init --force of this CA removes them; or delete them \
-                 yourself (rm -r) once no qvca command is running",
+                "the next restore, init --force or passwd of this CA removes them; or delete \
+                 them yourself (rm -r) once no qvca command is running",
             ),
         );
     } else if !running.is_empty() {
         checks.add(
             "staging-leftovers",
             CheckStatus::Warning,
-            format!("a restore or init --force is running: {}", list(&running)),
+            format!(
+                "a restore, init --force or passwd is running: {}",
+                list(&running)
+            ),
             Some("run doctor again when it has finished"),
         );
     } else {
         checks.ok(
             "staging-leftovers",
-            "no staging directory of an interrupted restore or init next to the CA",
+            "no staging directory of an interrupted restore, init or passwd next to the CA",
         );
     }
 }

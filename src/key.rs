@@ -200,6 +200,15 @@ impl KeyProtector {
         }
     }
 
+    /// True when this protector holds exactly `password` (`passwd` refuses a "new" password
+    /// equal to the current one). A protector without a password holds none.
+    pub fn has_password(&self, password: &Password) -> bool {
+        self.password.as_ref().is_some_and(|mine| {
+            let (a, b) = (mine.expose().as_bytes(), password.expose().as_bytes());
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        })
+    }
+
     /// This command's sealing key: derived on first use from a fresh random salt.
     fn sealing_key(&self, password: &Password) -> Result<&DerivedKey> {
         self.sealing

@@ -19,6 +19,7 @@
 //! | [`csr`], [`sign`] | keyless enrolment: checking a node's PKCS#10 request and signing it (the key stays on the node) |
 //! | [`certificate`], [`verify`], [`inventory`], [`status`] | reading, verifying, listing certificates; the CA state |
 //! | [`export`] | the license-service files and the root for trust stores |
+//! | [`passwd`] | changing the CA password: every key re-encrypted in one staged swap |
 //! | [`input`] | bounded reading of every file that comes from outside |
 //! | [`lifecycle`], [`revocation`] | renewal, revocation, CRLs; the CA's CRL and restores that never un-revoke |
 //!
@@ -44,6 +45,7 @@ pub mod lifecycle;
 pub mod monitoring;
 pub mod name;
 pub mod package;
+pub mod passwd;
 pub mod pkcs12;
 pub mod platform;
 pub mod ports;

@@ -14,9 +14,14 @@
 //! - when root replaces a directory owned by another account, the new tree gets that owner, so
 //!   the service that ran on the old one (e.g. the shipped backup unit's `User=`) keeps working.
 //!
-//! Staging directories of killed `init --force` and `restore` runs hold encrypted keys: `doctor`
-//! reports them ([`leftovers`]) and the next staged operation on the same CA removes those whose
-//! process is gone.
+//! `passwd` is the exception to "nothing is deleted": the CA it replaces holds the keys under
+//! the OLD password (perhaps a leaked one), so it is not kept aside but moved to
+//! `<dir>.passwd-old-<pid>` and removed by the caller right after the swap.
+//!
+//! Staging directories of killed `init --force`, `restore` and `passwd` runs hold encrypted
+//! keys (and a `passwd-old` directory those under the old password): `doctor` reports them
+//! ([`leftovers`]) and the next staged operation on the same CA removes those whose process is
+//! gone.
 
 use crate::error::{Error, Result};
 use crate::store::{CaLock, INDEX_FILE, LOCK_FILE, normalized, sibling_path, swap_in};
@@ -32,6 +37,10 @@ pub enum Staging {
     Restore,
     /// A node package: `<out>.tmp-<pid>`.
     Package,
+    /// A CA with every key re-sealed under a new password (`passwd`): `<ca-dir>.passwd-<pid>`.
+    /// The replaced CA is not kept aside but moved to `<ca-dir>.passwd-old-<pid>` for the
+    /// caller to remove (it holds the keys under the old password).
+    Passwd,
 }
 
 impl Staging {
@@ -40,11 +49,18 @@ impl Staging {
             Staging::Init => "init",
             Staging::Restore => "restore",
             Staging::Package => "tmp",
+            Staging::Passwd => "passwd",
         }
     }
 
     fn holds_ca(self) -> bool {
-        matches!(self, Staging::Init | Staging::Restore)
+        matches!(self, Staging::Init | Staging::Restore | Staging::Passwd)
+    }
+
+    /// True when the directory this kind replaces is kept aside (`<dir>.replaced-<time>`);
+    /// false for `passwd`, whose replaced CA goes to `<dir>.passwd-old-<pid>` to be removed.
+    fn keeps_replaced(self) -> bool {
+        self != Staging::Passwd
     }
 
     /// What an interrupted run of this kind was doing (for messages).
@@ -53,6 +69,7 @@ impl Staging {
             Staging::Init => "init --force",
             Staging::Restore => "restore",
             Staging::Package => "package",
+            Staging::Passwd => "passwd",
         }
     }
 }
@@ -62,6 +79,7 @@ impl Staging {
 pub struct StagedDir {
     path: PathBuf,
     target: PathBuf,
+    kind: Staging,
     lock: Option<CaLock>,
     installed: bool,
 }
@@ -70,7 +88,8 @@ pub struct StagedDir {
 /// dropped.
 #[derive(Debug)]
 pub struct Installed {
-    /// Where the directory that was replaced is kept, if there was one.
+    /// Where the directory that was replaced is kept, if there was one (for
+    /// [`Staging::Passwd`]: `<dir>.passwd-old-<pid>`, which the caller removes).
     pub aside: Option<PathBuf>,
     _lock: Option<CaLock>,
 }
@@ -110,6 +129,7 @@ impl StagedDir {
         let mut staged = Self {
             path,
             target,
+            kind,
             lock: None,
             installed: false,
         };
@@ -136,7 +156,9 @@ impl StagedDir {
 
     /// Puts the staged directory in place. A missing target is created; an empty one (or one
     /// holding only a `.lock`) is filled; any other directory must pass `replaceable` and is
-    /// kept aside as `<target>.replaced-<timestamp>`. Anything else is refused (exit 3).
+    /// kept aside as `<target>.replaced-<timestamp>` (for [`Staging::Passwd`] moved to
+    /// `<target>.passwd-old-<pid>`, for the caller to remove). Anything else is refused
+    /// (exit 3).
     pub fn install(
         mut self,
         replaceable: &dyn Fn(&Path) -> Result<()>,
@@ -159,7 +181,11 @@ impl StagedDir {
                     crate::store::make_private(&target)?;
                 } else {
                     replaceable(&target)?;
-                    let kept = aside_path(&target, now);
+                    let kept = if self.kind.keeps_replaced() {
+                        aside_path(&target, now)
+                    } else {
+                        old_passwd_path(&target)
+                    };
                     swap_in(&self.path, &target, &kept)?;
                     aside = Some(kept);
                 }
@@ -201,6 +227,12 @@ pub fn aside_path(dir: &Path, now: OffsetDateTime) -> PathBuf {
     candidate
 }
 
+/// Where `passwd` moves the CA it replaced (keys under the old password) until it removes it:
+/// `<dir>.passwd-old-<pid>`.
+fn old_passwd_path(dir: &Path) -> PathBuf {
+    sibling_path(dir, &format!(".passwd-old-{}", std::process::id()))
+}
+
 /// True when `dir` has no entries but perhaps a `.lock` (it is filled, not replaced).
 pub fn is_empty_but_lock(dir: &Path) -> Result<bool> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
@@ -213,7 +245,8 @@ pub fn is_empty_but_lock(dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// A staging directory that a killed `init --force` or `restore` left next to a CA.
+/// A staging directory that a killed `init --force`, `restore` or `passwd` left next to a CA
+/// (or the old CA a killed `passwd` had swapped out but not yet removed).
 #[derive(Debug, Clone)]
 pub struct Leftover {
     /// The directory.
@@ -224,7 +257,8 @@ pub struct Leftover {
     pub running: bool,
 }
 
-/// The staging directories of `init --force` and `restore` runs next to the CA in `ca_dir`.
+/// The staging directories of `init --force`, `restore` and `passwd` runs (and the old CAs
+/// of `passwd` runs) next to the CA in `ca_dir`.
 pub fn leftovers(ca_dir: &Path) -> Vec<Leftover> {
     let Ok(target) = real_target(ca_dir) else {
         return Vec::new();
@@ -250,7 +284,8 @@ fn real_target(target: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Every `<target>.init-<pid>` and `<target>.restore-<pid>` next to `target`.
+/// Every `<target>.init-<pid>`, `<target>.restore-<pid>`, `<target>.passwd-<pid>` and
+/// `<target>.passwd-old-<pid>` next to `target`.
 fn staging_siblings(target: &Path) -> Vec<(PathBuf, Staging, u32)> {
     let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Vec::new();
@@ -265,9 +300,14 @@ fn staging_siblings(target: &Path) -> Vec<(PathBuf, Staging, u32)> {
         let Some(rest) = entry_name.strip_prefix(&name) else {
             continue;
         };
-        for kind in [Staging::Init, Staging::Restore] {
+        for (kind, infix) in [
+            (Staging::Init, ".init-"),
+            (Staging::Restore, ".restore-"),
+            (Staging::Passwd, ".passwd-"),
+            (Staging::Passwd, ".passwd-old-"),
+        ] {
             let pid = rest
-                .strip_prefix(&format!(".{}-", kind.suffix()))
+                .strip_prefix(infix)
                 .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|digits| digits.parse::<u32>().ok());
             if let Some(pid) = pid

@@ -16,6 +16,7 @@ mod lifecycle;
 mod names;
 mod oplog;
 mod packages;
+mod passwd;
 mod profile_urls;
 mod reading;
 mod readme;

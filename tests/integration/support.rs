@@ -102,6 +102,8 @@ pub fn bare_qvca() -> Command {
         "QVCA_PASSWORD_FILE",
         "QVCA_PFX_PASSWORD",
         "QVCA_PFX_PASSWORD_FILE",
+        "QVCA_NEW_PASSWORD",
+        "QVCA_NEW_PASSWORD_FILE",
         "XDG_DATA_HOME",
     ] {
         cmd.env_remove(var);

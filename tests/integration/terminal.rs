@@ -356,8 +356,14 @@ fn a_wrong_password_typed_at_the_prompt_fails_with_exit_4_and_changes_nothing() 
     let before = ca.snapshot();
     let mut session = spawn_qvca(&ca, &["issue", "server", "QVS01", "--key-type", "p256"]);
     let pid = qvca_pid(path_str(&ca.dir()));
-    expect(&mut session, "CA password");
-    answer(&mut session, pid, "not the CA password");
+    // A typed CA password gets three tries.
+    for attempt in 1..=3 {
+        if attempt > 1 {
+            expect(&mut session, &format!("(try {} of 3)", attempt - 1));
+        }
+        expect(&mut session, "CA password: ");
+        answer(&mut session, pid, &format!("not the CA password {attempt}"));
+    }
     let (output, code) = finish(&mut session);
     assert_eq!(code, 4, "{output}");
     assert!(output.contains("wrong CA password"), "{output}");
@@ -371,7 +377,8 @@ fn init_on_a_terminal_asks_again_for_an_empty_password_and_ctrl_c_then_creates_n
     let pid = qvca_pid(path_str(&ca.dir()));
     expect(&mut session, "New CA password");
     answer(&mut session, pid, "");
-    // An empty password is not taken: the same question comes again.
+    // An empty password is not taken: it is explained and the same question comes again.
+    expect(&mut session, "an empty password is not allowed here");
     expect(&mut session, "New CA password");
     wait_until_reading(pid);
     session.send_control('c').expect("Ctrl-C");
@@ -429,4 +436,127 @@ fn list_fits_an_80_column_terminal_and_wide_shows_every_column() {
         wide.lines().any(|l| l.trim_end().chars().count() > 80),
         "{wide}"
     );
+}
+
+/// A CA (P-256, with the test password) made without a terminal, for the prompt tests.
+fn small_ca() -> TestCa {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--key-type", "p256"])
+        .assert()
+        .success();
+    ca
+}
+
+#[test]
+fn a_prompt_says_which_password_it_wants_and_explains_an_empty_entry() {
+    let ca = small_ca();
+    let mut session = spawn_qvca(&ca, &["issue", "server", "QVS09", "--key-type", "p256"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "CA password");
+    answer(&mut session, pid, "");
+    expect(
+        &mut session,
+        "an empty password is not allowed here: type the password, or press Ctrl-C",
+    );
+    answer(&mut session, pid, PASSWORD);
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "issue succeeds after the explanation:\n{output}");
+
+    // A backup asks for a new backup password (not "New PKCS#12 password").
+    let backups = ca.path().join("backups");
+    let mut session = spawn_qvca(
+        &ca,
+        &[
+            "--password-file",
+            path_str(&ca.password_file()),
+            "backup",
+            "--dir",
+            path_str(&backups),
+        ],
+    );
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "New backup password");
+    answer(&mut session, pid, "a backup password typed here");
+    expect(&mut session, "Repeat the backup password");
+    answer(&mut session, pid, "a backup password typed here");
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "backup succeeds:\n{output}");
+}
+
+#[test]
+fn a_short_new_password_typed_at_the_prompt_is_warned_about_and_accepted() {
+    let ca = TestCa::new();
+    let mut session = spawn_qvca(&ca, &["init", "--key-type", "p256"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "New CA password");
+    answer(&mut session, pid, "short1");
+    expect(&mut session, "Repeat the CA password");
+    answer(&mut session, pid, "short1");
+    expect(
+        &mut session,
+        "warning: a short password can be guessed offline; 16 or more characters recommended",
+    );
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "a short password is still accepted:\n{output}");
+}
+
+#[test]
+fn a_wrong_ca_password_at_the_prompt_can_be_typed_again() {
+    let ca = small_ca();
+    let mut session = spawn_qvca(&ca, &["crl"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "CA password");
+    answer(&mut session, pid, "not the password");
+    expect(&mut session, "wrong CA password (try 1 of 3)");
+    expect(&mut session, "CA password");
+    answer(&mut session, pid, PASSWORD);
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "the second try succeeds:\n{output}");
+    assert!(ca.dir().join("crl.pem").is_file(), "the CRL was written");
+}
+
+#[test]
+fn three_wrong_ca_passwords_at_the_prompt_fail_with_exit_4_and_change_nothing() {
+    let ca = small_ca();
+    let before = ca.snapshot();
+    let mut session = spawn_qvca(&ca, &["crl"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    for attempt in 1..=3 {
+        if attempt > 1 {
+            expect(&mut session, &format!("(try {} of 3)", attempt - 1));
+        }
+        expect(&mut session, "CA password: ");
+        answer(&mut session, pid, &format!("wrong attempt {attempt}"));
+    }
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 4, "three wrong passwords:\n{output}");
+    assert!(output.contains("wrong CA password"), "{output}");
+    assert_eq!(ca.snapshot(), before, "nothing changed");
+}
+
+#[test]
+fn passwd_on_a_terminal_asks_for_the_current_password_then_the_new_one_twice() {
+    let ca = small_ca();
+    let new = "a new password typed on a terminal";
+    let mut session = spawn_qvca(&ca, &["passwd"]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    expect(&mut session, "CA password");
+    answer(&mut session, pid, PASSWORD);
+    expect(&mut session, "New CA password");
+    answer(&mut session, pid, new);
+    expect(&mut session, "Repeat the CA password");
+    answer(&mut session, pid, new);
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "passwd succeeds:\n{output}");
+    assert!(output.contains("changed password of 1 keys"), "{output}");
+    assert!(!output.contains(new), "never echoed:\n{output}");
+    openssl_ok(&[
+        "pkey",
+        "-in",
+        path_str(&root_key(&ca)),
+        "-passin",
+        &format!("pass:{new}"),
+        "-noout",
+    ]);
 }

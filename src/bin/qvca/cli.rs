@@ -87,6 +87,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore the CA from a backup
     Restore(RestoreArgs),
+    /// Change the CA password, re-encrypting every key atomically (a --no-password CA gains one)
+    Passwd(PasswdArgs),
     /// The SecretsKey: derive it, encrypt and decrypt connection strings, rotate tokens
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -394,6 +396,15 @@ pub struct RestoreArgs {
     /// state from its certificates alone
     #[arg(long)]
     pub force: bool,
+}
+
+/// `passwd` arguments.
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// File whose first line is the NEW CA password (else the file named by
+    /// QVCA_NEW_PASSWORD_FILE, else the password in QVCA_NEW_PASSWORD, else a prompt, twice)
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
 }
 
 /// `setup` arguments.

@@ -2,14 +2,22 @@
 //! the file named by `QVCA_PASSWORD_FILE` / `QVCA_PFX_PASSWORD_FILE`, then the password itself
 //! in `QVCA_PASSWORD` / `QVCA_PFX_PASSWORD` (always a password, never a file name), then a
 //! prompt on a terminal. Without a terminal a missing password fails at once: nothing ever
-//! waits for input that cannot come.
+//! waits for input that cannot come. The new CA password of `passwd` comes the same way from
+//! `--new-password-file`, `QVCA_NEW_PASSWORD_FILE`, `QVCA_NEW_PASSWORD` or a prompt (twice).
+//!
+//! A prompt says what the password is for ("CA password", "New backup password", "PKCS#12
+//! password of FILE"), explains an empty entry instead of silently asking again, and a new
+//! password shorter than 12 characters (from any source) gets a warning. A CA password typed
+//! at a prompt gets three tries ([`unlock`]); one from a file or the environment gets one.
 //!
 //! Also the one confirmation every command that replaces or revokes CA state asks
 //! ([`confirm_change`]).
 
 use crate::cli::GlobalArgs;
+use qvca::ca::{Ca, RootSigner};
 use qvca::secret::Password;
 use qvca::{Error, Result};
+use std::cell::Cell;
 use std::io::IsTerminal;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -19,6 +27,8 @@ use zeroize::Zeroizing;
 pub enum Which {
     /// The CA password (protects private keys at rest).
     Ca,
+    /// The new CA password of `passwd`.
+    NewCa,
     /// The password of a PKCS#12 file being written or read.
     Pfx,
 }
@@ -39,6 +49,7 @@ impl Which {
     fn option(self) -> &'static str {
         match self {
             Which::Ca => "--password-file",
+            Which::NewCa => "--new-password-file",
             Which::Pfx => "--pfx-password-file",
         }
     }
@@ -47,6 +58,7 @@ impl Which {
     fn env(self) -> &'static str {
         match self {
             Which::Ca => "QVCA_PASSWORD",
+            Which::NewCa => "QVCA_NEW_PASSWORD",
             Which::Pfx => "QVCA_PFX_PASSWORD",
         }
     }
@@ -55,17 +67,35 @@ impl Which {
     fn file_env(self) -> &'static str {
         match self {
             Which::Ca => "QVCA_PASSWORD_FILE",
+            Which::NewCa => "QVCA_NEW_PASSWORD_FILE",
             Which::Pfx => "QVCA_PFX_PASSWORD_FILE",
         }
     }
 
+    /// What the password is called when the caller does not say more.
     fn noun(self) -> &'static str {
         match self {
-            Which::Ca => "CA password",
+            Which::Ca | Which::NewCa => "CA password",
             Which::Pfx => "PKCS#12 password",
         }
     }
 }
+
+/// Where a password came from: only one typed at a prompt is asked for again when wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A file or the environment.
+    Given,
+    /// Typed at a prompt.
+    Prompt,
+}
+
+/// How many times a CA password typed at a prompt may be wrong before the command fails.
+pub const CA_PASSWORD_TRIES: u32 = 3;
+
+/// The message for an empty entry at a prompt that does not accept one.
+const EMPTY_ENTRY: &str =
+    "an empty password is not allowed here: type the password, or press Ctrl-C";
 
 /// True when a person can answer a prompt: stdin and stderr are both terminals.
 pub fn interactive() -> bool {
@@ -75,41 +105,157 @@ pub fn interactive() -> bool {
 /// Gets a password from the file option, the file named in the environment, the password in
 /// the environment or a prompt, in that order.
 pub fn get(global: &GlobalArgs, which: Which, purpose: Purpose) -> Result<Password> {
-    match get_if_given(global, which, purpose)? {
-        Some(password) => Ok(password),
-        None => Err(Error::failed(format!(
-            "the {noun} is needed but there is no terminal to ask on: pass {option} FILE or \
-             set {file_env} to a file (its first line is the password), or set {env} to the \
-             password",
-            noun = which.noun(),
-            option = which.option(),
-            file_env = which.file_env(),
-            env = which.env()
-        ))),
+    get_for(global, which, purpose, which.noun())
+}
+
+/// Like [`get`], with the prompt and messages calling the password `noun` ("backup password",
+/// "PKCS#12 password of FILE"); a new one is asked as "New <noun>".
+pub fn get_for(
+    global: &GlobalArgs,
+    which: Which,
+    purpose: Purpose,
+    noun: &str,
+) -> Result<Password> {
+    let file = global_file(global, which);
+    resolve(global, file, which, purpose, noun, true)?
+        .map(|(password, _)| password)
+        .ok_or_else(|| missing(which, noun))
+}
+
+/// The new CA password of `passwd` from `--new-password-file` (`file`), the environment or a
+/// prompt (twice, only when `prompt` is true). `Ok(None)` when it would have to be prompted for
+/// but `prompt` is false; without a terminal a missing one fails at once (exit 1).
+pub fn get_new_ca(
+    global: &GlobalArgs,
+    file: Option<&Path>,
+    prompt: bool,
+) -> Result<Option<Password>> {
+    let which = Which::NewCa;
+    if !prompt && file.is_none() && !has_env(which) && interactive() {
+        return Ok(None);
     }
+    resolve(global, file, which, Purpose::New, "CA password", prompt)?
+        .map(|(password, _)| Some(password))
+        .ok_or_else(|| missing(which, "new CA password"))
 }
 
 /// Like [`get`], but `None` when no password was given and there is no terminal to ask on
-/// (`inspect` then reports what it can read without one).
+/// (`inspect` then reports what it can read without one). `noun` as in [`get_for`].
 pub fn get_if_given(
     global: &GlobalArgs,
     which: Which,
     purpose: Purpose,
+    noun: &str,
 ) -> Result<Option<Password>> {
-    let may_be_empty = purpose == Purpose::ExistingMayBeEmpty;
-    let file = match which {
+    let file = global_file(global, which);
+    Ok(resolve(global, file, which, purpose, noun, true)?.map(|(password, _)| password))
+}
+
+/// Unlocks the root of `ca` with the CA password. One typed at a prompt is asked again when it
+/// is wrong, up to [`CA_PASSWORD_TRIES`] times (then exit 4); one from a file or the
+/// environment is tried once. A CA without a password asks nothing.
+pub fn unlock(global: &GlobalArgs, ca: &Ca) -> Result<RootSigner> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let origin = Cell::new(Origin::Given);
+        let result = ca.unlock(&|| {
+            let file = global_file(global, Which::Ca);
+            let (password, from) = resolve(
+                global,
+                file,
+                Which::Ca,
+                Purpose::Existing,
+                "CA password",
+                true,
+            )?
+            .ok_or_else(|| missing(Which::Ca, "CA password"))?;
+            origin.set(from);
+            Ok(password)
+        });
+        match result {
+            Err(e)
+                if e.kind() == qvca::ErrorKind::Authentication
+                    && origin.get() == Origin::Prompt
+                    && tries < CA_PASSWORD_TRIES =>
+            {
+                crate::output::Output::new(global).problem(&format!(
+                    "wrong CA password (try {tries} of {CA_PASSWORD_TRIES}): type it again, or \
+                     press Ctrl-C"
+                ));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn global_file(global: &GlobalArgs, which: Which) -> Option<&Path> {
+    match which {
         Which::Ca => global.password_file.as_deref(),
         Which::Pfx => global.pfx_password_file.as_deref(),
-    };
+        Which::NewCa => None,
+    }
+}
+
+fn has_env(which: Which) -> bool {
+    std::env::var_os(which.file_env()).is_some() || std::env::var_os(which.env()).is_some()
+}
+
+/// The failure of a password that is needed with no source and no terminal (exit 1).
+fn missing(which: Which, noun: &str) -> Error {
+    Error::failed(format!(
+        "the {noun} is needed but there is no terminal to ask on: pass {option} FILE or \
+         set {file_env} to a file (its first line is the password), or set {env} to the \
+         password",
+        option = which.option(),
+        file_env = which.file_env(),
+        env = which.env()
+    ))
+}
+
+/// The password from `file`, the environment or (when `prompt` and a terminal allow) a prompt,
+/// with where it came from; `None` when there is none of these. A new password that is short
+/// gets a warning (not with `-q`).
+fn resolve(
+    global: &GlobalArgs,
+    file: Option<&Path>,
+    which: Which,
+    purpose: Purpose,
+    noun: &str,
+    prompt: bool,
+) -> Result<Option<(Password, Origin)>> {
+    let found = given(file, which, purpose, noun)?
+        .map(|password| (password, Origin::Given))
+        .map(Ok)
+        .or_else(|| {
+            (prompt && interactive()).then(|| ask(noun, purpose).map(|p| (p, Origin::Prompt)))
+        })
+        .transpose()?;
+    if let Some((password, _)) = &found
+        && purpose == Purpose::New
+        && qvca::passwd::is_short(password)
+    {
+        crate::output::Output::new(global).warn(qvca::passwd::SHORT_PASSWORD_WARNING);
+    }
+    Ok(found)
+}
+
+/// The password from `file` or the environment, `None` when neither gives one.
+fn given(
+    file: Option<&Path>,
+    which: Which,
+    purpose: Purpose,
+    noun: &str,
+) -> Result<Option<Password>> {
+    let may_be_empty = purpose == Purpose::ExistingMayBeEmpty;
     if let Some(path) = file {
         return from_file(path, which.option(), may_be_empty).map(Some);
     }
     if let Some(path) = std::env::var_os(which.file_env()) {
         if path.is_empty() {
             return Err(Error::failed(format!(
-                "{} is set but empty: set it to the file that holds the {}, or unset it",
+                "{} is set but empty: set it to the file that holds the {noun}, or unset it",
                 which.file_env(),
-                which.noun()
             )));
         }
         return from_file(Path::new(&path), which.file_env(), may_be_empty).map(Some);
@@ -119,17 +265,13 @@ pub fn get_if_given(
         let value = Zeroizing::new(value.to_string_lossy().into_owned());
         if value.is_empty() && !may_be_empty {
             return Err(Error::failed(format!(
-                "{} is set but empty: put the {} in it, or name a file with {} or {}",
+                "{} is set but empty: put the {noun} in it, or name a file with {} or {}",
                 which.env(),
-                which.noun(),
                 which.option(),
                 which.file_env()
             )));
         }
         return Ok(Some(Password::new(value.as_str())));
-    }
-    if interactive() {
-        return prompt(which, purpose).map(Some);
     }
     Ok(None)
 }
@@ -164,13 +306,16 @@ fn from_file(path: &Path, source: &str, may_be_empty: bool) -> Result<Password> 
     Ok(password)
 }
 
-fn prompt(which: Which, purpose: Purpose) -> Result<Password> {
-    let noun = which.noun();
-    let mut input = dialoguer::Password::new().with_prompt(match purpose {
-        Purpose::New => format!("New {noun}"),
-        Purpose::Existing => capitalized(noun),
-        Purpose::ExistingMayBeEmpty => format!("{} (Enter if it has none)", capitalized(noun)),
-    });
+/// Asks on the terminal for the password called `noun`: "New <noun>" and a repetition when
+/// setting one; an empty entry is explained (where it is not a valid answer) and asked again.
+fn ask(noun: &str, purpose: Purpose) -> Result<Password> {
+    let mut input = dialoguer::Password::new()
+        .allow_empty_password(true)
+        .with_prompt(match purpose {
+            Purpose::New => format!("New {noun}"),
+            Purpose::Existing => capitalized(noun),
+            Purpose::ExistingMayBeEmpty => format!("{} (Enter if it has none)", capitalized(noun)),
+        });
     let may_be_empty = purpose == Purpose::ExistingMayBeEmpty;
     if purpose == Purpose::New {
         input = input.with_confirmation(
@@ -181,7 +326,7 @@ fn prompt(which: Which, purpose: Purpose) -> Result<Password> {
     let entered = input
         .validate_with(|p: &String| -> std::result::Result<(), &str> {
             if p.is_empty() && !may_be_empty {
-                Err("The password cannot be empty.")
+                Err(EMPTY_ENTRY)
             } else {
                 Ok(())
             }

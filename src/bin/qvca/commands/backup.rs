@@ -31,8 +31,8 @@ fn run_backup(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
         // Before any password is asked for.
         qvca::store::atomic::refuse_existing_output(file, false)?;
     }
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
-    let password = ctx.pfx_password(Purpose::New)?;
+    let signer = ctx.unlock(&ca)?;
+    let password = ctx.pfx_password(Purpose::New, "backup password")?;
     let report = backup(
         &ca,
         &signer,
@@ -66,7 +66,10 @@ fn run_backup(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
 }
 
 fn run_verify(ctx: &Context, args: &BackupVerifyArgs) -> anyhow::Result<u8> {
-    let password = ctx.pfx_password(Purpose::Existing)?;
+    let password = ctx.pfx_password(
+        Purpose::Existing,
+        &format!("backup password of {}", args.file.display()),
+    )?;
     let verification = verify_backup_file(&args.file, &password)?;
     ctx.out.report(&verification, |text| {
         let verdict = if verification.ok { "OK" } else { "PROBLEMS" };

@@ -4,7 +4,6 @@ use super::Context;
 use crate::cli::CrlArgs;
 use crate::exit;
 use crate::output::date;
-use crate::password::Purpose;
 use qvca::ca::Ca;
 use qvca::lifecycle::write_crl;
 use std::fmt::Write;
@@ -12,7 +11,7 @@ use std::fmt::Write;
 /// Runs `crl`.
 pub fn run(ctx: &Context, args: &CrlArgs) -> anyhow::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let signer = ctx.unlock(&ca)?;
     let report = write_crl(&mut ca, &signer, args.out.as_deref(), args.days, args.force)?;
     ctx.out.report(&report, |text| {
         let _ = writeln!(

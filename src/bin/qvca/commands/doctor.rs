@@ -3,7 +3,6 @@
 use super::Context;
 use crate::cli::{DoctorArgs, DoctorFormat};
 use crate::exit;
-use crate::password::Purpose;
 use qvca::ca::Ca;
 use qvca::doctor::{CheckStatus, doctor};
 use std::fmt::Write;
@@ -13,7 +12,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     // The key checks need the CA password; without one available, they are skipped (never
     // prompted for without a terminal), and a wrong one is an error like everywhere else.
-    let signer = match ca.unlock(&|| ctx.ca_password(Purpose::Existing)) {
+    let signer = match ctx.unlock(&ca) {
         Ok(signer) => Some(signer),
         Err(e) if e.kind() == qvca::ErrorKind::Failed && ca.is_password_protected() => None,
         Err(e) => return Err(e.into()),

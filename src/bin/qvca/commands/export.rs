@@ -44,8 +44,11 @@ fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(qvca::name::file_name(&entry.name, "pfx")));
     refuse_existing_output(&out, args.force)?;
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
-    let password = ctx.pfx_password(Purpose::New)?;
+    let signer = ctx.unlock(&ca)?;
+    let password = ctx.pfx_password(
+        Purpose::New,
+        &format!("PKCS#12 password of {}", out.display()),
+    )?;
     let encryption = PfxEncryption::from_legacy_flag(args.legacy);
     let bytes = pfx_for(&ca, &signer, entry, &password, encryption)?;
     write_output(&out, &bytes, FileMode::Secret, args.force)?;
@@ -81,7 +84,7 @@ fn license_service(ctx: &Context, args: &ExportLicenseServiceArgs) -> anyhow::Re
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     // Fail on an ambiguous or missing certificate before asking for a password.
     qvca::export::choose_server(&ca, args.machine.as_deref())?;
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let signer = ctx.unlock(&ca)?;
     let export = export_license_service(
         &mut ca,
         &signer,

@@ -29,7 +29,10 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<u8> {
     let kind = detect(&bytes).map_err(|e| Error::failed(format!("{source}: {}", e.message())))?;
     // Only a PKCS#12 file needs a password; without one its protection is still reported.
     let password = if kind == FileKind::Pkcs12 {
-        ctx.pfx_password_if_given(Purpose::ExistingMayBeEmpty)?
+        ctx.pfx_password_if_given(
+            Purpose::ExistingMayBeEmpty,
+            &format!("PKCS#12 password of {source}"),
+        )?
     } else {
         None
     };

@@ -4,7 +4,6 @@ use super::{Context, jobs};
 use crate::cli::{IssueClientArgs, IssueCommand, IssueServerArgs, LeafArgs};
 use crate::exit;
 use crate::output::date;
-use crate::password::Purpose;
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::issue::{
@@ -138,7 +137,7 @@ fn issue(
         print_outcomes(ctx, &kept);
         return Ok(exit_code_for(&kept, if_missing));
     }
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let signer = ctx.unlock(&ca)?;
     let bar = ctx.out.progress_bar(requests.len() as u64, "issuing");
     let outcomes = issue_batch(&mut ca, &signer, requests, options, &mut |_| {
         if let Some(bar) = &bar {

@@ -12,6 +12,7 @@ mod license;
 mod list;
 mod log;
 mod package;
+mod passwd;
 mod ports;
 mod renew;
 mod restore;
@@ -65,14 +66,24 @@ impl Context<'_> {
         password::get(self.global, Which::Ca, purpose)
     }
 
-    /// The PKCS#12 password, from the file, the environment or a prompt.
-    pub fn pfx_password(&self, purpose: Purpose) -> qvca::Result<Password> {
-        password::get(self.global, Which::Pfx, purpose)
+    /// The PKCS#12 password, from the file, the environment or a prompt that calls it `noun`
+    /// ("backup password", "PKCS#12 password of FILE").
+    pub fn pfx_password(&self, purpose: Purpose, noun: &str) -> qvca::Result<Password> {
+        password::get_for(self.global, Which::Pfx, purpose, noun)
     }
 
     /// The PKCS#12 password if one was given (or a terminal can be asked); `None` otherwise.
-    pub fn pfx_password_if_given(&self, purpose: Purpose) -> qvca::Result<Option<Password>> {
-        password::get_if_given(self.global, Which::Pfx, purpose)
+    pub fn pfx_password_if_given(
+        &self,
+        purpose: Purpose,
+        noun: &str,
+    ) -> qvca::Result<Option<Password>> {
+        password::get_if_given(self.global, Which::Pfx, purpose, noun)
+    }
+
+    /// Unlocks the root with the CA password (three tries when it is typed at a prompt).
+    pub fn unlock(&self, ca: &qvca::ca::Ca) -> qvca::Result<qvca::ca::RootSigner> {
+        password::unlock(self.global, ca)
     }
 }
 
@@ -96,6 +107,7 @@ pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
         Command::Package(args) => package::run(&ctx, args),
         Command::Backup(args) => backup::run(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
+        Command::Passwd(args) => passwd::run(&ctx, args),
         Command::Secrets(command) => secrets::run(&ctx, command),
         Command::Renew(args) => renew::run(&ctx, args),
         Command::Revoke(args) => revoke::run(&ctx, args),

@@ -31,8 +31,8 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
         roles: roles(args),
     };
     refuse_existing(&request.out, args.force)?;
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
-    let password = ctx.pfx_password(Purpose::New)?;
+    let signer = ctx.unlock(&ca)?;
+    let password = ctx.pfx_password(Purpose::New, "PKCS#12 password of the package's PFX files")?;
     let report = build_package(&mut ca, &signer, &request, &password)?;
     print_report(
         ctx,

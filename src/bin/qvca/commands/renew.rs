@@ -5,7 +5,7 @@ use super::{Context, jobs};
 use crate::cli::RenewArgs;
 use crate::exit;
 use crate::output::date;
-use crate::password::{Purpose, confirm_change};
+use crate::password::confirm_change;
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::lifecycle::{check_renewable, due_for_renewal, due_on_nodes, renew_leaves, renew_root};
@@ -77,7 +77,7 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
             .collect();
         return Ok(super::print_plan(ctx, &plan));
     }
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let signer = ctx.unlock(&ca)?;
     let outcomes = renew_leaves(
         &mut ca,
         &signer,
@@ -138,7 +138,7 @@ fn renew_the_root(
         &format!("renewing the root {} (renew --root)", root.name),
         &question,
     )?;
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let signer = ctx.unlock(ca)?;
     let (renewal, renewed) = renew_root(ca, &signer, args.days)?;
     ctx.out.report(&renewal, |text| {
         let _ = writeln!(

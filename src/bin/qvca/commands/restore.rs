@@ -13,7 +13,10 @@ use std::fmt::Write;
 /// Runs `restore`.
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
     let dir = ctx.ca_dir()?;
-    let pfx_password = ctx.pfx_password(Purpose::Existing)?;
+    let pfx_password = ctx.pfx_password(
+        Purpose::Existing,
+        &format!("backup password of {}", args.file.display()),
+    )?;
     let backup = open_backup(&args.file, &pfx_password)?;
     let situation = restore_situation(&dir, &backup)?;
     // An older backup of the same root key is refused (exit 3) before anything is asked.

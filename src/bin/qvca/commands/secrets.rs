@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, command: &SecretsCommand) -> anyhow::Result<u8> {
 /// The current CA's SecretsKey (asks for the CA password if the CA has one).
 fn current_key(ctx: &Context) -> qvca::Result<SecretsKey> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let signer = ctx.unlock(&ca)?;
     SecretsKey::for_root(&signer)
 }
 
@@ -222,7 +222,10 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> anyhow::Result<u8> {
     };
     let old = qvca::backup::secrets_key_from_backup(
         &args.from_backup,
-        &ctx.pfx_password(Purpose::Existing)?,
+        &ctx.pfx_password(
+            Purpose::Existing,
+            &format!("backup password of {}", args.from_backup.display()),
+        )?,
     )?;
     let new = current_key(ctx)?;
     let contexts = if args.context.is_empty() {

@@ -3,7 +3,6 @@
 use super::Context;
 use super::issue::{exit_code, outcome_line};
 use crate::cli::SignArgs;
-use crate::password::Purpose;
 use qvca::Error;
 use qvca::ca::Ca;
 use qvca::csr::SigningRequest;
@@ -52,7 +51,7 @@ pub fn run(ctx: &Context, args: &SignArgs) -> anyhow::Result<u8> {
     refuse_existing_output(&out, args.force)?;
 
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
-    let signer = ca.unlock(&|| ctx.ca_password(Purpose::Existing))?;
+    let signer = ctx.unlock(&ca)?;
     let report = sign_request(&mut ca, &signer, &checked, args.days, args.force)?;
     let file = match &report.certificate_pem {
         Some(pem) => {
