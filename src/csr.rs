@@ -358,18 +358,7 @@ fn extension_parts(extension: &X509Extension<'_>, parts: &mut Vec<String>) {
             }
         }
         ParsedExtension::KeyUsage(ku) => {
-            let flags = [
-                (ku.digital_signature(), "digitalSignature"),
-                (ku.non_repudiation(), "contentCommitment"),
-                (ku.key_encipherment(), "keyEncipherment"),
-                (ku.data_encipherment(), "dataEncipherment"),
-                (ku.key_agreement(), "keyAgreement"),
-                (ku.key_cert_sign(), "keyCertSign"),
-                (ku.crl_sign(), "cRLSign"),
-                (ku.encipher_only(), "encipherOnly"),
-                (ku.decipher_only(), "decipherOnly"),
-            ];
-            for (_, name) in flags.iter().filter(|(set, _)| *set) {
+            for name in crate::inspect::ext::key_usage_names(ku) {
                 parts.push(format!("keyUsage {name}"));
             }
         }

@@ -14,7 +14,7 @@
 mod cert;
 mod crl;
 
-mod ext;
+pub(crate) mod ext;
 mod key;
 mod pem;
 mod request;
