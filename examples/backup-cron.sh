@@ -14,7 +14,12 @@
 #   qvca reads both itself. QVCA_PASSWORD / QVCA_PFX_PASSWORD would hold the passwords
 #   themselves (never file names); files keep them out of the environment of every process.
 #   QVCA_KEEP               how many backups to keep (default 14)
-#   QVCA                    the qvca binary (default: qvca on PATH)
+#   QVCA                    the qvca binary (default: qvca on PATH; cron's PATH is
+#                           /usr/bin:/bin, so install qvca into /usr/local/bin and set PATH in
+#                           the crontab, as examples/qvca-backup.crontab does, or set QVCA)
+#
+# Install this script as /usr/local/share/qvca/backup-cron.sh (mode 0755), where the crontab
+# and the systemd unit in examples/ expect it.
 #   QVCA_BACKUP_LOG=stderr  log to stderr instead of syslog
 set -uo pipefail
 
