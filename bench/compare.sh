@@ -208,15 +208,21 @@ PY
 run rewrap-10mb "$heavy_runs" --prepare "cp $w/config-10mb.xml $w/config-run.xml" \
     -n "rewrap --in-place (10 MB config)" "$qvca --ca-dir $w/rot --pfx-password-file $w/pfx.pass secrets rewrap --from-backup $w/rot-old.pfx --in $w/config-run.xml --in-place -q"
 
-# Raw aws-lc RSA-2048 key generation rate (criterion, in-process), for the bulk target.
-keygen_ms=$(cargo bench --bench qvca -q -- "key generation/rsa2048" 2>/dev/null \
-    | sed -n 's/.*time: *\[[^ ]* [^ ]* \([0-9.]*\) \(ms\|s\).*/\1 \2/p' | head -1 \
-    | awk '{ if ($2 == "s") print $1 * 1000; else print $1 }')
-gcm_us=$(cargo bench --bench qvca -q -- "encrypt a 100-byte value" 2>/dev/null \
-    | sed -n 's/.*time: *\[[^ ]* [^ ]* \([0-9.]*\) \(ns\|µs\|us\).*/\1 \2/p' | head -1 \
-    | awk '{ if ($2 == "ns") print $1 / 1000; else print $1 }')
+# Raw aws-lc RSA-2048 key generation rate and one AES-GCM token (criterion, in-process), read
+# from criterion's own estimates.json (its median, in nanoseconds), never from its terminal text;
+# a missing estimate stops the script instead of writing 0 into the report.
+criterion_median_ns() {
+    local id=$1 file
+    file="target/criterion/$id/new/estimates.json"
+    [ -f "$file" ] || { echo "criterion wrote no estimate for '$id' ($file)" >&2; exit 1; }
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$file"
+}
+cargo bench --bench qvca -q -- "key generation/rsa2048" >/dev/null 2>&1
+cargo bench --bench qvca -q -- "encrypt a 100-byte value" >/dev/null 2>&1
+keygen_ms=$(python3 -c 'import sys; print(float(sys.argv[1]) / 1e6)' "$(criterion_median_ns "key generation/rsa2048")")
+gcm_us=$(python3 -c 'import sys; print(float(sys.argv[1]) / 1e3)' "$(criterion_median_ns "encrypt a 100-byte value into a token")")
 
-python3 bench/report.py "$json" "${keygen_ms:-0}" "${gcm_us:-0}" "$rss100" "$rss1000" "$(nproc)" \
+python3 bench/report.py "$json" "$keygen_ms" "$gcm_us" "$rss100" "$rss1000" "$(nproc)" \
     "$("$qvca" --version)" "$(openssl version)" "$("$easyrsa" --version 2>/dev/null | head -1 || echo easy-rsa)" \
     "$(cfssl version 2>/dev/null | head -1)" "$(hyperfine --version)" > docs/BENCHMARKS.md
 cat docs/BENCHMARKS.md

@@ -15,12 +15,18 @@ cargo fuzz build -O
 for target in $targets; do
     mkdir -p "corpus/$target"
     echo "== fuzz $target for ${seconds}s"
+    # The full output goes to a log; the summary lines are shown. cargo fuzz's own exit status
+    # decides (a crash, a timeout, an out-of-memory, or a build failure all fail the run).
+    log="target/fuzz-$target.log"
+    mkdir -p target
+    status=0
     cargo fuzz run -O "$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 2>&1 \
-        | grep -E '^(stat::|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|Done|thread)' || true
-    # A crash makes cargo fuzz exit non-zero and leaves an artifact: fail the run then.
-    if compgen -G "artifacts/$target/*" >/dev/null; then
-        echo "fuzz target $target found a failure: see fuzz/artifacts/$target" >&2
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+        >"$log" 2>&1 || status=$?
+    grep -E '^(stat::|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|Done|thread)' "$log" || true
+    if [ "$status" -ne 0 ] || compgen -G "artifacts/$target/*" >/dev/null; then
+        echo "fuzz target $target failed (exit $status): see fuzz/$log and fuzz/artifacts/$target" >&2
+        tail -n 40 "$log" >&2
         exit 1
     fi
 done

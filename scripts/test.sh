@@ -2,7 +2,7 @@
 # The test command (README.md, "The two commands"). Needs openssl, keytool (Java 17), pk12util
 # (libnss3-tools), shellcheck and nft on PATH; .ci/run installs them on Debian.
 #
-#   1. formatting and lints
+#   1. formatting, lints and the API documentation (rustdoc warnings are errors)
 #   2. unit and integration tests, with the crash hooks compiled in (feature test-hooks)
 #   3. the criterion benchmarks, once each (test mode), so they cannot rot
 #   4. the dependency policy (deny.toml) in its offline parts
@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets --features test-hooks -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --features test-hooks
 
 echo "== tests"
 cargo test --locked --features test-hooks

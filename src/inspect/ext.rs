@@ -26,7 +26,7 @@ pub struct ExtensionReport {
     /// Its value in words, when qvca decodes this kind of extension and it decodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    /// The raw value (hex, the first [`RAW_HEX_LIMIT`] bytes) when it is not decoded.
+    /// The raw value (hex, at most 64 bytes) when it is not decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
     /// Why it could not be decoded.

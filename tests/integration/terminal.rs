@@ -24,7 +24,12 @@ const QVCA_VARS: [&str; 4] = [
 ];
 
 /// Spawns `command` in a new pseudo-terminal (stdin, stdout and stderr all the terminal).
-fn spawn(mut command: Command, timeout_ms: u64) -> PtySession {
+///
+/// The child gets SIGINT at its default disposition (`env --default-signal=INT`): when the test
+/// runner itself was started with SIGINT ignored (a background job of a non-interactive
+/// shell), the child would inherit that, and a Ctrl-C sent through the terminal would hang.
+fn spawn(command: Command, timeout_ms: u64) -> PtySession {
+    let mut command = with_default_sigint(&command);
     for var in QVCA_VARS {
         command.env_remove(var);
     }
@@ -35,6 +40,26 @@ fn spawn(mut command: Command, timeout_ms: u64) -> PtySession {
             .strip_ansi_escape_codes(true),
     )
     .expect("spawn in a pty")
+}
+
+/// `command` run through `env --default-signal=INT` (coreutils), same arguments,
+/// environment and working directory.
+fn with_default_sigint(command: &Command) -> Command {
+    let mut wrapped = Command::new("env");
+    wrapped
+        .arg("--default-signal=INT")
+        .arg(command.get_program());
+    wrapped.args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }
 
 /// `qvca --ca-dir DIR ARGS...` in a pseudo-terminal, with no password source.
