@@ -29,10 +29,7 @@ pub fn code_for(kind: ErrorKind) -> u8 {
     }
 }
 
-/// The exit code for any error reaching `main`: library errors by kind, everything else 1.
-pub fn code_for_error(error: &anyhow::Error) -> u8 {
-    error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<qvca::Error>())
-        .map_or(ERROR, |e| code_for(e.kind()))
+/// The exit code for an error reaching `main`, by its kind.
+pub fn code_for_error(error: &qvca::Error) -> u8 {
+    code_for(error.kind())
 }

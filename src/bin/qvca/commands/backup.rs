@@ -12,14 +12,14 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// Runs `backup` or `backup verify`.
-pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &BackupArgs) -> qvca::Result<u8> {
     match &args.command {
         Some(BackupCommand::Verify(verify)) => run_verify(ctx, verify),
         None => run_backup(ctx, args),
     }
 }
 
-fn run_backup(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
+fn run_backup(ctx: &Context, args: &BackupArgs) -> qvca::Result<u8> {
     let ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     let target = match (&args.out, &args.dir) {
         (Some(file), _) if args.force => BackupTarget::Replace(file.clone()),
@@ -65,7 +65,7 @@ fn run_backup(ctx: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-fn run_verify(ctx: &Context, args: &BackupVerifyArgs) -> anyhow::Result<u8> {
+fn run_verify(ctx: &Context, args: &BackupVerifyArgs) -> qvca::Result<u8> {
     let password = ctx.pfx_password(
         Purpose::Existing,
         &format!("backup password of {}", args.file.display()),

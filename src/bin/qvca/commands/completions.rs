@@ -6,7 +6,7 @@ use crate::exit;
 use clap::CommandFactory;
 
 /// Prints shell completions.
-pub fn completions(ctx: &Context, args: &CompletionsArgs) -> anyhow::Result<u8> {
+pub fn completions(ctx: &Context, args: &CompletionsArgs) -> qvca::Result<u8> {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "qvca", &mut script);
@@ -15,7 +15,7 @@ pub fn completions(ctx: &Context, args: &CompletionsArgs) -> anyhow::Result<u8> 
 }
 
 /// Prints one manual page (roff), or writes every page into `--out-dir`.
-pub fn man(ctx: &Context, args: &ManArgs) -> anyhow::Result<u8> {
+pub fn man(ctx: &Context, args: &ManArgs) -> qvca::Result<u8> {
     let mut command = Cli::command().disable_help_subcommand(true);
     // Building names every subcommand's page `qvca-<command>` (as the top page refers to them).
     command.build();

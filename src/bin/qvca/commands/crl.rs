@@ -9,7 +9,7 @@ use qvca::lifecycle::write_crl;
 use std::fmt::Write;
 
 /// Runs `crl`.
-pub fn run(ctx: &Context, args: &CrlArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &CrlArgs) -> qvca::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     let signer = ctx.unlock(&ca)?;
     let report = write_crl(&mut ca, &signer, args.out.as_deref(), args.days, args.force)?;

@@ -8,14 +8,14 @@ use qvca::doctor::{CheckStatus, doctor};
 use std::fmt::Write;
 
 /// Runs `doctor`.
-pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &DoctorArgs) -> qvca::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     // The key checks need the CA password; without one available, they are skipped (never
     // prompted for without a terminal), and a wrong one is an error like everywhere else.
     let signer = match ctx.unlock(&ca) {
         Ok(signer) => Some(signer),
         Err(e) if e.kind() == qvca::ErrorKind::Failed && ca.is_password_protected() => None,
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let report = doctor(
         &ca,

@@ -16,7 +16,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// Runs an `export` subcommand.
-pub fn run(ctx: &Context, command: &ExportCommand) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, command: &ExportCommand) -> qvca::Result<u8> {
     match command {
         ExportCommand::LicenseService(args) => license_service(ctx, args),
         ExportCommand::Pfx(args) => pfx(ctx, args),
@@ -34,7 +34,7 @@ struct PfxExport<'a> {
     bytes: usize,
 }
 
-fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
+fn pfx(ctx: &Context, args: &ExportPfxArgs) -> qvca::Result<u8> {
     // Under the lock: the export of a key is logged (`qvca log`).
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     let entry = exportable(&ca, &args.name)?.clone();
@@ -80,7 +80,7 @@ fn pfx(ctx: &Context, args: &ExportPfxArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-fn license_service(ctx: &Context, args: &ExportLicenseServiceArgs) -> anyhow::Result<u8> {
+fn license_service(ctx: &Context, args: &ExportLicenseServiceArgs) -> qvca::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     // Fail on an ambiguous or missing certificate before asking for a password.
     qvca::export::choose_server(&ca, args.machine.as_deref())?;
@@ -131,7 +131,7 @@ struct CertificateExport {
     chain: bool,
 }
 
-fn root(ctx: &Context, args: &ExportRootArgs) -> anyhow::Result<u8> {
+fn root(ctx: &Context, args: &ExportRootArgs) -> qvca::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     let root_der = ca.root_der()?;
     let default_name = qvca::name::file_name(&ca.index().settings.root_cn, "cer");
@@ -144,7 +144,7 @@ fn root(ctx: &Context, args: &ExportRootArgs) -> anyhow::Result<u8> {
     write_certificates(ctx, &[root_der.as_ref()], &target)
 }
 
-fn cert(ctx: &Context, args: &ExportCertArgs) -> anyhow::Result<u8> {
+fn cert(ctx: &Context, args: &ExportCertArgs) -> qvca::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     let entry = ca.resolve(&args.name)?;
     let cert_der = ca.certificate_der(entry)?;
@@ -178,7 +178,7 @@ fn write_certificates(
     ctx: &Context,
     certificates: &[&[u8]],
     target: &CertificateTarget<'_>,
-) -> anyhow::Result<u8> {
+) -> qvca::Result<u8> {
     let first = certificates
         .first()
         .ok_or_else(|| qvca::Error::failed("internal error: no certificate to export"))?;

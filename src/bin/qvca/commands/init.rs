@@ -13,7 +13,7 @@ use qvca::store::{CertKind, Store};
 use std::fmt::Write;
 
 /// Runs `init`.
-pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &InitArgs) -> qvca::Result<u8> {
     let dir = ctx.ca_dir()?;
     if !args.force {
         // Refuse before reading templates or asking for a password that would not be used.
@@ -45,7 +45,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<u8> {
     } else {
         KeyProtector::encrypted(ctx.ca_password(Purpose::New)?)
     };
-    Ok(run_init(ctx, &dir, profile, common_name, args, protector)?)
+    run_init(ctx, &dir, profile, common_name, args, protector)
 }
 
 /// What replacing a root means for encrypted connection strings.

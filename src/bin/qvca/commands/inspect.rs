@@ -23,7 +23,7 @@ struct InspectReport<'a> {
 }
 
 /// Runs `inspect`.
-pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &InspectArgs) -> qvca::Result<u8> {
     let bytes = read_limited(&args.file, PKCS12_LIMIT, "the file")?;
     let source = args.file.display().to_string();
     let kind = detect(&bytes).map_err(|e| Error::failed(format!("{source}: {}", e.message())))?;

@@ -16,14 +16,14 @@ use serde::Serialize;
 use std::fmt::Write;
 
 /// Runs `issue server` or `issue client`.
-pub fn run(ctx: &Context, command: &IssueCommand) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, command: &IssueCommand) -> qvca::Result<u8> {
     match command {
         IssueCommand::Server(args) => server(ctx, args),
         IssueCommand::Client(args) => client(ctx, args),
     }
 }
 
-fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
+fn server(ctx: &Context, args: &IssueServerArgs) -> qvca::Result<u8> {
     let policy = if args.allow_fqdn {
         FqdnPolicy::Allow
     } else {
@@ -40,7 +40,7 @@ fn server(ctx: &Context, args: &IssueServerArgs) -> anyhow::Result<u8> {
     issue(ctx, &requests, &options, &args.leaf)
 }
 
-fn client(ctx: &Context, args: &IssueClientArgs) -> anyhow::Result<u8> {
+fn client(ctx: &Context, args: &IssueClientArgs) -> qvca::Result<u8> {
     let options = options(&args.leaf, CertKind::Client, 1)?;
     let name = options
         .profile
@@ -124,7 +124,7 @@ fn issue(
     requests: &[LeafRequest],
     options: &IssueOptions,
     leaf: &LeafArgs,
-) -> anyhow::Result<u8> {
+) -> qvca::Result<u8> {
     let (dry_run, if_missing) = (leaf.dry_run, leaf.if_missing);
     if dry_run {
         let ca = Ca::open(&ctx.ca_dir()?)?;

@@ -10,13 +10,13 @@ use qvca::license::decode;
 use std::fmt::Write;
 
 /// Runs a `license` subcommand.
-pub fn run(ctx: &Context, command: &LicenseCommand) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, command: &LicenseCommand) -> qvca::Result<u8> {
     match command {
         LicenseCommand::Inspect(args) => inspect(ctx, args),
     }
 }
 
-fn inspect(ctx: &Context, args: &LicenseInspectArgs) -> anyhow::Result<u8> {
+fn inspect(ctx: &Context, args: &LicenseInspectArgs) -> qvca::Result<u8> {
     let text = match &args.key {
         // A key never contains a path separator; an argument with one is a file name.
         Some(arg) if std::path::Path::new(arg).is_file() || arg.contains(['/', '\\']) => {

@@ -16,7 +16,7 @@ struct ListReport<'a> {
 }
 
 /// Runs `list`.
-pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &ListArgs) -> qvca::Result<u8> {
     let dir = ctx.ca_dir()?;
     let ca = Ca::open(&dir)?;
     let filter = ListFilter {

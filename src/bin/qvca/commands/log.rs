@@ -24,7 +24,7 @@ struct Verified<'a> {
 }
 
 /// Runs `log`.
-pub fn run(ctx: &Context, args: &LogArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &LogArgs) -> qvca::Result<u8> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let ca = Ca::open(&ctx.ca_dir()?)?;
     let report = oplog::check(ca.store(), ca.index())?;
@@ -53,9 +53,9 @@ pub fn run(ctx: &Context, args: &LogArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-fn verify(ctx: &Context, report: &LogReport) -> anyhow::Result<u8> {
+fn verify(ctx: &Context, report: &LogReport) -> qvca::Result<u8> {
     if !report.is_intact() {
-        return Err(oplog::broken(report).into());
+        return Err(oplog::broken(report));
     }
     let verified = Verified {
         ok: true,

@@ -88,7 +88,7 @@ impl Context<'_> {
 }
 
 /// Runs the chosen command and returns its exit code.
-pub fn run(cli: &Cli, out: Output) -> anyhow::Result<u8> {
+pub fn run(cli: &Cli, out: Output) -> qvca::Result<u8> {
     let ctx = Context {
         global: &cli.global,
         out,

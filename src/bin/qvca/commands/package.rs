@@ -14,7 +14,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// Runs `package`.
-pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &PackageArgs) -> qvca::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     if args.keyless {
         return run_keyless(ctx, &ca, args);
@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> anyhow::Result<u8> {
 }
 
 /// `package MACHINE --keyless`: needs neither the CA password nor a PFX password.
-fn run_keyless(ctx: &Context, ca: &Ca, args: &PackageArgs) -> anyhow::Result<u8> {
+fn run_keyless(ctx: &Context, ca: &Ca, args: &PackageArgs) -> qvca::Result<u8> {
     let machine = qvca::name::MachineName::parse(&args.machine, qvca::name::FqdnPolicy::Refuse)?;
     let request = KeylessPackageRequest {
         out: args

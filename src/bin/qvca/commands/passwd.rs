@@ -9,7 +9,7 @@ use qvca::passwd::change_password;
 use std::fmt::Write;
 
 /// Runs `passwd`.
-pub fn run(ctx: &Context, args: &PasswdArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &PasswdArgs) -> qvca::Result<u8> {
     let new_file = args.new_password_file.as_deref();
     // A new password from a file or the environment is read first: without one and without a
     // terminal this fails at once, before anything is unlocked.

@@ -7,7 +7,7 @@ use crate::output::table;
 use qvca::ports::{Firewall, PortTable, Role, firewall_rules, ports_for};
 
 /// Runs `ports`.
-pub fn run(ctx: &Context, args: &PortsArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &PortsArgs) -> qvca::Result<u8> {
     let roles: Vec<Role> = args
         .role
         .iter()

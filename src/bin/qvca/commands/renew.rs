@@ -13,7 +13,7 @@ use qvca::store::{CertKind, Entry};
 use std::fmt::Write;
 
 /// Runs `renew`.
-pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &RenewArgs) -> qvca::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     if args.root {
         return renew_the_root(ctx, &mut ca, args);
@@ -60,8 +60,7 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> anyhow::Result<u8> {
                     return Err(Error::usage(format!(
                         "{} is the root: renewing it is its own step, `qvca renew {} --root`",
                         entry.name, entry.name
-                    ))
-                    .into());
+                    )));
                 }
                 // Refused before the password prompt: the CA cannot make a keyless one's key.
                 check_renewable(entry)?;
@@ -113,7 +112,7 @@ fn renew_the_root(
     ctx: &Context,
     ca: &mut qvca::ca::LockedCa,
     args: &RenewArgs,
-) -> anyhow::Result<u8> {
+) -> qvca::Result<u8> {
     let root = ca.root_entry()?.clone();
     if let Some(other) = args
         .names
@@ -123,8 +122,7 @@ fn renew_the_root(
         return Err(Error::usage(format!(
             "--root renews the root {}; {other:?} is not it (renew other certificates without --root)",
             root.name
-        ))
-        .into());
+        )));
     }
     let question = format!(
         "Renew the root {} (serial {}, expires {})? It keeps its key, so the SecretsKey and every \

@@ -11,7 +11,7 @@ use qvca::key::{KeyProtection, KeyProtector};
 use std::fmt::Write;
 
 /// Runs `restore`.
-pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &RestoreArgs) -> qvca::Result<u8> {
     let dir = ctx.ca_dir()?;
     let pfx_password = ctx.pfx_password(
         Purpose::Existing,

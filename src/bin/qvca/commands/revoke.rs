@@ -9,7 +9,7 @@ use qvca::lifecycle::{parse_reason, revocable, revoke};
 use std::fmt::Write;
 
 /// Runs `revoke`.
-pub fn run(ctx: &Context, args: &RevokeArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &RevokeArgs) -> qvca::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     // A bad reason or an unknown name is reported before anything is asked.
     let reason = parse_reason(&args.reason)?;

@@ -20,7 +20,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 /// Runs a `secrets` subcommand.
-pub fn run(ctx: &Context, command: &SecretsCommand) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, command: &SecretsCommand) -> qvca::Result<u8> {
     match command {
         SecretsCommand::Derive(args) => derive(ctx, args),
         SecretsCommand::Encrypt(args) => encrypt(ctx, args),
@@ -45,7 +45,7 @@ struct DeriveReport<'a> {
     format: Option<&'static str>,
 }
 
-fn derive(ctx: &Context, args: &SecretsDeriveArgs) -> anyhow::Result<u8> {
+fn derive(ctx: &Context, args: &SecretsDeriveArgs) -> qvca::Result<u8> {
     let key = current_key(ctx)?;
     let revealed = args.reveal.then(|| {
         Zeroizing::new(match args.format {
@@ -119,7 +119,7 @@ struct BulkReport<'a> {
     lines: usize,
 }
 
-fn encrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
+fn encrypt(ctx: &Context, args: &SecretsCryptArgs) -> qvca::Result<u8> {
     match (&args.input, &args.out) {
         (Some(input), Some(out)) => {
             refuse_existing_output(out, args.force)?;
@@ -144,7 +144,7 @@ fn encrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-fn decrypt(ctx: &Context, args: &SecretsCryptArgs) -> anyhow::Result<u8> {
+fn decrypt(ctx: &Context, args: &SecretsCryptArgs) -> qvca::Result<u8> {
     match (&args.input, &args.out) {
         (Some(input), Some(out)) => {
             refuse_existing_output(out, args.force)?;
@@ -212,7 +212,7 @@ struct RewrapReport<'a> {
     already_current: usize,
 }
 
-fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> anyhow::Result<u8> {
+fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> qvca::Result<u8> {
     if let Some(out) = &args.out {
         refuse_existing_output(out, args.force)?;
     }

@@ -12,7 +12,7 @@ use qvca::setup::{PasswordUse, SetupRequest, setup};
 use std::fmt::Write;
 
 /// Runs `setup`.
-pub fn run(ctx: &Context, args: &SetupArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &SetupArgs) -> qvca::Result<u8> {
     let policy = if args.allow_fqdn {
         FqdnPolicy::Allow
     } else {

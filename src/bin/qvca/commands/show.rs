@@ -22,7 +22,7 @@ struct ShowReport<'a> {
 }
 
 /// Runs `show`.
-pub fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &ShowArgs) -> qvca::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     let entry = ca.resolve(&args.target)?;
     let details = CertificateDetails::from_der(&ca.certificate_der(entry)?)?;

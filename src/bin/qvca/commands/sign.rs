@@ -27,7 +27,7 @@ struct SignReport<'a> {
 }
 
 /// Runs `sign`.
-pub fn run(ctx: &Context, args: &SignArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &SignArgs) -> qvca::Result<u8> {
     let kind = if args.client {
         CertKind::Client
     } else {

@@ -6,7 +6,7 @@ use crate::exit;
 use qvca::status::status;
 
 /// Runs `status`.
-pub fn run(ctx: &Context) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context) -> qvca::Result<u8> {
     let report = status(&ctx.ca_dir()?, time::OffsetDateTime::now_utc())?;
     if ctx.out.is_json() {
         ctx.out.report(&report, |_| {});

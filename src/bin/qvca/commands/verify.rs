@@ -19,7 +19,7 @@ struct VerifyReport<'a> {
 }
 
 /// Runs `verify`.
-pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, args: &VerifyArgs) -> qvca::Result<u8> {
     let now = time::OffsetDateTime::now_utc();
     let crl_der = match &args.crl {
         Some(path) => Some(parse_crl(&read_limited(path, DOCUMENT_LIMIT, "the file")?)?),
@@ -27,7 +27,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
     };
     let results = if args.files.is_empty() {
         if args.root.is_some() || args.chain.is_some() {
-            return Err(Error::usage("--root and --chain need certificate FILEs to verify").into());
+            return Err(Error::usage(
+                "--root and --chain need certificate FILEs to verify",
+            ));
         }
         let ca = Ca::open(&ctx.ca_dir()?)?;
         let results = verify_ca(&ca, args.name.as_deref(), now)?;
@@ -36,8 +38,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
         {
             return Err(Error::not_found(format!(
                 "no current certificate named {name} in this CA"
-            ))
-            .into());
+            )));
         }
         results
     } else {
@@ -64,8 +65,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
                     return Err(Error::failed(format!(
                         "{} holds no certificate: give the intermediate CA certificates (PEM)",
                         path.display()
-                    ))
-                    .into());
+                    )));
                 }
                 certs
             }
@@ -77,9 +77,10 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<u8> {
             // A file with a full chain: the first certificate is verified, the others help.
             let mut certs = parse_certificates(&bytes, file)?;
             if certs.is_empty() {
-                return Err(
-                    Error::failed(format!("{} holds no certificate", file.display())).into(),
-                );
+                return Err(Error::failed(format!(
+                    "{} holds no certificate",
+                    file.display()
+                )));
             }
             let cert = certs.remove(0);
             certs.extend(chain.iter().cloned());
