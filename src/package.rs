@@ -96,7 +96,22 @@ pub enum KeyStorage {
     Cng,
 }
 
+impl std::str::FromStr for KeyStorage {
+    type Err = crate::Error;
+
+    /// Parses `capi` or `cng`.
+    fn from_str(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .ok_or_else(|| Error::usage(format!("unknown key storage {name:?}: use capi or cng")))
+    }
+}
+
 impl KeyStorage {
+    /// Both storages, in the order `--key-storage` lists them.
+    pub const ALL: [KeyStorage; 2] = [KeyStorage::Capi, KeyStorage::Cng];
+
     /// The default for a key type: CAPI for RSA, CNG for ECDSA (CAPI holds no ECDSA keys).
     pub fn default_for(key_type: KeyType) -> Self {
         if key_type.is_rsa() {

@@ -353,6 +353,36 @@ pub enum Firewall {
     Iptables,
 }
 
+impl Firewall {
+    /// Every tool, in the order `--firewall` lists them.
+    pub const ALL: [Firewall; 3] = [Firewall::Netsh, Firewall::Nftables, Firewall::Iptables];
+
+    /// The tool's name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Firewall::Netsh => "netsh",
+            Firewall::Nftables => "nftables",
+            Firewall::Iptables => "iptables",
+        }
+    }
+}
+
+impl std::str::FromStr for Firewall {
+    type Err = crate::Error;
+
+    /// Parses `netsh`, `nftables` or `iptables`.
+    fn from_str(name: &str) -> crate::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| {
+                crate::Error::usage(format!(
+                    "unknown firewall {name:?}: use netsh, nftables or iptables"
+                ))
+            })
+    }
+}
+
 /// The ports a firewall must open for `roles` (all QlikView roles when empty): inbound TCP,
 /// reachable from other nodes. Certificate-installation and localhost-only ports are left out.
 pub fn ports_to_open(roles: &[Role]) -> Vec<Port> {

@@ -1,5 +1,6 @@
 //! The command line: global options and one enum listing everything qvca does (SPEC.md).
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -220,8 +221,8 @@ pub enum DoctorFormat {
 #[derive(Debug, Args)]
 pub struct PortsArgs {
     /// Print rules for this firewall instead of the tables
-    #[arg(long, value_enum, value_name = "TOOL")]
-    pub firewall: Option<FirewallArg>,
+    #[arg(long, value_name = "TOOL", value_parser = firewalls())]
+    pub firewall: Option<qvca::ports::Firewall>,
     /// Only the services that run on this node (repeat or comma-separate)
     #[arg(long, value_delimiter = ',', value_name = "ROLE", value_parser = role_names())]
     pub role: Vec<String>,
@@ -230,17 +231,6 @@ pub struct PortsArgs {
 /// The role names `--role` accepts (the library's, so the two never drift apart).
 pub(crate) fn role_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(qvca::ports::Role::ALL.map(|r| r.as_str()))
-}
-
-/// Firewall tools.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FirewallArg {
-    /// Windows netsh advfirewall
-    Netsh,
-    /// Linux nftables (an nft -f file)
-    Nftables,
-    /// Linux iptables (a shell script)
-    Iptables,
 }
 
 /// `license` subcommands.
@@ -434,8 +424,8 @@ pub struct InitArgs {
     #[arg(long, value_name = "NAME")]
     pub cn: Option<String>,
     /// Key type of the root key
-    #[arg(long, value_name = "T", value_enum)]
-    pub key_type: Option<KeyTypeArg>,
+    #[arg(long, value_name = "T", value_parser = key_types())]
+    pub key_type: Option<qvca::key::KeyType>,
     /// Validity in days [default: from the profile, 3653]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
     pub days: Option<u32>,
@@ -448,34 +438,6 @@ pub struct InitArgs {
     /// Replace an existing CA (the old one is kept aside as <ca-dir>.replaced-<timestamp>)
     #[arg(long)]
     pub force: bool,
-}
-
-/// Key types (`--key-type`).
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum KeyTypeArg {
-    /// RSA 2048, SHA-256 (default)
-    Rsa2048,
-    /// RSA 3072, SHA-256
-    Rsa3072,
-    /// RSA 4096, SHA-256
-    Rsa4096,
-    /// ECDSA P-256, SHA-256
-    P256,
-    /// ECDSA P-384, SHA-384
-    P384,
-}
-
-impl From<KeyTypeArg> for qvca::key::KeyType {
-    fn from(value: KeyTypeArg) -> Self {
-        use qvca::key::KeyType as K;
-        match value {
-            KeyTypeArg::Rsa2048 => K::Rsa2048,
-            KeyTypeArg::Rsa3072 => K::Rsa3072,
-            KeyTypeArg::Rsa4096 => K::Rsa4096,
-            KeyTypeArg::P256 => K::P256,
-            KeyTypeArg::P384 => K::P384,
-        }
-    }
 }
 
 /// `issue` subcommands.
@@ -491,8 +453,8 @@ pub enum IssueCommand {
 #[derive(Debug, Args)]
 pub struct LeafArgs {
     /// Key type [default: from the profile, rsa2048]
-    #[arg(long, value_name = "T", value_enum)]
-    pub key_type: Option<KeyTypeArg>,
+    #[arg(long, value_name = "T", value_parser = key_types())]
+    pub key_type: Option<qvca::key::KeyType>,
     /// Validity in days [default: from the profile, 1826]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
     pub days: Option<u32>,
@@ -699,11 +661,11 @@ pub struct PackageArgs {
     #[arg(long)]
     pub keyless: bool,
     /// Key type the node makes (with --keyless) [default: rsa2048]
-    #[arg(long, value_name = "T", value_enum, requires = "keyless")]
-    pub key_type: Option<KeyTypeArg>,
+    #[arg(long, value_name = "T", value_parser = key_types(), requires = "keyless")]
+    pub key_type: Option<qvca::key::KeyType>,
     /// Where Windows keeps the keys (with --keyless) [default: capi for RSA, cng for ECDSA]
-    #[arg(long, value_name = "S", value_enum, requires = "keyless")]
-    pub key_storage: Option<KeyStorageArg>,
+    #[arg(long, value_name = "S", value_parser = key_storages(), requires = "keyless")]
+    pub key_storage: Option<qvca::package::KeyStorage>,
     /// The services this node runs (repeat or comma-separate), so its README lists only their
     /// ports [default: every QlikView role]
     #[arg(long, value_delimiter = ',', value_name = "ROLE", value_parser = role_names())]
@@ -711,24 +673,6 @@ pub struct PackageArgs {
     /// Replace an existing package folder (only a qvca package; it is kept aside)
     #[arg(long)]
     pub force: bool,
-}
-
-/// Windows key storage (`package --keyless --key-storage`).
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum KeyStorageArg {
-    /// CryptoAPI, Microsoft Enhanced RSA and AES Cryptographic Provider (RSA only)
-    Capi,
-    /// CNG, Microsoft Software Key Storage Provider
-    Cng,
-}
-
-impl From<KeyStorageArg> for qvca::package::KeyStorage {
-    fn from(value: KeyStorageArg) -> Self {
-        match value {
-            KeyStorageArg::Capi => Self::Capi,
-            KeyStorageArg::Cng => Self::Cng,
-        }
-    }
 }
 
 /// `export license-service` arguments.
@@ -755,4 +699,22 @@ pub struct ExportRootArgs {
     /// Replace an existing output file
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--key-type` values: the library's key types by their names (no mirror of the enum here).
+fn key_types() -> impl clap::builder::TypedValueParser<Value = qvca::key::KeyType> {
+    clap::builder::PossibleValuesParser::new(qvca::key::KeyType::ALL.map(|k| k.as_str()))
+        .try_map(|name| name.parse::<qvca::key::KeyType>())
+}
+
+/// `--firewall` values: the library's firewall tools by their names.
+fn firewalls() -> impl clap::builder::TypedValueParser<Value = qvca::ports::Firewall> {
+    clap::builder::PossibleValuesParser::new(qvca::ports::Firewall::ALL.map(|f| f.as_str()))
+        .try_map(|name| name.parse::<qvca::ports::Firewall>())
+}
+
+/// `--key-storage` values: the library's key storages by their names.
+fn key_storages() -> impl clap::builder::TypedValueParser<Value = qvca::package::KeyStorage> {
+    clap::builder::PossibleValuesParser::new(qvca::package::KeyStorage::ALL.map(|k| k.as_str()))
+        .try_map(|name| name.parse::<qvca::package::KeyStorage>())
 }

@@ -66,7 +66,7 @@ fn run_init(
         InitRequest {
             profile,
             common_name,
-            key_type: args.key_type.map(Into::into),
+            key_type: args.key_type,
             days: args.days,
             protector,
             force: args.force,

@@ -103,7 +103,7 @@ fn options(leaf: &LeafArgs, kind: CertKind, jobs: usize) -> qvca::Result<IssueOp
     };
     Ok(IssueOptions {
         profile,
-        key_type: leaf.key_type.map(Into::into),
+        key_type: leaf.key_type,
         days: leaf.days,
         force: leaf.force,
         jobs,

@@ -55,7 +55,7 @@ fn run_keyless(ctx: &Context, ca: &Ca, args: &PackageArgs) -> qvca::Result<u8> {
         key_type: args
             .key_type
             .map_or(qvca::key::KeyType::Rsa2048, Into::into),
-        key_storage: args.key_storage.map(Into::into),
+        key_storage: args.key_storage,
         force: args.force,
         roles: roles(args),
     };

@@ -1,10 +1,10 @@
 //! `qvca ports [--firewall netsh|nftables|iptables] [--role ...]`.
 
 use super::Context;
-use crate::cli::{FirewallArg, PortsArgs};
+use crate::cli::PortsArgs;
 use crate::exit;
 use crate::output::table;
-use qvca::ports::{Firewall, PortTable, Role, firewall_rules, ports_for};
+use qvca::ports::{PortTable, Role, firewall_rules, ports_for};
 
 /// Runs `ports`.
 pub fn run(ctx: &Context, args: &PortsArgs) -> qvca::Result<u8> {
@@ -14,11 +14,6 @@ pub fn run(ctx: &Context, args: &PortsArgs) -> qvca::Result<u8> {
         .filter_map(|name| Role::from_name(name))
         .collect();
     if let Some(tool) = args.firewall {
-        let tool = match tool {
-            FirewallArg::Netsh => Firewall::Netsh,
-            FirewallArg::Nftables => Firewall::Nftables,
-            FirewallArg::Iptables => Firewall::Iptables,
-        };
         let rules = firewall_rules(&roles, tool);
         if ctx.out.is_json() {
             ctx.out.report(
