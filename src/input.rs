@@ -89,6 +89,7 @@ fn too_large(what: &str, source: &str, limit: u64) -> Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

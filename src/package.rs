@@ -1046,6 +1046,7 @@ fn is_package(dir: &Path) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -73,7 +73,9 @@ pub fn change_password(ca: LockedCa, signer: &RootSigner, new: Password) -> Resu
     let installed = staged.install(&refuse_unless_ca, time::OffsetDateTime::now_utc())?;
     crash_point("passwd-after-swap");
     let old_ca_not_removed = match &installed.aside {
-        Some(old) => std::fs::remove_dir_all(old).err().map(|_| old.clone()),
+        Some(old) => crate::store::staged::remove_replaced(old)
+            .err()
+            .map(|_| old.clone()),
         None => None,
     };
     let report = PasswdReport {

@@ -61,6 +61,7 @@ pub fn exchange_dirs(a: &Path, b: &Path) -> std::io::Result<bool> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -490,6 +490,12 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
     Ok(())
 }
 
+/// Removes a directory that [`StagedDir::install`] has just swapped out, when keeping it aside
+/// would defeat the operation (`passwd`: it holds keys under the old password).
+pub fn remove_replaced(aside: &Path) -> std::io::Result<()> {
+    std::fs::remove_dir_all(aside)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -576,3 +576,20 @@ fn a_ca_dir_that_is_a_file_and_a_text_file_given_to_verify_get_plain_messages() 
     assert!(err.contains("is not a certificate"), "{err}");
     assert!(!err.contains("ASN.1"), "{err}");
 }
+
+#[test]
+fn a_result_that_cannot_be_written_to_stdout_is_exit_1_once() {
+    let ca = protected_ca();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --ca-dir '{}' list > /dev/full",
+            env!("CARGO_BIN_EXE_qvca"),
+            ca.dir().display()
+        ))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("writing to stdout failed").count(), 1, "{err}");
+}

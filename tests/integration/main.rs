@@ -1,6 +1,9 @@
 //! The integration suite: qvca's behaviour through the real binary, judged where possible by
 //! third-party tools (openssl, keytool, pk12util, rustls). One binary, one module per area.
 
+// Tests build their fixtures with plain file-system calls.
+#![allow(clippy::disallowed_methods)]
+
 mod backup;
 mod bad_input;
 mod cli;

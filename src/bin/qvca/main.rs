@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         qvca::store::lock::on_wait(output::Output::waiting);
     }
     match commands::run(&cli, out) {
+        Ok(_) if output::stdout_failed() => ExitCode::from(exit::ERROR),
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = exit::code_for_error(&e);

@@ -135,15 +135,25 @@ impl Output {
     }
 }
 
-/// Writes to stdout; a reader that went away (broken pipe) is not an error.
+/// Set when writing to stdout failed (other than a reader that went away): `main`, the only
+/// exit point, then exits 1.
+static STDOUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when a result could not be written to stdout (a full disk behind a redirect, say).
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Writes to stdout; a reader that went away (broken pipe) is not an error, any other failure
+/// is reported once and makes the exit code 1.
 fn write_stdout(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     let written = out.write_all(bytes).and_then(|()| out.flush());
     if let Err(e) = written
         && e.kind() != std::io::ErrorKind::BrokenPipe
+        && !STDOUT_FAILED.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         eprintln!("qvca: error: writing to stdout failed: {e}");
-        std::process::exit(1);
     }
 }
 
