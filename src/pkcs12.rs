@@ -435,6 +435,9 @@ struct ClearCertBag {
     cert_value: der::asn1::OctetString,
 }
 
+/// What an encrypted safe protects, as [`Protection::protects`] names it.
+const ENCRYPTED_SAFE: &str = "certificates (encrypted safe)";
+
 /// The outer structure of a PKCS#12 file, read without its password.
 struct PfxLayout {
     /// True when the file is BER, not DER (NSS): qvca reads it itself.
@@ -483,7 +486,7 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
             .map_err(damaged)?;
             bags += 1;
             parts.push(PartLayout {
-                protects: "certificates (encrypted safe)",
+                protects: ENCRYPTED_SAFE,
                 algorithm: Some(encrypted.enc_content_info.content_enc_alg),
             });
         } else if safe.content_type == const_oid::db::rfc5911::ID_DATA {
@@ -715,6 +718,8 @@ pub fn read_pfx(
     if needs_own_reader(&layout) {
         return read_unwrapped(data, password, source);
     }
+    // The bags inside an encrypted safe meet the ceilings before p12-keystore decrypts them.
+    check_encrypted_safes(data, &layout, password, source)?;
     // p12-keystore verifies a present MAC before it decrypts or decodes any bag.
     let archive = match Pkcs12Archive::from_pkcs12(data, password.expose()) {
         Ok(archive) => archive,
@@ -1040,6 +1045,141 @@ fn unwrap_bags(
     Ok(out)
 }
 
+/// Verifies a present MAC (classic or PBMAC1) with `password` and returns the password forms
+/// the parts are to be decrypted with (the form the MAC was made with). Without a MAC, every
+/// form (there is nothing to check a password against).
+fn verified_password_forms(
+    pfx: &pkcs12::Pfx,
+    layout: &PfxLayout,
+    content: &[u8],
+    password: &Password,
+    source: &str,
+) -> Result<Vec<zeroize::Zeroizing<Vec<u8>>>> {
+    let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
+    let forms = kdf_password_forms(password)?;
+    let (Some(mac), Some(mac_layout)) = (&pfx.mac_data, &layout.mac) else {
+        return Ok(forms);
+    };
+    let verified = if mac_layout.digest == PBMAC1_OID {
+        pbmac1_verifies(mac, mac_layout, password, content)
+            .map_err(in_source)?
+            .then_some(forms)
+    } else {
+        let mut matching = None;
+        for form in forms {
+            if classic_mac_verifies(mac, &form, content).map_err(in_source)? {
+                matching = Some(vec![form]);
+                break;
+            }
+        }
+        matching
+    };
+    verified.ok_or_else(|| {
+        Error::authentication(format!(
+            "wrong password for {source} (or the file was altered): its integrity check (MAC) \
+             fails; give the password it was written with (--pfx-password-file or \
+             QVCA_PFX_PASSWORD)"
+        ))
+    })
+}
+
+/// The key-derivation work and bag count a file may still ask for once its outer parts are
+/// counted: the shrouded keys inside an encrypted safe become visible only after it is
+/// decrypted, and are held to the same ceilings before any of them is decrypted.
+struct InnerBudget {
+    work: u64,
+    bags: usize,
+}
+
+impl InnerBudget {
+    /// What the outer structure has used already.
+    fn after_outer(layout: &PfxLayout) -> Self {
+        let work = layout
+            .parts
+            .iter()
+            .filter_map(|p| p.algorithm.as_ref())
+            .filter_map(|alg| kdf_work(alg, "part").ok())
+            .fold(0u64, u64::saturating_add);
+        Self {
+            work,
+            bags: layout.bags,
+        }
+    }
+
+    /// Counts the bags of one decrypted safe against the ceilings (each shrouded key's
+    /// parameters, the bag count, the total work).
+    fn check(&mut self, contents: &pkcs12::safe_bag::SafeContents) -> Result<()> {
+        for bag in contents {
+            self.bags += 1;
+            if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
+                let info = der::asn1::ContextSpecific::<
+                    pkcs12::pbe_params::EncryptedPrivateKeyInfo,
+                >::from_der(&bag.bag_value)
+                .map_err(damaged)?;
+                let work = kdf_work(&info.value.encryption_algorithm, "private key")?;
+                self.work = self.work.saturating_add(work);
+            }
+        }
+        if self.bags > MAX_BAGS {
+            return Err(Error::authentication(format!(
+                "it holds more than the {MAX_BAGS} bags qvca reads"
+            )));
+        }
+        if self.work > MAX_TOTAL_KDF_WORK {
+            return Err(Error::authentication(format!(
+                "its parts ask for more than {MAX_TOTAL_KDF_WORK} key-derivation iterations in \
+                 all, above qvca's ceiling; the file is damaged or made to exhaust the machine"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// For a file with an encrypted safe: verifies the MAC, decrypts each encrypted safe and holds
+/// the bags inside it to the ceilings, before p12-keystore (which has looser limits of its own)
+/// is given the file.
+fn check_encrypted_safes(
+    data: &[u8],
+    layout: &PfxLayout,
+    password: &Password,
+    source: &str,
+) -> Result<()> {
+    if !layout.parts.iter().any(|p| p.protects == ENCRYPTED_SAFE) {
+        return Ok(());
+    }
+    let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
+    let pfx = pkcs12::Pfx::from_der(&as_der(data)).map_err(damaged)?;
+    let content =
+        der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
+            .map_err(damaged)?;
+    let forms = verified_password_forms(&pfx, layout, content.as_bytes(), password, source)?;
+    let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
+    let mut budget = InnerBudget::after_outer(layout);
+    for safe in safes {
+        if safe.content_type != const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
+            continue;
+        }
+        let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
+            &safe.content.to_der().map_err(damaged)?,
+        )
+        .map_err(damaged)?;
+        let info = encrypted.enc_content_info;
+        let Some(bytes) = info.encrypted_content else {
+            continue;
+        };
+        let contents = decrypt_with_forms(
+            &info.content_enc_alg,
+            bytes.as_bytes(),
+            password,
+            &forms,
+            |plain| decode_lenient::<pkcs12::safe_bag::SafeContents>(plain).ok(),
+        )
+        .map_err(in_source)?;
+        budget.check(&contents).map_err(in_source)?;
+    }
+    Ok(())
+}
+
 /// Verifies the MAC (classic or PBMAC1) itself, decrypts every part itself and reads the
 /// keys and certificates of the result. (Secret bags, which only qvca's and Java's own files
 /// carry and which p12-keystore reads, are not read here.)
@@ -1049,31 +1189,10 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxA
     let content =
         der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
             .map_err(damaged)?;
-    let mut forms = kdf_password_forms(password)?;
     let layout = read_layout(data)?;
-    if let (Some(mac), Some(mac_layout)) = (&pfx.mac_data, &layout.mac) {
-        let verified = if mac_layout.digest == PBMAC1_OID {
-            pbmac1_verifies(mac, mac_layout, password, content.as_bytes()).map_err(in_source)?
-        } else {
-            let mut matching = None;
-            for form in &forms {
-                if classic_mac_verifies(mac, form, content.as_bytes()).map_err(in_source)? {
-                    matching = Some(form.clone());
-                    break;
-                }
-            }
-            // The form the MAC was made with is the form the parts were encrypted with.
-            matching.map(|form| forms = vec![form]).is_some()
-        };
-        if !verified {
-            return Err(Error::authentication(format!(
-                "wrong password for {source} (or the file was altered): its integrity check \
-                 (MAC) fails; give the password it was written with (--pfx-password-file or \
-                 QVCA_PFX_PASSWORD)"
-            )));
-        }
-    }
+    let forms = verified_password_forms(&pfx, &layout, content.as_bytes(), password, source)?;
     let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
+    let mut budget = InnerBudget::after_outer(&layout);
     let mut archive = PfxArchive {
         integrity_protected: pfx.mac_data.is_some(),
         keys: Vec::new(),
@@ -1103,6 +1222,7 @@ fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxA
                 .map_err(damaged)?;
             decode_lenient::<pkcs12::safe_bag::SafeContents>(inner.as_bytes()).map_err(damaged)?
         };
+        budget.check(&contents).map_err(in_source)?;
         for bag in unwrap_bags(contents, password, &forms).map_err(in_source)? {
             let friendly_name = bag_attribute(&bag, FRIENDLY_NAME_OID)
                 .and_then(|a| a.decode_as::<der::asn1::BmpString>().ok())

@@ -2033,3 +2033,65 @@ fn a_restore_says_which_machine_to_export_for_the_license_service() {
         "{text}"
     );
 }
+
+#[test]
+fn keys_inside_an_encrypted_safe_meet_the_kdf_ceilings_before_any_is_decrypted() {
+    use der::Encode;
+    let ca = p256_ca(&[]);
+    // Eight keys at scrypt 128 MiB, p = 16, inside a safe encrypted with PBKDF2 (1,000
+    // iterations) under the password "x", no MAC: the inner parameters are visible only after
+    // the safe is decrypted, and must still be refused before a single key is.
+    let scrypt = scrypt_algorithm(17, 8, 16);
+    let epki = tlv(0x30, &[scrypt.as_slice(), &tlv(0x04, &[0u8; 32])].concat());
+    let bag_oid = pkcs12::PKCS_12_PKCS8_KEY_BAG_OID.to_der().expect("oid");
+    let bag = tlv(0x30, &[bag_oid.as_slice(), &tlv(0xA0, &epki)].concat());
+    let contents = tlv(0x30, &bag.repeat(8));
+    let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(
+        1000, &[1u8; 16], [2u8; 16],
+    )
+    .expect("params");
+    let ciphertext = params.encrypt(b"x", &contents).expect("encrypt");
+    let algorithm = pkcs8::pkcs5::EncryptionScheme::from(params)
+        .to_der()
+        .expect("algorithm");
+    let data_oid = const_oid::db::rfc5911::ID_DATA.to_der().expect("oid");
+    let encrypted_oid = const_oid::db::rfc5911::ID_ENCRYPTED_DATA
+        .to_der()
+        .expect("oid");
+    let enc_content_info = tlv(
+        0x30,
+        &[data_oid.as_slice(), &algorithm, &tlv(0x80, &ciphertext)].concat(),
+    );
+    let encrypted_data = tlv(0x30, &[&[2u8, 1, 0][..], &enc_content_info].concat());
+    let content_info = tlv(
+        0x30,
+        &[encrypted_oid.as_slice(), &tlv(0xA0, &encrypted_data)].concat(),
+    );
+    let auth_safe = tlv(0x30, &content_info);
+    let pfx = tlv(
+        0x30,
+        &[
+            &[2u8, 1, 3][..],
+            &tlv(
+                0x30,
+                &[data_oid.as_slice(), &tlv(0xA0, &tlv(0x04, &auth_safe))].concat(),
+            ),
+        ]
+        .concat(),
+    );
+    let file = write_damaged(&ca, "nested-scrypt.pfx", &pfx);
+    let started = std::time::Instant::now();
+    let out = ca
+        .qvca()
+        .env("QVCA_PFX_PASSWORD", "x")
+        .args(["inspect", path_str(&file)])
+        .output()
+        .expect("run");
+    assert_code(
+        &out,
+        4,
+        "inspect of keys at scrypt 128 MiB inside an encrypted safe",
+    );
+    assert!(stderr(&out).contains("scrypt memory"), "{}", describe(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

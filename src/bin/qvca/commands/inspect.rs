@@ -36,8 +36,14 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> qvca::Result<u8> {
     } else {
         None
     };
-    let contents = inspect_file(&bytes, password.as_ref(), &source)
-        .map_err(|e| Error::new(e.kind(), format!("{source}: {}", e.message())))?;
+    let contents = inspect_file(&bytes, password.as_ref(), &source).map_err(|e| {
+        // Errors that name the file already are passed on as they are.
+        if e.message().starts_with(&source) || e.message().contains(&format!(" {source} ")) {
+            e
+        } else {
+            Error::new(e.kind(), format!("{source}: {}", e.message()))
+        }
+    })?;
     let report = InspectReport {
         file: &args.file,
         kind,
