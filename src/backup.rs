@@ -178,6 +178,8 @@ struct BackupContents {
     crl_pem: Option<String>,
     has_ca_state: bool,
     oplog: Option<String>,
+    /// When the backup was written, as its (authenticated) CA state records it.
+    created: Option<OffsetDateTime>,
 }
 
 /// Writes a backup of the CA (held locked by the caller) and verifies it before naming it.
@@ -475,6 +477,7 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
     let state = read_state(archive, &mut problems)?;
     let (mut found, loose_certs) = key_entries(archive, &mut problems)?;
 
+    let mut created = None;
     let (index, has_ca_state, crl_pem, oplog) = match state {
         Some(state) => {
             if state.format > STATE_FORMAT {
@@ -496,6 +499,7 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
                 found.push(historic_certificate(historic)?);
             }
             check_against_state(&state, &found, &mut problems);
+            created = Some(state.created);
             (state.index, true, state.crl_pem, state.oplog)
         }
         None => {
@@ -527,6 +531,7 @@ fn check_contents(archive: &PfxArchive) -> Result<(BackupContents, Vec<String>)>
             crl_pem,
             has_ca_state,
             oplog,
+            created,
         },
         problems,
     ))
@@ -1261,32 +1266,32 @@ impl BackupOwner<'_> {
     /// verifies), holds qvca's CA state without problems, and whose root has this CA's root
     /// key. Nobody without the backup password can make such a file, so planted files with
     /// backup-like names are never counted or deleted.
-    fn recognises(&self, path: &Path) -> bool {
+    ///
+    /// Returns when the backup was written, as its authenticated CA state records it (`None`
+    /// for a file that is not recognised): backups are ranked by that, never by their file
+    /// name, which anyone who can write the folder can choose.
+    fn recognises(&self, path: &Path) -> Option<OffsetDateTime> {
         if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-            return false;
+            return None;
         }
-        let Ok(bytes) = read_backup_file(path) else {
-            return false;
-        };
-        let Ok(archive) = read_pfx(
+        let bytes = read_backup_file(path).ok()?;
+        let archive = read_pfx(
             bytes.expose(),
             self.password,
             &path.display().to_string(),
             Integrity::Required,
-        ) else {
-            return false;
-        };
-        let Ok((contents, problems)) = check_contents(&archive) else {
-            return false;
-        };
-        contents.has_ca_state
+        )
+        .ok()?;
+        let (contents, problems) = check_contents(&archive).ok()?;
+        let ours = contents.has_ca_state
             && problems.is_empty()
             && contents.certificates.iter().any(|c| {
                 c.entry.kind == CertKind::Root
                     && c.entry.status == EntryStatus::Active
                     && CertificateDetails::from_der(&c.cert_der)
                         .is_ok_and(|d| d.spki_der == self.root_spki)
-            })
+            });
+        if ours { contents.created } else { None }
     }
 }
 
@@ -1300,7 +1305,7 @@ fn prune_backups(
     just_written: &Path,
     owner: &BackupOwner<'_>,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let mut named: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
+    let named: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| Error::io("listing", dir, e))?
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -1310,10 +1315,17 @@ fn prune_backups(
         })
         .filter(|(_, path)| path.file_name() != just_written.file_name())
         .collect();
-    named.sort();
-    let (backups, not_recognised): (Vec<_>, Vec<_>) = named
-        .into_iter()
-        .partition(|(_, path)| owner.recognises(path));
+    // Ranked by the time recorded inside each backup (then by name): a copy of an old backup
+    // planted under a far-future name is old, and cannot push newer backups out.
+    let mut backups = Vec::new();
+    let mut not_recognised = Vec::new();
+    for (key, path) in named {
+        match owner.recognises(&path) {
+            Some(created) => backups.push(((created, key), path)),
+            None => not_recognised.push((key, path)),
+        }
+    }
+    backups.sort();
     let excess = backups.len().saturating_sub(keep.saturating_sub(1));
     let mut removed = Vec::new();
     for (_, path) in backups.into_iter().take(excess) {

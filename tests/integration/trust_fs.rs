@@ -909,3 +909,43 @@ fn a_ca_restored_by_root_over_a_service_accounts_ca_keeps_that_accounts_ownershi
         );
     }
 }
+
+#[test]
+fn keep_ranks_backups_by_the_time_inside_them_not_by_a_planted_file_name() {
+    let ca = p256_ca(&["QVS01"]);
+    let dir = ca.path().join("bk");
+    let backup = || {
+        let out = run(&ca, &["--json", "backup", "--dir", path_str(&dir)]);
+        assert_code(&out, 0, "backup");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        PathBuf::from(report["file"].as_str().expect("file"))
+    };
+    let first = backup();
+    let old_copy = std::fs::read(&first).expect("read");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ca.qvca()
+        .args(["issue", "server", "QVS02", "--key-type", "p256"])
+        .assert()
+        .success();
+    let second = backup();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // A genuine but old backup copied under a far-future name (write access, no password).
+    let planted = dir.join("qvca-backup-20910101T000000Z.pfx");
+    std::fs::write(&planted, &old_copy).expect("plant");
+    let out = run(
+        &ca,
+        &["--json", "backup", "--dir", path_str(&dir), "--keep", "2"],
+    );
+    assert_code(&out, 0, "backup --keep 2");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let newest = PathBuf::from(report["file"].as_str().expect("file"));
+    assert!(
+        newest.exists() && second.exists(),
+        "the two newest backups stay: {report}"
+    );
+    assert!(
+        !planted.exists(),
+        "the old copy under a future name goes first: {report}"
+    );
+    assert!(!first.exists(), "{report}");
+}
