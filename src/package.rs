@@ -508,7 +508,9 @@ impl KeylessValues {
     /// The names of the files the package holds and the round trip writes, each made from its
     /// name by [`crate::name::file_name`].
     pub fn file_names(&self) -> KeylessFileNames {
-        let client_stem = format!("{}-{}", self.client_name, self.machine);
+        // The machine name is a host label (letters, digits, hyphens): the names are safe to
+        // paste into any shell, unlike the client's common name, which may hold quotes or `$`.
+        let client_stem = format!("client-{}", self.machine);
         KeylessFileNames {
             root_file: crate::name::file_name(&self.root_name, "cer"),
             server_request: crate::name::file_name(&self.machine, "csr"),

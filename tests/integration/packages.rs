@@ -908,9 +908,9 @@ fn keyless_accept_refuses_a_certificate_for_a_key_not_made_here() {
     sign_with_qvca(&ca, &stranger, true, &package.join("QVS01.cer"));
     sign_with_qvca(
         &ca,
-        &package.join("QVProxy-QVS01.csr"),
+        &package.join("client-QVS01.csr"),
         false,
-        &package.join("QVProxy-QVS01.cer"),
+        &package.join("client-QVS01.cer"),
     );
     let out = run_script(
         &package.join("keyless-accept.sh"),
@@ -1037,7 +1037,7 @@ fn keyless_request_sh_refuses_an_incomplete_earlier_request_until_new_is_given()
         0,
         "request",
     );
-    std::fs::remove_file(package.join("QVProxy-QVS01.csr")).expect("remove");
+    std::fs::remove_file(package.join("client-QVS01.csr")).expect("remove");
     let pending = crate::support::snapshot(&target.join("pending"));
     let out = run_script(&request, &[path_str(&target)], None);
     assert_code(&out, 1, "incomplete");
@@ -1051,7 +1051,7 @@ fn keyless_request_sh_refuses_an_incomplete_earlier_request_until_new_is_given()
     let out = run_script(&request, &["--new", path_str(&target)], None);
     assert_code(&out, 0, "--new");
     assert_ne!(crate::support::snapshot(&target.join("pending")), pending);
-    assert!(package.join("QVProxy-QVS01.csr").is_file());
+    assert!(package.join("client-QVS01.csr").is_file());
 }
 
 #[test]
@@ -1086,4 +1086,53 @@ fn a_package_readme_lists_only_the_ports_of_the_nodes_roles() {
         !only_qvs.contains("QlikView Management Service ("),
         "{only_qvs}"
     );
+}
+
+#[test]
+fn the_sign_commands_a_keyless_package_prints_are_safe_to_paste_whatever_the_client_name() {
+    let ca = crate::support::p256_ca(&["QVS01"]);
+    let hostile = "C'$(touch PWNED)\u{2019};calc;\u{2018}%PATH%\"x";
+    ca.qvca()
+        .args([
+            "issue",
+            "client",
+            "--key-type",
+            "p256",
+            "--force",
+            "--",
+            hostile,
+        ])
+        .assert()
+        .success();
+    let package = ca.path().join("kpkg");
+    let out = crate::support::run(
+        &ca,
+        &["package", "QVS01", "--keyless", "--out", path_str(&package)],
+    );
+    assert_code(&out, 0, "package --keyless");
+    let readme =
+        String::from_utf8_lossy(&std::fs::read(package.join("README.txt")).expect("readme"))
+            .into_owned();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.trim_start().starts_with("qvca sign"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{readme}");
+    let scratch = ca.path().join("paste");
+    std::fs::create_dir_all(&scratch).expect("mkdir");
+    for line in lines {
+        assert!(
+            !line.contains(['$', '\'', '"', ';', '`', '%', '\u{2019}']),
+            "{line}"
+        );
+        // Pasted into a shell on the QMS (qvca stubbed out), it runs nothing else.
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("qvca() {{ :; }}; {line}"))
+            .current_dir(&scratch)
+            .status()
+            .expect("sh");
+        assert!(status.success());
+    }
+    assert!(!scratch.join("PWNED").exists());
 }
