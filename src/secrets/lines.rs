@@ -20,6 +20,12 @@ fn lines(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
+/// How many lines of `input` [`encrypt_lines`] and [`decrypt_lines`] turn into or from a token
+/// (the non-empty ones; a line of spaces is a value too).
+pub fn value_line_count(input: &[u8]) -> usize {
+    lines(input).filter(|(value, _)| !value.is_empty()).count()
+}
+
 /// Encrypts every non-empty line of `input` into a token (one per line).
 pub fn encrypt_lines(key: &SecretsKey, input: &[u8], context: &str) -> Result<Vec<u8>> {
     let cipher = bulk_cipher(key);
@@ -53,4 +59,27 @@ pub fn decrypt_lines(key: &SecretsKey, input: &[u8], context: &str) -> Result<Se
         out.extend_from_slice(ending);
     }
     Ok(SecretBytes::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_count_is_the_number_of_values_encrypted() {
+        let input = b"a\n\n  \r\nb";
+        assert_eq!(value_line_count(input), 3, "a line of spaces is a value");
+        let pair = crate::key::KeyType::P256.generate().expect("keygen");
+        let key = SecretsKey::derive(
+            &crate::key::pkcs8_der(&pair),
+            &crate::key::public_key_info(&pair),
+        )
+        .expect("derive");
+        let tokens = encrypt_lines(&key, input, "ctx").expect("encrypt");
+        let count = tokens
+            .split(|b| *b == b'\n')
+            .filter(|l| l.starts_with(b"qvca:"))
+            .count();
+        assert_eq!(count, value_line_count(input));
+    }
 }

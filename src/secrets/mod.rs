@@ -23,7 +23,7 @@ mod lines;
 mod scan;
 mod token;
 
-pub use lines::{decrypt_lines, encrypt_lines};
+pub use lines::{decrypt_lines, encrypt_lines, value_line_count};
 pub use scan::{Rewrap, RewrapSummary, find_tokens, rewrap_text};
 pub use token::{TOKEN_PREFIX, decrypt_token, encrypt_token, parse_token};
 

@@ -112,7 +112,7 @@ fn options(leaf: &LeafArgs, kind: CertKind, jobs: usize) -> qvca::Result<IssueOp
 
 /// The JSON shape of `issue`.
 #[derive(Serialize)]
-struct IssueReport<'a> {
+pub struct IssueReport<'a> {
     results: &'a [IssueOutcome],
     issued: usize,
     kept: usize,
@@ -162,16 +162,8 @@ fn exit_code_for(outcomes: &[IssueOutcome], if_missing: bool) -> u8 {
 
 /// Prints one line per outcome and a summary line (or the JSON report).
 pub fn print_outcomes(ctx: &Context, outcomes: &[IssueOutcome]) {
-    let count = |f: fn(&OutcomeKind) -> bool| outcomes.iter().filter(|o| f(&o.result)).count();
-    let issued = count(|r| matches!(r, OutcomeKind::Issued { .. }));
-    let kept = count(|r| matches!(r, OutcomeKind::Kept { .. }));
-    let failed = count(|r| matches!(r, OutcomeKind::Failed { .. }));
-    let report = IssueReport {
-        results: outcomes,
-        issued,
-        kept,
-        failed,
-    };
+    let report = outcome_report(outcomes);
+    let (issued, kept, failed) = (report.issued, report.kept, report.failed);
     if ctx.global.quiet && !ctx.global.json {
         // -q leaves only problems: kept and failed certificates are refusals and errors.
         for outcome in outcomes.iter().filter(|o| !o.is_issued()) {
@@ -186,6 +178,17 @@ pub fn print_outcomes(ctx: &Context, outcomes: &[IssueOutcome]) {
             let _ = writeln!(text, "{issued} issued, {kept} kept, {failed} failed");
         }
     });
+}
+
+/// The JSON report of `issue` (and `renew`, `sign`) for these outcomes.
+pub fn outcome_report(outcomes: &[IssueOutcome]) -> IssueReport<'_> {
+    let count = |f: fn(&OutcomeKind) -> bool| outcomes.iter().filter(|o| f(&o.result)).count();
+    IssueReport {
+        results: outcomes,
+        issued: count(|r| matches!(r, OutcomeKind::Issued { .. })),
+        kept: count(|r| matches!(r, OutcomeKind::Kept { .. })),
+        failed: count(|r| matches!(r, OutcomeKind::Failed { .. })),
+    }
 }
 
 /// One human line for an outcome.

@@ -34,20 +34,17 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> qvca::Result<u8> {
             }
             let due = due_for_renewal(&ca, days, now);
             if due.is_empty() {
-                ctx.out.report(
-                    &serde_json::json!({ "results": [], "issued": 0, "kept": 0, "failed": 0 }),
-                    |text| {
-                        let what = if on_nodes.is_empty() {
-                            "nothing"
-                        } else {
-                            "no certificate whose key the CA holds"
-                        };
-                        let _ = writeln!(
-                            text,
-                            "{what} expires within {days} days; nothing was renewed"
-                        );
-                    },
-                );
+                ctx.out.report(&super::issue::outcome_report(&[]), |text| {
+                    let what = if on_nodes.is_empty() {
+                        "nothing"
+                    } else {
+                        "no certificate whose key the CA holds"
+                    };
+                    let _ = writeln!(
+                        text,
+                        "{what} expires within {days} days; nothing was renewed"
+                    );
+                });
                 return Ok(exit::SUCCESS);
             }
             due

@@ -184,10 +184,7 @@ fn decrypt(ctx: &Context, args: &SecretsCryptArgs) -> qvca::Result<u8> {
 }
 
 fn bulk_report(ctx: &Context, input: &Path, out: &Path, text: &[u8], verb: &str) {
-    let lines = text
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .count();
+    let lines = qvca::secrets::value_line_count(text);
     let report = BulkReport {
         input,
         output: out,
