@@ -181,20 +181,29 @@ pub(crate) fn ip_to_string(octets: &[u8]) -> String {
 }
 
 fn key_usage_names(ku: &KeyUsage) -> Vec<String> {
-    let flags = [
-        (ku.digital_signature(), "digitalSignature"),
-        (ku.non_repudiation(), "contentCommitment"),
-        (ku.key_encipherment(), "keyEncipherment"),
-        (ku.data_encipherment(), "dataEncipherment"),
-        (ku.key_agreement(), "keyAgreement"),
-        (ku.key_cert_sign(), "keyCertSign"),
-        (ku.crl_sign(), "cRLSign"),
-        (ku.encipher_only(), "encipherOnly"),
-        (ku.decipher_only(), "decipherOnly"),
-    ];
-    flags
+    key_usage_names_of_bits(ku.0.bits())
+}
+
+/// RFC 5280 keyUsage names, bit 0 (digitalSignature) first.
+const KEY_USAGE_NAMES: [&str; 9] = [
+    "digitalSignature",
+    "contentCommitment",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "cRLSign",
+    "encipherOnly",
+    "decipherOnly",
+];
+
+/// The keyUsage names of the bits set in `bits` (bit 0 = digitalSignature, as both x509-cert
+/// and x509-parser number them): the one table for every reader of certificates and requests.
+pub(crate) fn key_usage_names_of_bits(bits: u16) -> Vec<String> {
+    KEY_USAGE_NAMES
         .iter()
-        .filter(|(set, _)| *set)
+        .enumerate()
+        .filter(|(bit, _)| bits & (1 << bit) != 0)
         .map(|(_, name)| (*name).to_owned())
         .collect()
 }

@@ -254,22 +254,7 @@ pub fn algorithm_name(oid: &Oid<'_>) -> String {
 
 /// Key usage names in RFC 5280 spelling.
 pub fn key_usage_names(ku: &KeyUsage) -> Vec<String> {
-    let flags = [
-        (ku.digital_signature(), "digitalSignature"),
-        (ku.non_repudiation(), "contentCommitment"),
-        (ku.key_encipherment(), "keyEncipherment"),
-        (ku.data_encipherment(), "dataEncipherment"),
-        (ku.key_agreement(), "keyAgreement"),
-        (ku.key_cert_sign(), "keyCertSign"),
-        (ku.crl_sign(), "cRLSign"),
-        (ku.encipher_only(), "encipherOnly"),
-        (ku.decipher_only(), "decipherOnly"),
-    ];
-    flags
-        .iter()
-        .filter(|(set, _)| *set)
-        .map(|(_, name)| (*name).to_owned())
-        .collect()
+    crate::certificate::key_usage_names_of_bits(ku.flags)
 }
 
 /// Extended key usage names (`serverAuth`, ... or the OID).

@@ -227,29 +227,21 @@ fn render_report(text: &mut String, d: &CertificateReport) {
     if !names.is_empty() {
         line("Subject alt. names:", &names.join(", "));
     }
-    let ca = match d.is_ca {
-        Some(true) => "CA:TRUE",
-        Some(false) => "CA:FALSE",
-        None => "absent",
-    };
-    let critical = if d.basic_constraints_critical {
-        " (critical)"
-    } else {
-        ""
-    };
-    line("Basic constraints:", &format!("{ca}{critical}"));
-    line("Key usage:", &or_none(&d.key_usage));
-    line("Extended key usage:", &or_none(&d.extended_key_usage));
-    line("Public key:", &d.public_key);
-    line("Signature algorithm:", &d.signature_algorithm);
-    if let Some(ski) = &d.subject_key_id {
-        line("Subject key id:", ski);
-    }
-    if let Some(aki) = &d.authority_key_id {
-        line("Authority key id:", aki);
-    }
-    line("Thumbprint (SHA-1):", &d.sha1_thumbprint);
-    line("SHA-256 fingerprint:", &d.sha256_fingerprint);
+    render_constraints_and_keys(
+        &mut line,
+        &KeyLines {
+            is_ca: d.is_ca,
+            basic_constraints_critical: d.basic_constraints_critical,
+            key_usage: &d.key_usage,
+            extended_key_usage: &d.extended_key_usage,
+            public_key: &d.public_key,
+            signature_algorithm: &d.signature_algorithm,
+            subject_key_id: d.subject_key_id.as_deref(),
+            authority_key_id: d.authority_key_id.as_deref(),
+            sha1_thumbprint: &d.sha1_thumbprint,
+            sha256_fingerprint: &d.sha256_fingerprint,
+        },
+    );
     let undecoded: Vec<&ExtensionReport> =
         d.extensions.iter().filter(|e| e.value.is_none()).collect();
     if !undecoded.is_empty() {
@@ -306,6 +298,40 @@ pub fn render_details(text: &mut String, d: &CertificateDetails) {
         names.extend(d.ip_addresses.iter().map(|n| format!("IP:{n}")));
         line("Subject alt. names:", &names.join(", "));
     }
+    render_constraints_and_keys(
+        &mut line,
+        &KeyLines {
+            is_ca: d.is_ca,
+            basic_constraints_critical: d.basic_constraints_critical,
+            key_usage: &d.key_usage,
+            extended_key_usage: &d.extended_key_usage,
+            public_key: &d.public_key,
+            signature_algorithm: &d.signature_algorithm,
+            subject_key_id: d.subject_key_id.as_deref(),
+            authority_key_id: d.authority_key_id.as_deref(),
+            sha1_thumbprint: &d.sha1_thumbprint,
+            sha256_fingerprint: &d.sha256_fingerprint,
+        },
+    );
+}
+
+/// The fields the strict details (`show`) and the lenient report (`inspect`) print alike.
+struct KeyLines<'a> {
+    is_ca: Option<bool>,
+    basic_constraints_critical: bool,
+    key_usage: &'a [String],
+    extended_key_usage: &'a [String],
+    public_key: &'a str,
+    signature_algorithm: &'a str,
+    subject_key_id: Option<&'a str>,
+    authority_key_id: Option<&'a str>,
+    sha1_thumbprint: &'a str,
+    sha256_fingerprint: &'a str,
+}
+
+/// Basic constraints, key usages, key, signature algorithm, key ids and thumbprints: the
+/// lines every rendering of a certificate shares.
+fn render_constraints_and_keys(line: &mut dyn FnMut(&str, &str), d: &KeyLines<'_>) {
     let ca = match d.is_ca {
         Some(true) => "CA:TRUE",
         Some(false) => "CA:FALSE",
@@ -317,18 +343,18 @@ pub fn render_details(text: &mut String, d: &CertificateDetails) {
         ""
     };
     line("Basic constraints:", &format!("{ca}{critical}"));
-    line("Key usage:", &or_none(&d.key_usage));
-    line("Extended key usage:", &or_none(&d.extended_key_usage));
-    line("Public key:", &d.public_key);
-    line("Signature algorithm:", &d.signature_algorithm);
-    if let Some(ski) = &d.subject_key_id {
+    line("Key usage:", &or_none(d.key_usage));
+    line("Extended key usage:", &or_none(d.extended_key_usage));
+    line("Public key:", d.public_key);
+    line("Signature algorithm:", d.signature_algorithm);
+    if let Some(ski) = d.subject_key_id {
         line("Subject key id:", ski);
     }
-    if let Some(aki) = &d.authority_key_id {
+    if let Some(aki) = d.authority_key_id {
         line("Authority key id:", aki);
     }
-    line("Thumbprint (SHA-1):", &d.sha1_thumbprint);
-    line("SHA-256 fingerprint:", &d.sha256_fingerprint);
+    line("Thumbprint (SHA-1):", d.sha1_thumbprint);
+    line("SHA-256 fingerprint:", d.sha256_fingerprint);
 }
 
 fn or_none(values: &[String]) -> String {
