@@ -2,14 +2,15 @@
 //! Under `cargo test --benches` each benchmark runs once, so they cannot rot.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use qvca::issue::{LeafRequest, leaf_params, root_params};
-use qvca::key::{KeyProtector, KeyType, pkcs8_der, public_key_info};
-use qvca::pkcs12::{PfxContents, PfxEncryption, PfxKey, write_pfx};
-use qvca::profile::Profile;
-use qvca::secret::Password;
+use qvca::domain::kind::CertKind;
+use qvca::domain::secret::Password;
+use qvca::domain::serial::Serial;
+use qvca::ops::issue::{LeafRequest, leaf_params, root_params};
+use qvca::pki::key::{KeyProtector, KeyType, pkcs8_der, public_key_info};
+use qvca::pki::pkcs12::{PfxContents, PfxEncryption, PfxKey, write_pfx};
+use qvca::pki::profile::Profile;
 use qvca::secrets::{SecretsKey, decrypt_token, encrypt_token};
-use qvca::serial::Serial;
-use qvca::store::{CertKind, Entry, EntryStatus, Index, Settings};
+use qvca::store::{Entry, EntryStatus, Index, Settings};
 use std::hint::black_box;
 use time::OffsetDateTime;
 
@@ -50,8 +51,9 @@ fn signing(c: &mut Criterion) {
         let issuer = rcgen::Issuer::from_ca_cert_der(root.der(), root_key).expect("issuer");
         let leaf_key = key_type.generate().expect("keygen");
         let profile = Profile::builtin(CertKind::Server);
-        let machine = qvca::name::MachineName::parse("QVS01", qvca::name::FqdnPolicy::Refuse)
-            .expect("machine name");
+        let machine =
+            qvca::domain::name::MachineName::parse("QVS01", qvca::domain::name::FqdnPolicy::Refuse)
+                .expect("machine name");
         let request = LeafRequest::server(&machine);
         c.bench_function(&format!("sign a server certificate ({key_type})"), |b| {
             b.iter(|| {
@@ -162,7 +164,7 @@ fn index_json(n: usize) -> Vec<u8> {
     let now = OffsetDateTime::now_utc();
     let mut index = Index::new(Settings {
         root_cn: "QlikViewCA".into(),
-        key_protection: qvca::key::KeyProtection::Encrypted,
+        key_protection: qvca::pki::key::KeyProtection::Encrypted,
         created: now,
         root_subject: Default::default(),
     });
@@ -207,10 +209,10 @@ fn machine_list(c: &mut Criterion) {
         .collect();
     c.bench_function("parse a machine list of 100,000 names, each twice", |b| {
         b.iter(|| {
-            let names = qvca::name::parse_machine_list(
+            let names = qvca::domain::name::parse_machine_list(
                 black_box(&text),
                 "hosts.txt",
-                qvca::name::FqdnPolicy::Refuse,
+                qvca::domain::name::FqdnPolicy::Refuse,
             )
             .expect("valid names");
             black_box(names.len())

@@ -6,58 +6,32 @@
 //! CA. This library is that CA: it creates the root, issues and exports the others, backs
 //! them up, and derives the SecretsKey that encrypts connection strings.
 //!
-//! Module map:
+//! # Layers
 //!
-//! | module | what lives there |
+//! The crate is built in layers; each uses only the layers above it in this list (the test
+//! `architecture` module of the integration tests checks the `crate::` paths of every file, and
+//! that no two modules need each other):
+//!
+//! | layer | what lives there |
 //! |---|---|
-//! | [`error`] | the one error type and its kinds (the CLI maps them to exit codes) |
-//! | [`name`], [`serial`], [`secret`] | validated names, serial numbers, zeroizing secrets |
-//! | [`key`], [`profile`] | key types and keys at rest; certificate profiles from `templates/` |
-//! | [`store`] | the CA directory: layout, index, lock, atomic writes |
-//! | [`ca`] | an opened CA: lookups and unlocking the root key |
-//! | [`init`], [`issue`], [`setup`] | creating the root; issuing Server and Client certificates; the QMS first start |
-//! | [`csr`], [`sign`] | keyless enrolment: checking a node's PKCS#10 request and signing it (the key stays on the node) |
-//! | [`certificate`], [`verify`], [`inventory`], [`status`] | reading, verifying, listing certificates; the CA state |
-//! | [`export`] | the license-service files and the root for trust stores |
-//! | [`passwd`] | changing the CA password: every key re-encrypted in one staged swap |
-//! | [`input`] | bounded reading of every file that comes from outside |
-//! | [`lifecycle`], [`revocation`] | renewal, revocation, CRLs; the CA's CRL and restores that never un-revoke |
+//! | [`error`], [`input`], [`platform`] | the one error type; bounded reading of outside files; OS specifics |
+//! | [`domain`] | checked values: names, serials, secrets, certificate kinds, subject fields |
+//! | [`pki`] | keys, the root's signer, profiles, certificates, PKCS#12, requests, reading any file |
+//! | [`secrets`], [`qlik`] | the SecretsKey and its tokens; Qlik's ports and license keys |
+//! | [`store`] | the CA directory: layout, index, lock, staged and atomic writes (all state reaches disk here) |
+//! | [`ops`] | what the commands do: init, issue, renew/revoke, sign, export, package, backup/restore, doctor |
 //!
 //! The library never prints and never prompts: passwords arrive through callbacks that the
 //! CLI implements (file, environment, or a prompt on a terminal).
 
-pub mod backup;
-pub mod ca;
-pub mod certificate;
-pub mod csr;
-mod der_walk;
-pub mod doctor;
+pub mod domain;
 pub mod error;
-pub mod export;
-pub mod init;
 pub mod input;
-pub mod inspect;
-pub mod inventory;
-pub mod issue;
-pub mod key;
-pub mod license;
-pub mod lifecycle;
-pub mod monitoring;
-pub mod name;
-pub mod package;
-pub mod passwd;
-pub mod pkcs12;
+pub mod ops;
+pub mod pki;
 pub mod platform;
-pub mod ports;
-pub mod profile;
-pub mod revocation;
-pub mod secret;
+pub mod qlik;
 pub mod secrets;
-pub mod serial;
-pub mod setup;
-pub mod sign;
-pub mod status;
 pub mod store;
-pub mod verify;
 
 pub use error::{Error, ErrorKind, Result};

@@ -5,13 +5,13 @@
 
 use der::{Decode, Encode};
 use libfuzzer_sys::fuzz_target;
-use qvca::secret::Password;
+use qvca::domain::secret::Password;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     let password = Password::new("fuzz");
     let verify = |bytes: &[u8]| {
-        let _ = qvca::backup::verify_backup_bytes(bytes, &password, Path::new("fuzz.pfx"));
+        let _ = qvca::ops::backup::verify_backup_bytes(bytes, &password, Path::new("fuzz.pfx"));
     };
     verify(data);
     if let Ok(mut without_mac) = pkcs12::Pfx::from_der(data) {

@@ -3,14 +3,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qvca::csr::SigningRequest;
-use qvca::name::FqdnPolicy;
-use qvca::store::CertKind;
+use qvca::pki::csr::SigningRequest;
+use qvca::domain::name::FqdnPolicy;
+use qvca::domain::kind::CertKind;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = SigningRequest::parse(data, "fuzz") {
         for kind in [CertKind::Server, CertKind::Client] {
-            let _ = qvca::sign::check_request(request.clone(), kind, None, FqdnPolicy::Refuse);
+            let _ = qvca::ops::sign::check_request(request.clone(), kind, None, FqdnPolicy::Refuse);
         }
     }
 });

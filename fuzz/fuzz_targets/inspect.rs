@@ -3,13 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qvca::inspect::{FileKind, detect, inspect_file, inspect_pkcs12, inspect_plain};
-use qvca::secret::Password;
+use qvca::pki::inspect::{FileKind, detect, inspect_file, inspect_pkcs12, inspect_plain};
+use qvca::domain::secret::Password;
 
 fuzz_target!(|data: &[u8]| {
     match detect(data) {
         Ok(FileKind::Pkcs12) => {
-            let _ = qvca::pkcs12::describe_protection(data);
+            let _ = qvca::pki::pkcs12::describe_protection(data);
             let _ = inspect_pkcs12(data, &Password::new("fuzz"), "fuzz");
             let _ = inspect_pkcs12(data, &Password::new(""), "fuzz");
             let _ = inspect_file(data, None, "fuzz");
@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(_) => {}
     }
-    let _ = qvca::certificate::CertificateDetails::from_der(data);
-    let _ = qvca::certificate::parse_certificates(data, std::path::Path::new("fuzz"));
+    let _ = qvca::pki::certificate::CertificateDetails::from_der(data);
+    let _ = qvca::pki::certificate::parse_certificates(data, std::path::Path::new("fuzz"));
 });

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qvca::name::{CommonName, FqdnPolicy, MachineName, parse_machine_list};
+use qvca::domain::name::{CommonName, FqdnPolicy, MachineName, parse_machine_list};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
@@ -23,10 +23,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(!name
                 .as_str()
                 .chars()
-                .any(|c| qvca::name::is_hidden_char(c) || c == '/' || c == '\\'));
+                .any(|c| qvca::domain::name::is_hidden_char(c) || c == '/' || c == '\\'));
         }
         // Whatever the name, its file name is one component that stays in its directory.
-        let file = qvca::name::file_name(text, "pfx");
+        let file = qvca::domain::name::file_name(text, "pfx");
         assert!(!file.contains(['/', '\\']) && !file.starts_with('.') && file.ends_with(".pfx"));
     }
 });

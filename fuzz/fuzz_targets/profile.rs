@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qvca::profile::Profile;
-use qvca::store::CertKind;
+use qvca::pki::profile::Profile;
+use qvca::domain::kind::CertKind;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

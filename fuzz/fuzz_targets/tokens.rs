@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qvca::secret::SecretBytes;
+use qvca::domain::secret::SecretBytes;
 use qvca::secrets::{Rewrap, SecretsKey, decrypt_token, find_tokens, parse_token, rewrap_text};
 use std::sync::OnceLock;
 
@@ -12,10 +12,10 @@ fn keys() -> &'static (SecretsKey, SecretsKey) {
     static KEYS: OnceLock<(SecretsKey, SecretsKey)> = OnceLock::new();
     KEYS.get_or_init(|| {
         let make = |pem: &str| {
-            let (_, der) = qvca::certificate::pem_decode(pem.as_bytes()).expect("vector PEM");
-            let pair = qvca::key::key_pair_from_pkcs8(&SecretBytes::new(der.clone()), std::path::Path::new("vector"))
+            let (_, der) = qvca::pki::certificate::pem_decode(pem.as_bytes()).expect("vector PEM");
+            let pair = qvca::pki::key::key_pair_from_pkcs8(&SecretBytes::new(der.clone()), std::path::Path::new("vector"))
                 .expect("vector key");
-            SecretsKey::derive(&SecretBytes::new(der), &qvca::key::public_key_info(&pair)).expect("derive")
+            SecretsKey::derive(&SecretBytes::new(der), &qvca::pki::key::public_key_info(&pair)).expect("derive")
         };
         (
             make(include_str!("../../tests/vectors/secrets/p256-root-key.pem")),

@@ -3,8 +3,8 @@
 
 use super::SecretsKey;
 use super::token::{bulk_cipher, decrypt_with, encrypt_with, parse_token};
+use crate::domain::secret::SecretBytes;
 use crate::error::{Error, Result};
-use crate::secret::SecretBytes;
 
 /// Splits into lines, each with its line ending (`\n`, `\r\n` or none at the end).
 fn lines(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
@@ -69,10 +69,10 @@ mod tests {
     fn the_line_count_is_the_number_of_values_encrypted() {
         let input = b"a\n\n  \r\nb";
         assert_eq!(value_line_count(input), 3, "a line of spaces is a value");
-        let pair = crate::key::KeyType::P256.generate().expect("keygen");
+        let pair = crate::pki::key::KeyType::P256.generate().expect("keygen");
         let key = SecretsKey::derive(
-            &crate::key::pkcs8_der(&pair),
-            &crate::key::public_key_info(&pair),
+            &crate::pki::key::pkcs8_der(&pair),
+            &crate::pki::key::public_key_info(&pair),
         )
         .expect("derive");
         let tokens = encrypt_lines(&key, input, "ctx").expect("encrypt");

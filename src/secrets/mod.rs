@@ -27,8 +27,9 @@ pub use lines::{decrypt_lines, encrypt_lines, value_line_count};
 pub use scan::{Rewrap, RewrapSummary, find_tokens, rewrap_text};
 pub use token::{TOKEN_PREFIX, decrypt_token, encrypt_token, parse_token};
 
+use crate::domain::secret::SecretBytes;
 use crate::error::{Error, Result};
-use crate::secret::SecretBytes;
+use crate::pki::signer::RootKey;
 use der::Decode;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
@@ -115,9 +116,16 @@ impl SecretsKey {
         })
     }
 
-    /// The SecretsKey of a CA whose root is unlocked.
-    pub fn for_root(signer: &crate::ca::RootSigner) -> Result<Self> {
-        Self::derive(signer.root_pkcs8(), &signer.root().spki_der)
+    /// The SecretsKey of a root key, when its bytes can be read (version 1 derives from them).
+    pub fn for_root(root_key: &RootKey) -> Result<Self> {
+        let Some(pkcs8) = root_key.key_material() else {
+            return Err(Error::refused(format!(
+                "the root key lives in a {} whose bytes cannot be read, so the SecretsKey \
+                 version 1 cannot be derived from it",
+                root_key.location()
+            )));
+        };
+        Self::derive(pkcs8, &root_key.public_key_info())
     }
 
     /// The key id.
@@ -165,9 +173,9 @@ mod tests {
 
     #[test]
     fn deriving_twice_gives_the_same_key_and_debug_hides_it() {
-        let key = crate::key::KeyType::P256.generate().expect("keygen");
-        let der = crate::key::pkcs8_der(&key);
-        let spki = crate::key::public_key_info(&key);
+        let key = crate::pki::key::KeyType::P256.generate().expect("keygen");
+        let der = crate::pki::key::pkcs8_der(&key);
+        let spki = crate::pki::key::public_key_info(&key);
         let a = SecretsKey::derive(&der, &spki).expect("derive");
         let b = SecretsKey::derive(&der, &spki).expect("derive");
         assert_eq!(a.expose(), b.expose());

@@ -2,8 +2,8 @@
 //! with the associated data `qvca:v1:<kid>:<context>`.
 
 use super::{KeyId, SecretsKey};
+use crate::domain::secret::SecretBytes;
 use crate::error::{Error, Result};
-use crate::secret::SecretBytes;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -155,10 +155,10 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn key() -> SecretsKey {
-        let pair = crate::key::KeyType::P256.generate().expect("keygen");
+        let pair = crate::pki::key::KeyType::P256.generate().expect("keygen");
         SecretsKey::derive(
-            &crate::key::pkcs8_der(&pair),
-            &crate::key::public_key_info(&pair),
+            &crate::pki::key::pkcs8_der(&pair),
+            &crate::pki::key::public_key_info(&pair),
         )
         .expect("derive")
     }

@@ -9,9 +9,10 @@
 //! an index read from disk or from a backup never holds a name that `issue` would refuse
 //! ([`Index::validate`] runs the same checks on an index built in memory).
 
+use crate::domain::kind::CertKind;
+use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
-use crate::key::{KeyProtection, KeyType};
-use crate::serial::Serial;
+use crate::pki::key::{KeyProtection, KeyType};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::Path;
 use time::OffsetDateTime;
@@ -75,73 +76,7 @@ pub struct Settings {
     pub created: OffsetDateTime,
     /// The root's subject fields besides its common name (to renew it with the same subject).
     #[serde(default, deserialize_with = "checked_subject")]
-    pub root_subject: crate::profile::SubjectFields,
-}
-
-/// The three kinds of certificate in the QlikView trust domain (seed 001).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum CertKind {
-    /// The QlikViewCA root (Trusted Root Certification Authorities).
-    Root,
-    /// A Server certificate, issued to a machine name (Personal).
-    Server,
-    /// The QVProxy Client certificate (Personal).
-    Client,
-}
-
-impl std::str::FromStr for CertKind {
-    type Err = Error;
-
-    /// Parses `root`, `server` or `client` (any case).
-    fn from_str(text: &str) -> Result<Self> {
-        [CertKind::Root, CertKind::Server, CertKind::Client]
-            .into_iter()
-            .find(|k| k.description().eq_ignore_ascii_case(text))
-            .ok_or_else(|| {
-                Error::usage(format!("unknown kind {text:?}: use root, server or client"))
-            })
-    }
-}
-
-impl CertKind {
-    /// The seed's "Description" column.
-    pub fn description(self) -> &'static str {
-        match self {
-            CertKind::Root => "Root",
-            CertKind::Server => "Server",
-            CertKind::Client => "Client",
-        }
-    }
-
-    /// Checks `name` against the rule of this kind: a machine name (FQDNs allowed, as
-    /// `--allow-fqdn` may have issued them) for a Server, a common name for the root and the
-    /// Client. The one check every certificate name passes, whatever its source.
-    pub fn check_name(self, name: &str) -> Result<()> {
-        match self {
-            CertKind::Server => {
-                crate::name::MachineName::parse(name, crate::name::FqdnPolicy::Allow).map(drop)
-            }
-            CertKind::Root | CertKind::Client => crate::name::CommonName::parse(name).map(drop),
-        }
-    }
-
-    /// The word that names this kind on the command line (`issue server`, `issue client`).
-    pub fn command(self) -> &'static str {
-        match self {
-            CertKind::Root => "root",
-            CertKind::Server => "server",
-            CertKind::Client => "client",
-        }
-    }
-
-    /// The seed's "Location (Windows store)" column.
-    pub fn windows_location(self) -> &'static str {
-        match self {
-            CertKind::Root => "Local Computer / Trusted Root Certification Authorities",
-            CertKind::Server | CertKind::Client => "Local Computer / Personal",
-        }
-    }
+    pub root_subject: crate::domain::subject::SubjectFields,
 }
 
 /// What became of a certificate after it was issued.
@@ -270,7 +205,7 @@ impl Entry {
         kind: CertKind,
         name: &str,
         key_type: KeyType,
-        details: &crate::certificate::CertificateDetails,
+        details: &crate::pki::certificate::CertificateDetails,
     ) -> Self {
         Self {
             serial: details.serial.clone(),
@@ -315,7 +250,7 @@ fn check_name_of(kind: CertKind, name: &str) -> Result<()> {
 }
 
 fn check_root_cn(name: &str) -> std::result::Result<(), String> {
-    crate::name::CommonName::parse(name)
+    crate::domain::name::CommonName::parse(name)
         .map(drop)
         .map_err(|e| format!("{} (the common-name rule)", e.message()))
 }
@@ -353,8 +288,8 @@ fn checked_root_cn<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Strin
 
 fn checked_subject<'de, D: Deserializer<'de>>(
     d: D,
-) -> std::result::Result<crate::profile::SubjectFields, D::Error> {
-    let subject = crate::profile::SubjectFields::deserialize(d)?;
+) -> std::result::Result<crate::domain::subject::SubjectFields, D::Error> {
+    let subject = crate::domain::subject::SubjectFields::deserialize(d)?;
     subject.validate().map_err(|(field, problem)| {
         serde::de::Error::custom(format!("field `settings.root_subject.{field}`: {problem}"))
     })?;

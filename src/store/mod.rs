@@ -27,13 +27,13 @@ pub mod staged;
 
 pub use atomic::{Durability, FileMode};
 pub use index::{
-    CertKind, CertState, CrlRecord, Entry, EntryStatus, ExportRecord, Index, Revocation, Settings,
+    CertState, CrlRecord, Entry, EntryStatus, ExportRecord, Index, Revocation, Settings,
 };
 pub use lock::CaLock;
 pub use staged::{StagedDir, Staging};
 
+use crate::domain::serial::Serial;
 use crate::error::{Error, ErrorKind, Result};
-use crate::serial::Serial;
 use std::path::{Path, PathBuf};
 
 /// The index file name.
@@ -187,10 +187,10 @@ impl Store {
     }
 
     /// Reads a stored private key (PEM, possibly encrypted).
-    pub fn read_key_pem(&self, serial: &Serial) -> Result<crate::secret::SecretBytes> {
+    pub fn read_key_pem(&self, serial: &Serial) -> Result<crate::domain::secret::SecretBytes> {
         let path = self.confined(self.key_path(serial))?;
         std::fs::read(&path)
-            .map(crate::secret::SecretBytes::new)
+            .map(crate::domain::secret::SecretBytes::new)
             .map_err(|e| missing_state(&path, e))
     }
 
@@ -517,4 +517,17 @@ pub fn injected_write_failure() -> Option<std::io::Error> {
 #[inline(always)]
 pub fn injected_write_failure() -> Option<std::io::Error> {
     None
+}
+
+/// A sortable UTC timestamp for file names: `YYYYMMDDTHHMMSSZ`.
+pub fn file_stamp(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }

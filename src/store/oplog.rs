@@ -33,8 +33,8 @@
 //! rewrite the log and the index together. It detects accidents, naive edits and a log that
 //! does not belong to the index; a backup kept elsewhere holds a copy to compare with.
 
+use crate::domain::serial::Serial;
 use crate::error::{Error, ErrorKind, Result};
-use crate::serial::Serial;
 use crate::store::{CaLock, Index, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -217,7 +217,7 @@ impl Drop for StagedDir {
 /// Where a replaced directory is kept: `<dir>.replaced-<UTC timestamp>`, with `-2`, `-3`, ...
 /// appended when that name is taken (two replacements within one second).
 pub fn aside_path(dir: &Path, now: OffsetDateTime) -> PathBuf {
-    let base = format!(".replaced-{}", crate::issue::timestamp(now));
+    let base = format!(".replaced-{}", crate::store::file_stamp(now));
     let mut candidate = sibling_path(dir, &base);
     let mut n = 2;
     while std::fs::symlink_metadata(&candidate).is_ok() {

@@ -1821,8 +1821,8 @@ fn a_mac_less_pkcs12_opens_in_inspect_with_a_warning_but_never_in_backup_verify_
 
 #[test]
 fn a_backup_rewritten_with_its_password_and_an_extra_root_entry_is_refused_naming_the_bag() {
-    use qvca::pkcs12::{Integrity, PfxContents, PfxEncryption, PfxKey, read_pfx, write_pfx};
-    use qvca::secret::{Password, SecretBytes};
+    use qvca::domain::secret::{Password, SecretBytes};
+    use qvca::pki::pkcs12::{Integrity, PfxContents, PfxEncryption, PfxKey, read_pfx, write_pfx};
     let ca = p256_ca(&["QVS01"]);
     let genuine = std::fs::read(backup_into_dir(&ca, &[])).expect("read backup");
     let password = Password::new(PFX_PASSWORD);
@@ -1836,7 +1836,7 @@ fn a_backup_rewritten_with_its_password_and_an_extra_root_entry_is_refused_namin
     let (_, key_der) = der::pem::decode_vec(key_pem.as_bytes()).expect("key pem");
     let (_, cert_der) = der::pem::decode_vec(cert_pem.as_bytes()).expect("cert pem");
     let attacker_key = SecretBytes::new(key_der);
-    let certificate_of = |key: &qvca::pkcs12::PfxKeyBag| {
+    let certificate_of = |key: &qvca::pki::pkcs12::PfxKeyBag| {
         archive
             .certificate_for(key)
             .expect("a certificate for every key")

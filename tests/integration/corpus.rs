@@ -6,8 +6,8 @@
 //! run in-process, so the ~1,200 files take seconds; a sample also goes through the binary.
 
 use crate::support::*;
-use qvca::inspect::inspect_file;
-use qvca::secret::Password;
+use qvca::domain::secret::Password;
+use qvca::pki::inspect::inspect_file;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

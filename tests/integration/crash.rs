@@ -318,7 +318,7 @@ fn a_backup_killed_at_any_moment_leaves_no_file_under_a_backup_name() {
                 .map(|d| {
                     d.flatten()
                         .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .filter(|name| qvca::backup::backup_name_key(name).is_some())
+                        .filter(|name| qvca::ops::backup::backup_name_key(name).is_some())
                         .collect()
                 })
                 .unwrap_or_default();

@@ -19,7 +19,7 @@ fn inputs(target: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn machine_names_that_once_crashed_the_parser_are_refused_cleanly() {
-    use qvca::name::{FqdnPolicy, MachineName, parse_machine_list};
+    use qvca::domain::name::{FqdnPolicy, MachineName, parse_machine_list};
     let found = inputs("names");
     assert!(!found.is_empty(), "the names finding is kept");
     for data in found {

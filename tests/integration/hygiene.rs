@@ -261,8 +261,8 @@ fn passwords_plaintexts_and_the_secrets_key_never_leak_into_output_or_files() {
 
 #[test]
 fn debug_output_of_secret_types_is_redacted() {
-    let password = qvca::secret::Password::new(CA_PASSWORD);
+    let password = qvca::domain::secret::Password::new(CA_PASSWORD);
     assert!(!format!("{password:?}").contains(CA_PASSWORD));
-    let bytes = qvca::secret::SecretBytes::new(PLAINTEXT.as_bytes().to_vec());
+    let bytes = qvca::domain::secret::SecretBytes::new(PLAINTEXT.as_bytes().to_vec());
     assert!(!format!("{bytes:?}").contains(PLAINTEXT));
 }

@@ -632,7 +632,7 @@ fn exporting_with_two_servers_for_other_hosts_requires_choosing_one_with_machine
 
 #[test]
 fn exporting_without_machine_picks_the_server_certificate_of_this_host() {
-    let Ok(this_host) = qvca::name::this_machine() else {
+    let Ok(this_host) = qvca::domain::name::this_machine() else {
         // A host name that is no valid machine name: nothing to pick by.
         return;
     };

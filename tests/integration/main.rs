@@ -4,6 +4,7 @@
 // Tests build their fixtures with plain file-system calls.
 #![allow(clippy::disallowed_methods)]
 
+mod architecture;
 mod backup;
 mod bad_input;
 mod cli;

@@ -6,7 +6,7 @@ use crate::support::{PASSWORD, TestCa, openssl_ok};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use proptest::prelude::*;
-use qvca::secret::SecretBytes;
+use qvca::domain::secret::SecretBytes;
 use qvca::secrets::{SecretsKey, decrypt_token, encrypt_token, find_tokens};
 use std::path::{Path, PathBuf};
 
@@ -28,7 +28,10 @@ fn vector_key(name: &str) -> (SecretBytes, Vec<u8>) {
     let pem = std::fs::read_to_string(vectors_dir().join(name)).expect("key");
     let (_, der) = der::pem::decode_vec(pem.as_bytes()).expect("pem");
     let pair = rcgen::KeyPair::try_from(der.as_slice()).expect("key pair");
-    (SecretBytes::new(der), qvca::key::public_key_info(&pair))
+    (
+        SecretBytes::new(der),
+        qvca::pki::key::public_key_info(&pair),
+    )
 }
 
 #[test]
@@ -273,10 +276,10 @@ fn tampered_foreign_truncated_and_garbage_tokens_fail_with_exit_4() {
 #[test]
 fn flipping_any_single_byte_of_a_payload_is_detected() {
     use base64::Engine;
-    let pair = qvca::key::KeyType::P256.generate().expect("keygen");
+    let pair = qvca::pki::key::KeyType::P256.generate().expect("keygen");
     let key = SecretsKey::derive(
-        &qvca::key::pkcs8_der(&pair),
-        &qvca::key::public_key_info(&pair),
+        &qvca::pki::key::pkcs8_der(&pair),
+        &qvca::pki::key::public_key_info(&pair),
     )
     .expect("derive");
     let token = encrypt_token(&key, b"Password=abc", "ctx").expect("encrypt");

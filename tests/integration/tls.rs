@@ -3,8 +3,8 @@
 //! trusting only the qvca root, as the QlikView services do.
 
 use crate::support::{PASSWORD, TestCa};
-use qvca::ca::Ca;
-use qvca::secret::Password;
+use qvca::domain::secret::Password;
+use qvca::ops::ca::Ca;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;

@@ -229,13 +229,13 @@ fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
     let genuine = ca.path().join("genuine.pfx");
     let out = run(ca, &["backup", "--out", path_str(&genuine)]);
     assert_code(&out, 0, "backup");
-    let password = qvca::secret::Password::new(PFX_PASSWORD);
+    let password = qvca::domain::secret::Password::new(PFX_PASSWORD);
     let bytes = std::fs::read(&genuine).expect("backup");
-    let archive = qvca::pkcs12::read_pfx(
+    let archive = qvca::pki::pkcs12::read_pfx(
         &bytes,
         &password,
         "genuine.pfx",
-        qvca::pkcs12::Integrity::Required,
+        qvca::pki::pkcs12::Integrity::Required,
     )
     .expect("open");
     let state = archive
@@ -254,7 +254,7 @@ fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
         }
     }
     let state_bytes = serde_json::to_vec(&json).expect("JSON");
-    let keys: Vec<(String, qvca::secret::SecretBytes, Vec<u8>)> = archive
+    let keys: Vec<(String, qvca::domain::secret::SecretBytes, Vec<u8>)> = archive
         .keys
         .iter()
         .map(|k| {
@@ -266,10 +266,10 @@ fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
             )
         })
         .collect();
-    let contents = qvca::pkcs12::PfxContents {
+    let contents = qvca::pki::pkcs12::PfxContents {
         keys: keys
             .iter()
-            .map(|(name, key, cert)| qvca::pkcs12::PfxKey {
+            .map(|(name, key, cert)| qvca::pki::pkcs12::PfxKey {
                 friendly_name: name,
                 pkcs8: key,
                 cert_der: cert,
@@ -278,9 +278,12 @@ fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
         trusted: Vec::new(),
         secrets: vec![("qvca-state", &state_bytes)],
     };
-    let hostile =
-        qvca::pkcs12::write_pfx(&contents, &password, qvca::pkcs12::PfxEncryption::Modern)
-            .expect("write");
+    let hostile = qvca::pki::pkcs12::write_pfx(
+        &contents,
+        &password,
+        qvca::pki::pkcs12::PfxEncryption::Modern,
+    )
+    .expect("write");
     let path = ca.path().join("hostile.pfx");
     std::fs::write(&path, hostile).expect("write");
     path

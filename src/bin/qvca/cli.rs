@@ -222,7 +222,7 @@ pub enum DoctorFormat {
 pub struct PortsArgs {
     /// Print rules for this firewall instead of the tables
     #[arg(long, value_name = "TOOL", value_parser = firewalls())]
-    pub firewall: Option<qvca::ports::Firewall>,
+    pub firewall: Option<qvca::qlik::ports::Firewall>,
     /// Only the services that run on this node (repeat or comma-separate)
     #[arg(long, value_delimiter = ',', value_name = "ROLE", value_parser = role_names())]
     pub role: Vec<String>,
@@ -230,7 +230,7 @@ pub struct PortsArgs {
 
 /// The role names `--role` accepts (the library's, so the two never drift apart).
 pub(crate) fn role_names() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(qvca::ports::Role::ALL.map(|r| r.as_str()))
+    clap::builder::PossibleValuesParser::new(qvca::qlik::ports::Role::ALL.map(|r| r.as_str()))
 }
 
 /// `license` subcommands.
@@ -425,7 +425,7 @@ pub struct InitArgs {
     pub cn: Option<String>,
     /// Key type of the root key
     #[arg(long, value_name = "T", value_parser = key_types())]
-    pub key_type: Option<qvca::key::KeyType>,
+    pub key_type: Option<qvca::pki::key::KeyType>,
     /// Validity in days [default: from the profile, 3653]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
     pub days: Option<u32>,
@@ -454,7 +454,7 @@ pub enum IssueCommand {
 pub struct LeafArgs {
     /// Key type [default: from the profile, rsa2048]
     #[arg(long, value_name = "T", value_parser = key_types())]
-    pub key_type: Option<qvca::key::KeyType>,
+    pub key_type: Option<qvca::pki::key::KeyType>,
     /// Validity in days [default: from the profile, 1826]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36525))]
     pub days: Option<u32>,
@@ -545,7 +545,7 @@ pub struct ListArgs {
     pub all: bool,
     /// Only certificates of this kind: root, server or client
     #[arg(long, value_name = "KIND")]
-    pub kind: Option<qvca::store::CertKind>,
+    pub kind: Option<qvca::domain::kind::CertKind>,
     /// Only certificates in this state: valid, expiring, expired, revoked or superseded
     #[arg(long, value_name = "STATUS")]
     pub status: Option<qvca::store::CertState>,
@@ -662,10 +662,10 @@ pub struct PackageArgs {
     pub keyless: bool,
     /// Key type the node makes (with --keyless) [default: rsa2048]
     #[arg(long, value_name = "T", value_parser = key_types(), requires = "keyless")]
-    pub key_type: Option<qvca::key::KeyType>,
+    pub key_type: Option<qvca::pki::key::KeyType>,
     /// Where Windows keeps the keys (with --keyless) [default: capi for RSA, cng for ECDSA]
     #[arg(long, value_name = "S", value_parser = key_storages(), requires = "keyless")]
-    pub key_storage: Option<qvca::package::KeyStorage>,
+    pub key_storage: Option<qvca::ops::package::KeyStorage>,
     /// The services this node runs (repeat or comma-separate), so its README lists only their
     /// ports [default: every QlikView role]
     #[arg(long, value_delimiter = ',', value_name = "ROLE", value_parser = role_names())]
@@ -702,19 +702,21 @@ pub struct ExportRootArgs {
 }
 
 /// `--key-type` values: the library's key types by their names (no mirror of the enum here).
-fn key_types() -> impl clap::builder::TypedValueParser<Value = qvca::key::KeyType> {
-    clap::builder::PossibleValuesParser::new(qvca::key::KeyType::ALL.map(|k| k.as_str()))
-        .try_map(|name| name.parse::<qvca::key::KeyType>())
+fn key_types() -> impl clap::builder::TypedValueParser<Value = qvca::pki::key::KeyType> {
+    clap::builder::PossibleValuesParser::new(qvca::pki::key::KeyType::ALL.map(|k| k.as_str()))
+        .try_map(|name| name.parse::<qvca::pki::key::KeyType>())
 }
 
 /// `--firewall` values: the library's firewall tools by their names.
-fn firewalls() -> impl clap::builder::TypedValueParser<Value = qvca::ports::Firewall> {
-    clap::builder::PossibleValuesParser::new(qvca::ports::Firewall::ALL.map(|f| f.as_str()))
-        .try_map(|name| name.parse::<qvca::ports::Firewall>())
+fn firewalls() -> impl clap::builder::TypedValueParser<Value = qvca::qlik::ports::Firewall> {
+    clap::builder::PossibleValuesParser::new(qvca::qlik::ports::Firewall::ALL.map(|f| f.as_str()))
+        .try_map(|name| name.parse::<qvca::qlik::ports::Firewall>())
 }
 
 /// `--key-storage` values: the library's key storages by their names.
-fn key_storages() -> impl clap::builder::TypedValueParser<Value = qvca::package::KeyStorage> {
-    clap::builder::PossibleValuesParser::new(qvca::package::KeyStorage::ALL.map(|k| k.as_str()))
-        .try_map(|name| name.parse::<qvca::package::KeyStorage>())
+fn key_storages() -> impl clap::builder::TypedValueParser<Value = qvca::ops::package::KeyStorage> {
+    clap::builder::PossibleValuesParser::new(
+        qvca::ops::package::KeyStorage::ALL.map(|k| k.as_str()),
+    )
+    .try_map(|name| name.parse::<qvca::ops::package::KeyStorage>())
 }

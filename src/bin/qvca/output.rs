@@ -171,8 +171,9 @@ pub fn printable_value(text: &str) -> Cow<'_, str> {
 }
 
 fn escape_hidden(text: &str, keep_layout: bool) -> Cow<'_, str> {
-    let hidden =
-        |c: char| qvca::name::is_hidden_char(c) && !(keep_layout && matches!(c, '\n' | '\t'));
+    let hidden = |c: char| {
+        qvca::domain::name::is_hidden_char(c) && !(keep_layout && matches!(c, '\n' | '\t'))
+    };
     if !text.chars().any(hidden) {
         return Cow::Borrowed(text);
     }
@@ -243,5 +244,5 @@ pub fn short_serial(serial: &str, n: usize) -> String {
 }
 
 pub fn date(t: time::OffsetDateTime) -> String {
-    qvca::issue::date(t)
+    qvca::ops::issue::date(t)
 }

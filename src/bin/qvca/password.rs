@@ -14,8 +14,8 @@
 //! ([`confirm_change`]).
 
 use crate::cli::GlobalArgs;
-use qvca::ca::{Ca, RootSigner};
-use qvca::secret::Password;
+use qvca::domain::secret::Password;
+use qvca::ops::ca::{Ca, RootSigner};
 use qvca::{Error, Result};
 use std::cell::Cell;
 use std::io::IsTerminal;
@@ -233,9 +233,9 @@ fn resolve(
         .transpose()?;
     if let Some((password, _)) = &found
         && purpose == Purpose::New
-        && qvca::passwd::is_short(password)
+        && qvca::ops::passwd::is_short(password)
     {
-        crate::output::Output::new(global).warn(qvca::passwd::SHORT_PASSWORD_WARNING);
+        crate::output::Output::new(global).warn(qvca::ops::passwd::SHORT_PASSWORD_WARNING);
     }
     Ok(found)
 }

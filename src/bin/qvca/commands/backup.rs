@@ -5,9 +5,9 @@ use crate::cli::{BackupArgs, BackupCommand, BackupVerifyArgs};
 use crate::exit;
 use crate::output::date;
 use crate::password::Purpose;
-use qvca::backup::{BackupTarget, backup, verify_backup_file};
-use qvca::ca::Ca;
-use qvca::pkcs12::PfxEncryption;
+use qvca::ops::backup::{BackupTarget, backup, verify_backup_file};
+use qvca::ops::ca::Ca;
+use qvca::pki::pkcs12::PfxEncryption;
 use std::fmt::Write;
 use std::path::PathBuf;
 

@@ -4,8 +4,8 @@ use super::Context;
 use crate::cli::CrlArgs;
 use crate::exit;
 use crate::output::date;
-use qvca::ca::Ca;
-use qvca::lifecycle::write_crl;
+use qvca::ops::ca::Ca;
+use qvca::ops::lifecycle::write_crl;
 use std::fmt::Write;
 
 /// Runs `crl`.

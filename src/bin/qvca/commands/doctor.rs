@@ -3,8 +3,8 @@
 use super::Context;
 use crate::cli::{DoctorArgs, DoctorFormat};
 use crate::exit;
-use qvca::ca::Ca;
-use qvca::doctor::{CheckStatus, doctor};
+use qvca::ops::ca::Ca;
+use qvca::ops::doctor::{CheckStatus, doctor};
 use std::fmt::Write;
 
 /// Runs `doctor`.
@@ -27,8 +27,8 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> qvca::Result<u8> {
         let last_backup = args
             .backup_dir
             .as_deref()
-            .and_then(qvca::monitoring::newest_backup_time);
-        let text = qvca::monitoring::prometheus_text(
+            .and_then(qvca::ops::monitoring::newest_backup_time);
+        let text = qvca::ops::monitoring::prometheus_text(
             &ca,
             &report,
             time::OffsetDateTime::now_utc(),

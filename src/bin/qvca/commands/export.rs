@@ -6,10 +6,10 @@ use crate::cli::{
 };
 use crate::exit;
 use crate::password::Purpose;
-use qvca::ca::Ca;
-use qvca::certificate::to_pem;
-use qvca::export::{RESTART_REMINDER, export_license_service, exportable, pfx_for};
-use qvca::pkcs12::PfxEncryption;
+use qvca::ops::ca::Ca;
+use qvca::ops::export::{RESTART_REMINDER, export_license_service, exportable, pfx_for};
+use qvca::pki::certificate::to_pem;
+use qvca::pki::pkcs12::PfxEncryption;
 use qvca::store::atomic::{FileMode, refuse_existing_output, write_output};
 use serde::Serialize;
 use std::fmt::Write;
@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, command: &ExportCommand) -> qvca::Result<u8> {
 struct PfxExport<'a> {
     path: &'a std::path::Path,
     name: &'a str,
-    serial: &'a qvca::serial::Serial,
+    serial: &'a qvca::domain::serial::Serial,
     encryption: PfxEncryption,
     bytes: usize,
 }
@@ -42,7 +42,7 @@ fn pfx(ctx: &Context, args: &ExportPfxArgs) -> qvca::Result<u8> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(qvca::name::file_name(&entry.name, "pfx")));
+        .unwrap_or_else(|| PathBuf::from(qvca::domain::name::file_name(&entry.name, "pfx")));
     refuse_existing_output(&out, args.force)?;
     let signer = ctx.unlock(&ca)?;
     let password = ctx.pfx_password(
@@ -83,7 +83,7 @@ fn pfx(ctx: &Context, args: &ExportPfxArgs) -> qvca::Result<u8> {
 fn license_service(ctx: &Context, args: &ExportLicenseServiceArgs) -> qvca::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     // Fail on an ambiguous or missing certificate before asking for a password.
-    qvca::export::choose_server(&ca, args.machine.as_deref())?;
+    qvca::ops::export::choose_server(&ca, args.machine.as_deref())?;
     let signer = ctx.unlock(&ca)?;
     let export = export_license_service(
         &mut ca,
@@ -134,7 +134,7 @@ struct CertificateExport {
 fn root(ctx: &Context, args: &ExportRootArgs) -> qvca::Result<u8> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     let root_der = ca.root_der()?;
-    let default_name = qvca::name::file_name(&ca.index().settings.root_cn, "cer");
+    let default_name = qvca::domain::name::file_name(&ca.index().settings.root_cn, "cer");
     let target = CertificateTarget {
         out: args.out.as_deref(),
         der: args.der,
@@ -150,10 +150,10 @@ fn cert(ctx: &Context, args: &ExportCertArgs) -> qvca::Result<u8> {
     let cert_der = ca.certificate_der(entry)?;
     let root_der = ca.root_der()?;
     let mut certificates = vec![cert_der.as_ref()];
-    if args.chain && entry.kind != qvca::store::CertKind::Root {
+    if args.chain && entry.kind != qvca::domain::kind::CertKind::Root {
         certificates.push(root_der.as_ref());
     }
-    let default_name = qvca::name::file_name(&entry.name, "cer");
+    let default_name = qvca::domain::name::file_name(&entry.name, "cer");
     let target = CertificateTarget {
         out: args.out.as_deref(),
         der: args.der,
@@ -182,7 +182,7 @@ fn write_certificates(
     let first = certificates
         .first()
         .ok_or_else(|| qvca::Error::failed("internal error: no certificate to export"))?;
-    let details = qvca::certificate::CertificateDetails::from_der(first)?;
+    let details = qvca::pki::certificate::CertificateDetails::from_der(first)?;
     let (bytes, format) = if target.der {
         (first.to_vec(), "der")
     } else {

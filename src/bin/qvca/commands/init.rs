@@ -5,11 +5,12 @@ use crate::cli::InitArgs;
 use crate::exit;
 use crate::output::date;
 use crate::password::{Purpose, confirm_change};
-use qvca::init::{InitRequest, describe_existing, init, refuse_existing};
-use qvca::key::KeyProtector;
-use qvca::name::CommonName;
-use qvca::profile::Profile;
-use qvca::store::{CertKind, Store};
+use qvca::domain::kind::CertKind;
+use qvca::domain::name::CommonName;
+use qvca::ops::init::{InitRequest, describe_existing, init, refuse_existing};
+use qvca::pki::key::KeyProtector;
+use qvca::pki::profile::Profile;
+use qvca::store::Store;
 use std::fmt::Write;
 
 /// Runs `init`.

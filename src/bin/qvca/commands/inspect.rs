@@ -6,9 +6,9 @@ use crate::exit;
 use crate::output::date;
 use crate::password::Purpose;
 use qvca::Error;
-use qvca::certificate::CertificateDetails;
 use qvca::input::{PKCS12_LIMIT, read_limited};
-use qvca::inspect::{
+use qvca::pki::certificate::CertificateDetails;
+use qvca::pki::inspect::{
     CertificateReport, ExtensionReport, FileKind, Inspection, detect, inspect_file,
 };
 use serde::Serialize;

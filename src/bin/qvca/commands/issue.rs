@@ -5,13 +5,13 @@ use crate::cli::{IssueClientArgs, IssueCommand, IssueServerArgs, LeafArgs};
 use crate::exit;
 use crate::output::date;
 use qvca::Error;
-use qvca::ca::Ca;
-use qvca::issue::{
+use qvca::domain::kind::CertKind;
+use qvca::domain::name::{FqdnPolicy, MachineName, parse_machine_args, parse_machine_list};
+use qvca::ops::ca::Ca;
+use qvca::ops::issue::{
     IssueOptions, IssueOutcome, LeafRequest, OutcomeKind, all_kept, issue_batch, plan_issue,
 };
-use qvca::name::{FqdnPolicy, MachineName, parse_machine_args, parse_machine_list};
-use qvca::profile::Profile;
-use qvca::store::CertKind;
+use qvca::pki::profile::Profile;
 use serde::Serialize;
 use std::fmt::Write;
 

@@ -6,7 +6,7 @@ use crate::exit;
 use crate::output::printable_value;
 use qvca::Error;
 use qvca::input::{DOCUMENT_LIMIT, read_stdin_limited, read_text_limited};
-use qvca::license::decode;
+use qvca::qlik::license::decode;
 use std::fmt::Write;
 
 /// Runs a `license` subcommand.

@@ -5,8 +5,8 @@ use super::Context;
 use crate::cli::ListArgs;
 use crate::exit;
 use crate::output::{date, short_serial, table, terminal_width};
-use qvca::ca::Ca;
-use qvca::inventory::{ListFilter, ListedCertificate, list_filtered};
+use qvca::ops::ca::Ca;
+use qvca::ops::inventory::{ListFilter, ListedCertificate, list_filtered};
 use serde::Serialize;
 
 #[derive(Serialize)]

@@ -5,7 +5,7 @@ use super::Context;
 use crate::cli::LogArgs;
 use crate::exit;
 use crate::output::{printable_value, short_serial};
-use qvca::ca::Ca;
+use qvca::ops::ca::Ca;
 use qvca::store::oplog::{self, LogReport, ShownRecord};
 use serde::Serialize;
 use std::fmt::Write;

@@ -27,7 +27,7 @@ mod verify;
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::output::Output;
 use crate::password::{self, Purpose, Which};
-use qvca::secret::Password;
+use qvca::domain::secret::Password;
 use std::path::PathBuf;
 
 /// What every command gets: the global options and the printer.
@@ -82,7 +82,7 @@ impl Context<'_> {
     }
 
     /// Unlocks the root with the CA password (three tries when it is typed at a prompt).
-    pub fn unlock(&self, ca: &qvca::ca::Ca) -> qvca::Result<qvca::ca::RootSigner> {
+    pub fn unlock(&self, ca: &qvca::ops::ca::Ca) -> qvca::Result<qvca::ops::ca::RootSigner> {
         password::unlock(self.global, ca)
     }
 }
@@ -123,13 +123,17 @@ pub fn run(cli: &Cli, out: Output) -> qvca::Result<u8> {
 
 /// Refreshes a license-service export that a renewal made stale, and says so with the seed's
 /// restart order. A refresh that cannot be done is a warning: the renewal itself succeeded.
-pub fn refresh_export(ctx: &Context, ca: &mut qvca::ca::LockedCa, signer: &qvca::ca::RootSigner) {
-    match qvca::export::refresh_license_service_export(ca, signer) {
+pub fn refresh_export(
+    ctx: &Context,
+    ca: &mut qvca::ops::ca::LockedCa,
+    signer: &qvca::ops::ca::RootSigner,
+) {
+    match qvca::ops::export::refresh_license_service_export(ca, signer) {
         Ok(Some(export)) => ctx.out.note(&format!(
             "Re-exported the license-service files of {} to {}. {}",
             export.machine,
             export.dir.display(),
-            qvca::export::RESTART_REMINDER
+            qvca::ops::export::RESTART_REMINDER
         )),
         Ok(None) => {}
         Err(e) => ctx.out.warn(&format!(
@@ -152,11 +156,11 @@ pub fn jobs(requested: Option<u16>) -> usize {
 #[derive(serde::Serialize)]
 struct DryRunReport<'a> {
     dry_run: bool,
-    actions: &'a [qvca::issue::PlannedAction],
+    actions: &'a [qvca::ops::issue::PlannedAction],
 }
 
 /// Prints what a `--dry-run` would do ("would issue", "would keep" ...); nothing was written.
-pub fn print_plan(ctx: &Context, actions: &[qvca::issue::PlannedAction]) -> u8 {
+pub fn print_plan(ctx: &Context, actions: &[qvca::ops::issue::PlannedAction]) -> u8 {
     use std::fmt::Write;
     let report = DryRunReport {
         dry_run: true,

@@ -5,11 +5,11 @@ use super::Context;
 use crate::cli::PackageArgs;
 use crate::exit;
 use crate::password::Purpose;
-use qvca::ca::Ca;
-use qvca::package::{
+use qvca::ops::ca::Ca;
+use qvca::ops::package::{
     KeylessPackageRequest, PackageReport, PackageRequest, build_keyless_package, build_package,
 };
-use qvca::pkcs12::PfxEncryption;
+use qvca::pki::pkcs12::PfxEncryption;
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> qvca::Result<u8> {
     if args.keyless {
         return run_keyless(ctx, &ca, args);
     }
-    let server = qvca::export::exportable(&ca, &args.machine)?;
+    let server = qvca::ops::export::exportable(&ca, &args.machine)?;
     let request = PackageRequest {
         machine: server.name.clone(),
         out: args
@@ -45,7 +45,10 @@ pub fn run(ctx: &Context, args: &PackageArgs) -> qvca::Result<u8> {
 
 /// `package MACHINE --keyless`: needs neither the CA password nor a PFX password.
 fn run_keyless(ctx: &Context, ca: &Ca, args: &PackageArgs) -> qvca::Result<u8> {
-    let machine = qvca::name::MachineName::parse(&args.machine, qvca::name::FqdnPolicy::Refuse)?;
+    let machine = qvca::domain::name::MachineName::parse(
+        &args.machine,
+        qvca::domain::name::FqdnPolicy::Refuse,
+    )?;
     let request = KeylessPackageRequest {
         out: args
             .out
@@ -54,7 +57,7 @@ fn run_keyless(ctx: &Context, ca: &Ca, args: &PackageArgs) -> qvca::Result<u8> {
         machine,
         key_type: args
             .key_type
-            .map_or(qvca::key::KeyType::Rsa2048, Into::into),
+            .map_or(qvca::pki::key::KeyType::Rsa2048, Into::into),
         key_storage: args.key_storage,
         force: args.force,
         roles: roles(args),
@@ -109,9 +112,9 @@ fn print_report(ctx: &Context, report: &PackageReport, next: &str) {
 }
 
 /// The roles given with `--role` (names clap has already checked against the same list).
-fn roles(args: &PackageArgs) -> Vec<qvca::ports::Role> {
+fn roles(args: &PackageArgs) -> Vec<qvca::qlik::ports::Role> {
     args.role
         .iter()
-        .filter_map(|name| qvca::ports::Role::from_name(name))
+        .filter_map(|name| qvca::qlik::ports::Role::from_name(name))
         .collect()
 }

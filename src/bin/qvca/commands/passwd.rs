@@ -4,8 +4,8 @@ use super::Context;
 use crate::cli::PasswdArgs;
 use crate::exit;
 use crate::password;
-use qvca::ca::Ca;
-use qvca::passwd::change_password;
+use qvca::ops::ca::Ca;
+use qvca::ops::passwd::change_password;
 use std::fmt::Write;
 
 /// Runs `passwd`.

@@ -4,7 +4,7 @@ use super::Context;
 use crate::cli::PortsArgs;
 use crate::exit;
 use crate::output::table;
-use qvca::ports::{PortTable, Role, firewall_rules, ports_for};
+use qvca::qlik::ports::{PortTable, Role, firewall_rules, ports_for};
 
 /// Runs `ports`.
 pub fn run(ctx: &Context, args: &PortsArgs) -> qvca::Result<u8> {

@@ -7,9 +7,12 @@ use crate::exit;
 use crate::output::date;
 use crate::password::confirm_change;
 use qvca::Error;
-use qvca::ca::Ca;
-use qvca::lifecycle::{check_renewable, due_for_renewal, due_on_nodes, renew_leaves, renew_root};
-use qvca::store::{CertKind, Entry};
+use qvca::domain::kind::CertKind;
+use qvca::ops::ca::Ca;
+use qvca::ops::lifecycle::{
+    check_renewable, due_for_renewal, due_on_nodes, renew_leaves, renew_root,
+};
+use qvca::store::Entry;
 use std::fmt::Write;
 
 /// Runs `renew`.
@@ -67,9 +70,9 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> qvca::Result<u8> {
         }
     };
     if args.dry_run {
-        let plan: Vec<qvca::issue::PlannedAction> = entries
+        let plan: Vec<qvca::ops::issue::PlannedAction> = entries
             .iter()
-            .map(|e| qvca::issue::PlannedAction::for_entry("renew", e))
+            .map(|e| qvca::ops::issue::PlannedAction::for_entry("renew", e))
             .collect();
         return Ok(super::print_plan(ctx, &plan));
     }
@@ -86,7 +89,7 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> qvca::Result<u8> {
     let superseded: Vec<String> = outcomes
         .iter()
         .filter_map(|o| match &o.result {
-            qvca::issue::OutcomeKind::Issued {
+            qvca::ops::issue::OutcomeKind::Issued {
                 supersedes: Some(old),
                 ..
             } => Some(old.to_hex()),
@@ -107,7 +110,7 @@ pub fn run(ctx: &Context, args: &RenewArgs) -> qvca::Result<u8> {
 
 fn renew_the_root(
     ctx: &Context,
-    ca: &mut qvca::ca::LockedCa,
+    ca: &mut qvca::ops::ca::LockedCa,
     args: &RenewArgs,
 ) -> qvca::Result<u8> {
     let root = ca.root_entry()?.clone();

@@ -4,10 +4,10 @@ use super::Context;
 use crate::cli::RestoreArgs;
 use crate::exit;
 use crate::password::{Purpose, confirm_change};
-use qvca::backup::{
+use qvca::ops::backup::{
     RestoreOptions, RestoreSituation, open_backup, restore, restore_rollback, restore_situation,
 };
-use qvca::key::{KeyProtection, KeyProtector};
+use qvca::pki::key::{KeyProtection, KeyProtector};
 use std::fmt::Write;
 
 /// Runs `restore`.
@@ -99,7 +99,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> qvca::Result<u8> {
                     report
                         .revocations_kept
                         .iter()
-                        .map(qvca::revocation::LostRevocation::describe)
+                        .map(qvca::ops::revocation::LostRevocation::describe)
                         .collect::<Vec<_>>()
                         .join(", ")
                 );

@@ -4,8 +4,8 @@ use super::Context;
 use crate::cli::RevokeArgs;
 use crate::exit;
 use crate::password::confirm_change;
-use qvca::ca::Ca;
-use qvca::lifecycle::{parse_reason, revocable, revoke};
+use qvca::ops::ca::Ca;
+use qvca::ops::lifecycle::{parse_reason, revocable, revoke};
 use std::fmt::Write;
 
 /// Runs `revoke`.
@@ -15,7 +15,7 @@ pub fn run(ctx: &Context, args: &RevokeArgs) -> qvca::Result<u8> {
     let reason = parse_reason(&args.reason)?;
     let target = revocable(&ca, &args.target)?;
     if args.dry_run {
-        let plan = [qvca::issue::PlannedAction::for_entry("revoke", target)];
+        let plan = [qvca::ops::issue::PlannedAction::for_entry("revoke", target)];
         return Ok(super::print_plan(ctx, &plan));
     }
     confirm_change(

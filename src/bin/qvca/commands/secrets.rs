@@ -8,8 +8,8 @@ use crate::exit;
 use crate::password::{Purpose, interactive};
 use base64::Engine;
 use qvca::Error;
-use qvca::ca::Ca;
-use qvca::secret::SecretBytes;
+use qvca::domain::secret::SecretBytes;
+use qvca::ops::ca::Ca;
 use qvca::secrets::{
     Rewrap, SecretsKey, decrypt_lines, decrypt_token, encrypt_lines, encrypt_token, rewrap_text,
 };
@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, command: &SecretsCommand) -> qvca::Result<u8> {
 fn current_key(ctx: &Context) -> qvca::Result<SecretsKey> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
     let signer = ctx.unlock(&ca)?;
-    SecretsKey::for_root(&signer)
+    SecretsKey::for_root(signer.root_key())
 }
 
 #[derive(Serialize)]
@@ -217,7 +217,7 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> qvca::Result<u8> {
         Some(path) => read_input(path)?,
         None => read_stdin()?,
     };
-    let old = qvca::backup::secrets_key_from_backup(
+    let old = qvca::ops::backup::secrets_key_from_backup(
         &args.from_backup,
         &ctx.pfx_password(
             Purpose::Existing,

@@ -6,9 +6,9 @@ use crate::cli::SetupArgs;
 use crate::exit;
 use crate::output::date;
 use crate::password::Purpose;
-use qvca::export::RESTART_REMINDER;
-use qvca::name::{FqdnPolicy, parse_machine_args, this_machine};
-use qvca::setup::{PasswordUse, SetupRequest, setup};
+use qvca::domain::name::{FqdnPolicy, parse_machine_args, this_machine};
+use qvca::ops::export::RESTART_REMINDER;
+use qvca::ops::setup::{PasswordUse, SetupRequest, setup};
 use std::fmt::Write;
 
 /// Runs `setup`.
@@ -91,6 +91,6 @@ pub fn run(ctx: &Context, args: &SetupArgs) -> qvca::Result<u8> {
     let failed = report
         .certificates
         .iter()
-        .any(|o| matches!(o.result, qvca::issue::OutcomeKind::Failed { .. }));
+        .any(|o| matches!(o.result, qvca::ops::issue::OutcomeKind::Failed { .. }));
     Ok(if failed { exit::ERROR } else { exit::SUCCESS })
 }

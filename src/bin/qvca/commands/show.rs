@@ -4,8 +4,8 @@ use super::Context;
 use super::inspect::render_details;
 use crate::cli::ShowArgs;
 use crate::exit;
-use qvca::ca::Ca;
-use qvca::certificate::CertificateDetails;
+use qvca::ops::ca::Ca;
+use qvca::pki::certificate::CertificateDetails;
 use qvca::store::Entry;
 use serde::Serialize;
 use std::fmt::Write;
@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> qvca::Result<u8> {
     let status = entry
         .state_at(
             time::OffsetDateTime::now_utc(),
-            time::Duration::days(i64::from(qvca::inventory::DEFAULT_WARN_DAYS)),
+            time::Duration::days(i64::from(qvca::ops::inventory::DEFAULT_WARN_DAYS)),
         )
         .as_str();
     let report = ShowReport {

@@ -4,12 +4,12 @@ use super::Context;
 use super::issue::{exit_code, outcome_line};
 use crate::cli::SignArgs;
 use qvca::Error;
-use qvca::ca::Ca;
-use qvca::csr::SigningRequest;
-use qvca::issue::{IssueOutcome, OutcomeKind};
-use qvca::name::FqdnPolicy;
-use qvca::sign::{check_request, sign_request};
-use qvca::store::CertKind;
+use qvca::domain::kind::CertKind;
+use qvca::domain::name::FqdnPolicy;
+use qvca::ops::ca::Ca;
+use qvca::ops::issue::{IssueOutcome, OutcomeKind};
+use qvca::ops::sign::{check_request, sign_request};
+use qvca::pki::csr::SigningRequest;
 use qvca::store::atomic::{FileMode, refuse_existing_output, write_output};
 use serde::Serialize;
 use std::fmt::Write;
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: &SignArgs) -> qvca::Result<u8> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(qvca::name::file_name(checked.name(), "cer")));
+        .unwrap_or_else(|| PathBuf::from(qvca::domain::name::file_name(checked.name(), "cer")));
     // Before the password prompt and before anything is signed.
     refuse_existing_output(&out, args.force)?;
 

@@ -3,7 +3,7 @@
 
 use super::Context;
 use crate::exit;
-use qvca::status::status;
+use qvca::ops::status::status;
 
 /// Runs `status`.
 pub fn run(ctx: &Context) -> qvca::Result<u8> {

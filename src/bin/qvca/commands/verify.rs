@@ -4,11 +4,11 @@ use super::Context;
 use crate::cli::VerifyArgs;
 use crate::exit;
 use qvca::Error;
-use qvca::ca::Ca;
-use qvca::certificate::{parse_certificates, parse_crl, parse_one_certificate};
 use qvca::input::{DOCUMENT_LIMIT, read_limited};
-use qvca::revocation::crl_for_verification;
-use qvca::verify::{Verification, VerifyOptions, verify_ca, verify_certificate};
+use qvca::ops::ca::Ca;
+use qvca::ops::revocation::crl_for_verification;
+use qvca::ops::verify::{Verification, VerifyOptions, verify_ca, verify_certificate};
+use qvca::pki::certificate::{parse_certificates, parse_crl, parse_one_certificate};
 use serde::Serialize;
 use std::fmt::Write;
 

@@ -1,0 +1,204 @@
+//! Creating the QlikViewCA root: a self-signed CA certificate (basicConstraints CA:TRUE
+//! critical with pathLenConstraint 0, keyCertSign + cRLSign, subject key id) and a new CA
+//! directory around it.
+//! Replacing an existing CA (`--force`) keeps the old one aside, never deletes it: losing a
+//! root loses every secret encrypted under its SecretsKey.
+
+use crate::domain::kind::CertKind;
+use crate::domain::name::{CommonName, DEFAULT_ROOT_NAME};
+use crate::domain::serial::Serial;
+use crate::error::{Error, Result};
+use crate::ops::ca::Ca;
+use crate::pki::certificate::{CertificateDetails, to_pem};
+use crate::pki::key::{KeyProtector, KeyType};
+use crate::pki::profile::Profile;
+use crate::pki::signer::RootKey;
+use crate::store::{CaLock, Durability, Entry, Index, Settings, StagedDir, Staging, Store};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// What `init` should create.
+#[derive(Debug)]
+pub struct InitRequest {
+    /// The root profile (built in or `--template`).
+    pub profile: Profile,
+    /// `--cn`, else the profile's common name.
+    pub common_name: Option<CommonName>,
+    /// `--key-type`, else the profile's.
+    pub key_type: Option<KeyType>,
+    /// `--days`, else the profile's.
+    pub days: Option<u32>,
+    /// How to store keys: encrypted under the CA password, or not (`--no-password`).
+    pub protector: KeyProtector,
+    /// Replace an existing CA (`--force`), keeping the old one aside.
+    pub force: bool,
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    /// The CA directory.
+    pub ca_dir: PathBuf,
+    /// The root's common name.
+    pub common_name: String,
+    /// The root's serial.
+    pub serial: Serial,
+    /// The root's key type.
+    pub key_type: KeyType,
+    /// The root's end of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// The root's SHA-256 fingerprint.
+    pub sha256: String,
+    /// False for `--no-password` CAs (labs only).
+    pub password_protected: bool,
+    /// Where the replaced CA was moved (with `--force`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_ca_moved_to: Option<PathBuf>,
+}
+
+/// Describes the CA in `dir` for a refusal or confirmation message, if there is one.
+pub fn describe_existing(dir: &Path) -> Option<String> {
+    let ca = Ca::open(dir).ok()?;
+    let root = ca.root_entry().ok()?;
+    Some(format!(
+        "root {} (serial {}, expires {}) and {} issued certificate(s)",
+        root.name,
+        root.serial,
+        crate::ops::issue::date(root.not_after),
+        ca.index().certificates.len().saturating_sub(1)
+    ))
+}
+
+/// Refuses (exit 3) when `dir` already holds a CA, saying what is there and what to do.
+pub fn refuse_existing(dir: &Path) -> Result<()> {
+    if !Store::at(dir).has_ca() {
+        return Ok(());
+    }
+    let what = describe_existing(dir).unwrap_or_else(|| "a CA".into());
+    Err(Error::refused(format!(
+        "{} already holds a CA ({what}); pass --force to replace it (the old CA is kept as \
+         {}.replaced-<timestamp>), or use another --ca-dir",
+        dir.display(),
+        dir.display()
+    )))
+}
+
+/// Creates the root in `dir`. Refuses (exit 3) if a CA exists there, unless `force`; then the
+/// new CA is built in a staging directory next to the old one (locked from the start) and
+/// swapped in while the old CA's lock is held, and the old one is kept aside.
+pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
+    let now = OffsetDateTime::now_utc();
+    let dir = &crate::store::normalized(dir);
+    let store = Store::at(dir);
+    if !store.has_ca() {
+        store.create_dirs()?;
+        let lock = store.lock()?;
+        // Another process may have created a CA while we waited for the lock.
+        if store.has_ca() {
+            return Err(Error::refused(format!(
+                "{} already holds a CA (created by another qvca process just now)",
+                dir.display()
+            )));
+        }
+        return create_root(&store, &lock, &request, now);
+    }
+    if !request.force {
+        refuse_existing(dir)?;
+    }
+    let _old_lock = store.lock()?;
+    let staged = StagedDir::create(dir, Staging::Init)?;
+    let staged_store = Store::at(staged.path());
+    staged_store.create_dirs()?;
+    let lock = staged
+        .lock()
+        .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
+    let mut report = create_root(&staged_store, lock, &request, now)?;
+    let installed = staged.install(&refuse_unless_ca, now)?;
+    crate::store::crash_point("init-after-swap");
+    report.ca_dir = dir.clone();
+    report.replaced_ca_moved_to = installed.aside.clone();
+    Ok(report)
+}
+
+/// `init --force` replaces only a CA: anything else that appeared at the path is refused.
+fn refuse_unless_ca(dir: &Path) -> Result<()> {
+    if Store::at(dir).has_ca() {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "{} no longer holds a CA; nothing was replaced",
+        dir.display()
+    )))
+}
+
+/// Generates the root key and certificate in `store` (held locked) and commits the new index.
+fn create_root(
+    store: &Store,
+    lock: &CaLock,
+    request: &InitRequest,
+    now: OffsetDateTime,
+) -> Result<InitReport> {
+    let profile = &request.profile;
+    let common_name = match &request.common_name {
+        Some(cn) => cn.as_str().to_owned(),
+        None => profile
+            .subject
+            .common_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ROOT_NAME.to_owned()),
+    };
+    let key_type = request.key_type.unwrap_or(profile.key_type);
+    let days = request.days.unwrap_or(profile.validity_days);
+    let serial = Serial::random();
+
+    let key = RootKey::from_key_pair(key_type.generate()?);
+    let params =
+        crate::ops::issue::root_params(profile, &common_name, key_type, days, &serial, now);
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| Error::failed(format!("self-signing the root failed: {e}")))?;
+    let der = cert.der().to_vec();
+    let details = CertificateDetails::from_der(&der)?;
+    let pkcs8 = key
+        .key_material()
+        .ok_or_else(|| Error::failed("a new software root key has no bytes (impossible)"))?;
+    let sealed = request.protector.seal(pkcs8.expose())?;
+    store.write_cert_and_key(
+        &serial,
+        to_pem("CERTIFICATE", &der).as_bytes(),
+        sealed.expose(),
+        Durability::Synced,
+    )?;
+
+    let mut index = Index::new(Settings {
+        root_cn: common_name.clone(),
+        key_protection: request.protector.protection(),
+        created: now,
+        root_subject: profile.subject.clone(),
+    });
+    index.certificates.push(Entry::issued(
+        CertKind::Root,
+        &common_name,
+        key_type,
+        &details,
+    ));
+    store.save_index(
+        &mut index,
+        lock,
+        &crate::store::oplog::Operation::new("init").with_certificate(&serial, &common_name),
+    )?;
+
+    Ok(InitReport {
+        ca_dir: store.dir().to_owned(),
+        common_name,
+        serial,
+        key_type,
+        not_after: details.not_after,
+        sha256: details.sha256_fingerprint,
+        password_protected: request.protector.protection()
+            == crate::pki::key::KeyProtection::Encrypted,
+        replaced_ca_moved_to: None,
+    })
+}

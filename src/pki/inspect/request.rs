@@ -1,0 +1,158 @@
+//! Reading PKCS#10 certificate requests (what `certreq -new` and `openssl req` write) for
+//! `inspect`: subject, key, requested extensions, and whether the request's self-signature
+//! verifies. Lenient and for looking only; signing reads requests its own, strict way.
+
+use super::ext::{
+    ExtensionReport, algorithm_name, common_name_of, describe_extensions, name_to_string,
+};
+use crate::error::{Error, Result};
+use crate::pki::certificate::describe_public_key;
+use crate::pki::der_walk;
+use der::Decode;
+use serde::Serialize;
+use x509_parser::der_parser::asn1_rs::BitString;
+use x509_parser::der_parser::oid::Oid;
+use x509_parser::prelude::{
+    AlgorithmIdentifier, FromDer, SubjectPublicKeyInfo, X509Extension, X509Name,
+};
+
+/// The extensionRequest attribute (PKCS #9).
+const EXTENSION_REQUEST: &str = "1.2.840.113549.1.9.14";
+/// The challengePassword attribute (PKCS #9): reported as present, never shown.
+const CHALLENGE_PASSWORD: &str = "1.2.840.113549.1.9.7";
+
+/// What `inspect` shows of one certificate request.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestReport {
+    /// The requested subject DN.
+    pub subject: String,
+    /// Its common name.
+    pub subject_cn: Option<String>,
+    /// The public key, e.g. "RSA 2048".
+    pub public_key: String,
+    /// The signature algorithm.
+    pub signature_algorithm: String,
+    /// Whether the request's signature verifies with its own key (proof of possession).
+    pub signature_valid: Option<bool>,
+    /// The requested extensions.
+    pub requested_extensions: Vec<ExtensionReport>,
+    /// Other attributes by OID or name (a challenge password is named, never shown).
+    pub attributes: Vec<String>,
+    /// True when the whole request is strict DER.
+    pub strict_der: bool,
+    /// Encodings that are not strict DER but were read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub non_der: Vec<String>,
+    /// Parts that could not be decoded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// Reads a DER PKCS#10 request leniently, part by part: CertificationRequest ::= SEQUENCE {
+/// info SEQUENCE { version, subject, subjectPKInfo, [0] attributes }, algorithm, signature }.
+pub fn read_request(der: &[u8]) -> Result<RequestReport> {
+    let not_a_request = || Error::failed("not a PKCS#10 certificate request");
+    let outer = der_walk::children(der).ok_or_else(not_a_request)?;
+    let [info_tlv, alg_tlv, sig_tlv] = outer.as_slice() else {
+        return Err(not_a_request());
+    };
+    let info = der_walk::children(info_tlv).ok_or_else(not_a_request)?;
+    let (Some(version), Some(subject_tlv), Some(spki_tlv)) =
+        (info.first(), info.get(1), info.get(2))
+    else {
+        return Err(not_a_request());
+    };
+    if version.first() != Some(&0x02) || spki_tlv.first() != Some(&0x30) {
+        return Err(not_a_request());
+    }
+    let (_, subject) = X509Name::from_der(subject_tlv).map_err(|_| not_a_request())?;
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_tlv).map_err(|_| not_a_request())?;
+    let (_, algorithm) = AlgorithmIdentifier::from_der(alg_tlv).map_err(|_| not_a_request())?;
+    let (_, signature) = BitString::from_der(sig_tlv).map_err(|_| not_a_request())?;
+
+    let mut problems = Vec::new();
+    let mut non_der = Vec::new();
+    let strict = x509_cert::request::CertReq::from_der(der);
+    if let Err(e) = &strict {
+        non_der.push(format!("the request is not strict DER ({e})"));
+    }
+    let mut requested_extensions = Vec::new();
+    let mut attributes = Vec::new();
+    let attribute_list = info.iter().skip(3).find(|t| t.first() == Some(&0xA0));
+    for attribute in attribute_list
+        .and_then(|a| der_walk::children(a))
+        .unwrap_or_default()
+    {
+        let parts = der_walk::children(attribute).unwrap_or_default();
+        let oid = parts
+            .first()
+            .and_then(|o| Oid::from_der(o).ok())
+            .map(|(_, o)| o);
+        let Some(oid) = oid else {
+            problems.push("an attribute of the request cannot be decoded".into());
+            continue;
+        };
+        let name = oid.to_id_string();
+        let values = parts.get(1).and_then(|set| der_walk::children(set));
+        if name == EXTENSION_REQUEST {
+            let extensions = values
+                .as_ref()
+                .and_then(|v| v.first())
+                .and_then(|seq| der_walk::children(seq));
+            let Some(extensions) = extensions else {
+                problems.push(
+                    "the extensionRequest attribute cannot be decoded; its extensions are not \
+                     shown"
+                        .into(),
+                );
+                continue;
+            };
+            let parsed: Vec<X509Extension<'_>> = extensions
+                .iter()
+                .filter_map(|tlv| X509Extension::from_der(tlv).ok().map(|(_, e)| e))
+                .collect();
+            if parsed.len() != extensions.len() {
+                problems.push(format!(
+                    "{} of the requested extensions cannot be decoded",
+                    extensions.len() - parsed.len()
+                ));
+            }
+            requested_extensions = describe_extensions(&parsed, &mut problems, &mut non_der);
+        } else if name == CHALLENGE_PASSWORD {
+            attributes.push("challengePassword (present; not shown)".into());
+        } else {
+            attributes.push(super::ext::oid_words(&oid));
+        }
+        if values.as_ref().is_none_or(|v| v.is_empty()) {
+            problems.push(format!(
+                "the attribute {} has no value (PKCS#10 requires at least one)",
+                super::ext::oid_words(&oid)
+            ));
+        }
+    }
+    let signature_valid =
+        match x509_parser::verify::verify_signature(&spki, &algorithm, &signature, info_tlv) {
+            Ok(()) => Some(true),
+            Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => None,
+            Err(_) => Some(false),
+        };
+    if signature_valid == Some(false) {
+        problems.push(
+            "the request's signature does not verify with its own key: it was altered after \
+             it was made, or made wrongly"
+                .into(),
+        );
+    }
+    Ok(RequestReport {
+        subject: name_to_string(&subject, &mut non_der, "subject"),
+        subject_cn: common_name_of(&subject),
+        public_key: describe_public_key(spki.raw),
+        signature_algorithm: algorithm_name(&algorithm.algorithm),
+        signature_valid,
+        requested_extensions,
+        attributes,
+        strict_der: strict.is_ok(),
+        non_der,
+        problems,
+    })
+}
