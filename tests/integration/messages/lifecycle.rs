@@ -158,7 +158,7 @@ fn waiting_for_the_lock() {
     std::fs::write(&lock, b"").ok();
     let mut holder = std::process::Command::new("flock")
         .arg(&lock)
-        .args(["sleep", "3"])
+        .args(["sleep", "5"])
         .spawn()
         .expect("flock (util-linux)");
     std::thread::sleep(std::time::Duration::from_millis(300));

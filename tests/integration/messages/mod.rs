@@ -187,21 +187,47 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // Fingerprints written with colons, then any long hex value (serials, key ids, hashes).
         (re(r"\b(?:[0-9A-Fa-f]{2}:){7,}[0-9A-Fa-f]{2}\b"), "[HEX:]"),
         (re(r"\b[0-9A-Fa-f]{16,}\b"), "[HEX]"),
+        // Serial prefixes shown with an ellipsis (the operations log).
+        (re(r"\b[0-9A-F]{8}…"), "[HEX]…"),
+        // Sizes that vary with the DER length of signatures.
+        (re(r"\b\d+ bytes\b"), "[N] bytes"),
+        (
+            re(r"message is incomplete: expected \d+, actual \d+ at DER byte \d+"),
+            "message is incomplete: expected [N], actual [N] at DER byte [N]",
+        ),
         // Process ids, alone and in the names of staging directories.
         (re(r"\bpid \d+"), "pid [PID]"),
         (re(r"((?:\.tmp|\.restore|\.init|\.passwd|\.staging)-)\d+"), "${1}[PID]"),
     ];
-    // This machine's name (`setup` and the license-service export use it).
+    // The operations log's "user@host", found as qvca finds them (the environment of this
+    // test is the one qvca inherits).
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let host = host.trim();
+    let user = ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    rules.insert(
+        1,
+        (
+            re(&format!(r"\b{}@{}\b", regex::escape(&user), regex::escape(host))),
+            "[USER]@[HOST]",
+        ),
+    );
+    // This machine's name elsewhere (`setup` and the license-service export use it).
     if host.len() >= 3 {
-        rules.insert(1, (re(&format!(r"\b{}\b", regex::escape(host))), "[HOSTNAME]"));
+        rules.insert(2, (re(&format!(r"\b{}\b", regex::escape(host))), "[HOSTNAME]"));
     }
     rules
 });
 
+/// Fixed values of qvca's own messages that look like the values [`RULES`] replace (an
+/// example time): kept as they are.
+const KEEP: &[&str] = &["2025-01-31T12:00:00Z"];
+
 /// Replaces what changes between runs by placeholders: scratch directories by `[TMP]`
-/// (`[TMP2]`, ... for further ones, numbered in order of appearance), then [`RULES`].
+/// (`[TMP2]`, ... for further ones, numbered in order of appearance), then [`RULES`]; the
+/// values of [`KEEP`] stay.
 pub fn normalise(text: &str) -> String {
     let mut seen: Vec<String> = Vec::new();
     let mut text = SCRATCH
@@ -221,8 +247,14 @@ pub fn normalise(text: &str) -> String {
             }
         })
         .into_owned();
+    for (i, kept) in KEEP.iter().enumerate() {
+        text = text.replace(kept, &format!("\u{0}KEEP{i}\u{0}"));
+    }
     for (pattern, placeholder) in RULES.iter() {
         text = pattern.replace_all(&text, *placeholder).into_owned();
+    }
+    for (i, kept) in KEEP.iter().enumerate() {
+        text = text.replace(&format!("\u{0}KEEP{i}\u{0}"), kept);
     }
     text
 }

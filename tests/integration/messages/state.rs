@@ -69,7 +69,14 @@ fn damaged_state() {
     let index = ca.dir().join("index.json");
     let good = std::fs::read(&index).expect("index");
     for (case, bytes) in [
-        ("index_truncated", good[..good.len() / 2].to_vec()),
+        (
+            // Cut before the first field after the creation time (whose length varies).
+            "index_truncated",
+            good[..String::from_utf8_lossy(&good)
+                .find("\"crl_number\"")
+                .expect("crl_number")]
+                .to_vec(),
+        ),
         ("index_empty", Vec::new()),
         ("index_garbage", b"\x00\xffnot json at all\n".to_vec()),
         (
@@ -193,14 +200,32 @@ fn disk_errors() {
                 .args(["issue", "server", "QVS01", "--key-type", "p256"])
         );
     }
-    let nowhere = ca.path().join("no-such-folder").join("b.pfx");
-    pin!(
-        "write_into_missing_folder",
-        ca.qvca()
-            .arg("--pfx-password-file")
-            .arg(pfx_password_file(&ca))
-            .args(["backup", "--out", path_str(&nowhere)])
-    );
+    // A backup whose folder cannot exist (below a file), that cannot take its name (a
+    // directory), and a --dir that is a file.
+    let blocker = ca.path().join("a-file");
+    std::fs::write(&blocker, b"just a file").expect("write");
+    let below = blocker.join("b.pfx");
+    let taken = ca.path().join("out").join("taken.pfx");
+    std::fs::create_dir_all(taken.join("inside")).expect("mkdir");
+    for (case, args) in [
+        (
+            "backup_out_below_a_file",
+            vec!["backup", "--out", path_str(&below)],
+        ),
+        (
+            "backup_out_is_a_directory",
+            vec!["backup", "--out", path_str(&taken)],
+        ),
+        ("backup_dir_is_a_file", vec!["backup", "--dir", path_str(&blocker)]),
+    ] {
+        pin!(
+            case,
+            ca.qvca()
+                .arg("--pfx-password-file")
+                .arg(pfx_password_file(&ca))
+                .args(&args)
+        );
+    }
 }
 
 #[test]

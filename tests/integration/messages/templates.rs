@@ -136,7 +136,7 @@ fn profile_urls() {
         (
             "url_too_long",
             "authority_info_access_ca_issuers",
-            &format!("http://pki.example.local/{}.cer", "a".repeat(1024)),
+            &format!("http://pki.example.local/{}.cer", "q".repeat(1024)),
         ),
     ] {
         issue_with(&ca, case, &with_urls("server", &format!("{field} = [\"{url}\"]\n")));
