@@ -1954,7 +1954,10 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// A data content info holding `count` shrouded key bags encrypted with `algorithm`.
-pub(crate) fn shrouded_key_bags(algorithm: &[u8], count: usize) -> pkcs12::cms::content_info::ContentInfo {
+pub(crate) fn shrouded_key_bags(
+    algorithm: &[u8],
+    count: usize,
+) -> pkcs12::cms::content_info::ContentInfo {
     use der::{Decode, Encode};
     let epki = tlv(0x30, &[algorithm, &tlv(0x04, &[0u8; 32])].concat());
     let oid = pkcs12::PKCS_12_PKCS8_KEY_BAG_OID.to_der().expect("oid");

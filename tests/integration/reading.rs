@@ -483,7 +483,12 @@ fn private_keys_are_described_with_format_size_and_encryption_and_never_shown() 
 // ------------------------------------------------------------------------------ PKCS#12
 
 /// Exports the leaf with its key and the intermediate with openssl and the given options.
-pub(crate) fn openssl_pfx(pki: &ForeignPki, name: &str, password: &str, options: &[&str]) -> Option<PathBuf> {
+pub(crate) fn openssl_pfx(
+    pki: &ForeignPki,
+    name: &str,
+    password: &str,
+    options: &[&str],
+) -> Option<PathBuf> {
     let out = pki.path(name);
     let pass = format!("pass:{password}");
     let mut args = vec![

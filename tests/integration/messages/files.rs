@@ -5,8 +5,8 @@
 
 use super::pin;
 use crate::backup::{
-    attackers_clear_root_pfx, content_infos, edit_pfx, openssl_pfx_without_state,
-    scrypt_algorithm, shrouded_key_bags,
+    attackers_clear_root_pfx, content_infos, edit_pfx, openssl_pfx_without_state, scrypt_algorithm,
+    shrouded_key_bags,
 };
 use crate::support::{
     PFX_PASSWORD, TestCa, bare_qvca, openssl_ok, p256_ca, path_str, pfx_password_file,
@@ -107,10 +107,15 @@ fn files_that_are_not_what_the_command_reads() {
         .success();
     pin!(
         "verify_certificate_of_another_ca",
-        ca.qvca().arg("verify").arg(certificate_file(&other, "QVS01"))
+        ca.qvca()
+            .arg("verify")
+            .arg(certificate_file(&other, "QVS01"))
     );
     let rsa = TestCa::new();
-    rsa.qvca().args(["init", "--no-password"]).assert().success();
+    rsa.qvca()
+        .args(["init", "--no-password"])
+        .assert()
+        .success();
     rsa.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
@@ -152,7 +157,11 @@ fn damaged_and_foreign_backups() {
     let mut flipped = good.clone();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0x5a;
-    verify_and_restore(&ca, "backup_flipped_byte", &write(&ca, "flipped.pfx", &flipped));
+    verify_and_restore(
+        &ca,
+        "backup_flipped_byte",
+        &write(&ca, "flipped.pfx", &flipped),
+    );
     verify_and_restore(
         &ca,
         "backup_truncated",
@@ -429,7 +438,10 @@ fn endless_files() {
         ("dev_zero_verify_root", vec!["verify", "--root", zero, zero]),
         ("dev_zero_verify_crl", vec!["verify", "--crl", zero]),
         ("dev_zero_verify_file", vec!["verify", zero]),
-        ("dev_zero_from_file", vec!["issue", "server", "--from-file", zero]),
+        (
+            "dev_zero_from_file",
+            vec!["issue", "server", "--from-file", zero],
+        ),
         (
             "dev_zero_template",
             vec!["issue", "server", "QVS09", "--template", zero],

@@ -56,8 +56,14 @@ fn license_keys() {
         ("license_garbage", "garbage"),
         ("license_two_parts", "eyJhbGciOiJSUzI1NiJ9.eyJqdGkiOiJ4In0"),
         ("license_header_not_base64url", "***.eyJqdGkiOiJ4In0.c2ln"),
-        ("license_header_not_json", "bm90IGpzb24.eyJqdGkiOiJ4In0.c2ln"),
-        ("license_claims_not_json", "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln"),
+        (
+            "license_header_not_json",
+            "bm90IGpzb24.eyJqdGkiOiJ4In0.c2ln",
+        ),
+        (
+            "license_claims_not_json",
+            "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln",
+        ),
     ] {
         pin!(case, ca.qvca().args(["license", "inspect", key]));
     }
@@ -66,12 +72,18 @@ fn license_keys() {
 #[test]
 fn revocation_and_usage() {
     let ca = p256_ca(&["QVS01", "QVS02"]);
-    pin!("revoke_the_root", qvca(&ca).args(["-y", "revoke", "QlikViewCA"]));
+    pin!(
+        "revoke_the_root",
+        qvca(&ca).args(["-y", "revoke", "QlikViewCA"])
+    );
     pin!(
         "revoke_unknown_reason",
         qvca(&ca).args(["-y", "revoke", "QVS01", "--reason", "because"])
     );
-    pin!("revoke_unknown_name", qvca(&ca).args(["-y", "revoke", "NOSUCH"]));
+    pin!(
+        "revoke_unknown_name",
+        qvca(&ca).args(["-y", "revoke", "NOSUCH"])
+    );
     pin!("show_unknown_name", qvca(&ca).args(["show", "NOSUCH"]));
     pin!("show_short_serial_prefix", qvca(&ca).args(["show", "ABC"]));
     pin!(
@@ -101,8 +113,14 @@ fn revocation_and_usage() {
     );
     pin!("man_nonsense", qvca(&ca).args(["man", "nonsense"]));
     pin!("issue_machine_name", qvca(&ca).args(["issue", "QVS01"]));
-    pin!("json_unknown_command", qvca(&ca).args(["--json", "frobnicate"]));
-    pin!("list_kind_nonsense", qvca(&ca).args(["list", "--kind", "nonsense"]));
+    pin!(
+        "json_unknown_command",
+        qvca(&ca).args(["--json", "frobnicate"])
+    );
+    pin!(
+        "list_kind_nonsense",
+        qvca(&ca).args(["list", "--kind", "nonsense"])
+    );
     pin!(
         "list_status_nonsense",
         qvca(&ca).args(["list", "--status", "nonsense"])
@@ -116,7 +134,10 @@ fn revocation_and_usage() {
             "usage_unknown_key_type",
             &["issue", "server", "QVS01", "--key-type", "dsa1024"][..],
         ),
-        ("usage_zero_days", &["issue", "server", "QVS01", "--days", "0"][..]),
+        (
+            "usage_zero_days",
+            &["issue", "server", "QVS01", "--days", "0"][..],
+        ),
     ] {
         pin!(case, qvca(&ca).args(args));
     }
@@ -164,9 +185,13 @@ fn waiting_for_the_lock() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     pin!(
         "waiting_for_the_lock",
-        ca.qvca()
-            .env("QVCA_LOCK_TIMEOUT", "20")
-            .args(["issue", "server", "QVS07", "--key-type", "p256"])
+        ca.qvca().env("QVCA_LOCK_TIMEOUT", "20").args([
+            "issue",
+            "server",
+            "QVS07",
+            "--key-type",
+            "p256"
+        ])
     );
     let _ = holder.wait();
 }
@@ -244,8 +269,14 @@ fn confirmations_without_a_terminal() {
     let ca = p256_ca(&["QVS01"]);
     let old = backup(&ca, "old.pfx");
     for (case, args) in [
-        ("init_force_without_yes", &["init", "--force", "--key-type", "p256"][..]),
-        ("renew_root_without_yes", &["renew", "QlikViewCA", "--root"][..]),
+        (
+            "init_force_without_yes",
+            &["init", "--force", "--key-type", "p256"][..],
+        ),
+        (
+            "renew_root_without_yes",
+            &["renew", "QlikViewCA", "--root"][..],
+        ),
         ("revoke_without_yes", &["revoke", "QVS01"][..]),
         ("restore_without_yes", &["restore", path_str(&old)][..]),
     ] {
@@ -282,14 +313,23 @@ fn edit_log(ca: &TestCa, edit: impl FnOnce(&mut Vec<String>)) {
 #[test]
 fn operations_log() {
     let ca = five_records();
-    pin!("log_since_yesterday", qvca(&ca).args(["log", "--since", "yesterday"]));
+    pin!(
+        "log_since_yesterday",
+        qvca(&ca).args(["log", "--since", "yesterday"])
+    );
     edit_log(&ca, |lines| {
         lines[1] = lines[1].replace("\"issue server\"", "\"issue serveR\"");
     });
-    pin!("log_verify_edited_byte", qvca(&ca).args(["log", "--verify"]));
+    pin!(
+        "log_verify_edited_byte",
+        qvca(&ca).args(["log", "--verify"])
+    );
     pin!("log_edited_byte", qvca(&ca).arg("log"));
     edit_log(&ca, |lines| lines[1] = "{ not json".to_owned());
-    pin!("log_verify_line_not_json", qvca(&ca).args(["log", "--verify"]));
+    pin!(
+        "log_verify_line_not_json",
+        qvca(&ca).args(["log", "--verify"])
+    );
 
     let ca = five_records();
     edit_log(&ca, |lines| {
@@ -297,13 +337,19 @@ fn operations_log() {
         record["hash"] = serde_json::Value::String("ab".repeat(32));
         lines[1] = serde_json::to_string(&record).expect("json");
     });
-    pin!("log_verify_recomputed_hash", qvca(&ca).args(["log", "--verify"]));
+    pin!(
+        "log_verify_recomputed_hash",
+        qvca(&ca).args(["log", "--verify"])
+    );
 
     let ca = five_records();
     edit_log(&ca, |lines| {
         lines.remove(1);
     });
-    pin!("log_verify_deleted_record", qvca(&ca).args(["log", "--verify"]));
+    pin!(
+        "log_verify_deleted_record",
+        qvca(&ca).args(["log", "--verify"])
+    );
 
     let ca = five_records();
     edit_log(&ca, |lines| {
@@ -335,7 +381,10 @@ fn operations_log_after_a_crash() {
         .output()
         .expect("run");
     assert!(out.status.code().is_none(), "the crash hook killed issue");
-    pin!("log_verify_appended_never_committed", qvca(&ca).args(["log", "--verify"]));
+    pin!(
+        "log_verify_appended_never_committed",
+        qvca(&ca).args(["log", "--verify"])
+    );
     qvca(&ca)
         .args(["issue", "server", "QVS10", "--key-type", "p256"])
         .assert()

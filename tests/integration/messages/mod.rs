@@ -171,10 +171,7 @@ static SCRATCH: LazyLock<Regex> = LazyLock::new(|| {
 static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     let mut rules = vec![
         // The checkout (fixtures under tests/).
-        (
-            re(&regex::escape(env!("CARGO_MANIFEST_DIR"))),
-            "[REPO]",
-        ),
+        (re(&regex::escape(env!("CARGO_MANIFEST_DIR"))), "[REPO]"),
         // Tokens carry random nonces.
         (re(r"qvca:v1:[A-Za-z0-9_\-:.]+"), "qvca:v1:[TOKEN]"),
         // RFC 3339 and compact timestamps, then dates.
@@ -197,7 +194,10 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
         // Process ids, alone and in the names of staging directories.
         (re(r"\bpid \d+"), "pid [PID]"),
-        (re(r"((?:\.tmp|\.restore|\.init|\.passwd|\.staging)-)\d+"), "${1}[PID]"),
+        (
+            re(r"((?:\.tmp|\.restore|\.init|\.passwd|\.staging)-)\d+"),
+            "${1}[PID]",
+        ),
     ];
     // The operations log's "user@host", found as qvca finds them (the environment of this
     // test is the one qvca inherits).
@@ -210,13 +210,20 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     rules.insert(
         1,
         (
-            re(&format!(r"\b{}@{}\b", regex::escape(&user), regex::escape(host))),
+            re(&format!(
+                r"\b{}@{}\b",
+                regex::escape(&user),
+                regex::escape(host)
+            )),
             "[USER]@[HOST]",
         ),
     );
     // This machine's name elsewhere (`setup` and the license-service export use it).
     if host.len() >= 3 {
-        rules.insert(2, (re(&format!(r"\b{}\b", regex::escape(host))), "[HOSTNAME]"));
+        rules.insert(
+            2,
+            (re(&format!(r"\b{}\b", regex::escape(host))), "[HOSTNAME]"),
+        );
     }
     rules
 });

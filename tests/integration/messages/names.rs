@@ -126,9 +126,14 @@ fn names_from_every_source() {
     let fresh = TestCa::new();
     pin!(
         "cn_option_control",
-        fresh
-            .qvca()
-            .args(["init", "--no-password", "--key-type", "p256", "--cn", "Root\u{7}CA"])
+        fresh.qvca().args([
+            "init",
+            "--no-password",
+            "--key-type",
+            "p256",
+            "--cn",
+            "Root\u{7}CA"
+        ])
     );
 
     // Templates: a common name that is a path, a subject field with a bidi override.
@@ -175,7 +180,9 @@ fn names_from_every_source() {
     );
     pin!(
         "template_organization_bidi",
-        ca.qvca().args(["issue", "client", "--template"]).arg(&client)
+        ca.qvca()
+            .args(["issue", "client", "--template"])
+            .arg(&client)
     );
     let client = template("client", "common_name = \"QVClient2\"");
     pin!(

@@ -37,9 +37,13 @@ fn ca_passwords() {
     );
     pin!(
         "empty_qvca_password",
-        ca.qvca_without_password()
-            .env("QVCA_PASSWORD", "")
-            .args(["issue", "server", "QVS02", "--key-type", "p256"])
+        ca.qvca_without_password().env("QVCA_PASSWORD", "").args([
+            "issue",
+            "server",
+            "QVS02",
+            "--key-type",
+            "p256"
+        ])
     );
     pin!(
         "missing_password_file",

@@ -34,17 +34,41 @@ fn inspect_files_from_elsewhere() {
     let dir = vectors();
     for (case, file, password) in [
         ("old_pem_label", "x509/cryptography.io.old_header.pem", None),
-        ("pem_rfc1421_headers", "x509/cryptography.io.with_headers.pem", None),
-        ("pem_with_text", "x509/cryptography.io.chain_with_garbage.pem", None),
-        ("two_basic_constraints", "x509/custom/two_basic_constraints.pem", None),
+        (
+            "pem_rfc1421_headers",
+            "x509/cryptography.io.with_headers.pem",
+            None,
+        ),
+        (
+            "pem_with_text",
+            "x509/cryptography.io.chain_with_garbage.pem",
+            None,
+        ),
+        (
+            "two_basic_constraints",
+            "x509/custom/two_basic_constraints.pem",
+            None,
+        ),
         ("san_x400address", "x509/san_x400address.der", None),
         ("san_edipartyname", "x509/san_edipartyname.der", None),
         ("utf8_dnsname", "x509/utf8-dnsname.pem", None),
         ("negative_serial", "x509/custom/negative_serial.pem", None),
         ("pre_2000_utctime", "x509/custom/post2000utctime.pem", None),
-        ("request_bad_signature", "x509/requests/invalid_signature.pem", None),
-        ("pkcs12_without_password", "pkcs12/cert-key-aes256cbc.p12", None),
-        ("pkcs12_rc2_3des", "pkcs12/cert-rc2-key-3des.p12", Some("cryptography")),
+        (
+            "request_bad_signature",
+            "x509/requests/invalid_signature.pem",
+            None,
+        ),
+        (
+            "pkcs12_without_password",
+            "pkcs12/cert-key-aes256cbc.p12",
+            None,
+        ),
+        (
+            "pkcs12_rc2_3des",
+            "pkcs12/cert-rc2-key-3des.p12",
+            Some("cryptography"),
+        ),
         ("pkcs12_empty_password", "pkcs12/no-password.p12", Some("")),
     ] {
         let mut cmd = bare_qvca();
@@ -68,20 +92,29 @@ fn foreign_files_made_here() {
             pki.read("inter.pem")
         ),
     );
-    pin!("one_damaged_pem_block", bare_qvca().arg("inspect").arg(&damaged));
+    pin!(
+        "one_damaged_pem_block",
+        bare_qvca().arg("inspect").arg(&damaged)
+    );
     // A file of nothing but a damaged block.
     let only = pki.write(
         "only-damaged.pem",
         "-----BEGIN CERTIFICATE-----\nMIIBdamaged!!\n-----END CERTIFICATE-----\n",
     );
-    pin!("only_a_damaged_pem_block", bare_qvca().arg("inspect").arg(&only));
+    pin!(
+        "only_a_damaged_pem_block",
+        bare_qvca().arg("inspect").arg(&only)
+    );
     // A chain whose issuer by name did not sign: an impostor intermediate.
     pki.issue("impostor", "/CN=Foreign Intermediate", "leaf", "ca");
     let chain = pki.write(
         "impostor-chain.pem",
         format!("{}{}", pki.read("leaf.pem"), pki.read("impostor.pem")),
     );
-    pin!("chain_signature_does_not_verify", bare_qvca().arg("inspect").arg(&chain));
+    pin!(
+        "chain_signature_does_not_verify",
+        bare_qvca().arg("inspect").arg(&chain)
+    );
     // A private key, encrypted.
     openssl_ok(&[
         "pkcs8",
@@ -97,8 +130,14 @@ fn foreign_files_made_here() {
         "-out",
         pki.p("enc8.pem"),
     ]);
-    pin!("private_key_encrypted", bare_qvca().arg("inspect").arg(pki.path("enc8.pem")));
-    pin!("private_key_clear", bare_qvca().arg("inspect").arg(pki.path("leaf.key")));
+    pin!(
+        "private_key_encrypted",
+        bare_qvca().arg("inspect").arg(pki.path("enc8.pem"))
+    );
+    pin!(
+        "private_key_clear",
+        bare_qvca().arg("inspect").arg(pki.path("leaf.key"))
+    );
     // A PKCS#12 with an empty password, from a password file.
     if let Some(file) = openssl_pfx(&pki, "empty.p12", "", &[]) {
         let empty = pki.write("empty-password.txt", "\n");
@@ -126,9 +165,25 @@ fn foreign_files_made_here() {
             dir = pki.dir.path().display()
         ),
     );
-    openssl_ok(&["ca", "-config", pki.p("ca.cnf"), "-revoke", pki.p("inter.pem")]);
-    openssl_ok(&["ca", "-config", pki.p("ca.cnf"), "-gencrl", "-out", pki.p("v1.crl")]);
-    pin!("crl_version_1", bare_qvca().arg("inspect").arg(pki.path("v1.crl")));
+    openssl_ok(&[
+        "ca",
+        "-config",
+        pki.p("ca.cnf"),
+        "-revoke",
+        pki.p("inter.pem"),
+    ]);
+    openssl_ok(&[
+        "ca",
+        "-config",
+        pki.p("ca.cnf"),
+        "-gencrl",
+        "-out",
+        pki.p("v1.crl"),
+    ]);
+    pin!(
+        "crl_version_1",
+        bare_qvca().arg("inspect").arg(pki.path("v1.crl"))
+    );
 }
 
 #[test]
@@ -164,7 +219,10 @@ fn verify_with_root_and_chain() {
             "verify_chain_wrong_name",
             vec![leaf, "--root", root, "--chain", inter, "--name", "web02"],
         ),
-        ("verify_chain_without_files", vec!["--root", root, "--chain", inter]),
+        (
+            "verify_chain_without_files",
+            vec!["--root", root, "--chain", inter],
+        ),
     ] {
         pin!(case, bare_qvca().arg("verify").args(&args));
     }

@@ -16,8 +16,15 @@ fn encrypt(ca: &TestCa, value: &str, context: &str) -> String {
         .write_stdin(value.to_owned())
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim_end().to_owned()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim_end()
+        .to_owned()
 }
 
 /// A backup of `ca` named `name`.
@@ -48,10 +55,22 @@ fn tokens() {
     for (case, bad, context) in [
         ("token_flipped_byte", flipped, "ctx"),
         ("token_wrong_context", token.clone(), "other"),
-        ("token_of_another_root", format!("qvca:v1:{other_kid}:{data}"), "ctx"),
+        (
+            "token_of_another_root",
+            format!("qvca:v1:{other_kid}:{data}"),
+            "ctx",
+        ),
         ("token_version_2", format!("qvca:v2:{kid}:{data}"), "ctx"),
-        ("token_truncated", token[..token.len() - 21].to_owned(), "ctx"),
-        ("token_payload_truncated", format!("{head}:{}", &data[..10]), "ctx"),
+        (
+            "token_truncated",
+            token[..token.len() - 21].to_owned(),
+            "ctx",
+        ),
+        (
+            "token_payload_truncated",
+            format!("{head}:{}", &data[..10]),
+            "ctx",
+        ),
         ("token_not_base64url", format!("{head}:****"), "ctx"),
         ("token_not_a_token", "not a token at all".to_owned(), "ctx"),
     ] {
@@ -121,14 +140,20 @@ fn rewrap() {
         .args(["-y", "init", "--force", "--key-type", "p256"])
         .assert()
         .success();
-    pin!("rewrap_token_under_neither_key", &mut rewrap(&config, false));
+    pin!(
+        "rewrap_token_under_neither_key",
+        &mut rewrap(&config, false)
+    );
 
     // A file with two hard links, then forced.
     let file = ca.path().join("app.ini");
     std::fs::write(&file, format!("conn={token}\n")).expect("write");
     std::fs::hard_link(&file, ca.path().join("app-copy.ini")).expect("hard link");
     pin!("rewrap_in_place_hard_links", &mut rewrap(&file, false));
-    pin!("rewrap_in_place_hard_links_forced", &mut rewrap(&file, true));
+    pin!(
+        "rewrap_in_place_hard_links_forced",
+        &mut rewrap(&file, true)
+    );
 
     // Through a symbolic link: the target is rewritten.
     let configs = ca.path().join("configs");
@@ -137,7 +162,10 @@ fn rewrap() {
     std::fs::write(&real, format!("[db]\nconn={token}\n")).expect("write");
     let link = ca.path().join("link.ini");
     std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    pin!("rewrap_in_place_through_a_symlink", &mut rewrap(&link, false));
+    pin!(
+        "rewrap_in_place_through_a_symlink",
+        &mut rewrap(&link, false)
+    );
 
     // --out over an existing file.
     let existing = ca.path().join("existing.txt");

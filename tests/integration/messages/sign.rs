@@ -26,7 +26,13 @@ fn sign(ca: &TestCa, case: &str, file: &str, extra: &[&str]) {
 #[test]
 fn requests_refused() {
     let ca = p256_ca(&[]);
-    let csr = openssl_request(&ca, "ca.csr", "ec", "/CN=QVS31", &["basicConstraints=critical,CA:TRUE"]);
+    let csr = openssl_request(
+        &ca,
+        "ca.csr",
+        "ec",
+        "/CN=QVS31",
+        &["basicConstraints=critical,CA:TRUE"],
+    );
     sign(&ca, "request_for_a_ca", path_str(&csr), &["--server"]);
 
     let pem = openssl_request(&ca, "node.csr", "ec", "/CN=QVS41", &[]);
@@ -44,9 +50,17 @@ fn requests_refused() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     std::fs::write(&der, &bytes).expect("write");
-    sign(&ca, "request_broken_signature", path_str(&der), &["--server"]);
+    sign(
+        &ca,
+        "request_broken_signature",
+        path_str(&der),
+        &["--server"],
+    );
 
-    for (case, key) in [("request_rsa_1024", "rsa:1024"), ("request_ed25519", "ed25519")] {
+    for (case, key) in [
+        ("request_rsa_1024", "rsa:1024"),
+        ("request_ed25519", "ed25519"),
+    ] {
         let csr = openssl_request(&ca, "weak.csr", key, "/CN=QVS51", &[]);
         sign(&ca, case, path_str(&csr), &["--server"]);
     }
@@ -77,7 +91,12 @@ fn requests_refused() {
         sign(&ca, case, path_str(&csr), &["--server"]);
     }
     let csr = openssl_request(&ca, "root-like.csr", "ec", "/CN=QlikViewCA", &[]);
-    sign(&ca, "request_client_like_the_root", path_str(&csr), &["--client"]);
+    sign(
+        &ca,
+        "request_client_like_the_root",
+        path_str(&csr),
+        &["--client"],
+    );
     let csr = openssl_request(&ca, "ip.csr", "ec", "/CN=10.1.2.3", &[]);
     sign(
         &ca,
@@ -86,14 +105,24 @@ fn requests_refused() {
         &["--server", "--name", "10.9.9.9"],
     );
     let csr = openssl_request(&ca, "no-cn.csr", "ec", "/O=Acme", &[]);
-    sign(&ca, "request_without_common_name", path_str(&csr), &["--server"]);
+    sign(
+        &ca,
+        "request_without_common_name",
+        path_str(&csr),
+        &["--server"],
+    );
 
     let garbage = ca.path().join("garbage.csr");
     std::fs::write(&garbage, "hello, this is not a request\n").expect("write");
     let root = ca.root_pem();
     sign(&ca, "request_dev_zero", "/dev/zero", &["--server"]);
     sign(&ca, "request_garbage", path_str(&garbage), &["--server"]);
-    sign(&ca, "request_is_a_certificate", path_str(&root), &["--server"]);
+    sign(
+        &ca,
+        "request_is_a_certificate",
+        path_str(&root),
+        &["--server"],
+    );
     sign(&ca, "request_missing", "missing.csr", &["--server"]);
     sign(&ca, "request_without_profile", path_str(&garbage), &[]);
 }
@@ -111,7 +140,12 @@ fn requests_signed_and_kept() {
             "extendedKeyUsage=codeSigning",
         ],
     );
-    sign(&ca, "request_asking_for_more", path_str(&csr), &["--server"]);
+    sign(
+        &ca,
+        "request_asking_for_more",
+        path_str(&csr),
+        &["--server"],
+    );
     let other = ca.path().join("again.cer");
     sign(
         &ca,
@@ -174,16 +208,28 @@ fn keyless_package_options() {
             &["--keyless", "--key-type", "p256", "--key-storage", "capi"][..],
         ),
         ("package_keyless_legacy", &["--keyless", "--legacy"][..]),
-        ("package_key_type_without_keyless", &["--key-type", "p256"][..]),
-        ("package_key_storage_without_keyless", &["--key-storage", "cng"][..]),
+        (
+            "package_key_type_without_keyless",
+            &["--key-type", "p256"][..],
+        ),
+        (
+            "package_key_storage_without_keyless",
+            &["--key-storage", "cng"][..],
+        ),
     ] {
         pin!(case, &mut package("QVS01", args));
     }
-    pin!("package_keyless_ip", &mut package("10.1.2.3", &["--keyless"]));
+    pin!(
+        "package_keyless_ip",
+        &mut package("10.1.2.3", &["--keyless"])
+    );
     pin!(
         "package_keyless_fqdn",
         &mut package("qvs01.corp.local", &["--keyless"])
     );
     std::fs::create_dir(&out_dir).expect("mkdir");
-    pin!("package_keyless_out_exists", &mut package("QVS01", &["--keyless"]));
+    pin!(
+        "package_keyless_out_exists",
+        &mut package("QVS01", &["--keyless"])
+    );
 }

@@ -64,7 +64,8 @@ fn damaged_state() {
     let ca = lab_ca();
     pin!(
         "init_over_a_ca",
-        ca.qvca().args(["init", "--no-password", "--key-type", "p256"])
+        ca.qvca()
+            .args(["init", "--no-password", "--key-type", "p256"])
     );
     let index = ca.dir().join("index.json");
     let good = std::fs::read(&index).expect("index");
@@ -166,7 +167,10 @@ fn doctor_findings() {
         .join(format!("{}.pem", serial_of(&ca, "QVS01")));
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     pin!("doctor_key_readable_by_others", ca.qvca().arg("doctor"));
-    pin!("doctor_quiet_key_readable_by_others", ca.qvca().args(["-q", "doctor"]));
+    pin!(
+        "doctor_quiet_key_readable_by_others",
+        ca.qvca().args(["-q", "doctor"])
+    );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 
     let cert = ca
@@ -181,7 +185,10 @@ fn doctor_findings() {
     let exported = ca.dir().join("Exported Certificates").join("server.pem");
     let export = std::fs::read(&exported).expect("export");
     std::fs::write(&exported, &saved).expect("stale export");
-    pin!("doctor_stale_license_service_export", ca.qvca().arg("doctor"));
+    pin!(
+        "doctor_stale_license_service_export",
+        ca.qvca().arg("doctor")
+    );
     std::fs::write(&exported, export).expect("put back");
 
     run_ok(&["crl", "--days", "1"]);
@@ -195,9 +202,13 @@ fn disk_errors() {
     for (case, fail) in [("disk_full", "full"), ("read_only", "readonly")] {
         pin!(
             case,
-            ca.qvca()
-                .env("QVCA_TEST_WRITE_FAIL", fail)
-                .args(["issue", "server", "QVS01", "--key-type", "p256"])
+            ca.qvca().env("QVCA_TEST_WRITE_FAIL", fail).args([
+                "issue",
+                "server",
+                "QVS01",
+                "--key-type",
+                "p256"
+            ])
         );
     }
     // A backup whose folder cannot exist (below a file), that cannot take its name (a
@@ -216,7 +227,10 @@ fn disk_errors() {
             "backup_out_is_a_directory",
             vec!["backup", "--out", path_str(&taken)],
         ),
-        ("backup_dir_is_a_file", vec!["backup", "--dir", path_str(&blocker)]),
+        (
+            "backup_dir_is_a_file",
+            vec!["backup", "--dir", path_str(&blocker)],
+        ),
     ] {
         pin!(
             case,
@@ -242,9 +256,13 @@ fn lock_held_too_long() {
     // The process holding the lock is this test: its pid is normalised away.
     pin!(
         "lock_busy",
-        ca.qvca()
-            .env("QVCA_LOCK_TIMEOUT", "1")
-            .args(["issue", "server", "BUSY01", "--key-type", "p256"])
+        ca.qvca().env("QVCA_LOCK_TIMEOUT", "1").args([
+            "issue",
+            "server",
+            "BUSY01",
+            "--key-type",
+            "p256"
+        ])
     );
     lock.unlock().expect("unlock");
 }
@@ -274,7 +292,10 @@ fn files_qvca_did_not_make() {
     std::fs::write(documents.join("thesis.odt"), b"years of work").expect("write");
     for (case, args) in [
         ("restore_into_non_empty_dir", &["restore"][..]),
-        ("restore_force_into_non_empty_dir", &["-y", "restore", "--force"][..]),
+        (
+            "restore_force_into_non_empty_dir",
+            &["-y", "restore", "--force"][..],
+        ),
     ] {
         pin!(
             case,
@@ -293,15 +314,21 @@ fn files_qvca_did_not_make() {
     // package --force over the documents, and over a package with a file added.
     let package = |out: &std::path::Path, force: bool| {
         let mut cmd = ca.qvca();
-        cmd.arg("--pfx-password-file")
-            .arg(&pfx_password)
-            .args(["package", "QVS01", "--out", path_str(out)]);
+        cmd.arg("--pfx-password-file").arg(&pfx_password).args([
+            "package",
+            "QVS01",
+            "--out",
+            path_str(out),
+        ]);
         if force {
             cmd.arg("--force");
         }
         cmd
     };
-    pin!("package_force_over_documents", &mut package(&documents, true));
+    pin!(
+        "package_force_over_documents",
+        &mut package(&documents, true)
+    );
     let out_dir = ca.path().join("QVS01-package");
     package(&out_dir, false).assert().success();
     pin!("package_over_a_package", &mut package(&out_dir, false));
@@ -355,7 +382,10 @@ fn files_qvca_did_not_make() {
         std::fs::rename(&moved, &inside).expect("move back");
     }
     for (file, args) in [
-        (".lock", &["issue", "server", "NEW02", "--key-type", "p256"][..]),
+        (
+            ".lock",
+            &["issue", "server", "NEW02", "--key-type", "p256"][..],
+        ),
         ("index.json", &["list"][..]),
     ] {
         let inside = ca.dir().join(file);
@@ -379,9 +409,13 @@ fn keep_with_planted_backups() {
     let dir = ca.path().join("backups");
     let backup_keep = |keep: &str| {
         let mut cmd = ca.qvca();
-        cmd.arg("--pfx-password-file")
-            .arg(&pfx_password)
-            .args(["backup", "--dir", path_str(&dir), "--keep", keep]);
+        cmd.arg("--pfx-password-file").arg(&pfx_password).args([
+            "backup",
+            "--dir",
+            path_str(&dir),
+            "--keep",
+            keep,
+        ]);
         cmd
     };
     backup_keep("5").assert().success();

@@ -39,8 +39,13 @@ fn templates() {
     let ca = lab_ca(&[]);
     pin!(
         "missing_template",
-        ca.qvca()
-            .args(["issue", "server", "QVS01", "--template", "no-such-template.toml"])
+        ca.qvca().args([
+            "issue",
+            "server",
+            "QVS01",
+            "--template",
+            "no-such-template.toml"
+        ])
     );
     let fresh = TestCa::new();
     pin!(
@@ -81,8 +86,15 @@ fn a_leaf_that_would_outlive_the_root() {
     let ca = lab_ca(&["--days", "100"]);
     pin!(
         "leaf_outlives_root_days",
-        ca.qvca()
-            .args(["issue", "server", "QVS01", "--key-type", "p256", "--days", "200"])
+        ca.qvca().args([
+            "issue",
+            "server",
+            "QVS01",
+            "--key-type",
+            "p256",
+            "--days",
+            "200"
+        ])
     );
     pin!(
         "leaf_outlives_root_profile_default",
@@ -96,8 +108,7 @@ fn profile_urls() {
     let ca = lab_ca(&[]);
     let with_urls = |kind: &str, lines: &str| {
         let builtin = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(format!("templates/{kind}.toml")),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("templates/{kind}.toml")),
         )
         .expect("template");
         builtin.replacen("\n[subject]\n", &format!("\n{lines}\n[subject]\n"), 1)
@@ -139,10 +150,17 @@ fn profile_urls() {
             &format!("http://pki.example.local/{}.cer", "q".repeat(1024)),
         ),
     ] {
-        issue_with(&ca, case, &with_urls("server", &format!("{field} = [\"{url}\"]\n")));
+        issue_with(
+            &ca,
+            case,
+            &with_urls("server", &format!("{field} = [\"{url}\"]\n")),
+        );
     }
     let fresh = TestCa::new();
-    for field in ["crl_distribution_points", "authority_info_access_ca_issuers"] {
+    for field in [
+        "crl_distribution_points",
+        "authority_info_access_ca_issuers",
+    ] {
         let template = fresh.path().join("root-urls.toml");
         std::fs::write(
             &template,
