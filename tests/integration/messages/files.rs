@@ -352,6 +352,19 @@ fn backups_rewritten_with_their_password() {
         "duplicate.pfx",
         &rewrite(Some(("QVS01 (2)", &archive.keys[1].pkcs8, &certs[1]))),
     );
+    // A key entry the CA state does not name at all (another certificate and key).
+    attackers_clear_root_pfx(&ca, "01");
+    let stranger_key = SecretBytes::new(pem("key.pem"));
+    let stranger_cert = pem("cert.pem");
+    let unnamed = write(
+        &ca,
+        "unnamed.pfx",
+        &rewrite(Some(("Stranger", &stranger_key, &stranger_cert))),
+    );
+    pin!(
+        "entry_the_state_does_not_name_verify",
+        qvca(&ca).args(["backup", "verify", path_str(&unnamed)])
+    );
     pin!(
         "duplicate_key_entry_verify",
         qvca(&ca).args(["backup", "verify", path_str(&duplicate)])

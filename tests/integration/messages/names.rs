@@ -231,6 +231,33 @@ fn names_from_every_source() {
     );
 }
 
+/// Hostile-but-valid names are accepted (the scripts that get them are judged by trust_names.rs).
+#[test]
+fn hostile_but_valid_names_are_accepted() {
+    let ca = TestCa::new();
+    pin!(
+        "hostile_but_valid_root_name",
+        ca.qvca().args([
+            "init",
+            "--no-password",
+            "--key-type",
+            "p256",
+            "--cn",
+            "Acme's CA $(touch X) `id` %PATH% #> Ünïcødé ’"
+        ])
+    );
+    pin!(
+        "hostile_but_valid_client_name",
+        ca.qvca().args([
+            "issue",
+            "client",
+            "--key-type",
+            "p256",
+            "QV$(touch X)';calc;'"
+        ])
+    );
+}
+
 #[test]
 fn license_claims_with_control_characters() {
     use base64::Engine;

@@ -166,6 +166,16 @@ fn what_needs_the_key_of_a_keyless_certificate() {
         .args(["sign", path_str(&csr), "--server"])
         .assert()
         .success();
+    // Before renew --expiring-within below supersedes the others.
+    let backup = ca.path().join("backup.pfx");
+    qvca(&ca)
+        .args(["backup", "--out", path_str(&backup)])
+        .assert()
+        .success();
+    pin!(
+        "keyless_backup_verify",
+        qvca(&ca).args(["backup", "verify", path_str(&backup)])
+    );
     let package_dir = ca.path().join("pkg");
     for (case, args) in [
         ("keyless_export_pfx", vec!["export", "pfx", "QVS02"]),

@@ -211,6 +211,19 @@ fn disk_errors() {
             ])
         );
     }
+    // Writing into a folder that does not exist (backup creates its folder; these do not).
+    for (case, args) in [
+        (
+            "export_root_into_missing_folder",
+            &["export", "root", "--out", "no-such-folder/root.pem"][..],
+        ),
+        (
+            "crl_into_missing_folder",
+            &["crl", "--out", "no-such-folder/qvca.crl"][..],
+        ),
+    ] {
+        pin!(case, ca.qvca().args(args));
+    }
     // A backup whose folder cannot exist (below a file), that cannot take its name (a
     // directory), and a --dir that is a file.
     let blocker = ca.path().join("a-file");
