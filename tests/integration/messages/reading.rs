@@ -2,9 +2,9 @@
 //! from pyca's `cryptography-vectors` (the corpus `.ci/run` installs), and a small foreign PKI
 //! that openssl makes (reading.rs's `ForeignPki`).
 //!
-//! Not pinned here: a PKCS#12 encrypted with RC4 (no tool here writes one; the lib tests pin
-//! the message), and PBMAC1 files (made by a Python script of reading.rs whose output carries
-//! random salts; its wrong-password message is the one pinned in passwords.rs).
+//! Not pinned here: a PKCS#12 encrypted with RC4 (no tool here writes one), and PBMAC1 files
+//! (reading.rs builds them by hand with a Python script; the wrong-password message they end in
+//! is the one pinned in passwords.rs).
 
 use super::pin;
 use crate::reading::{ForeignPki, LEAVES_SCRIPT, openssl_pfx};
