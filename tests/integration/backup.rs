@@ -234,7 +234,7 @@ fn parse_bags(info: &str) -> Vec<Bag> {
 
 /// A PKCS#12 file that openssl made from an exported Server certificate, its key and the
 /// root certificate (no key for the root, no qvca state).
-fn openssl_pfx_without_state(ca: &TestCa) -> PathBuf {
+pub(crate) fn openssl_pfx_without_state(ca: &TestCa) -> PathBuf {
     let export = ca.path().join("exported");
     ca.qvca()
         .args(["export", "license-service", "--machine", "QVS01", "--out"])
@@ -1694,7 +1694,7 @@ fn the_cron_script_runs_unattended_keeps_two_verified_backups_and_reports_a_wron
 /// A PKCS#12 file edited at the DER level: `edit` gets the file's content infos (the parts of
 /// its AuthenticatedSafe) to change; the MAC is kept only when `keep_mac` (it then no longer
 /// matches if anything changed).
-fn edit_pfx(
+pub(crate) fn edit_pfx(
     bytes: &[u8],
     keep_mac: bool,
     edit: impl FnOnce(&mut Vec<pkcs12::cms::content_info::ContentInfo>),
@@ -1715,7 +1715,7 @@ fn edit_pfx(
 }
 
 /// The parts of a PKCS#12 file (its content infos).
-fn content_infos(bytes: &[u8]) -> Vec<pkcs12::cms::content_info::ContentInfo> {
+pub(crate) fn content_infos(bytes: &[u8]) -> Vec<pkcs12::cms::content_info::ContentInfo> {
     let mut parts = Vec::new();
     edit_pfx(bytes, true, |safes| parts = safes.clone());
     parts
@@ -1724,7 +1724,7 @@ fn content_infos(bytes: &[u8]) -> Vec<pkcs12::cms::content_info::ContentInfo> {
 /// An attacker's self-signed CA named like the root with the root's serial, as a PKCS#12 file
 /// without MAC whose key and certificate bags are stored in the clear (what `openssl pkcs12
 /// -nomac -keypbe NONE -certpbe NONE` writes).
-fn attackers_clear_root_pfx(ca: &TestCa, root_serial: &str) -> Vec<u8> {
+pub(crate) fn attackers_clear_root_pfx(ca: &TestCa, root_serial: &str) -> Vec<u8> {
     let dir = ca.path().join("attacker");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let key = dir.join("key.pem");
@@ -1923,7 +1923,7 @@ fn a_backup_rewritten_with_its_password_and_an_extra_root_entry_is_refused_namin
 }
 
 /// A PBES2 AlgorithmIdentifier with scrypt at the given N, r and p (AES-256-CBC).
-fn scrypt_algorithm(log_n: u8, r: u32, p: u32) -> Vec<u8> {
+pub(crate) fn scrypt_algorithm(log_n: u8, r: u32, p: u32) -> Vec<u8> {
     use der::Encode;
     let params = pkcs8::pkcs5::scrypt::Params::new(log_n, r, p).expect("scrypt params");
     let scheme =
@@ -1954,7 +1954,10 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// A data content info holding `count` shrouded key bags encrypted with `algorithm`.
-fn shrouded_key_bags(algorithm: &[u8], count: usize) -> pkcs12::cms::content_info::ContentInfo {
+pub(crate) fn shrouded_key_bags(
+    algorithm: &[u8],
+    count: usize,
+) -> pkcs12::cms::content_info::ContentInfo {
     use der::{Decode, Encode};
     let epki = tlv(0x30, &[algorithm, &tlv(0x04, &[0u8; 32])].concat());
     let oid = pkcs12::PKCS_12_PKCS8_KEY_BAG_OID.to_der().expect("oid");

@@ -17,6 +17,7 @@ mod fuzz_regressions;
 mod hygiene;
 mod interop;
 mod lifecycle;
+mod messages;
 mod names;
 mod oplog;
 mod packages;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// A scratch directory with a small foreign PKI made by openssl: a root, an intermediate and
 /// a leaf (`web01`, serverAuth), all P-256.
-struct ForeignPki {
-    dir: tempfile::TempDir,
+pub(crate) struct ForeignPki {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 const EXTENSIONS: &str = "\
@@ -27,7 +27,7 @@ authorityKeyIdentifier = keyid
 ";
 
 impl ForeignPki {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let pki = Self {
             dir: tempfile::tempdir().expect("temp dir"),
         };
@@ -58,7 +58,7 @@ impl ForeignPki {
         pki
     }
 
-    fn issue(&self, name: &str, subject: &str, issuer: &str, section: &str) {
+    pub(crate) fn issue(&self, name: &str, subject: &str, issuer: &str, section: &str) {
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
         openssl_ok(&[
@@ -98,21 +98,21 @@ impl ForeignPki {
         ]);
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn p(&self, name: &str) -> &str {
+    pub(crate) fn p(&self, name: &str) -> &str {
         let path = self.dir.path().join(name);
         // Leak one small string per call: tests are short-lived and this keeps call sites flat.
         Box::leak(path.to_str().expect("utf-8").to_owned().into_boxed_str())
     }
 
-    fn read(&self, name: &str) -> String {
+    pub(crate) fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(name)).expect("read")
     }
 
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, contents).expect("write");
         path
@@ -483,7 +483,12 @@ fn private_keys_are_described_with_format_size_and_encryption_and_never_shown() 
 // ------------------------------------------------------------------------------ PKCS#12
 
 /// Exports the leaf with its key and the intermediate with openssl and the given options.
-fn openssl_pfx(pki: &ForeignPki, name: &str, password: &str, options: &[&str]) -> Option<PathBuf> {
+pub(crate) fn openssl_pfx(
+    pki: &ForeignPki,
+    name: &str,
+    password: &str,
+    options: &[&str],
+) -> Option<PathBuf> {
     let out = pki.path(name);
     let pass = format!("pass:{password}");
     let mut args = vec![
@@ -843,7 +848,7 @@ fn pk12util_exports_from_an_nss_database_read() {
 /// Rewrites a PKCS#12 file's MAC as PBMAC1 (RFC 9579: PBKDF2-HMAC-SHA256, HMAC-SHA256), with
 /// Python's own PBKDF2 and HMAC, and checks that Python `cryptography` (OpenSSL 3.4+ inside)
 /// opens the result: an independent judge of the file qvca must verify.
-const PBMAC1_SCRIPT: &str = r#"
+pub(crate) const PBMAC1_SCRIPT: &str = r#"
 import hashlib, hmac, os, sys
 src, dst, password, tamper = sys.argv[1], sys.argv[2], sys.argv[3].encode(), sys.argv[4] == "1"
 
@@ -931,7 +936,7 @@ fn a_pbmac1_pkcs12_is_verified_and_a_wrong_password_or_altered_mac_is_refused() 
 // ------------------------------------------------------------------------------ verify
 
 /// Makes leaves signed by the ForeignPki intermediate with Python `cryptography`.
-const LEAVES_SCRIPT: &str = r#"
+pub(crate) const LEAVES_SCRIPT: &str = r#"
 import datetime, sys
 from cryptography import x509
 from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID

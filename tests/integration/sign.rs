@@ -55,7 +55,13 @@ fn assert_code(out: &Output, code: i32, what: &str) -> String {
 
 /// A request made by `openssl req -new` with a fresh key (`rsa:2048`, `rsa:1024`, `ec`
 /// (P-256) or `ed25519`), the subject `subject` and `-addext` extensions; returns its path.
-fn openssl_request(ca: &TestCa, file: &str, key: &str, subject: &str, addext: &[&str]) -> PathBuf {
+pub(crate) fn openssl_request(
+    ca: &TestCa,
+    file: &str,
+    key: &str,
+    subject: &str,
+    addext: &[&str],
+) -> PathBuf {
     let csr = ca.path().join(file);
     let key_file = ca.path().join(format!("{file}.key"));
     let mut args: Vec<&str> = vec!["req", "-new", "-nodes", "-subj", subject];

@@ -225,7 +225,7 @@ fn a_client_templates_common_name_is_honoured_or_refused_never_ignored() {
 
 /// A backup of a real CA whose state has been rewritten (under the right password) so that
 /// the Server is named `server_name`.
-fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
+pub(crate) fn backup_naming_the_server(ca: &TestCa, server_name: &str) -> PathBuf {
     let genuine = ca.path().join("genuine.pfx");
     let out = run(ca, &["backup", "--out", path_str(&genuine)]);
     assert_code(&out, 0, "backup");

@@ -213,7 +213,7 @@ fn a_backup_from_before_a_root_renewal_is_the_same_root_key_and_keeps_later_revo
 // Item 6: verify fails closed, backup refuses an unreadable CRL
 
 /// Replaces the CA's CRL by a directory: unreadable even for root.
-fn make_crl_unreadable(ca: &TestCa) -> PathBuf {
+pub(crate) fn make_crl_unreadable(ca: &TestCa) -> PathBuf {
     let crl = ca.dir().join("crl.pem");
     std::fs::remove_file(&crl).expect("remove crl");
     std::fs::create_dir(&crl).expect("a directory in its place");
@@ -254,7 +254,7 @@ fn verify_fails_closed_when_the_cas_crl_cannot_be_read() {
 }
 
 /// Signs a CRL with the CA's root key whose nextUpdate has passed (python `cryptography`).
-fn stale_crl(ca: &TestCa) -> PathBuf {
+pub(crate) fn stale_crl(ca: &TestCa) -> PathBuf {
     let root_serial = serial_of(ca, "QlikViewCA");
     let key = ca.path().join("root-key.pem");
     openssl_ok(&[
