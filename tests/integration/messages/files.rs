@@ -286,8 +286,8 @@ fn hostile_pkcs12_files() {
 
 #[test]
 fn backups_rewritten_with_their_password() {
-    use qvca::pkcs12::{Integrity, PfxContents, PfxEncryption, PfxKey, read_pfx, write_pfx};
-    use qvca::secret::{Password, SecretBytes};
+    use qvca::domain::secret::{Password, SecretBytes};
+    use qvca::pki::pkcs12::{Integrity, PfxContents, PfxEncryption, PfxKey, read_pfx, write_pfx};
     let ca = p256_ca(&["QVS01"]);
     let genuine = std::fs::read(backup(&ca, "genuine.pfx")).expect("read");
     let password = Password::new(PFX_PASSWORD);
