@@ -73,15 +73,6 @@ fn key_file(ca: &TestCa, serial: &str) -> PathBuf {
     ca.dir().join("keys").join(format!("{serial}.pem"))
 }
 
-/// The `certificates` rows of `list --json` (with `--all`: superseded ones too).
-fn listed(ca: &TestCa, all: bool) -> Vec<Value> {
-    let args: &[&str] = if all { &["list", "--all"] } else { &["list"] };
-    ca.json(args)["certificates"]
-        .as_array()
-        .expect("certificates")
-        .clone()
-}
-
 /// The value lines of one extension in `openssl x509 -text` (e.g. the subject key identifier).
 fn extension_value(cert: &Path, ext: &str) -> String {
     let text = openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-ext", ext]);
