@@ -1,0 +1,71 @@
+//! The everyday commands through the real binary: init, issue, list, show, inspect, verify,
+//! status and setup, their exit codes, their files and their `--json` shapes. openssl judges the
+//! certificates wherever a property of the certificate itself is claimed.
+
+use crate::support::{TestCa, openssl_ok};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+mod init;
+mod issue;
+mod list;
+mod output;
+mod setup;
+mod verify;
+
+/// A CA for tests where neither the password nor the key type matters (fast: P-256, no password).
+fn lab_ca() -> TestCa {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--no-password", "--key-type", "p256"])
+        .assert()
+        .success();
+    ca
+}
+
+/// Issues a P-256 Server certificate and returns its serial.
+fn issue_server(ca: &TestCa, machine: &str) -> String {
+    let report = ca.json(&["issue", "server", machine, "--key-type", "p256"]);
+    assert_eq!(report["results"][0]["outcome"], "issued", "{report}");
+    report["results"][0]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_owned()
+}
+
+/// The PEM file of a certificate of the CA, as `show` reports it.
+fn certificate_file(ca: &TestCa, name_or_serial: &str) -> PathBuf {
+    let shown = ca.json(&["show", name_or_serial]);
+    PathBuf::from(
+        shown["certificate_file"]
+            .as_str()
+            .expect("certificate_file"),
+    )
+}
+
+/// `openssl x509 -noout -text` of a PEM certificate.
+fn openssl_text(cert: &Path) -> String {
+    openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-text"])
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
+}
+
+/// The `certificates` array of `list --json` (optionally `--all`).
+fn listed(ca: &TestCa, all: bool) -> Vec<Value> {
+    let args: &[&str] = if all { &["list", "--all"] } else { &["list"] };
+    ca.json(args)["certificates"]
+        .as_array()
+        .expect("certificates array")
+        .clone()
+}
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
