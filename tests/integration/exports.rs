@@ -2,8 +2,8 @@
 //! pk12util; a mutual-TLS handshake between openssl s_server and s_client with exported files;
 //! node packages whose scripts pass bash -n and shellcheck and actually run.
 
-use crate::support::{TestCa, openssl_ok, tool};
-use std::path::{Path, PathBuf};
+use crate::support::{TestCa, openssl_ok, path_str, tool};
+use std::path::PathBuf;
 
 const PFX_PASSWORD: &str = "pfx pass 42";
 
@@ -27,10 +27,6 @@ fn export_pfx(ca: &TestCa, name: &str, legacy: bool) -> PathBuf {
     }
     cmd.assert().success();
     out
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 #[test]

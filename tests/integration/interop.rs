@@ -1,16 +1,11 @@
 //! qvca's artifacts judged by OpenSSL 3: certificate chains and extensions, the private keys at
 //! rest, the license-service export and the serial numbers of a bulk run.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, tool};
+use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, tool};
 use base64::Engine;
 use std::collections::HashSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// A path as an argument for openssl.
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
-}
 
 /// A CA made with `init --no-password` and the given key type (fast, for structure tests).
 fn lab_ca(key_type: &str) -> TestCa {
@@ -51,7 +46,7 @@ fn cert_file(ca: &TestCa, name: &str) -> PathBuf {
 
 /// `openssl x509 -noout -text` of a certificate file.
 fn x509_text(path: &Path) -> String {
-    openssl_ok(&["x509", "-in", arg(path), "-noout", "-text"])
+    openssl_ok(&["x509", "-in", path_str(path), "-noout", "-text"])
 }
 
 /// An extension in `openssl x509 -text` output: whether it is critical, and its value lines
@@ -86,12 +81,12 @@ fn key_id(value: &str) -> String {
 
 /// The public key of a certificate as openssl prints it (PEM SubjectPublicKeyInfo).
 fn certificate_public_key(cert: &Path) -> String {
-    openssl_ok(&["x509", "-in", arg(cert), "-pubkey", "-noout"])
+    openssl_ok(&["x509", "-in", path_str(cert), "-pubkey", "-noout"])
 }
 
 /// The public key of a private key file as openssl derives it.
 fn private_key_public_key(key: &Path, passin: &str) -> String {
-    openssl_ok(&["pkey", "-in", arg(key), "-passin", passin, "-pubout"])
+    openssl_ok(&["pkey", "-in", path_str(key), "-passin", passin, "-pubout"])
 }
 
 /// The permission bits of a file or directory.
@@ -161,7 +156,7 @@ fn openssl_verify_accepts_the_server_and_client_certificates_under_the_root() {
     let server = cert_file(&ca, "QVS01");
     let client = cert_file(&ca, "QVProxy");
     for cert in [&server, &client] {
-        let out = openssl_ok(&["verify", "-CAfile", arg(&root), arg(cert)]);
+        let out = openssl_ok(&["verify", "-CAfile", path_str(&root), path_str(cert)]);
         assert!(out.contains(": OK"), "{out}");
     }
     // The purposes the QlikView services use them for: the Server certificate both ways.
@@ -172,32 +167,32 @@ fn openssl_verify_accepts_the_server_and_client_certificates_under_the_root() {
         "-verify_hostname",
         "QVS01",
         "-CAfile",
-        arg(&root),
-        arg(&server),
+        path_str(&root),
+        path_str(&server),
     ]);
     openssl_ok(&[
         "verify",
         "-purpose",
         "sslclient",
         "-CAfile",
-        arg(&root),
-        arg(&server),
+        path_str(&root),
+        path_str(&server),
     ]);
     openssl_ok(&[
         "verify",
         "-purpose",
         "sslclient",
         "-CAfile",
-        arg(&root),
-        arg(&client),
+        path_str(&root),
+        path_str(&client),
     ]);
     // The files the license service reads chain the same way.
     let export = ca.dir().join("Exported Certificates");
     openssl_ok(&[
         "verify",
         "-CAfile",
-        arg(&export.join("root.pem")),
-        arg(&export.join("server.pem")),
+        path_str(&export.join("root.pem")),
+        path_str(&export.join("server.pem")),
     ]);
 }
 
@@ -216,8 +211,8 @@ fn openssl_verify_rejects_a_server_name_the_certificate_was_not_issued_to() {
             "-verify_hostname",
             "QVS02",
             "-CAfile",
-            arg(&root),
-            arg(&cert_file(&ca, "QVS01")),
+            path_str(&root),
+            path_str(&cert_file(&ca, "QVS01")),
         ],
     );
     assert!(
@@ -242,8 +237,8 @@ fn openssl_verify_rejects_the_qvproxy_certificate_for_a_tls_server() {
             "-purpose",
             "sslserver",
             "-CAfile",
-            arg(&root),
-            arg(&cert_file(&ca, "QVProxy")),
+            path_str(&root),
+            path_str(&cert_file(&ca, "QVProxy")),
         ],
     );
     assert!(!ok, "the Client certificate has no serverAuth:\n{out}");
@@ -266,8 +261,8 @@ fn openssl_verify_rejects_a_server_certificate_from_another_qvca_ca() {
         &[
             "verify",
             "-CAfile",
-            arg(&our_root),
-            arg(&cert_file(&theirs, "QVS01")),
+            path_str(&our_root),
+            path_str(&cert_file(&theirs, "QVS01")),
         ],
     );
     assert!(!ok, "a foreign Server certificate must not verify:\n{out}");
@@ -428,7 +423,7 @@ fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_pass
     assert_eq!(keys.len(), 3, "root, QVS01 and QVProxy keys: {keys:?}");
     let wrong = ca.path().join("wrong-password.txt");
     std::fs::write(&wrong, "not the CA password\n").expect("write");
-    let passin = format!("file:{}", arg(&ca.password_file()));
+    let passin = format!("file:{}", path_str(&ca.password_file()));
     for key in &keys {
         let pem = std::fs::read_to_string(key).expect("read key");
         assert!(
@@ -437,16 +432,16 @@ fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_pass
             key.display(),
             pem.lines().next().unwrap_or("")
         );
-        let asn1 = openssl_ok(&["asn1parse", "-in", arg(key)]);
+        let asn1 = openssl_ok(&["asn1parse", "-in", path_str(key)]);
         assert!(asn1.contains(":PBES2"), "{asn1}");
         assert!(asn1.contains(":scrypt"), "{asn1}");
         assert!(asn1.contains(":aes-256-cbc"), "{asn1}");
 
-        openssl_ok(&["pkey", "-in", arg(key), "-passin", &passin, "-noout"]);
+        openssl_ok(&["pkey", "-in", path_str(key), "-passin", &passin, "-noout"]);
         openssl_ok(&[
             "pkey",
             "-in",
-            arg(key),
+            path_str(key),
             "-passin",
             &format!("pass:{PASSWORD}"),
             "-noout",
@@ -456,9 +451,9 @@ fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_pass
             &[
                 "pkey",
                 "-in",
-                arg(key),
+                path_str(key),
                 "-passin",
-                &format!("file:{}", arg(&wrong)),
+                &format!("file:{}", path_str(&wrong)),
                 "-noout",
             ],
         );
@@ -484,7 +479,7 @@ fn key_files_are_owner_only_and_the_ca_directory_is_private() {
 #[test]
 fn every_stored_key_holds_the_public_key_of_its_certificate() {
     let ca = TestCa::with_setup(&["QVS01", "QVS02"]);
-    let passin = format!("file:{}", arg(&ca.password_file()));
+    let passin = format!("file:{}", path_str(&ca.password_file()));
     let index = ca.index();
     let entries = index["certificates"].as_array().expect("certificates");
     assert_eq!(entries.len(), 4, "root, two servers, QVProxy");
@@ -530,7 +525,7 @@ fn the_license_service_key_is_unencrypted_pkcs8_of_server_pem_and_owner_only() {
         pem.lines().next().unwrap_or("")
     );
     // Opens without any password (an empty -passin keeps openssl from ever prompting).
-    openssl_ok(&["pkey", "-in", arg(&key), "-passin", "pass:", "-noout"]);
+    openssl_ok(&["pkey", "-in", path_str(&key), "-passin", "pass:", "-noout"]);
     assert_eq!(
         private_key_public_key(&key, "pass:"),
         certificate_public_key(&export.join("server.pem")),
@@ -738,7 +733,7 @@ fn a_thousand_bulk_serials_are_distinct_positive_and_at_most_20_octets() {
     for entry in entries.iter().step_by(COUNT / 50).take(50) {
         let hex = entry["serial"].as_str().expect("serial");
         let cert = ca.dir().join("certs").join(format!("{hex}.pem"));
-        let out = openssl_ok(&["x509", "-in", arg(&cert), "-noout", "-serial"]);
+        let out = openssl_ok(&["x509", "-in", path_str(&cert), "-noout", "-serial"]);
         let printed = out.trim().strip_prefix("serial=").expect("serial= line");
         assert!(
             !printed.starts_with('-'),

@@ -5,16 +5,12 @@
 //! lives through list, revoke, the CRL, backup, restore and doctor, and what needs its key
 //! refuses clearly.
 
-use crate::support::{TestCa, bare_qvca, openssl_ok, tool};
+use crate::support::{TestCa, bare_qvca, openssl_ok, path_str, tool};
 use base64::Engine;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const PFX_PASSWORD: &str = "pfx pass 42";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
 
 /// A CA with a P-256 root (fast), keys under the test password.
 fn new_ca() -> TestCa {

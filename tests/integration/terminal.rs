@@ -2,11 +2,10 @@
 //! `init`, the confirmation of `init --force`, and the guarantee that nothing waits for input
 //! that cannot come when stdin is not a terminal.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, tool};
+use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, tool};
 use rexpect::process::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{PtySession, spawn_with_options};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -179,10 +178,6 @@ fn replaced_dirs(ca: &TestCa) -> Vec<String> {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("ca.replaced-"))
         .collect()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! status and setup, their exit codes, their files and their `--json` shapes. openssl judges the
 //! certificates wherever a property of the certificate itself is claimed.
 
-use crate::support::{TestCa, openssl_ok};
+use crate::support::{TestCa, openssl_ok, path_str};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -46,10 +46,6 @@ fn certificate_file(ca: &TestCa, name_or_serial: &str) -> PathBuf {
 /// `openssl x509 -noout -text` of a PEM certificate.
 fn openssl_text(cert: &Path) -> String {
     openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-text"])
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 temp path")
 }
 
 /// The `certificates` array of `list --json` (optionally `--all`).

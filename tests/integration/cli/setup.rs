@@ -1,7 +1,7 @@
 //! `setup` and `status`: idempotent runs, the license service export, and `--out-dir`.
 
-use super::{openssl_text, path_str};
-use crate::support::{TestCa, openssl_ok, snapshot};
+use super::openssl_text;
+use crate::support::{TestCa, openssl_ok, path_str, snapshot};
 
 // -------------------------------------------------------------------------------------- status
 

@@ -1,7 +1,7 @@
 //! What a package holds: the CSP attribute of the keys in PFX files and the README's ports.
 
-use super::{assert_code, node_ca, path_str, pfx_package, pfx_password_file};
-use crate::support::{TestCa, openssl_ok};
+use super::{assert_code, node_ca, pfx_package, pfx_password_file};
+use crate::support::{TestCa, openssl_ok, path_str};
 use std::path::Path;
 
 // ------------------------------------------------------------------------- the CSP attribute

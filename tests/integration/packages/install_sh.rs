@@ -1,10 +1,8 @@
 //! `install.sh` run for real: twice with a password file, every check before any write, no
 //! terminal, and killed at the password prompt.
 
-use super::{
-    assert_code, describe, node_ca, path_str, pfx_package, pfx_password_file, run_script, stdout,
-};
-use crate::support::{openssl_ok, tool};
+use super::{assert_code, describe, node_ca, pfx_package, pfx_password_file, run_script, stdout};
+use crate::support::{openssl_ok, path_str, tool};
 use std::path::Path;
 
 #[test]

@@ -1,10 +1,8 @@
 //! Keyless enrolment on Linux: the round trip, `accept` refusing a foreign certificate, options
 //! that cannot work, `request.sh` and the sign commands a package prints.
 
-use super::{
-    assert_code, describe, files_of, keyless_package, named, node_ca, path_str, run_script, stdout,
-};
-use crate::support::{TestCa, openssl_ok};
+use super::{assert_code, describe, files_of, keyless_package, named, node_ca, run_script, stdout};
+use crate::support::{TestCa, openssl_ok, path_str};
 use std::path::{Path, PathBuf};
 
 // --------------------------------------------------------------------------- keyless on Linux

@@ -8,7 +8,7 @@
 //! without its final newline; the keyless round trip (request, sign, accept, renew) runs for
 //! real with openssl.
 
-use crate::support::TestCa;
+use crate::support::{TestCa, path_str};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -18,10 +18,6 @@ mod keyless;
 mod powershell;
 
 const PFX_PASSWORD: &str = "pfx pass 42";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
 
 fn describe(out: &Output) -> String {
     format!(

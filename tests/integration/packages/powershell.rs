@@ -2,9 +2,10 @@
 //! check itself is tested), scripts that parse, names held as verbatim strings, the `.cmd`
 //! wrappers, `request.inf` and the legacy package.
 
-use super::{files_of, keyless_package, named, node_ca, path_str, pfx_package};
+use super::{files_of, keyless_package, named, node_ca, pfx_package};
 use crate::support::{
-    all_nodes, assert_powershell_holds_names_as_verbatim_strings, parse_powershell, read_ps1, tool,
+    all_nodes, assert_powershell_holds_names_as_verbatim_strings, parse_powershell, path_str,
+    read_ps1, tool,
 };
 use std::collections::HashSet;
 use std::path::Path;
