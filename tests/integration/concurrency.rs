@@ -1,7 +1,7 @@
 //! Several qvca processes on one CA at once: writers serialize on the CA lock and every
 //! issued certificate reaches the index; readers never see a torn index.
 
-use crate::support::TestCa;
+use crate::support::{TestCa, describe};
 use std::collections::HashSet;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,15 +67,6 @@ fn start_issuers(ca: &TestCa, names: &[String]) -> Vec<Child> {
 /// Waits for a process and describes how it ended.
 fn wait(child: Child) -> Output {
     child.wait_with_output().expect("wait for qvca")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The serials the `issue --json` reports of successful runs name as issued.

@@ -5,12 +5,9 @@
 //! lives through list, revoke, the CRL, backup, restore and doctor, and what needs its key
 //! refuses clearly.
 
-use crate::support::{TestCa, bare_qvca, openssl_ok, path_str, tool};
+use crate::support::{TestCa, assert_code, bare_qvca, openssl_ok, path_str, run, tool};
 use base64::Engine;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-const PFX_PASSWORD: &str = "pfx pass 42";
 
 /// A CA with a P-256 root (fast), keys under the test password.
 fn new_ca() -> TestCa {
@@ -20,33 +17,6 @@ fn new_ca() -> TestCa {
         .assert()
         .success();
     ca
-}
-
-fn run(ca: &TestCa, args: &[&str]) -> Output {
-    let pfx_password = ca.path().join("pfx-password.txt");
-    std::fs::write(&pfx_password, format!("{PFX_PASSWORD}\n")).expect("write");
-    ca.qvca()
-        .arg("--pfx-password-file")
-        .arg(&pfx_password)
-        .args(args)
-        .output()
-        .expect("run qvca")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) -> String {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{what}: {}", describe(out));
-    stderr
 }
 
 /// A request made by `openssl req -new` with a fresh key (`rsa:2048`, `rsa:1024`, `ec`

@@ -222,14 +222,16 @@ pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Asserts an exit code and that nothing panicked.
-pub fn assert_code(out: &std::process::Output, code: i32, what: &str) {
+/// Asserts an exit code and that nothing panicked; the stderr of the run, for further checks.
+pub fn assert_code(out: &std::process::Output, code: i32, what: &str) -> String {
     assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
+    let stderr = stderr(out);
     assert!(
-        !stderr(out).contains("panicked"),
+        !stderr.contains("panicked"),
         "{what} panicked: {}",
         describe(out)
     );
+    stderr
 }
 
 // ------------------------------------------------------------------------ PowerShell scripts

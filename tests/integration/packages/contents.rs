@@ -1,7 +1,7 @@
 //! What a package holds: the CSP attribute of the keys in PFX files and the README's ports.
 
-use super::{assert_code, node_ca, pfx_package, pfx_password_file};
-use crate::support::{TestCa, openssl_ok, path_str};
+use super::{node_ca, pfx_package, pfx_password_file_without_newline};
+use crate::support::{TestCa, assert_code, openssl_ok, path_str};
 use std::path::Path;
 
 // ------------------------------------------------------------------------- the CSP attribute
@@ -15,7 +15,7 @@ fn pfx_info(ca: &TestCa, pfx: &Path) -> String {
         "-in",
         path_str(pfx),
         "-passin",
-        &format!("file:{}", path_str(&pfx_password_file(ca))),
+        &format!("file:{}", path_str(&pfx_password_file_without_newline(ca))),
     ])
 }
 
@@ -41,7 +41,7 @@ fn rsa_keys_in_pfx_files_name_the_aes_csp_and_ecdsa_keys_name_none() {
         // qvca itself still reads them, MAC and all.
         let json = rsa.json(&[
             "--pfx-password-file",
-            path_str(&pfx_password_file(&rsa)),
+            path_str(&pfx_password_file_without_newline(&rsa)),
             "inspect",
             path_str(&package.join("QVS01.pfx")),
         ]);

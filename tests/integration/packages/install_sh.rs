@@ -1,8 +1,8 @@
 //! `install.sh` run for real: twice with a password file, every check before any write, no
 //! terminal, and killed at the password prompt.
 
-use super::{assert_code, describe, node_ca, pfx_package, pfx_password_file, run_script, stdout};
-use crate::support::{openssl_ok, path_str, tool};
+use super::{node_ca, pfx_package, pfx_password_file_without_newline, run_script};
+use crate::support::{assert_code, describe, openssl_ok, path_str, stdout, tool};
 use std::path::Path;
 
 #[test]
@@ -11,7 +11,7 @@ fn install_sh_runs_twice_with_a_password_file_without_final_newline_and_the_seco
     let ca = node_ca("rsa2048", "QlikViewCA", "QVProxy");
     let pfx = pfx_package(&ca, &[]);
     let target = ca.path().join("node");
-    let password = pfx_password_file(&ca);
+    let password = pfx_password_file_without_newline(&ca);
     assert!(!std::fs::read(&password).expect("pw").ends_with(b"\n"));
 
     let first = run_script(
@@ -96,7 +96,7 @@ fn install_sh_checks_everything_before_writing_anything() {
     let out = run_script(
         &pfx.join("install.sh"),
         &[path_str(&target)],
-        Some(&pfx_password_file(&ca)),
+        Some(&pfx_password_file_without_newline(&ca)),
     );
     assert_code(&out, 1, "foreign Client PFX");
     assert!(

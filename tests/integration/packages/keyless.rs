@@ -1,8 +1,8 @@
 //! Keyless enrolment on Linux: the round trip, `accept` refusing a foreign certificate, options
 //! that cannot work, `request.sh` and the sign commands a package prints.
 
-use super::{assert_code, describe, files_of, keyless_package, named, node_ca, run_script, stdout};
-use crate::support::{TestCa, openssl_ok, path_str};
+use super::{files_of, keyless_package, named, node_ca, run_script};
+use crate::support::{TestCa, assert_code, describe, openssl_ok, path_str, stdout};
 use std::path::{Path, PathBuf};
 
 // --------------------------------------------------------------------------- keyless on Linux

@@ -8,7 +8,7 @@
 //! without its final newline; the keyless round trip (request, sign, accept, renew) runs for
 //! real with openssl.
 
-use crate::support::{TestCa, path_str};
+use crate::support::{PFX_PASSWORD, TestCa, assert_code, path_str};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -17,28 +17,9 @@ mod install_sh;
 mod keyless;
 mod powershell;
 
-const PFX_PASSWORD: &str = "pfx pass 42";
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The PFX password in a file WITHOUT a final newline (what `echo -n`, editors set to "no final
 /// newline" and many secret stores write).
-fn pfx_password_file(ca: &TestCa) -> PathBuf {
+fn pfx_password_file_without_newline(ca: &TestCa) -> PathBuf {
     let path = ca.path().join("pfx-password.txt");
     std::fs::write(&path, PFX_PASSWORD).expect("write");
     path
@@ -68,7 +49,7 @@ fn pfx_package(ca: &TestCa, extra: &[&str]) -> PathBuf {
     let run = ca
         .qvca()
         .arg("--pfx-password-file")
-        .arg(pfx_password_file(ca))
+        .arg(pfx_password_file_without_newline(ca))
         .args(["package", "QVS01", "--out", path_str(&out)])
         .args(extra)
         .output()
