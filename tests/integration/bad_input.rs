@@ -2,30 +2,10 @@
 //! bad templates, leaves that would outlive the root, and usage errors. Each one must end with
 //! the documented exit code, a message that says what to do, no panic, and no change to the CA.
 
-use crate::support::{PASSWORD, TestCa, bare_qvca};
+use crate::support::{PASSWORD, TestCa, bare_qvca, lab_ca, protected_ca};
 use predicates::prelude::*;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// A CA for tests where neither the password nor the key type matters (fast: P-256, no password).
-fn lab_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
-/// A password-protected CA with a P-256 root (the password matters, the key type does not).
-fn protected_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
 
 fn root_serial(ca: &TestCa) -> String {
     ca.index()["certificates"][0]["serial"]

@@ -1,7 +1,7 @@
 //! Several qvca processes on one CA at once: writers serialize on the CA lock and every
 //! issued certificate reaches the index; readers never see a torn index.
 
-use crate::support::{TestCa, describe};
+use crate::support::{TestCa, describe, protected_ca};
 use std::collections::HashSet;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,16 +28,6 @@ fn qvca(ca: &TestCa, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-/// A password-protected CA with a P-256 root (quick to make, still a real scrypt-sealed key).
-fn p256_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
 }
 
 /// Starts `qvca issue server NAME --json` for every name, all before waiting for any.
@@ -102,7 +92,7 @@ fn index_entries(ca: &TestCa) -> Vec<(String, String, String)> {
 
 #[test]
 fn sixteen_parallel_issuers_all_succeed_and_every_certificate_reaches_the_index() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let names: Vec<String> = (1..=16).map(|i| format!("NODE{i}")).collect();
     let outputs: Vec<Output> = start_issuers(&ca, &names).into_iter().map(wait).collect();
     for output in &outputs {
@@ -152,7 +142,7 @@ fn sixteen_parallel_issuers_all_succeed_and_every_certificate_reaches_the_index(
 
 #[test]
 fn sixteen_parallel_issuers_of_one_machine_issue_it_exactly_once() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let names = vec!["QVS01".to_owned(); 16];
     let outputs: Vec<Output> = start_issuers(&ca, &names).into_iter().map(wait).collect();
     let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
@@ -176,7 +166,7 @@ fn sixteen_parallel_issuers_of_one_machine_issue_it_exactly_once() {
 
 #[test]
 fn readers_listing_while_eight_issuers_write_always_see_a_complete_index() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let names: Vec<String> = (1..=8).map(|i| format!("NODE{i}")).collect();
     let writing = AtomicBool::new(true);
 
@@ -284,7 +274,7 @@ fn parallel_setups_of_a_new_ca_all_succeed_like_reruns() {
 
 #[test]
 fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     ca.qvca()
         .args([
             "issue",
@@ -378,7 +368,7 @@ fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
 
 #[test]
 fn a_process_that_waits_too_long_for_the_lock_says_the_ca_is_busy() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let lock = std::fs::OpenOptions::new()
         .write(true)
         .open(ca.dir().join(".lock"))

@@ -1,21 +1,11 @@
 //! qvca's artifacts judged by OpenSSL 3: certificate chains and extensions, the private keys at
 //! rest, the license-service export and the serial numbers of a bulk run.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, tool};
+use crate::support::{PASSWORD, TestCa, lab_ca, lab_ca_with, openssl_ok, path_str, tool};
 use base64::Engine;
 use std::collections::HashSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// A CA made with `init --no-password` and the given key type (fast, for structure tests).
-fn lab_ca(key_type: &str) -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", key_type])
-        .assert()
-        .success();
-    ca
-}
 
 /// The index entry of the newest active certificate issued to `name`.
 fn entry(ca: &TestCa, name: &str) -> serde_json::Value {
@@ -198,7 +188,7 @@ fn openssl_verify_accepts_the_server_and_client_certificates_under_the_root() {
 
 #[test]
 fn openssl_verify_rejects_a_server_name_the_certificate_was_not_issued_to() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
@@ -224,7 +214,7 @@ fn openssl_verify_rejects_a_server_name_the_certificate_was_not_issued_to() {
 
 #[test]
 fn openssl_verify_rejects_the_qvproxy_certificate_for_a_tls_server() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "client", "--key-type", "p256"])
         .assert()
@@ -247,8 +237,8 @@ fn openssl_verify_rejects_the_qvproxy_certificate_for_a_tls_server() {
 
 #[test]
 fn openssl_verify_rejects_a_server_certificate_from_another_qvca_ca() {
-    let ours = lab_ca("p256");
-    let theirs = lab_ca("p256");
+    let ours = lab_ca();
+    let theirs = lab_ca();
     theirs
         .qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
@@ -275,7 +265,7 @@ fn openssl_verify_rejects_a_server_certificate_from_another_qvca_ca() {
 
 #[test]
 fn the_root_is_a_critical_ca_that_signs_certificates_and_crls_with_a_subject_key_id() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     let text = x509_text(&ca.root_pem());
     assert!(text.contains("Subject: CN = QlikViewCA"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
@@ -298,7 +288,7 @@ fn the_root_is_a_critical_ca_that_signs_certificates_and_crls_with_a_subject_key
 
 #[test]
 fn a_server_certificate_names_its_machine_authenticates_both_ways_and_points_to_the_root_key() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
@@ -328,7 +318,7 @@ fn a_server_certificate_names_its_machine_authenticates_both_ways_and_points_to_
 
 #[test]
 fn the_client_certificate_is_qvproxy_with_only_tls_client_authentication() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "client", "--key-type", "p256"])
         .assert()
@@ -373,7 +363,7 @@ fn default_keys_are_rsa_2048_and_signatures_sha256_with_rsa() {
 
 #[test]
 fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
-    let ca = lab_ca("p384");
+    let ca = lab_ca_with("p384", &[]);
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p384"])
         .assert()
@@ -579,7 +569,7 @@ fn a_second_license_service_export_leaves_the_files_untouched() {
 
 #[test]
 fn exporting_with_two_servers_for_other_hosts_requires_choosing_one_with_machine() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     // Names that cannot be this host's, so that neither is picked as "this host".
     ca.qvca()
         .args([
@@ -631,7 +621,7 @@ fn exporting_without_machine_picks_the_server_certificate_of_this_host() {
         // A host name that is no valid machine name: nothing to pick by.
         return;
     };
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVTESTA", this_host.as_str(), "QVTESTB"])
         .args(["--key-type", "p256"])
@@ -688,7 +678,7 @@ fn init_into_an_existing_directory_makes_it_private() {
 #[test]
 fn a_thousand_bulk_serials_are_distinct_positive_and_at_most_20_octets() {
     const COUNT: usize = 1000;
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     let list = ca.path().join("machines.txt");
     let names: String = (1..=COUNT).map(|i| format!("NODE{i:04}\n")).collect();
     std::fs::write(&list, names).expect("machine list");

@@ -2,19 +2,9 @@
 //! IP address or fully qualified domain name"): what is refused, what is warned about, and that
 //! a refused name, alone or in a bulk list, leaves the CA exactly as it was.
 
-use crate::support::{TestCa, openssl_ok};
+use crate::support::{TestCa, lab_ca, openssl_ok};
 use predicates::prelude::*;
 use std::path::PathBuf;
-
-/// A CA for tests where neither the password nor the key type matters (fast: P-256, no password).
-fn lab_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
 
 /// Runs `issue server <names>` and asserts it is refused with exit 1, stderr containing every
 /// keyword, and the CA directory unchanged.

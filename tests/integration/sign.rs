@@ -5,19 +5,11 @@
 //! lives through list, revoke, the CRL, backup, restore and doctor, and what needs its key
 //! refuses clearly.
 
-use crate::support::{TestCa, assert_code, bare_qvca, openssl_ok, path_str, run, tool};
+use crate::support::{
+    TestCa, assert_code, bare_qvca, openssl_ok, path_str, protected_ca, run, tool,
+};
 use base64::Engine;
 use std::path::{Path, PathBuf};
-
-/// A CA with a P-256 root (fast), keys under the test password.
-fn new_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
 
 /// A request made by `openssl req -new` with a fresh key (`rsa:2048`, `rsa:1024`, `ec`
 /// (P-256) or `ed25519`), the subject `subject` and `-addext` extensions; returns its path.
@@ -79,7 +71,7 @@ fn entry(ca: &TestCa, name: &str) -> serde_json::Value {
 
 #[test]
 fn openssl_requests_are_signed_with_only_the_profiles_name_san_and_ekus() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let extras = [
         "subjectAltName=DNS:evil.example,IP:10.0.0.1",
@@ -154,7 +146,7 @@ fn openssl_requests_are_signed_with_only_the_profiles_name_san_and_ekus() {
 
 #[test]
 fn a_request_in_certreq_format_is_signed() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let pem = openssl_request(&ca, "node.csr", "rsa:2048", "/CN=QVS21", &[]);
     let der = ca.path().join("node.der");
@@ -208,7 +200,7 @@ fn a_request_in_certreq_format_is_signed() {
 
 #[test]
 fn a_client_request_gets_the_client_profile() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let csr = openssl_request(
         &ca,
@@ -239,7 +231,7 @@ fn a_client_request_gets_the_client_profile() {
 
 #[test]
 fn a_request_for_a_ca_certificate_is_refused() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let csr = openssl_request(
         &ca,
         "ca.csr",
@@ -260,7 +252,7 @@ fn a_request_for_a_ca_certificate_is_refused() {
 
 #[test]
 fn a_request_with_a_broken_signature_is_an_integrity_failure() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let pem = openssl_request(&ca, "node.csr", "rsa:2048", "/CN=QVS41", &[]);
     let der = ca.path().join("node.der");
     openssl_ok(&[
@@ -306,7 +298,7 @@ fn a_request_with_a_broken_signature_is_an_integrity_failure() {
 
 #[test]
 fn keys_that_issue_would_not_make_are_refused() {
-    let ca = new_ca();
+    let ca = protected_ca();
     for (key, shown) in [("rsa:1024", "RSA 1024"), ("ed25519", "Ed25519")] {
         let csr = openssl_request(&ca, "weak.csr", key, "/CN=QVS51", &[]);
         let stderr = assert_code(&run(&ca, &["sign", path_str(&csr), "--server"]), 1, key);
@@ -337,7 +329,7 @@ fn keys_that_issue_would_not_make_are_refused() {
 
 #[test]
 fn request_names_follow_the_rules_of_issue() {
-    let ca = new_ca();
+    let ca = protected_ca();
     for (cn, problem) in [
         ("10.1.2.3", "an IP address"),
         ("qvs01.corp.local", "--allow-fqdn"),
@@ -388,7 +380,7 @@ fn request_names_follow_the_rules_of_issue() {
 
 #[test]
 fn an_existing_valid_certificate_is_kept_unless_forced() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let csr = openssl_request(&ca, "node.csr", "ec", "/CN=QVS71", &[]);
     let first = sign_json(&ca, &[path_str(&csr), "--server"]);
     let serial = first["results"][0]["serial"].clone();
@@ -439,7 +431,7 @@ fn an_existing_valid_certificate_is_kept_unless_forced() {
 
 #[test]
 fn an_existing_out_file_is_refused_without_force() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let csr = openssl_request(&ca, "node.csr", "ec", "/CN=QVS81", &[]);
     let existing = ca.path().join("QVS81.cer");
     std::fs::write(&existing, "mine\n").expect("write");
@@ -464,7 +456,7 @@ fn an_existing_out_file_is_refused_without_force() {
 
 #[test]
 fn requests_that_are_not_requests_are_refused() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let garbage = ca.path().join("garbage.csr");
     std::fs::write(&garbage, "hello, this is not a request\n").expect("write");

@@ -168,6 +168,34 @@ pub fn pfx_password_file(ca: &TestCa) -> PathBuf {
     path
 }
 
+/// A CA made with `init --no-password --key-type p256` (fast), for tests where neither the CA
+/// password nor the key type matters.
+pub fn lab_ca() -> TestCa {
+    lab_ca_with("p256", &[])
+}
+
+/// A CA made with `init --no-password --key-type <key_type>` and any further `init` arguments.
+pub fn lab_ca_with(key_type: &str, extra_init: &[&str]) -> TestCa {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--no-password", "--key-type", key_type])
+        .args(extra_init)
+        .assert()
+        .success();
+    ca
+}
+
+/// A password-protected CA with only a P-256 root (quick to make, still a real scrypt-sealed
+/// key): for tests where the password matters and the key type does not.
+pub fn protected_ca() -> TestCa {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--key-type", "p256"])
+        .assert()
+        .success();
+    ca
+}
+
 /// A CA with a password and P-256 keys (fast): the root, the given servers and QVProxy.
 pub fn p256_ca(servers: &[&str]) -> TestCa {
     let ca = TestCa::new();

@@ -2,7 +2,7 @@
 //! `init`, the confirmation of `init --force`, and the guarantee that nothing waits for input
 //! that cannot come when stdin is not a terminal.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, tool};
+use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, protected_ca, tool};
 use rexpect::process::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{PtySession, spawn_with_options};
@@ -325,19 +325,9 @@ fn with_stdin_redirected_a_missing_password_fails_at_once_instead_of_prompting()
     assert_eq!(ca.snapshot(), before, "nothing was issued");
 }
 
-/// A password-protected CA with a P-256 root.
-fn p256_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
 #[test]
 fn issue_on_a_terminal_prompts_once_for_the_ca_password_and_keeps_json_stdout_clean() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let report = ca.path().join("issue.json");
     // stdin and stderr are the terminal; stdout goes to a file, as in `qvca --json ... > file`.
     let mut command = Command::new("bash");
@@ -372,7 +362,7 @@ fn issue_on_a_terminal_prompts_once_for_the_ca_password_and_keeps_json_stdout_cl
 
 #[test]
 fn a_wrong_password_typed_at_the_prompt_fails_with_exit_4_and_changes_nothing() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let before = ca.snapshot();
     let mut session = spawn_qvca(&ca, &["issue", "server", "QVS01", "--key-type", "p256"]);
     let pid = qvca_pid(path_str(&ca.dir()));
@@ -458,19 +448,9 @@ fn list_fits_an_80_column_terminal_and_wide_shows_every_column() {
     );
 }
 
-/// A CA (P-256, with the test password) made without a terminal, for the prompt tests.
-fn small_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
 #[test]
 fn a_prompt_says_which_password_it_wants_and_explains_an_empty_entry() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let mut session = spawn_qvca(&ca, &["issue", "server", "QVS09", "--key-type", "p256"]);
     let pid = qvca_pid(path_str(&ca.dir()));
     expect(&mut session, "CA password");
@@ -523,7 +503,7 @@ fn a_short_new_password_typed_at_the_prompt_is_warned_about_and_accepted() {
 
 #[test]
 fn a_wrong_ca_password_at_the_prompt_can_be_typed_again() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let mut session = spawn_qvca(&ca, &["crl"]);
     let pid = qvca_pid(path_str(&ca.dir()));
     expect(&mut session, "CA password");
@@ -538,7 +518,7 @@ fn a_wrong_ca_password_at_the_prompt_can_be_typed_again() {
 
 #[test]
 fn three_wrong_ca_passwords_at_the_prompt_fail_with_exit_4_and_change_nothing() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let before = ca.snapshot();
     let mut session = spawn_qvca(&ca, &["crl"]);
     let pid = qvca_pid(path_str(&ca.dir()));
@@ -557,7 +537,7 @@ fn three_wrong_ca_passwords_at_the_prompt_fail_with_exit_4_and_change_nothing() 
 
 #[test]
 fn passwd_on_a_terminal_asks_for_the_current_password_then_the_new_one_twice() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let new = "a new password typed on a terminal";
     let mut session = spawn_qvca(&ca, &["passwd"]);
     let pid = qvca_pid(path_str(&ca.dir()));

@@ -1,8 +1,8 @@
 //! `issue`: server and client certificates, bulk issue, what is kept and what `--force`
 //! supersedes, judged by openssl.
 
-use super::{certificate_file, issue_server, lab_ca, listed, openssl_text, stdout_json};
-use crate::support::{TestCa, bare_qvca, openssl_ok, path_str};
+use super::{certificate_file, issue_server, listed, openssl_text, stdout_json};
+use crate::support::{TestCa, bare_qvca, lab_ca, openssl_ok, path_str};
 use predicates::prelude::*;
 
 // --------------------------------------------------------------------------------------- issue

@@ -13,16 +13,6 @@ mod output;
 mod setup;
 mod verify;
 
-/// A CA for tests where neither the password nor the key type matters (fast: P-256, no password).
-fn lab_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
 /// Issues a P-256 Server certificate and returns its serial.
 fn issue_server(ca: &TestCa, machine: &str) -> String {
     let report = ca.json(&["issue", "server", machine, "--key-type", "p256"]);

@@ -1,7 +1,7 @@
 //! Output modes: `-q`, `--json` reports and error objects, and `--dry-run` plans.
 
-use super::{lab_ca, stdout_json};
-use crate::support::{TestCa, bare_qvca};
+use super::stdout_json;
+use crate::support::{TestCa, bare_qvca, lab_ca};
 use serde_json::Value;
 
 // ------------------------------------------------------------------------------- -q and --json

@@ -1,8 +1,8 @@
 //! `verify`: a healthy CA passes; a certificate of another CA, another key type or the wrong
 //! name fails with a plain reason.
 
-use super::{certificate_file, issue_server, lab_ca, stdout_json};
-use crate::support::TestCa;
+use super::{certificate_file, issue_server, stdout_json};
+use crate::support::{TestCa, lab_ca};
 use predicates::prelude::*;
 
 // -------------------------------------------------------------------------------------- verify
