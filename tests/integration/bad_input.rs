@@ -2,17 +2,10 @@
 //! bad templates, leaves that would outlive the root, and usage errors. Each one must end with
 //! the documented exit code, a message that says what to do, no panic, and no change to the CA.
 
-use crate::support::{PASSWORD, TestCa, bare_qvca, lab_ca, protected_ca};
+use crate::support::{PASSWORD, TestCa, bare_qvca, lab_ca, protected_ca, root_serial};
 use predicates::prelude::*;
 use std::path::PathBuf;
 use std::time::Duration;
-
-fn root_serial(ca: &TestCa) -> String {
-    ca.index()["certificates"][0]["serial"]
-        .as_str()
-        .expect("root serial")
-        .to_owned()
-}
 
 fn no_panic() -> impl Predicate<str> {
     predicate::str::contains("panicked").not()

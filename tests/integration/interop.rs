@@ -1,37 +1,19 @@
 //! qvca's artifacts judged by OpenSSL 3: certificate chains and extensions, the private keys at
 //! rest, the license-service export and the serial numbers of a bulk run.
 
-use crate::support::{PASSWORD, TestCa, lab_ca, lab_ca_with, openssl_ok, path_str, tool};
+use crate::support::{
+    PASSWORD, TestCa, active_serial, lab_ca, lab_ca_with, openssl_ok, path_str, tool,
+};
 use base64::Engine;
 use std::collections::HashSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The index entry of the newest active certificate issued to `name`.
-fn entry(ca: &TestCa, name: &str) -> serde_json::Value {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("certificates array")
-        .iter()
-        .rev()
-        .find(|e| e["name"] == name && e["status"] == "active")
-        .unwrap_or_else(|| panic!("no active certificate named {name} in the index"))
-        .clone()
-}
-
-/// The serial (hex, as the index and the file names spell it) of the certificate of `name`.
-fn serial(ca: &TestCa, name: &str) -> String {
-    entry(ca, name)["serial"]
-        .as_str()
-        .expect("serial string")
-        .to_owned()
-}
-
 /// `<ca-dir>/certs/<serial>.pem` of the certificate issued to `name`.
-fn cert_file(ca: &TestCa, name: &str) -> PathBuf {
+fn cert_file_of(ca: &TestCa, name: &str) -> PathBuf {
     ca.dir()
         .join("certs")
-        .join(format!("{}.pem", serial(ca, name)))
+        .join(format!("{}.pem", active_serial(ca, name)))
 }
 
 /// `openssl x509 -noout -text` of a certificate file.
@@ -143,8 +125,8 @@ fn der_serial(cert_der: &[u8]) -> Vec<u8> {
 fn openssl_verify_accepts_the_server_and_client_certificates_under_the_root() {
     let ca = TestCa::with_setup(&["QVS01"]);
     let root = ca.root_pem();
-    let server = cert_file(&ca, "QVS01");
-    let client = cert_file(&ca, "QVProxy");
+    let server = cert_file_of(&ca, "QVS01");
+    let client = cert_file_of(&ca, "QVProxy");
     for cert in [&server, &client] {
         let out = openssl_ok(&["verify", "-CAfile", path_str(&root), path_str(cert)]);
         assert!(out.contains(": OK"), "{out}");
@@ -202,7 +184,7 @@ fn openssl_verify_rejects_a_server_name_the_certificate_was_not_issued_to() {
             "QVS02",
             "-CAfile",
             path_str(&root),
-            path_str(&cert_file(&ca, "QVS01")),
+            path_str(&cert_file_of(&ca, "QVS01")),
         ],
     );
     assert!(
@@ -228,7 +210,7 @@ fn openssl_verify_rejects_the_qvproxy_certificate_for_a_tls_server() {
             "sslserver",
             "-CAfile",
             path_str(&root),
-            path_str(&cert_file(&ca, "QVProxy")),
+            path_str(&cert_file_of(&ca, "QVProxy")),
         ],
     );
     assert!(!ok, "the Client certificate has no serverAuth:\n{out}");
@@ -252,7 +234,7 @@ fn openssl_verify_rejects_a_server_certificate_from_another_qvca_ca() {
             "verify",
             "-CAfile",
             path_str(&our_root),
-            path_str(&cert_file(&theirs, "QVS01")),
+            path_str(&cert_file_of(&theirs, "QVS01")),
         ],
     );
     assert!(!ok, "a foreign Server certificate must not verify:\n{out}");
@@ -294,7 +276,7 @@ fn a_server_certificate_names_its_machine_authenticates_both_ways_and_points_to_
         .assert()
         .success();
     let root = x509_text(&ca.root_pem());
-    let text = x509_text(&cert_file(&ca, "QVS01"));
+    let text = x509_text(&cert_file_of(&ca, "QVS01"));
 
     assert!(text.contains("Subject: CN = QVS01\n"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
@@ -324,7 +306,7 @@ fn the_client_certificate_is_qvproxy_with_only_tls_client_authentication() {
         .assert()
         .success();
     let root = x509_text(&ca.root_pem());
-    let text = x509_text(&cert_file(&ca, "QVProxy"));
+    let text = x509_text(&cert_file_of(&ca, "QVProxy"));
 
     assert!(text.contains("Subject: CN = QVProxy\n"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
@@ -344,7 +326,7 @@ fn the_client_certificate_is_qvproxy_with_only_tls_client_authentication() {
 fn default_keys_are_rsa_2048_and_signatures_sha256_with_rsa() {
     let ca = TestCa::with_setup(&["QVS01"]);
     for name in ["QlikViewCA", "QVS01", "QVProxy"] {
-        let text = x509_text(&cert_file(&ca, name));
+        let text = x509_text(&cert_file_of(&ca, name));
         assert!(
             text.contains("Public Key Algorithm: rsaEncryption"),
             "{name}:\n{text}"
@@ -356,7 +338,8 @@ fn default_keys_are_rsa_2048_and_signatures_sha256_with_rsa() {
         );
     }
     // RSA leaf keys may encipher (TLS 1.2 RSA key exchange with the old Windows services).
-    let (_, usage) = required_extension(&x509_text(&cert_file(&ca, "QVS01")), "X509v3 Key Usage");
+    let (_, usage) =
+        required_extension(&x509_text(&cert_file_of(&ca, "QVS01")), "X509v3 Key Usage");
     assert!(usage.contains("Digital Signature"), "{usage}");
     assert!(usage.contains("Key Encipherment"), "{usage}");
 }
@@ -373,7 +356,7 @@ fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
         .assert()
         .success();
     for name in ["QlikViewCA", "QVS01", "QVProxy"] {
-        let text = x509_text(&cert_file(&ca, name));
+        let text = x509_text(&cert_file_of(&ca, name));
         assert!(
             text.contains("Public Key Algorithm: id-ecPublicKey"),
             "{name}:\n{text}"
@@ -386,7 +369,8 @@ fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
         );
     }
     for name in ["QVS01", "QVProxy"] {
-        let (_, usage) = required_extension(&x509_text(&cert_file(&ca, name)), "X509v3 Key Usage");
+        let (_, usage) =
+            required_extension(&x509_text(&cert_file_of(&ca, name)), "X509v3 Key Usage");
         assert!(usage.contains("Digital Signature"), "{name}: {usage}");
         assert!(!usage.contains("Key Encipherment"), "{name}: {usage}");
     }
@@ -525,7 +509,7 @@ fn the_license_service_key_is_unencrypted_pkcs8_of_server_pem_and_owner_only() {
 
     assert_eq!(
         std::fs::read(export.join("server.pem")).expect("server.pem"),
-        std::fs::read(cert_file(&ca, "QVS01")).expect("stored QVS01"),
+        std::fs::read(cert_file_of(&ca, "QVS01")).expect("stored QVS01"),
         "server.pem is the stored QVS01 certificate"
     );
     assert_eq!(
@@ -605,7 +589,7 @@ fn exporting_with_two_servers_for_other_hosts_requires_choosing_one_with_machine
         .success();
     assert_eq!(
         std::fs::read(out_dir.join("server.pem")).expect("server.pem"),
-        std::fs::read(cert_file(&ca, "QVTESTB")).expect("stored QVTESTB"),
+        std::fs::read(cert_file_of(&ca, "QVTESTB")).expect("stored QVTESTB"),
     );
     let text = x509_text(&out_dir.join("server.pem"));
     assert!(text.contains("Subject: CN = QVTESTB\n"), "{text}");
@@ -635,7 +619,7 @@ fn exporting_without_machine_picks_the_server_certificate_of_this_host() {
         .success();
     assert_eq!(
         std::fs::read(out_dir.join("server.pem")).expect("server.pem"),
-        std::fs::read(cert_file(&ca, this_host.as_str())).expect("this host's certificate"),
+        std::fs::read(cert_file_of(&ca, this_host.as_str())).expect("this host's certificate"),
         "the export is this host's Server certificate"
     );
 }

@@ -6,7 +6,7 @@
 //! refuses clearly.
 
 use crate::support::{
-    TestCa, assert_code, bare_qvca, openssl_ok, path_str, protected_ca, run, tool,
+    TestCa, active_entry, assert_code, bare_qvca, openssl_ok, path_str, protected_ca, run, tool,
 };
 use base64::Engine;
 use std::path::{Path, PathBuf};
@@ -55,18 +55,6 @@ fn dropped(report: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|v| v.as_str().expect("string").to_owned())
         .collect()
-}
-
-/// The index entry of the current certificate named `name`.
-fn entry(ca: &TestCa, name: &str) -> serde_json::Value {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("certificates")
-        .iter()
-        .rev()
-        .find(|e| e["name"] == name && e["status"] == "active")
-        .cloned()
-        .unwrap_or_else(|| panic!("no active entry {name}"))
 }
 
 #[test]
@@ -126,7 +114,7 @@ fn openssl_requests_are_signed_with_only_the_profiles_name_san_and_ekus() {
         assert_eq!(dropped(&report), expected, "{name}");
 
         // Recorded like an issued certificate, marked keyless, with no key file.
-        let entry = entry(&ca, name);
+        let entry = active_entry(&ca, name);
         assert_eq!(entry["keyless"], true, "{entry}");
         let serial = entry["serial"].as_str().expect("serial");
         assert!(!ca.dir().join("keys").join(format!("{serial}.pem")).exists());
@@ -139,7 +127,7 @@ fn openssl_requests_are_signed_with_only_the_profiles_name_san_and_ekus() {
     }
     let key_types: Vec<serde_json::Value> = ["QVS11", "QVS12"]
         .iter()
-        .map(|n| entry(&ca, n)["key_type"].clone())
+        .map(|n| active_entry(&ca, n)["key_type"].clone())
         .collect();
     assert_eq!(key_types, ["rsa2048", "p256"]);
 }
@@ -588,5 +576,5 @@ fn what_needs_the_key_of_a_keyless_certificate_refuses_clearly() {
         stderr.contains("QVS02") && stderr.contains("keyless"),
         "{stderr}"
     );
-    assert_eq!(entry(&ca, "QVS02")["keyless"], true);
+    assert_eq!(active_entry(&ca, "QVS02")["keyless"], true);
 }

@@ -262,6 +262,72 @@ pub fn assert_code(out: &std::process::Output, code: i32, what: &str) -> String 
     stderr
 }
 
+/// The stdout of a run parsed as JSON, failing the test (showing the whole run) when it is not.
+pub fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(out)))
+}
+
+// ---------------------------------------------------------------------------------- the index
+
+/// The index entries, in index order.
+pub fn entries(ca: &TestCa) -> Vec<serde_json::Value> {
+    ca.index()["certificates"]
+        .as_array()
+        .expect("certificates array")
+        .clone()
+}
+
+/// The index entry of the newest active certificate named `name`.
+pub fn active_entry(ca: &TestCa, name: &str) -> serde_json::Value {
+    entries(ca)
+        .into_iter()
+        .rev()
+        .find(|e| e["name"] == name && e["status"] == "active")
+        .unwrap_or_else(|| panic!("no active certificate named {name}"))
+}
+
+/// The serial (hex, as the index and the file names spell it) of the newest active certificate
+/// named `name`.
+pub fn active_serial(ca: &TestCa, name: &str) -> String {
+    active_entry(ca, name)["serial"]
+        .as_str()
+        .expect("serial")
+        .to_owned()
+}
+
+/// The index entry with this serial.
+pub fn entry_by_serial(ca: &TestCa, serial: &str) -> serde_json::Value {
+    entries(ca)
+        .into_iter()
+        .find(|e| e["serial"] == serial)
+        .unwrap_or_else(|| panic!("no entry with serial {serial}"))
+}
+
+/// The serial of the (first) root in the index.
+pub fn root_serial(ca: &TestCa) -> String {
+    entries(ca)
+        .iter()
+        .find(|e| e["kind"] == "root")
+        .and_then(|e| e["serial"].as_str())
+        .expect("root serial")
+        .to_owned()
+}
+
+/// `<ca-dir>/certs/<serial>.pem`.
+pub fn cert_file(ca: &TestCa, serial: &str) -> PathBuf {
+    ca.dir().join("certs").join(format!("{serial}.pem"))
+}
+
+/// The `certificates` rows of `list --json` (with `--all`: superseded ones too).
+pub fn listed(ca: &TestCa, all: bool) -> Vec<serde_json::Value> {
+    let args: &[&str] = if all { &["list", "--all"] } else { &["list"] };
+    ca.json(args)["certificates"]
+        .as_array()
+        .expect("certificates array")
+        .clone()
+}
+
 // ------------------------------------------------------------------------ PowerShell scripts
 
 /// The text of a rendered `.ps1`: it must start with a UTF-8 byte-order mark (Windows

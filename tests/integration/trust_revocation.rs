@@ -6,8 +6,8 @@
 //! password while `QVCA_PASSWORD_FILE` names a file. Judged with openssl where it fits.
 
 use crate::support::{
-    PASSWORD, PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, openssl_ok, p256_ca,
-    path_str, pfx_password_file, run, stderr, tool,
+    PASSWORD, PFX_PASSWORD, TestCa, assert_code, bare_qvca, cert_file, describe, entry_by_serial,
+    openssl_ok, p256_ca, path_str, pfx_password_file, run, stderr, tool,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -23,20 +23,6 @@ fn serial_of(ca: &TestCa, name: &str) -> String {
         .and_then(|e| e["serial"].as_str())
         .unwrap_or_else(|| panic!("no entry {name}"))
         .to_owned()
-}
-
-fn entry(ca: &TestCa, serial: &str) -> Value {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("certificates")
-        .iter()
-        .find(|e| e["serial"] == serial)
-        .cloned()
-        .unwrap_or_else(|| panic!("no entry with serial {serial}"))
-}
-
-fn cert_file(ca: &TestCa, serial: &str) -> PathBuf {
-    ca.dir().join("certs").join(format!("{serial}.pem"))
 }
 
 /// The CRL number openssl reads from a CRL file, as an integer.
@@ -118,10 +104,10 @@ fn restoring_an_older_backup_that_would_unrevoke_a_compromised_key_needs_force_a
         Some(2),
         "{report}"
     );
-    let qvs01_entry = entry(&ca, &qvs01);
+    let qvs01_entry = entry_by_serial(&ca, &qvs01);
     assert_eq!(qvs01_entry["status"], "revoked");
     assert_eq!(qvs01_entry["revocation"]["reason"], "keyCompromise");
-    assert_eq!(entry(&ca, &qvs03)["status"], "revoked");
+    assert_eq!(entry_by_serial(&ca, &qvs03)["status"], "revoked");
 
     // verify (the whole CA, and the file) agrees, and so does openssl with the next CRL.
     let out = run(&ca, &["verify", path_str(&cert_file(&ca, &qvs01))]);
@@ -205,8 +191,11 @@ fn a_backup_from_before_a_root_renewal_is_the_same_root_key_and_keeps_later_revo
     assert!(stderr(&out).contains(&qvs01), "{}", describe(&out));
     let out = run(&ca, &["-y", "restore", "--force", path_str(&old_backup)]);
     assert_code(&out, 0, "restore --force");
-    assert_eq!(entry(&ca, &qvs01)["status"], "revoked");
-    assert_eq!(entry(&ca, &qvs01)["revocation"]["reason"], "keyCompromise");
+    assert_eq!(entry_by_serial(&ca, &qvs01)["status"], "revoked");
+    assert_eq!(
+        entry_by_serial(&ca, &qvs01)["revocation"]["reason"],
+        "keyCompromise"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

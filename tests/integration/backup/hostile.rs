@@ -3,7 +3,8 @@
 
 use super::{assert_rejected_without_change, backup_into_dir, write_damaged};
 use crate::support::{
-    PFX_PASSWORD, TestCa, assert_code, describe, openssl_ok, p256_ca, path_str, run, stderr,
+    PFX_PASSWORD, TestCa, assert_code, describe, openssl_ok, p256_ca, path_str, root_serial, run,
+    stderr,
 };
 use serde_json::Value;
 
@@ -90,17 +91,6 @@ fn attackers_clear_root_pfx(ca: &TestCa, root_serial: &str) -> Vec<u8> {
         path_str(&pfx),
     ]);
     std::fs::read(&pfx).expect("read")
-}
-
-fn root_serial(ca: &TestCa) -> String {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .find(|e| e["kind"] == "root")
-        .and_then(|e| e["serial"].as_str())
-        .expect("root serial")
-        .to_owned()
 }
 
 #[test]

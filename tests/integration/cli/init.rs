@@ -1,7 +1,7 @@
 //! `init`: the single root, its name, key type and validity, and `--force` keeping every old CA.
 
-use super::{certificate_file, listed, openssl_text};
-use crate::support::{TestCa, lab_ca, path_str, tool};
+use super::{certificate_file, openssl_text};
+use crate::support::{TestCa, lab_ca, listed, path_str, tool};
 use predicates::prelude::*;
 use std::path::PathBuf;
 

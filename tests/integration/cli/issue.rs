@@ -1,8 +1,8 @@
 //! `issue`: server and client certificates, bulk issue, what is kept and what `--force`
 //! supersedes, judged by openssl.
 
-use super::{certificate_file, issue_server, listed, openssl_text, stdout_json};
-use crate::support::{TestCa, bare_qvca, lab_ca, openssl_ok, path_str};
+use super::{certificate_file, issue_server, openssl_text};
+use crate::support::{TestCa, bare_qvca, json_of, lab_ca, listed, openssl_ok, path_str};
 use predicates::prelude::*;
 
 // --------------------------------------------------------------------------------------- issue
@@ -24,7 +24,7 @@ fn issuing_a_server_certificate_again_keeps_the_first_one() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3));
-    let report = stdout_json(&out);
+    let report = json_of(&out);
     assert_eq!(report["results"][0]["outcome"], "kept");
     assert_eq!(report["results"][0]["serial"], first.as_str());
     assert_eq!(report["kept"], 1);
@@ -165,7 +165,7 @@ fn bulk_issue_keeps_an_existing_certificate_and_still_issues_the_others() {
         Some(3),
         "one kept certificate means exit 3"
     );
-    let report = stdout_json(&out);
+    let report = json_of(&out);
     let outcome = |name: &str| {
         report["results"]
             .as_array()

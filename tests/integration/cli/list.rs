@@ -1,8 +1,8 @@
 //! `list`, `show` and `inspect`: the seed table, the `--json` rows, filters, and certificate
 //! details of PEM and DER files.
 
-use super::{certificate_file, issue_server, listed};
-use crate::support::{TestCa, lab_ca, openssl_ok, path_str};
+use super::{certificate_file, issue_server};
+use crate::support::{TestCa, lab_ca, listed, openssl_ok, path_str};
 use predicates::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -3,7 +3,6 @@
 //! certificates wherever a property of the certificate itself is claimed.
 
 use crate::support::{TestCa, openssl_ok, path_str};
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 mod init;
@@ -36,22 +35,4 @@ fn certificate_file(ca: &TestCa, name_or_serial: &str) -> PathBuf {
 /// `openssl x509 -noout -text` of a PEM certificate.
 fn openssl_text(cert: &Path) -> String {
     openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-text"])
-}
-
-/// The `certificates` array of `list --json` (optionally `--all`).
-fn listed(ca: &TestCa, all: bool) -> Vec<Value> {
-    let args: &[&str] = if all { &["list", "--all"] } else { &["list"] };
-    ca.json(args)["certificates"]
-        .as_array()
-        .expect("certificates array")
-        .clone()
-}
-
-fn stdout_json(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
 }

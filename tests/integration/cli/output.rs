@@ -1,7 +1,6 @@
 //! Output modes: `-q`, `--json` reports and error objects, and `--dry-run` plans.
 
-use super::stdout_json;
-use crate::support::{TestCa, bare_qvca, lab_ca};
+use crate::support::{TestCa, bare_qvca, json_of, lab_ca};
 use serde_json::Value;
 
 // ------------------------------------------------------------------------------- -q and --json
@@ -53,7 +52,7 @@ fn json_errors_are_an_error_object_with_the_exit_code() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(6));
-    let report = stdout_json(&out);
+    let report = json_of(&out);
     assert_eq!(report["error"]["exit_code"], 6);
     assert!(
         report["error"]["message"]
@@ -66,7 +65,7 @@ fn json_errors_are_an_error_object_with_the_exit_code() {
 fn json_usage_errors_are_an_error_object_too() {
     let out = bare_qvca().args(["--json", "bogus"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
-    let report = stdout_json(&out);
+    let report = json_of(&out);
     assert_eq!(report["error"]["exit_code"], 2);
     assert!(
         report["error"]["message"]

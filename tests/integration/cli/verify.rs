@@ -1,8 +1,8 @@
 //! `verify`: a healthy CA passes; a certificate of another CA, another key type or the wrong
 //! name fails with a plain reason.
 
-use super::{certificate_file, issue_server, stdout_json};
-use crate::support::{TestCa, lab_ca};
+use super::{certificate_file, issue_server};
+use crate::support::{TestCa, json_of, lab_ca};
 use predicates::prelude::*;
 
 // -------------------------------------------------------------------------------------- verify
@@ -30,7 +30,7 @@ fn verify_rejects_a_certificate_from_another_ca() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(5));
-    let report = stdout_json(&out);
+    let report = json_of(&out);
     assert_eq!(report["ok"], false);
     assert!(
         !report["results"][0]["problems"]

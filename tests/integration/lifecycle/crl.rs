@@ -2,12 +2,12 @@
 //! revocations and CRL number a backup carries across a wipe and restore.
 
 use super::{
-    active_or_revoked_serial, active_serial, cert_file, check_status, crl_serials, crl_text,
-    doctor, entries, extension_value, healthy_ca, json_of, other_dir, run_code,
+    active_or_revoked_serial, check_status, crl_serials, crl_text, doctor, extension_value,
+    healthy_ca, other_dir, run_code,
 };
 use crate::support::{
-    PASSWORD, assert_code, describe, openssl_ok, p256_ca, path_str, pfx_password_file, run, stdout,
-    tool,
+    PASSWORD, active_serial, assert_code, cert_file, describe, entries, json_of, openssl_ok,
+    p256_ca, path_str, pfx_password_file, run, stdout, tool,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;

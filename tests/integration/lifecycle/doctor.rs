@@ -1,10 +1,10 @@
 //! doctor's checks and the faults they catch (text, JSON and Prometheus output) and status.
 
-use super::{
-    active_serial, cert_file, check_status, doctor, doctor_checks, healthy_ca, json_of, key_file,
-    run_code,
+use super::{check_status, doctor, doctor_checks, healthy_ca, key_file, run_code};
+use crate::support::{
+    TestCa, active_serial, assert_code, cert_file, describe, json_of, p256_ca, path_str, run,
+    stderr, stdout,
 };
-use crate::support::{TestCa, assert_code, describe, p256_ca, path_str, run, stderr, stdout};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -4,7 +4,8 @@
 //! sh, shellcheck, a stub iptables and nft), Signed License Keys, completions and the man page.
 
 use crate::support::{
-    TestCa, assert_code, bare_qvca, describe, openssl_ok, path_str, run, stderr, stdout,
+    TestCa, assert_code, bare_qvca, describe, entries, json_of, openssl_ok, path_str, run, stderr,
+    stdout,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,44 +29,6 @@ fn run_code(ca: &TestCa, args: &[&str], code: i32) -> Output {
     let out = run(ca, args);
     assert_code(&out, code, &format!("qvca {args:?}"));
     out
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(out)))
-}
-
-/// The index entries, in index order.
-fn entries(ca: &TestCa) -> Vec<Value> {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("certificates array")
-        .clone()
-}
-
-/// The serial of the newest active certificate named `name`.
-fn active_serial(ca: &TestCa, name: &str) -> String {
-    entries(ca)
-        .iter()
-        .rev()
-        .find(|e| e["name"] == name && e["status"] == "active")
-        .unwrap_or_else(|| panic!("no active certificate named {name}"))["serial"]
-        .as_str()
-        .expect("serial")
-        .to_owned()
-}
-
-/// The index entry with this serial.
-fn entry_by_serial(ca: &TestCa, serial: &str) -> Value {
-    entries(ca)
-        .into_iter()
-        .find(|e| e["serial"] == serial)
-        .unwrap_or_else(|| panic!("no entry with serial {serial}"))
-}
-
-/// `<ca-dir>/certs/<serial>.pem`.
-fn cert_file(ca: &TestCa, serial: &str) -> PathBuf {
-    ca.dir().join("certs").join(format!("{serial}.pem"))
 }
 
 /// `<ca-dir>/keys/<serial>.pem`.

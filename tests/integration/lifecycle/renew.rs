@@ -2,25 +2,14 @@
 //! `--expiring-within`) and of the root (same key, so issued certificates and secrets stay valid).
 
 use super::{
-    active_or_revoked_serial, active_serial, cert_file, check_status, doctor, entries,
-    entry_by_serial, extension_value, json_of, key_file, other_dir, run_code,
+    active_or_revoked_serial, check_status, doctor, extension_value, key_file, other_dir, run_code,
 };
 use crate::support::{
-    TestCa, assert_code, describe, openssl_ok, p256_ca, path_str, run, snapshot, stderr, stdout,
-    tool,
+    TestCa, active_serial, assert_code, cert_file, describe, entries, entry_by_serial, json_of,
+    listed, openssl_ok, p256_ca, path_str, run, snapshot, stderr, stdout, tool,
 };
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The `certificates` rows of `list --json` (with `--all`: superseded ones too).
-fn listed(ca: &TestCa, all: bool) -> Vec<Value> {
-    let args: &[&str] = if all { &["list", "--all"] } else { &["list"] };
-    ca.json(args)["certificates"]
-        .as_array()
-        .expect("certificates")
-        .clone()
-}
 
 /// The public key of a certificate, as openssl prints it (PEM).
 fn cert_public_key(cert: &Path) -> String {

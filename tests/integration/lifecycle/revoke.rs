@@ -1,8 +1,11 @@
 //! Revoking certificates: every RFC 5280 reason, what is refused, and what a revoked
 //! certificate can no longer be used for (export, package, verify), judged by openssl.
 
-use super::{active_serial, cert_file, crl_serials, crl_text, entry_by_serial, json_of, run_code};
-use crate::support::{TestCa, describe, p256_ca, path_str, pfx_password_file, run, stderr, stdout};
+use super::{crl_serials, crl_text, run_code};
+use crate::support::{
+    TestCa, active_serial, cert_file, describe, entry_by_serial, json_of, p256_ca, path_str,
+    pfx_password_file, run, stderr, stdout,
+};
 use std::collections::BTreeSet;
 
 #[test]
