@@ -2,7 +2,8 @@
 //! rest, the license-service export and the serial numbers of a bulk run.
 
 use crate::support::{
-    PASSWORD, TestCa, active_serial, lab_ca, lab_ca_with, openssl_ok, path_str, tool,
+    PASSWORD, TestCa, active_serial, cert_public_key, key_files, key_public_key, lab_ca,
+    lab_ca_with, openssl_ok, path_str, tool, x509_text,
 };
 use base64::Engine;
 use std::collections::HashSet;
@@ -14,11 +15,6 @@ fn cert_file_of(ca: &TestCa, name: &str) -> PathBuf {
     ca.dir()
         .join("certs")
         .join(format!("{}.pem", active_serial(ca, name)))
-}
-
-/// `openssl x509 -noout -text` of a certificate file.
-fn x509_text(path: &Path) -> String {
-    openssl_ok(&["x509", "-in", path_str(path), "-noout", "-text"])
 }
 
 /// An extension in `openssl x509 -text` output: whether it is critical, and its value lines
@@ -49,16 +45,6 @@ fn key_id(value: &str) -> String {
         .trim()
         .trim_start_matches("keyid:")
         .to_ascii_uppercase()
-}
-
-/// The public key of a certificate as openssl prints it (PEM SubjectPublicKeyInfo).
-fn certificate_public_key(cert: &Path) -> String {
-    openssl_ok(&["x509", "-in", path_str(cert), "-pubkey", "-noout"])
-}
-
-/// The public key of a private key file as openssl derives it.
-fn private_key_public_key(key: &Path, passin: &str) -> String {
-    openssl_ok(&["pkey", "-in", path_str(key), "-passin", passin, "-pubout"])
 }
 
 /// The permission bits of a file or directory.
@@ -380,16 +366,6 @@ fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
 // Private keys at rest
 // ---------------------------------------------------------------------------------------------
 
-/// Every key file of the CA.
-fn key_files(ca: &TestCa) -> Vec<PathBuf> {
-    let mut keys: Vec<PathBuf> = std::fs::read_dir(ca.dir().join("keys"))
-        .expect("keys dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    keys.sort();
-    keys
-}
-
 #[test]
 fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_password_only() {
     let ca = TestCa::with_setup(&["QVS01"]);
@@ -462,9 +438,9 @@ fn every_stored_key_holds_the_public_key_of_its_certificate() {
         let serial = entry["serial"].as_str().expect("serial");
         let cert = ca.dir().join("certs").join(format!("{serial}.pem"));
         let key = ca.dir().join("keys").join(format!("{serial}.pem"));
-        let from_cert = certificate_public_key(&cert);
+        let from_cert = cert_public_key(&cert);
         assert_eq!(
-            private_key_public_key(&key, &passin),
+            key_public_key(&key, &passin),
             from_cert,
             "key and certificate of {} ({serial})",
             entry["name"]
@@ -501,8 +477,8 @@ fn the_license_service_key_is_unencrypted_pkcs8_of_server_pem_and_owner_only() {
     // Opens without any password (an empty -passin keeps openssl from ever prompting).
     openssl_ok(&["pkey", "-in", path_str(&key), "-passin", "pass:", "-noout"]);
     assert_eq!(
-        private_key_public_key(&key, "pass:"),
-        certificate_public_key(&export.join("server.pem")),
+        key_public_key(&key, "pass:"),
+        cert_public_key(&export.join("server.pem")),
         "server_key.pem belongs to server.pem"
     );
     assert_eq!(mode(&key), 0o600, "server_key.pem");
@@ -594,8 +570,8 @@ fn exporting_with_two_servers_for_other_hosts_requires_choosing_one_with_machine
     let text = x509_text(&out_dir.join("server.pem"));
     assert!(text.contains("Subject: CN = QVTESTB\n"), "{text}");
     assert_eq!(
-        private_key_public_key(&out_dir.join("server_key.pem"), "pass:"),
-        certificate_public_key(&out_dir.join("server.pem")),
+        key_public_key(&out_dir.join("server_key.pem"), "pass:"),
+        cert_public_key(&out_dir.join("server.pem")),
     );
 }
 

@@ -4,7 +4,8 @@
 //! exactly one of the two passwords.
 
 use crate::support::{
-    PASSWORD, TestCa, assert_code, describe, p256_ca, path_str, snapshot, stderr, stdout, tool,
+    PASSWORD, TestCa, assert_code, copy_dir, describe, key_files, p256_ca, path_str, snapshot,
+    stderr, stdout, tool,
 };
 use std::path::{Path, PathBuf};
 
@@ -41,17 +42,6 @@ fn with_password(ca: &TestCa, file: &Path, args: &[&str]) -> std::process::Outpu
         .args(args)
         .output()
         .expect("run")
-}
-
-fn key_files(ca: &TestCa) -> Vec<PathBuf> {
-    let mut keys: Vec<PathBuf> = std::fs::read_dir(ca.dir().join("keys"))
-        .expect("keys")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
-        .collect();
-    keys.sort();
-    keys
 }
 
 /// True when openssl opens the key with the password in `file`.
@@ -444,18 +434,4 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
         crashes >= 4,
         "only {crashes} crashes: are the crash points compiled in?"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-        let mode = std::fs::metadata(entry.path()).expect("meta").permissions();
-        std::fs::set_permissions(&target, mode).expect("chmod");
-    }
 }

@@ -151,6 +151,32 @@ pub fn openssl_ok(args: &[&str]) -> String {
     text
 }
 
+/// `openssl x509 -noout -text` of a certificate file.
+pub fn x509_text(cert: &Path) -> String {
+    openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-text"])
+}
+
+/// The public key of a certificate as openssl prints it (PEM SubjectPublicKeyInfo).
+pub fn cert_public_key(cert: &Path) -> String {
+    openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-pubkey"])
+}
+
+/// The public key of a private key file as openssl derives it; `passin` as openssl takes it
+/// (`pass:` for a key in the clear, `file:<path>` for an encrypted one).
+pub fn key_public_key(key: &Path, passin: &str) -> String {
+    openssl_ok(&["pkey", "-in", path_str(key), "-passin", passin, "-pubout"])
+}
+
+/// The CRL number openssl reads from a CRL file (it prints it in hex).
+pub fn crl_number(crl: &Path) -> u64 {
+    let out = openssl_ok(&["crl", "-in", path_str(crl), "-noout", "-crlnumber"]);
+    let hex = out
+        .trim()
+        .strip_prefix("crlNumber=0x")
+        .unwrap_or_else(|| panic!("openssl printed no CRL number: {out}"));
+    u64::from_str_radix(hex, 16).expect("hex CRL number")
+}
+
 /// The backup and PFX password the shared helpers use (keytool wants at least six characters).
 pub const PFX_PASSWORD: &str = "backup pass 42";
 
@@ -228,6 +254,41 @@ pub fn run(ca: &TestCa, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run qvca")
+}
+
+/// A backup of the CA at `<scratch>/<name>`.
+pub fn backup_to(ca: &TestCa, name: &str) -> PathBuf {
+    let file = ca.path().join(name);
+    let out = run(ca, &["backup", "--out", path_str(&file)]);
+    assert_code(&out, 0, "backup");
+    file
+}
+
+/// Every key file (`keys/*.pem`) of the CA, sorted.
+pub fn key_files(ca: &TestCa) -> Vec<PathBuf> {
+    let mut keys: Vec<PathBuf> = std::fs::read_dir(ca.dir().join("keys"))
+        .expect("keys")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Copies a directory tree, keeping the permissions of every file and directory.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+        let mode = std::fs::metadata(entry.path()).expect("meta").permissions();
+        std::fs::set_permissions(&target, mode).expect("chmod");
+    }
 }
 
 /// Exit code, stdout and stderr of a run, for assertion messages.

@@ -7,21 +7,13 @@
 #![cfg_attr(not(feature = "test-hooks"), allow(dead_code, unused_imports))]
 
 use crate::support::{
-    PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, p256_ca, path_str, pfx_password_file,
-    run, stderr,
+    PFX_PASSWORD, TestCa, assert_code, backup_to, bare_qvca, describe, p256_ca, path_str,
+    pfx_password_file, run, stderr,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A backup of the CA at `<scratch>/<name>`.
-fn backup_to(ca: &TestCa, name: &str) -> PathBuf {
-    let file = ca.path().join(name);
-    let out = run(ca, &["backup", "--out", path_str(&file)]);
-    assert_code(&out, 0, "backup");
-    file
-}
 
 /// The names of the index's certificates.
 fn index_names(ca: &TestCa) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! `init`: the single root, its name, key type and validity, and `--force` keeping every old CA.
 
-use super::{certificate_file, openssl_text};
-use crate::support::{TestCa, lab_ca, listed, path_str, tool};
+use super::certificate_file;
+use crate::support::{TestCa, lab_ca, listed, path_str, tool, x509_text};
 use predicates::prelude::*;
 use std::path::PathBuf;
 
@@ -20,7 +20,7 @@ fn init_creates_a_single_qlikviewca_root() {
     assert_eq!(rows[0]["issued_by"], "QlikViewCA");
     assert_eq!(rows[0]["status"], "valid");
 
-    let text = openssl_text(&certificate_file(&ca, "QlikViewCA"));
+    let text = x509_text(&certificate_file(&ca, "QlikViewCA"));
     assert!(text.contains("Subject: CN = QlikViewCA"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
     assert!(text.contains("CA:TRUE"), "{text}");
@@ -49,7 +49,7 @@ fn init_with_cn_gives_the_root_that_name() {
 
     let rows = listed(&ca, false);
     assert_eq!(rows[0]["issued_to"], "MyCA");
-    let text = openssl_text(&certificate_file(&ca, "MyCA"));
+    let text = x509_text(&certificate_file(&ca, "MyCA"));
     assert!(text.contains("Subject: CN = MyCA"), "{text}");
 }
 
@@ -61,7 +61,7 @@ fn init_with_key_type_p384_makes_an_ecdsa_p384_root() {
         .assert()
         .success();
 
-    let text = openssl_text(&certificate_file(&ca, "QlikViewCA"));
+    let text = x509_text(&certificate_file(&ca, "QlikViewCA"));
     assert!(text.contains("id-ecPublicKey"), "{text}");
     assert!(text.contains("Public-Key: (384 bit)"), "{text}");
     assert!(text.contains("P-384"), "{text}");

@@ -1,8 +1,8 @@
 //! `issue`: server and client certificates, bulk issue, what is kept and what `--force`
 //! supersedes, judged by openssl.
 
-use super::{certificate_file, issue_server, openssl_text};
-use crate::support::{TestCa, bare_qvca, json_of, lab_ca, listed, openssl_ok, path_str};
+use super::{certificate_file, issue_server};
+use crate::support::{TestCa, bare_qvca, json_of, lab_ca, listed, openssl_ok, path_str, x509_text};
 use predicates::prelude::*;
 
 // --------------------------------------------------------------------------------------- issue
@@ -71,7 +71,7 @@ fn the_client_certificate_is_qvproxy_for_client_authentication_only() {
         .assert()
         .success();
 
-    let text = openssl_text(&certificate_file(&ca, "QVProxy"));
+    let text = x509_text(&certificate_file(&ca, "QVProxy"));
     assert!(text.contains("Subject: CN = QVProxy"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
@@ -94,7 +94,7 @@ fn a_client_certificate_can_be_issued_under_another_name() {
         .assert()
         .success();
 
-    let text = openssl_text(&certificate_file(&ca, "OtherProxy"));
+    let text = x509_text(&certificate_file(&ca, "OtherProxy"));
     assert!(text.contains("Subject: CN = OtherProxy"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
 }
@@ -104,7 +104,7 @@ fn a_server_certificate_names_the_machine_and_serves_both_directions() {
     let ca = lab_ca();
     issue_server(&ca, "QVS01");
 
-    let text = openssl_text(&certificate_file(&ca, "QVS01"));
+    let text = x509_text(&certificate_file(&ca, "QVS01"));
     assert!(text.contains("Subject: CN = QVS01"), "{text}");
     assert!(text.contains("DNS:QVS01"), "{text}");
     assert!(text.contains("TLS Web Server Authentication"), "{text}");

@@ -2,8 +2,8 @@
 //! status and setup, their exit codes, their files and their `--json` shapes. openssl judges the
 //! certificates wherever a property of the certificate itself is claimed.
 
-use crate::support::{TestCa, openssl_ok, path_str};
-use std::path::{Path, PathBuf};
+use crate::support::TestCa;
+use std::path::PathBuf;
 
 mod init;
 mod issue;
@@ -30,9 +30,4 @@ fn certificate_file(ca: &TestCa, name_or_serial: &str) -> PathBuf {
             .as_str()
             .expect("certificate_file"),
     )
-}
-
-/// `openssl x509 -noout -text` of a PEM certificate.
-fn openssl_text(cert: &Path) -> String {
-    openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-text"])
 }

@@ -1,7 +1,6 @@
 //! `setup` and `status`: idempotent runs, the license service export, and `--out-dir`.
 
-use super::openssl_text;
-use crate::support::{TestCa, openssl_ok, path_str, snapshot};
+use crate::support::{TestCa, openssl_ok, path_str, snapshot, x509_text};
 
 // -------------------------------------------------------------------------------------- status
 
@@ -87,7 +86,7 @@ fn setup_writes_the_license_service_export() {
     }
 
     // The exported server certificate is QVS01's, chains to root.pem, and the key is its key.
-    let server_text = openssl_text(&server);
+    let server_text = x509_text(&server);
     assert!(server_text.contains("Subject: CN = QVS01"), "{server_text}");
     openssl_ok(&["verify", "-CAfile", path_str(&root), path_str(&server)]);
     assert!(

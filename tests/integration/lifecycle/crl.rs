@@ -6,23 +6,13 @@ use super::{
     healthy_ca, other_dir, run_code,
 };
 use crate::support::{
-    PASSWORD, active_serial, assert_code, cert_file, describe, entries, json_of, openssl_ok,
-    p256_ca, path_str, pfx_password_file, run, stdout, tool,
+    PASSWORD, active_serial, assert_code, cert_file, crl_number, describe, entries, json_of,
+    openssl_ok, p256_ca, path_str, pfx_password_file, run, stdout, tool,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
-
-/// The CRL number, as `openssl crl -crlnumber` prints it (hex).
-fn crl_number(crl: &Path) -> u64 {
-    let out = openssl_ok(&["crl", "-in", path_str(crl), "-noout", "-crlnumber"]);
-    let hex = out
-        .trim()
-        .strip_prefix("crlNumber=0x")
-        .unwrap_or_else(|| panic!("openssl printed no CRL number: {out}"));
-    u64::from_str_radix(hex, 16).expect("hex CRL number")
-}
 
 /// lastUpdate and nextUpdate of a CRL, parsed from openssl's output.
 fn crl_updates(crl: &Path) -> (OffsetDateTime, OffsetDateTime) {

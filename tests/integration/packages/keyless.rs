@@ -2,7 +2,9 @@
 //! that cannot work, `request.sh` and the sign commands a package prints.
 
 use super::{files_of, keyless_package, named, node_ca, run_script};
-use crate::support::{TestCa, assert_code, describe, openssl_ok, path_str, stdout};
+use crate::support::{
+    TestCa, assert_code, cert_public_key, describe, key_public_key, openssl_ok, path_str, stdout,
+};
 use std::path::{Path, PathBuf};
 
 // --------------------------------------------------------------------------- keyless on Linux
@@ -26,14 +28,6 @@ fn sign_with_qvca(ca: &TestCa, request: &Path, server: bool, out: &Path) {
         ])
         .assert()
         .success();
-}
-
-fn public_key_of_cert(cert: &Path) -> String {
-    openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-pubkey"])
-}
-
-fn public_key_of_key(key: &Path) -> String {
-    openssl_ok(&["pkey", "-in", path_str(key), "-pubout"])
 }
 
 /// The node's round trip: request, sign on the CA, accept; each step twice.
@@ -64,7 +58,7 @@ fn keyless_round_trip(ca: &TestCa, package: &Path, target: &Path, new: bool) {
         }
         openssl_ok(&["req", "-verify", "-noout", "-in", path_str(csr)]);
         let csr_key = openssl_ok(&["req", "-in", path_str(csr), "-noout", "-pubkey"]);
-        assert_eq!(csr_key, public_key_of_key(&key));
+        assert_eq!(csr_key, key_public_key(&key, "pass:"));
     }
     let pending_before = crate::support::snapshot(&pending);
     let again = run_script(&request, &[path_str(target)], None);
@@ -93,8 +87,8 @@ fn keyless_round_trip(ca: &TestCa, package: &Path, target: &Path, new: bool) {
     ]);
     for name in ["server", "client"] {
         assert_eq!(
-            public_key_of_cert(&target.join(format!("{name}.pem"))),
-            public_key_of_key(&target.join(format!("{name}_key.pem"))),
+            cert_public_key(&target.join(format!("{name}.pem"))),
+            key_public_key(&target.join(format!("{name}_key.pem")), "pass:"),
             "{name}"
         );
     }
