@@ -4,26 +4,12 @@
 //! exactly one of the two passwords.
 
 use crate::support::{
-    PASSWORD, TestCa, assert_code, copy_dir, describe, key_files, p256_ca, path_str, snapshot,
-    stderr, stdout, tool,
+    PASSWORD, TestCa, assert_code, copy_dir, describe, key_files, new_password_file, p256_ca,
+    password_file_for, path_str, snapshot, stderr, stdout, tool,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NEW_PASSWORD: &str = "Platypus-Orbit-6402-new";
-
-/// The new password's file in the CA's scratch area.
-fn new_password_file(ca: &TestCa, password: &str) -> PathBuf {
-    let path = ca.path().join("new-password.txt");
-    std::fs::write(&path, format!("{password}\n")).expect("write");
-    path
-}
-
-/// A password file for `password` (to run commands with the old or the new password).
-fn password_file(ca: &TestCa, name: &str, password: &str) -> PathBuf {
-    let path = ca.path().join(name);
-    std::fs::write(&path, format!("{password}\n")).expect("write");
-    path
-}
 
 fn passwd(ca: &TestCa, new: &str) -> std::process::Output {
     let file = new_password_file(ca, new);
@@ -122,7 +108,7 @@ fn passwd_reencrypts_every_key_under_the_new_password_and_not_the_old_one() {
 fn a_wrong_current_password_fails_with_exit_4_and_changes_nothing() {
     let ca = p256_ca(&["QVS01"]);
     let before = ca.snapshot();
-    let wrong = password_file(&ca, "wrong.txt", "not the CA password at all");
+    let wrong = password_file_for(&ca, "wrong.txt", "not the CA password at all");
     let new = new_password_file(&ca, NEW_PASSWORD);
     let out = ca
         .qvca_without_password()
@@ -189,7 +175,7 @@ fn the_new_password_comes_from_the_environment_too() {
         .output()
         .expect("run");
     assert_code(&out, 0, "passwd with QVCA_NEW_PASSWORD");
-    let second_file = password_file(&ca, "second.txt", second);
+    let second_file = password_file_for(&ca, "second.txt", second);
     for key in key_files(&ca) {
         assert!(opens_with(&key, &second_file), "{}", key.display());
     }
@@ -410,7 +396,7 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
             } else {
                 "Yet-Another-Password-99"
             };
-            let again_file = password_file(&ca, "again.txt", again_to);
+            let again_file = password_file_for(&ca, "again.txt", again_to);
             let again = ca
                 .qvca_without_password()
                 .arg("--password-file")

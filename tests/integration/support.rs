@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use assert_cmd::Command;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The CA password every test CA uses.
@@ -289,6 +290,45 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let mode = std::fs::metadata(entry.path()).expect("meta").permissions();
         std::fs::set_permissions(&target, mode).expect("chmod");
     }
+}
+
+/// Writes `contents` to `<scratch>/<name>`; the path.
+pub fn write_scratch(ca: &TestCa, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = ca.path().join(name);
+    std::fs::write(&path, contents).expect("write a scratch file");
+    path
+}
+
+/// A password file `<scratch>/<name>` holding `password` and a newline.
+pub fn password_file_for(ca: &TestCa, name: &str, password: &str) -> PathBuf {
+    write_scratch(ca, name, format!("{password}\n"))
+}
+
+/// `<scratch>/new-password.txt` holding `password` (for restore and passwd).
+pub fn new_password_file(ca: &TestCa, password: &str) -> PathBuf {
+    password_file_for(ca, "new-password.txt", password)
+}
+
+/// The names in a directory.
+pub fn names_in(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The names in the scratch directory (CA dir, `.replaced-*`, staging dirs, backups...).
+pub fn scratch_names(ca: &TestCa) -> BTreeSet<String> {
+    names_in(ca.path())
+}
+
+/// The directories `init --force` and `restore` kept a replaced CA in.
+pub fn replaced_dirs(ca: &TestCa) -> Vec<PathBuf> {
+    scratch_names(ca)
+        .into_iter()
+        .filter(|n| n.starts_with("ca.replaced-"))
+        .map(|n| ca.path().join(n))
+        .collect()
 }
 
 /// Exit code, stdout and stderr of a run, for assertion messages.

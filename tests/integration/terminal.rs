@@ -2,7 +2,7 @@
 //! `init`, the confirmation of `init --force`, and the guarantee that nothing waits for input
 //! that cannot come when stdin is not a terminal.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, protected_ca, tool};
+use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, protected_ca, replaced_dirs, tool};
 use rexpect::process::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{PtySession, spawn_with_options};
@@ -169,15 +169,6 @@ fn root_key(ca: &TestCa) -> std::path::PathBuf {
     ca.dir()
         .join("keys")
         .join(format!("{}.pem", root["serial"].as_str().expect("serial")))
-}
-
-/// The directories `init --force` would keep a replaced CA in.
-fn replaced_dirs(ca: &TestCa) -> Vec<String> {
-    std::fs::read_dir(ca.path())
-        .expect("scratch dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("ca.replaced-"))
-        .collect()
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use crate::support::{
     PFX_PASSWORD, TestCa, assert_code, backup_to, bare_qvca, describe, p256_ca, path_str,
-    pfx_password_file, run, stderr,
+    pfx_password_file, run, scratch_names, stderr,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -208,17 +208,6 @@ fn an_issue_waiting_on_init_force_and_one_started_after_its_swap_both_reach_the_
     );
     let names = index_names(&ca);
     assert!(!names.iter().any(|n| n == "QVS01"), "a new CA: {names:?}");
-}
-
-/// The names in the scratch directory next to the CA.
-fn scratch_names(ca: &TestCa) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(ca.path())
-        .expect("list")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[cfg(feature = "test-hooks")]

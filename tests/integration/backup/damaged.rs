@@ -3,11 +3,11 @@
 
 use super::{
     assert_rejected_without_change, backup_into_dir, certificate_fingerprints, qvca_at,
-    relative_snapshot, replaced_dirs, scratch_names, write_damaged,
+    relative_snapshot, write_damaged,
 };
 use crate::support::{
     PFX_PASSWORD, TestCa, assert_code, describe, openssl_ok, p256_ca, path_str, pfx_password_file,
-    run, stderr, tool,
+    replaced_dirs, run, scratch_names, stderr, tool,
 };
 use serde_json::Value;
 use std::path::PathBuf;

@@ -3,10 +3,11 @@
 //! that change nothing; `--keep`; no partial files; the cron script run end to end.
 
 use crate::support::{
-    TestCa, assert_code, bare_qvca, openssl_ok, path_str, pfx_password_file, run, snapshot,
+    TestCa, assert_code, bare_qvca, names_in, openssl_ok, path_str, pfx_password_file, run,
+    scratch_names, snapshot,
 };
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -51,27 +52,6 @@ fn backup_into_dir(ca: &TestCa, extra: &[&str]) -> PathBuf {
     args.extend_from_slice(extra);
     let report = backup_json(ca, &args);
     PathBuf::from(report["file"].as_str().expect("file"))
-}
-
-/// The names in the scratch directory (CA dir, `.replaced-*`, staging dirs, backups...).
-fn scratch_names(ca: &TestCa) -> BTreeSet<String> {
-    names_in(ca.path())
-}
-
-fn names_in(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-/// The directories `restore` kept the replaced CA in.
-fn replaced_dirs(ca: &TestCa) -> Vec<PathBuf> {
-    scratch_names(ca)
-        .into_iter()
-        .filter(|n| n.starts_with("ca.replaced-"))
-        .map(|n| ca.path().join(n))
-        .collect()
 }
 
 /// A snapshot with paths relative to its directory, to compare a moved directory.

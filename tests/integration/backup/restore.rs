@@ -2,26 +2,18 @@
 //! restore, and restoring over the same CA (`--yes`, `--dry-run`, empty or slash-ended dirs).
 
 use super::{
-    backup_into_dir, certificate_fingerprints, names_in, qvca_at, relative_snapshot, replaced_dirs,
-    run_with_password, scratch_names,
+    backup_into_dir, certificate_fingerprints, qvca_at, relative_snapshot, run_with_password,
 };
 use crate::support::{
-    TestCa, assert_code, describe, openssl_ok, p256_ca, path_str, pfx_password_file, run, stderr,
-    tool,
+    TestCa, assert_code, describe, names_in, new_password_file, openssl_ok, p256_ca, path_str,
+    pfx_password_file, replaced_dirs, run, scratch_names, stderr, tool,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The CA password the restored CA gets: different from the one it was backed up with.
 const NEW_PASSWORD: &str = "a different CA password";
-
-/// A file holding another CA password than the test CA's.
-fn new_password_file(ca: &TestCa) -> PathBuf {
-    let path = ca.path().join("new-password.txt");
-    std::fs::write(&path, format!("{NEW_PASSWORD}\n")).expect("write");
-    path
-}
 
 /// The public key (`openssl pkey -pubout`) of every `keys/*.pem`, opened with `password_file`.
 fn key_public_keys(ca_dir: &Path, password_file: &Path) -> BTreeMap<String, String> {
@@ -99,7 +91,7 @@ fn a_backup_restores_into_a_missing_ca_dir_under_a_new_ca_password_with_everythi
     let file = backup_into_dir(&ca, &[]);
     std::fs::remove_dir_all(ca.dir()).expect("wipe the CA");
 
-    let new_password = new_password_file(&ca);
+    let new_password = new_password_file(&ca, NEW_PASSWORD);
     let out = run_with_password(&ca, &new_password, &["restore", path_str(&file)]);
     assert_code(&out, 0, "restore into a missing dir");
     assert!(replaced_dirs(&ca).is_empty(), "nothing was replaced");

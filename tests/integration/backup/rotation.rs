@@ -1,8 +1,8 @@
 //! Backup rotation: `--keep` and the cron script (examples/backup-cron.sh) run end to end.
 
-use super::{assert_no_temp_files, backup_into_dir, backup_json, names_in};
+use super::{assert_no_temp_files, backup_into_dir, backup_json};
 use crate::support::{
-    TestCa, assert_code, describe, p256_ca, path_str, pfx_password_file, run, stderr,
+    TestCa, assert_code, describe, names_in, p256_ca, path_str, pfx_password_file, run, stderr,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
