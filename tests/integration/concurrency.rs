@@ -1,22 +1,14 @@
 //! Several qvca processes on one CA at once: writers serialize on the CA lock and every
 //! issued certificate reaches the index; readers never see a torn index.
 
-use crate::support::{TestCa, describe, protected_ca};
+use crate::support::{TestCa, describe, protected_ca, qvca_process};
 use std::collections::HashSet;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `qvca --ca-dir DIR --password-file FILE ARGS...` as a plain process (not yet started).
 fn qvca(ca: &TestCa, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_qvca"));
-    for var in [
-        "QVCA_DIR",
-        "QVCA_PASSWORD",
-        "QVCA_PFX_PASSWORD",
-        "XDG_DATA_HOME",
-    ] {
-        command.env_remove(var);
-    }
+    let mut command = qvca_process();
     command
         .arg("--ca-dir")
         .arg(ca.dir())

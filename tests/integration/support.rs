@@ -94,19 +94,32 @@ impl TestCa {
     }
 }
 
+/// The environment variables qvca reads that a caller could leak into a test's run.
+pub const QVCA_VARIABLES: [&str; 8] = [
+    "QVCA_DIR",
+    "QVCA_PASSWORD",
+    "QVCA_PASSWORD_FILE",
+    "QVCA_PFX_PASSWORD",
+    "QVCA_PFX_PASSWORD_FILE",
+    "QVCA_NEW_PASSWORD",
+    "QVCA_NEW_PASSWORD_FILE",
+    "XDG_DATA_HOME",
+];
+
 /// The qvca binary with a clean environment (no QVCA_* variables from the caller).
 pub fn bare_qvca() -> Command {
     let mut cmd = Command::cargo_bin("qvca").expect("qvca binary");
-    for var in [
-        "QVCA_DIR",
-        "QVCA_PASSWORD",
-        "QVCA_PASSWORD_FILE",
-        "QVCA_PFX_PASSWORD",
-        "QVCA_PFX_PASSWORD_FILE",
-        "QVCA_NEW_PASSWORD",
-        "QVCA_NEW_PASSWORD_FILE",
-        "XDG_DATA_HOME",
-    ] {
+    for var in QVCA_VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The qvca binary as a plain process to spawn, wait for or kill, with the clean environment
+/// of [`bare_qvca`].
+pub fn qvca_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_qvca"));
+    for var in QVCA_VARIABLES {
         cmd.env_remove(var);
     }
     cmd

@@ -2,7 +2,9 @@
 //! `init`, the confirmation of `init --force`, and the guarantee that nothing waits for input
 //! that cannot come when stdin is not a terminal.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, path_str, protected_ca, replaced_dirs, tool};
+use crate::support::{
+    PASSWORD, QVCA_VARIABLES, TestCa, openssl_ok, path_str, protected_ca, replaced_dirs, tool,
+};
 use rexpect::process::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{PtySession, spawn_with_options};
@@ -14,14 +16,6 @@ const TIMEOUT_MS: u64 = 30_000;
 /// How long a command that must not wait for input may take to fail.
 const FAIL_FAST_MS: u64 = 5_000;
 
-/// The environment variables a caller could leak into qvca.
-const QVCA_VARS: [&str; 4] = [
-    "QVCA_DIR",
-    "QVCA_PASSWORD",
-    "QVCA_PFX_PASSWORD",
-    "XDG_DATA_HOME",
-];
-
 /// Spawns `command` in a new pseudo-terminal (stdin, stdout and stderr all the terminal).
 ///
 /// The child gets SIGINT at its default disposition (`env --default-signal=INT`): when the test
@@ -29,7 +23,7 @@ const QVCA_VARS: [&str; 4] = [
 /// shell), the child would inherit that, and a Ctrl-C sent through the terminal would hang.
 fn spawn(command: Command, timeout_ms: u64) -> PtySession {
     let mut command = with_default_sigint(&command);
-    for var in QVCA_VARS {
+    for var in QVCA_VARIABLES {
         command.env_remove(var);
     }
     spawn_with_options(

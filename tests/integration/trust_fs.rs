@@ -8,7 +8,7 @@
 
 use crate::support::{
     PFX_PASSWORD, TestCa, assert_code, backup_to, bare_qvca, describe, p256_ca, path_str,
-    pfx_password_file, run, scratch_names, stderr,
+    pfx_password_file, qvca_process, run, scratch_names, stderr,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -40,16 +40,7 @@ impl Paused {
     /// Starts `qvca ARGS` pausing at each of `points`.
     fn start(ca: &TestCa, points: &[&str], args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("pause dir");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qvca"));
-        for var in [
-            "QVCA_DIR",
-            "QVCA_PASSWORD",
-            "QVCA_PFX_PASSWORD",
-            "XDG_DATA_HOME",
-        ] {
-            command.env_remove(var);
-        }
-        let child = command
+        let child = qvca_process()
             .arg("--ca-dir")
             .arg(ca.dir())
             .arg("--password-file")
