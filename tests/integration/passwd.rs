@@ -5,7 +5,7 @@
 
 use crate::support::{
     PASSWORD, TestCa, assert_code, copy_dir, describe, key_files, new_password_file, p256_ca,
-    password_file_for, path_str, snapshot, stderr, stdout, tool,
+    password_file_for, path_str, run_with_password, snapshot, stderr, stdout, tool,
 };
 use std::path::Path;
 
@@ -16,16 +16,6 @@ fn passwd(ca: &TestCa, new: &str) -> std::process::Output {
     ca.qvca()
         .args(["passwd", "--new-password-file"])
         .arg(file)
-        .output()
-        .expect("run")
-}
-
-/// `qvca --password-file FILE args` for the CA.
-fn with_password(ca: &TestCa, file: &Path, args: &[&str]) -> std::process::Output {
-    ca.qvca_without_password()
-        .arg("--password-file")
-        .arg(file)
-        .args(args)
         .output()
         .expect("run")
 }
@@ -86,21 +76,21 @@ fn passwd_reencrypts_every_key_under_the_new_password_and_not_the_old_one() {
         .collect();
     assert!(siblings.is_empty(), "left next to the CA: {siblings:?}");
 
-    let verify = with_password(&ca, &file, &["verify"]);
+    let verify = run_with_password(&ca, &file, &["verify"]);
     assert_code(&verify, 0, "verify with the new password");
-    let issue = with_password(
+    let issue = run_with_password(
         &ca,
         &file,
         &["issue", "server", "QVS03", "--key-type", "p256"],
     );
     assert_code(&issue, 0, "issue with the new password");
-    let old_issue = with_password(
+    let old_issue = run_with_password(
         &ca,
         &old,
         &["issue", "server", "QVS04", "--key-type", "p256"],
     );
     assert_code(&old_issue, 4, "issue with the old password");
-    let old_doctor = with_password(&ca, &old, &["crl"]);
+    let old_doctor = run_with_password(&ca, &old, &["crl"]);
     assert_code(&old_doctor, 4, "crl with the old password");
 }
 
@@ -238,11 +228,11 @@ fn a_no_password_ca_gains_a_password() {
         assert!(opens_with(&key, &file), "{}", key.display());
     }
     for args in [&["status"][..], &["doctor"][..]] {
-        let out = with_password(&ca, &file, args);
+        let out = run_with_password(&ca, &file, args);
         let text = format!("{}{}", stdout(&out), stderr(&out));
         assert!(!text.contains("WITHOUT a password"), "{args:?}: {text}");
     }
-    let doctor = with_password(&ca, &file, &["--json", "doctor"]);
+    let doctor = run_with_password(&ca, &file, &["--json", "doctor"]);
     let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("JSON");
     let no_password = report["checks"]
         .as_array()
@@ -341,8 +331,8 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
             let old = ca.password_file();
             // doctor unlocks the root (exit 4 on a wrong password); verify needs none.
             assert_code(&ca.qvca().arg("verify").output().expect("run"), 0, &what);
-            let with_old = with_password(&ca, &old, &["doctor"]);
-            let with_new = with_password(&ca, &new, &["doctor"]);
+            let with_old = run_with_password(&ca, &old, &["doctor"]);
+            let with_new = run_with_password(&ca, &new, &["doctor"]);
             let opened: Vec<bool> = [&with_old, &with_new]
                 .iter()
                 .map(|o| o.status.code().is_some_and(|c| c != 4))
@@ -364,7 +354,7 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
             for key in key_files(&ca) {
                 assert!(opens_with(&key, current), "{what}: {}", key.display());
             }
-            let doctor = with_password(&ca, current, &["--json", "doctor"]);
+            let doctor = run_with_password(&ca, current, &["--json", "doctor"]);
             let report: serde_json::Value =
                 serde_json::from_slice(&doctor.stdout).expect("doctor JSON");
             for check in report["checks"].as_array().expect("checks") {
@@ -413,7 +403,7 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
                 .filter(|n| n.starts_with("ca."))
                 .collect();
             assert!(left.is_empty(), "{what}: left after a rerun: {left:?}");
-            assert_code(&with_password(&ca, &again_file, &["verify"]), 0, &what);
+            assert_code(&run_with_password(&ca, &again_file, &["verify"]), 0, &what);
         }
     }
     assert!(

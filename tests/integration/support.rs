@@ -344,6 +344,18 @@ pub fn replaced_dirs(ca: &TestCa) -> Vec<PathBuf> {
         .collect()
 }
 
+/// [`run`] with the CA password taken from another file.
+pub fn run_with_password(ca: &TestCa, password_file: &Path, args: &[&str]) -> std::process::Output {
+    ca.qvca_without_password()
+        .arg("--password-file")
+        .arg(password_file)
+        .arg("--pfx-password-file")
+        .arg(pfx_password_file(ca))
+        .args(args)
+        .output()
+        .expect("run qvca")
+}
+
 /// Exit code, stdout and stderr of a run, for assertion messages.
 pub fn describe(out: &std::process::Output) -> String {
     format!(

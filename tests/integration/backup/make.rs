@@ -1,10 +1,10 @@
 //! Making backups: one PKCS#12 file judged by openssl, keytool and pk12util, nothing in the
 //! clear, an owner-only file and its report, and no partial or temporary file when it fails.
 
-use super::{assert_no_temp_files, backup_into_dir, backup_json, run_with_password};
+use super::{assert_no_temp_files, backup_into_dir, backup_json};
 use crate::support::{
     PFX_PASSWORD, assert_code, describe, names_in, openssl_ok, p256_ca, path_str,
-    pfx_password_file, run, stderr, tool,
+    pfx_password_file, run, run_with_password, stderr, tool,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;

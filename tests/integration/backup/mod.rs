@@ -9,25 +9,12 @@ use crate::support::{
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod damaged;
 mod hostile;
 mod make;
 mod restore;
 mod rotation;
-
-/// The same, with the CA password taken from another file.
-fn run_with_password(ca: &TestCa, password_file: &Path, args: &[&str]) -> Output {
-    ca.qvca_without_password()
-        .arg("--password-file")
-        .arg(password_file)
-        .arg("--pfx-password-file")
-        .arg(pfx_password_file(ca))
-        .args(args)
-        .output()
-        .expect("run qvca")
-}
 
 /// `qvca --ca-dir DIR` (no password) run from the scratch directory.
 fn qvca_at(ca: &TestCa, dir: &Path) -> assert_cmd::Command {

@@ -1,12 +1,10 @@
 //! Restores: a round trip under a new CA password with everything identical, issuing after a
 //! restore, and restoring over the same CA (`--yes`, `--dry-run`, empty or slash-ended dirs).
 
-use super::{
-    backup_into_dir, certificate_fingerprints, qvca_at, relative_snapshot, run_with_password,
-};
+use super::{backup_into_dir, certificate_fingerprints, qvca_at, relative_snapshot};
 use crate::support::{
     TestCa, assert_code, describe, names_in, new_password_file, openssl_ok, p256_ca, path_str,
-    pfx_password_file, replaced_dirs, run, scratch_names, stderr, tool,
+    pfx_password_file, replaced_dirs, run, run_with_password, scratch_names, stderr, tool,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
