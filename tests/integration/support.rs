@@ -1,5 +1,6 @@
 //! Test support: a temporary CA directory with a password file, and a `qvca` command bound
-//! to it with a clean environment.
+//! to it with a clean environment; and every helper more than one test module needs (runs,
+//! openssl readers, the index, scratch files, PowerShell parsing), defined here once.
 
 #![allow(dead_code)]
 
