@@ -2,46 +2,14 @@
 //! bad templates, leaves that would outlive the root, and usage errors. Each one must end with
 //! the documented exit code, a message that says what to do, no panic, and no change to the CA.
 
-use crate::support::{PASSWORD, TestCa, bare_qvca};
+use crate::support::{
+    PASSWORD, TestCa, bare_qvca, lab_ca, protected_ca, root_serial, write_scratch,
+};
 use predicates::prelude::*;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// A CA for tests where neither the password nor the key type matters (fast: P-256, no password).
-fn lab_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
-/// A password-protected CA with a P-256 root (the password matters, the key type does not).
-fn protected_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
-fn root_serial(ca: &TestCa) -> String {
-    ca.index()["certificates"][0]["serial"]
-        .as_str()
-        .expect("root serial")
-        .to_owned()
-}
 
 fn no_panic() -> impl Predicate<str> {
     predicate::str::contains("panicked").not()
-}
-
-fn write_file(ca: &TestCa, name: &str, text: &str) -> PathBuf {
-    let path = ca.path().join(name);
-    std::fs::write(&path, text).expect("write test file");
-    path
 }
 
 // ------------------------------------------------------------------------------------ no CA
@@ -74,7 +42,7 @@ fn commands_without_a_ca_are_not_found_and_say_how_to_create_one() {
 #[test]
 fn a_wrong_password_is_refused_and_changes_nothing() {
     let ca = protected_ca();
-    let wrong = write_file(&ca, "wrong.txt", "not the password\n");
+    let wrong = write_scratch(&ca, "wrong.txt", "not the password\n");
     let before = ca.snapshot();
 
     ca.qvca_without_password()
@@ -148,7 +116,7 @@ fn an_empty_password_file_is_refused() {
     let ca = protected_ca();
     let before = ca.snapshot();
     for (name, contents) in [("empty.txt", ""), ("blank-line.txt", "\nsecond line\n")] {
-        let file = write_file(&ca, name, contents);
+        let file = write_scratch(&ca, name, contents);
         ca.qvca_without_password()
             .arg("--password-file")
             .arg(&file)
@@ -164,7 +132,7 @@ fn an_empty_password_file_is_refused() {
 #[test]
 fn an_empty_password_file_cannot_set_the_password_of_a_new_ca() {
     let ca = TestCa::new();
-    let file = write_file(&ca, "empty.txt", "");
+    let file = write_scratch(&ca, "empty.txt", "");
     ca.qvca_without_password()
         .arg("--password-file")
         .arg(&file)
@@ -353,7 +321,7 @@ fn a_missing_template_is_an_error_naming_it() {
 #[test]
 fn a_valid_template_is_used() {
     let ca = lab_ca();
-    let template = write_file(&ca, "server.toml", SERVER_TEMPLATE);
+    let template = write_scratch(&ca, "server.toml", SERVER_TEMPLATE);
     ca.qvca()
         .args(["issue", "server", "QVS01", "--template"])
         .arg(&template)
@@ -366,7 +334,7 @@ fn a_valid_template_is_used() {
 
 fn assert_template_refused(template_text: &str, keywords: &[&str]) {
     let ca = lab_ca();
-    let template = write_file(&ca, "bad-server.toml", template_text);
+    let template = write_scratch(&ca, "bad-server.toml", template_text);
     let before = ca.snapshot();
 
     let assert = ca
@@ -506,7 +474,7 @@ fn help_and_version_succeed() {
 #[test]
 fn inspect_of_a_file_that_is_not_a_certificate_fails_cleanly() {
     let ca = TestCa::new();
-    let junk = write_file(&ca, "junk.txt", "hello, not a certificate\n");
+    let junk = write_scratch(&ca, "junk.txt", "hello, not a certificate\n");
     bare_qvca()
         .arg("inspect")
         .arg(&junk)
@@ -560,7 +528,7 @@ fn endless_files_are_refused_at_once_wherever_qvca_reads_one() {
 #[test]
 fn a_ca_dir_that_is_a_file_and_a_text_file_given_to_verify_get_plain_messages() {
     let ca = protected_ca();
-    let file = write_file(&ca, "names.txt", "QVS01\n");
+    let file = write_scratch(&ca, "names.txt", "QVS01\n");
     let out = bare_qvca()
         .arg("--ca-dir")
         .arg(&file)

@@ -1,22 +1,14 @@
 //! Several qvca processes on one CA at once: writers serialize on the CA lock and every
 //! issued certificate reaches the index; readers never see a torn index.
 
-use crate::support::TestCa;
+use crate::support::{TestCa, describe, protected_ca, qvca_process};
 use std::collections::HashSet;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `qvca --ca-dir DIR --password-file FILE ARGS...` as a plain process (not yet started).
 fn qvca(ca: &TestCa, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_qvca"));
-    for var in [
-        "QVCA_DIR",
-        "QVCA_PASSWORD",
-        "QVCA_PFX_PASSWORD",
-        "XDG_DATA_HOME",
-    ] {
-        command.env_remove(var);
-    }
+    let mut command = qvca_process();
     command
         .arg("--ca-dir")
         .arg(ca.dir())
@@ -28,16 +20,6 @@ fn qvca(ca: &TestCa, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-/// A password-protected CA with a P-256 root (quick to make, still a real scrypt-sealed key).
-fn p256_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
 }
 
 /// Starts `qvca issue server NAME --json` for every name, all before waiting for any.
@@ -67,15 +49,6 @@ fn start_issuers(ca: &TestCa, names: &[String]) -> Vec<Child> {
 /// Waits for a process and describes how it ended.
 fn wait(child: Child) -> Output {
     child.wait_with_output().expect("wait for qvca")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The serials the `issue --json` reports of successful runs name as issued.
@@ -111,7 +84,7 @@ fn index_entries(ca: &TestCa) -> Vec<(String, String, String)> {
 
 #[test]
 fn sixteen_parallel_issuers_all_succeed_and_every_certificate_reaches_the_index() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let names: Vec<String> = (1..=16).map(|i| format!("NODE{i}")).collect();
     let outputs: Vec<Output> = start_issuers(&ca, &names).into_iter().map(wait).collect();
     for output in &outputs {
@@ -161,7 +134,7 @@ fn sixteen_parallel_issuers_all_succeed_and_every_certificate_reaches_the_index(
 
 #[test]
 fn sixteen_parallel_issuers_of_one_machine_issue_it_exactly_once() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let names = vec!["QVS01".to_owned(); 16];
     let outputs: Vec<Output> = start_issuers(&ca, &names).into_iter().map(wait).collect();
     let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
@@ -185,7 +158,7 @@ fn sixteen_parallel_issuers_of_one_machine_issue_it_exactly_once() {
 
 #[test]
 fn readers_listing_while_eight_issuers_write_always_see_a_complete_index() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let names: Vec<String> = (1..=8).map(|i| format!("NODE{i}")).collect();
     let writing = AtomicBool::new(true);
 
@@ -293,7 +266,7 @@ fn parallel_setups_of_a_new_ca_all_succeed_like_reruns() {
 
 #[test]
 fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     ca.qvca()
         .args([
             "issue",
@@ -387,7 +360,7 @@ fn a_mixed_crowd_of_issuers_revokers_backups_and_crls_loses_no_update() {
 
 #[test]
 fn a_process_that_waits_too_long_for_the_lock_says_the_ca_is_busy() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let lock = std::fs::OpenOptions::new()
         .write(true)
         .open(ca.dir().join(".lock"))

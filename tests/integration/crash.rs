@@ -8,7 +8,7 @@
 //! scripts/test.sh enables.
 #![cfg(feature = "test-hooks")]
 
-use crate::support::{TestCa, openssl_ok};
+use crate::support::{TestCa, copy_dir, openssl_ok};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -127,20 +127,6 @@ fn copy_of(template: &TestCa) -> TestCa {
     let ca = TestCa::new();
     copy_dir(template.path(), ca.path());
     ca
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-            let mode = std::fs::metadata(entry.path()).expect("meta").permissions();
-            std::fs::set_permissions(&target, mode).expect("chmod");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// The invariants that must hold after any crash.

@@ -2,16 +2,8 @@
 //! pk12util; a mutual-TLS handshake between openssl s_server and s_client with exported files;
 //! node packages whose scripts pass bash -n and shellcheck and actually run.
 
-use crate::support::{TestCa, openssl_ok, tool};
-use std::path::{Path, PathBuf};
-
-const PFX_PASSWORD: &str = "pfx pass 42";
-
-fn pfx_password_file(ca: &TestCa) -> PathBuf {
-    let path = ca.path().join("pfx-password.txt");
-    std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
-    path
-}
+use crate::support::{PFX_PASSWORD, TestCa, openssl_ok, path_str, pfx_password_file, tool};
+use std::path::PathBuf;
 
 fn export_pfx(ca: &TestCa, name: &str, legacy: bool) -> PathBuf {
     let out = ca
@@ -27,10 +19,6 @@ fn export_pfx(ca: &TestCa, name: &str, legacy: bool) -> PathBuf {
     }
     cmd.assert().success();
     out
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 #[test]

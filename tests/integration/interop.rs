@@ -1,57 +1,20 @@
 //! qvca's artifacts judged by OpenSSL 3: certificate chains and extensions, the private keys at
 //! rest, the license-service export and the serial numbers of a bulk run.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, tool};
+use crate::support::{
+    PASSWORD, TestCa, active_serial, cert_public_key, key_files, key_public_key, lab_ca,
+    lab_ca_with, openssl_ok, path_str, tool, x509_text,
+};
 use base64::Engine;
 use std::collections::HashSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// A path as an argument for openssl.
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
-}
-
-/// A CA made with `init --no-password` and the given key type (fast, for structure tests).
-fn lab_ca(key_type: &str) -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", key_type])
-        .assert()
-        .success();
-    ca
-}
-
-/// The index entry of the newest active certificate issued to `name`.
-fn entry(ca: &TestCa, name: &str) -> serde_json::Value {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("certificates array")
-        .iter()
-        .rev()
-        .find(|e| e["name"] == name && e["status"] == "active")
-        .unwrap_or_else(|| panic!("no active certificate named {name} in the index"))
-        .clone()
-}
-
-/// The serial (hex, as the index and the file names spell it) of the certificate of `name`.
-fn serial(ca: &TestCa, name: &str) -> String {
-    entry(ca, name)["serial"]
-        .as_str()
-        .expect("serial string")
-        .to_owned()
-}
-
 /// `<ca-dir>/certs/<serial>.pem` of the certificate issued to `name`.
-fn cert_file(ca: &TestCa, name: &str) -> PathBuf {
+fn cert_file_of(ca: &TestCa, name: &str) -> PathBuf {
     ca.dir()
         .join("certs")
-        .join(format!("{}.pem", serial(ca, name)))
-}
-
-/// `openssl x509 -noout -text` of a certificate file.
-fn x509_text(path: &Path) -> String {
-    openssl_ok(&["x509", "-in", arg(path), "-noout", "-text"])
+        .join(format!("{}.pem", active_serial(ca, name)))
 }
 
 /// An extension in `openssl x509 -text` output: whether it is critical, and its value lines
@@ -82,16 +45,6 @@ fn key_id(value: &str) -> String {
         .trim()
         .trim_start_matches("keyid:")
         .to_ascii_uppercase()
-}
-
-/// The public key of a certificate as openssl prints it (PEM SubjectPublicKeyInfo).
-fn certificate_public_key(cert: &Path) -> String {
-    openssl_ok(&["x509", "-in", arg(cert), "-pubkey", "-noout"])
-}
-
-/// The public key of a private key file as openssl derives it.
-fn private_key_public_key(key: &Path, passin: &str) -> String {
-    openssl_ok(&["pkey", "-in", arg(key), "-passin", passin, "-pubout"])
 }
 
 /// The permission bits of a file or directory.
@@ -158,10 +111,10 @@ fn der_serial(cert_der: &[u8]) -> Vec<u8> {
 fn openssl_verify_accepts_the_server_and_client_certificates_under_the_root() {
     let ca = TestCa::with_setup(&["QVS01"]);
     let root = ca.root_pem();
-    let server = cert_file(&ca, "QVS01");
-    let client = cert_file(&ca, "QVProxy");
+    let server = cert_file_of(&ca, "QVS01");
+    let client = cert_file_of(&ca, "QVProxy");
     for cert in [&server, &client] {
-        let out = openssl_ok(&["verify", "-CAfile", arg(&root), arg(cert)]);
+        let out = openssl_ok(&["verify", "-CAfile", path_str(&root), path_str(cert)]);
         assert!(out.contains(": OK"), "{out}");
     }
     // The purposes the QlikView services use them for: the Server certificate both ways.
@@ -172,38 +125,38 @@ fn openssl_verify_accepts_the_server_and_client_certificates_under_the_root() {
         "-verify_hostname",
         "QVS01",
         "-CAfile",
-        arg(&root),
-        arg(&server),
+        path_str(&root),
+        path_str(&server),
     ]);
     openssl_ok(&[
         "verify",
         "-purpose",
         "sslclient",
         "-CAfile",
-        arg(&root),
-        arg(&server),
+        path_str(&root),
+        path_str(&server),
     ]);
     openssl_ok(&[
         "verify",
         "-purpose",
         "sslclient",
         "-CAfile",
-        arg(&root),
-        arg(&client),
+        path_str(&root),
+        path_str(&client),
     ]);
     // The files the license service reads chain the same way.
     let export = ca.dir().join("Exported Certificates");
     openssl_ok(&[
         "verify",
         "-CAfile",
-        arg(&export.join("root.pem")),
-        arg(&export.join("server.pem")),
+        path_str(&export.join("root.pem")),
+        path_str(&export.join("server.pem")),
     ]);
 }
 
 #[test]
 fn openssl_verify_rejects_a_server_name_the_certificate_was_not_issued_to() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
@@ -216,8 +169,8 @@ fn openssl_verify_rejects_a_server_name_the_certificate_was_not_issued_to() {
             "-verify_hostname",
             "QVS02",
             "-CAfile",
-            arg(&root),
-            arg(&cert_file(&ca, "QVS01")),
+            path_str(&root),
+            path_str(&cert_file_of(&ca, "QVS01")),
         ],
     );
     assert!(
@@ -229,7 +182,7 @@ fn openssl_verify_rejects_a_server_name_the_certificate_was_not_issued_to() {
 
 #[test]
 fn openssl_verify_rejects_the_qvproxy_certificate_for_a_tls_server() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "client", "--key-type", "p256"])
         .assert()
@@ -242,8 +195,8 @@ fn openssl_verify_rejects_the_qvproxy_certificate_for_a_tls_server() {
             "-purpose",
             "sslserver",
             "-CAfile",
-            arg(&root),
-            arg(&cert_file(&ca, "QVProxy")),
+            path_str(&root),
+            path_str(&cert_file_of(&ca, "QVProxy")),
         ],
     );
     assert!(!ok, "the Client certificate has no serverAuth:\n{out}");
@@ -252,8 +205,8 @@ fn openssl_verify_rejects_the_qvproxy_certificate_for_a_tls_server() {
 
 #[test]
 fn openssl_verify_rejects_a_server_certificate_from_another_qvca_ca() {
-    let ours = lab_ca("p256");
-    let theirs = lab_ca("p256");
+    let ours = lab_ca();
+    let theirs = lab_ca();
     theirs
         .qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
@@ -266,8 +219,8 @@ fn openssl_verify_rejects_a_server_certificate_from_another_qvca_ca() {
         &[
             "verify",
             "-CAfile",
-            arg(&our_root),
-            arg(&cert_file(&theirs, "QVS01")),
+            path_str(&our_root),
+            path_str(&cert_file_of(&theirs, "QVS01")),
         ],
     );
     assert!(!ok, "a foreign Server certificate must not verify:\n{out}");
@@ -280,7 +233,7 @@ fn openssl_verify_rejects_a_server_certificate_from_another_qvca_ca() {
 
 #[test]
 fn the_root_is_a_critical_ca_that_signs_certificates_and_crls_with_a_subject_key_id() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     let text = x509_text(&ca.root_pem());
     assert!(text.contains("Subject: CN = QlikViewCA"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
@@ -303,13 +256,13 @@ fn the_root_is_a_critical_ca_that_signs_certificates_and_crls_with_a_subject_key
 
 #[test]
 fn a_server_certificate_names_its_machine_authenticates_both_ways_and_points_to_the_root_key() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
         .success();
     let root = x509_text(&ca.root_pem());
-    let text = x509_text(&cert_file(&ca, "QVS01"));
+    let text = x509_text(&cert_file_of(&ca, "QVS01"));
 
     assert!(text.contains("Subject: CN = QVS01\n"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
@@ -333,13 +286,13 @@ fn a_server_certificate_names_its_machine_authenticates_both_ways_and_points_to_
 
 #[test]
 fn the_client_certificate_is_qvproxy_with_only_tls_client_authentication() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "client", "--key-type", "p256"])
         .assert()
         .success();
     let root = x509_text(&ca.root_pem());
-    let text = x509_text(&cert_file(&ca, "QVProxy"));
+    let text = x509_text(&cert_file_of(&ca, "QVProxy"));
 
     assert!(text.contains("Subject: CN = QVProxy\n"), "{text}");
     assert!(text.contains("Issuer: CN = QlikViewCA"), "{text}");
@@ -359,7 +312,7 @@ fn the_client_certificate_is_qvproxy_with_only_tls_client_authentication() {
 fn default_keys_are_rsa_2048_and_signatures_sha256_with_rsa() {
     let ca = TestCa::with_setup(&["QVS01"]);
     for name in ["QlikViewCA", "QVS01", "QVProxy"] {
-        let text = x509_text(&cert_file(&ca, name));
+        let text = x509_text(&cert_file_of(&ca, name));
         assert!(
             text.contains("Public Key Algorithm: rsaEncryption"),
             "{name}:\n{text}"
@@ -371,14 +324,15 @@ fn default_keys_are_rsa_2048_and_signatures_sha256_with_rsa() {
         );
     }
     // RSA leaf keys may encipher (TLS 1.2 RSA key exchange with the old Windows services).
-    let (_, usage) = required_extension(&x509_text(&cert_file(&ca, "QVS01")), "X509v3 Key Usage");
+    let (_, usage) =
+        required_extension(&x509_text(&cert_file_of(&ca, "QVS01")), "X509v3 Key Usage");
     assert!(usage.contains("Digital Signature"), "{usage}");
     assert!(usage.contains("Key Encipherment"), "{usage}");
 }
 
 #[test]
 fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
-    let ca = lab_ca("p384");
+    let ca = lab_ca_with("p384", &[]);
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p384"])
         .assert()
@@ -388,7 +342,7 @@ fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
         .assert()
         .success();
     for name in ["QlikViewCA", "QVS01", "QVProxy"] {
-        let text = x509_text(&cert_file(&ca, name));
+        let text = x509_text(&cert_file_of(&ca, name));
         assert!(
             text.contains("Public Key Algorithm: id-ecPublicKey"),
             "{name}:\n{text}"
@@ -401,7 +355,8 @@ fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
         );
     }
     for name in ["QVS01", "QVProxy"] {
-        let (_, usage) = required_extension(&x509_text(&cert_file(&ca, name)), "X509v3 Key Usage");
+        let (_, usage) =
+            required_extension(&x509_text(&cert_file_of(&ca, name)), "X509v3 Key Usage");
         assert!(usage.contains("Digital Signature"), "{name}: {usage}");
         assert!(!usage.contains("Key Encipherment"), "{name}: {usage}");
     }
@@ -411,16 +366,6 @@ fn p384_keys_are_ecdsa_on_secp384r1_without_key_encipherment() {
 // Private keys at rest
 // ---------------------------------------------------------------------------------------------
 
-/// Every key file of the CA.
-fn key_files(ca: &TestCa) -> Vec<PathBuf> {
-    let mut keys: Vec<PathBuf> = std::fs::read_dir(ca.dir().join("keys"))
-        .expect("keys dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    keys.sort();
-    keys
-}
-
 #[test]
 fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_password_only() {
     let ca = TestCa::with_setup(&["QVS01"]);
@@ -428,7 +373,7 @@ fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_pass
     assert_eq!(keys.len(), 3, "root, QVS01 and QVProxy keys: {keys:?}");
     let wrong = ca.path().join("wrong-password.txt");
     std::fs::write(&wrong, "not the CA password\n").expect("write");
-    let passin = format!("file:{}", arg(&ca.password_file()));
+    let passin = format!("file:{}", path_str(&ca.password_file()));
     for key in &keys {
         let pem = std::fs::read_to_string(key).expect("read key");
         assert!(
@@ -437,16 +382,16 @@ fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_pass
             key.display(),
             pem.lines().next().unwrap_or("")
         );
-        let asn1 = openssl_ok(&["asn1parse", "-in", arg(key)]);
+        let asn1 = openssl_ok(&["asn1parse", "-in", path_str(key)]);
         assert!(asn1.contains(":PBES2"), "{asn1}");
         assert!(asn1.contains(":scrypt"), "{asn1}");
         assert!(asn1.contains(":aes-256-cbc"), "{asn1}");
 
-        openssl_ok(&["pkey", "-in", arg(key), "-passin", &passin, "-noout"]);
+        openssl_ok(&["pkey", "-in", path_str(key), "-passin", &passin, "-noout"]);
         openssl_ok(&[
             "pkey",
             "-in",
-            arg(key),
+            path_str(key),
             "-passin",
             &format!("pass:{PASSWORD}"),
             "-noout",
@@ -456,9 +401,9 @@ fn every_stored_key_is_pbes2_encrypted_pkcs8_that_openssl_opens_with_the_ca_pass
             &[
                 "pkey",
                 "-in",
-                arg(key),
+                path_str(key),
                 "-passin",
-                &format!("file:{}", arg(&wrong)),
+                &format!("file:{}", path_str(&wrong)),
                 "-noout",
             ],
         );
@@ -484,7 +429,7 @@ fn key_files_are_owner_only_and_the_ca_directory_is_private() {
 #[test]
 fn every_stored_key_holds_the_public_key_of_its_certificate() {
     let ca = TestCa::with_setup(&["QVS01", "QVS02"]);
-    let passin = format!("file:{}", arg(&ca.password_file()));
+    let passin = format!("file:{}", path_str(&ca.password_file()));
     let index = ca.index();
     let entries = index["certificates"].as_array().expect("certificates");
     assert_eq!(entries.len(), 4, "root, two servers, QVProxy");
@@ -493,9 +438,9 @@ fn every_stored_key_holds_the_public_key_of_its_certificate() {
         let serial = entry["serial"].as_str().expect("serial");
         let cert = ca.dir().join("certs").join(format!("{serial}.pem"));
         let key = ca.dir().join("keys").join(format!("{serial}.pem"));
-        let from_cert = certificate_public_key(&cert);
+        let from_cert = cert_public_key(&cert);
         assert_eq!(
-            private_key_public_key(&key, &passin),
+            key_public_key(&key, &passin),
             from_cert,
             "key and certificate of {} ({serial})",
             entry["name"]
@@ -530,17 +475,17 @@ fn the_license_service_key_is_unencrypted_pkcs8_of_server_pem_and_owner_only() {
         pem.lines().next().unwrap_or("")
     );
     // Opens without any password (an empty -passin keeps openssl from ever prompting).
-    openssl_ok(&["pkey", "-in", arg(&key), "-passin", "pass:", "-noout"]);
+    openssl_ok(&["pkey", "-in", path_str(&key), "-passin", "pass:", "-noout"]);
     assert_eq!(
-        private_key_public_key(&key, "pass:"),
-        certificate_public_key(&export.join("server.pem")),
+        key_public_key(&key, "pass:"),
+        cert_public_key(&export.join("server.pem")),
         "server_key.pem belongs to server.pem"
     );
     assert_eq!(mode(&key), 0o600, "server_key.pem");
 
     assert_eq!(
         std::fs::read(export.join("server.pem")).expect("server.pem"),
-        std::fs::read(cert_file(&ca, "QVS01")).expect("stored QVS01"),
+        std::fs::read(cert_file_of(&ca, "QVS01")).expect("stored QVS01"),
         "server.pem is the stored QVS01 certificate"
     );
     assert_eq!(
@@ -584,7 +529,7 @@ fn a_second_license_service_export_leaves_the_files_untouched() {
 
 #[test]
 fn exporting_with_two_servers_for_other_hosts_requires_choosing_one_with_machine() {
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     // Names that cannot be this host's, so that neither is picked as "this host".
     ca.qvca()
         .args([
@@ -620,13 +565,13 @@ fn exporting_with_two_servers_for_other_hosts_requires_choosing_one_with_machine
         .success();
     assert_eq!(
         std::fs::read(out_dir.join("server.pem")).expect("server.pem"),
-        std::fs::read(cert_file(&ca, "QVTESTB")).expect("stored QVTESTB"),
+        std::fs::read(cert_file_of(&ca, "QVTESTB")).expect("stored QVTESTB"),
     );
     let text = x509_text(&out_dir.join("server.pem"));
     assert!(text.contains("Subject: CN = QVTESTB\n"), "{text}");
     assert_eq!(
-        private_key_public_key(&out_dir.join("server_key.pem"), "pass:"),
-        certificate_public_key(&out_dir.join("server.pem")),
+        key_public_key(&out_dir.join("server_key.pem"), "pass:"),
+        cert_public_key(&out_dir.join("server.pem")),
     );
 }
 
@@ -636,7 +581,7 @@ fn exporting_without_machine_picks_the_server_certificate_of_this_host() {
         // A host name that is no valid machine name: nothing to pick by.
         return;
     };
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVTESTA", this_host.as_str(), "QVTESTB"])
         .args(["--key-type", "p256"])
@@ -650,7 +595,7 @@ fn exporting_without_machine_picks_the_server_certificate_of_this_host() {
         .success();
     assert_eq!(
         std::fs::read(out_dir.join("server.pem")).expect("server.pem"),
-        std::fs::read(cert_file(&ca, this_host.as_str())).expect("this host's certificate"),
+        std::fs::read(cert_file_of(&ca, this_host.as_str())).expect("this host's certificate"),
         "the export is this host's Server certificate"
     );
 }
@@ -693,7 +638,7 @@ fn init_into_an_existing_directory_makes_it_private() {
 #[test]
 fn a_thousand_bulk_serials_are_distinct_positive_and_at_most_20_octets() {
     const COUNT: usize = 1000;
-    let ca = lab_ca("p256");
+    let ca = lab_ca();
     let list = ca.path().join("machines.txt");
     let names: String = (1..=COUNT).map(|i| format!("NODE{i:04}\n")).collect();
     std::fs::write(&list, names).expect("machine list");
@@ -738,7 +683,7 @@ fn a_thousand_bulk_serials_are_distinct_positive_and_at_most_20_octets() {
     for entry in entries.iter().step_by(COUNT / 50).take(50) {
         let hex = entry["serial"].as_str().expect("serial");
         let cert = ca.dir().join("certs").join(format!("{hex}.pem"));
-        let out = openssl_ok(&["x509", "-in", arg(&cert), "-noout", "-serial"]);
+        let out = openssl_ok(&["x509", "-in", path_str(&cert), "-noout", "-serial"]);
         let printed = out.trim().strip_prefix("serial=").expect("serial= line");
         assert!(
             !printed.starts_with('-'),

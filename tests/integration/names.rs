@@ -2,19 +2,8 @@
 //! IP address or fully qualified domain name"): what is refused, what is warned about, and that
 //! a refused name, alone or in a bulk list, leaves the CA exactly as it was.
 
-use crate::support::{TestCa, openssl_ok};
+use crate::support::{TestCa, lab_ca, openssl_ok, write_scratch};
 use predicates::prelude::*;
-use std::path::PathBuf;
-
-/// A CA for tests where neither the password nor the key type matters (fast: P-256, no password).
-fn lab_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
 
 /// Runs `issue server <names>` and asserts it is refused with exit 1, stderr containing every
 /// keyword, and the CA directory unchanged.
@@ -49,12 +38,6 @@ fn servers(ca: &TestCa) -> Vec<String> {
         .filter(|r| r["kind"] == "server")
         .map(|r| r["issued_to"].as_str().expect("name").to_owned())
         .collect()
-}
-
-fn write_hosts(ca: &TestCa, text: &str) -> PathBuf {
-    let path = ca.path().join("hosts.txt");
-    std::fs::write(&path, text).expect("hosts file");
-    path
 }
 
 // ------------------------------------------------------------------- IP addresses and FQDNs
@@ -241,8 +224,9 @@ fn a_15_character_machine_name_gets_no_warning() {
 #[test]
 fn a_machine_list_with_bad_lines_issues_nothing_and_reports_every_bad_line() {
     let ca = lab_ca();
-    let hosts = write_hosts(
+    let hosts = write_scratch(
         &ca,
+        "hosts.txt",
         "GOOD01\n\n# the web tier\n10.0.0.1\nGOOD02\nqvs.corp.local\nbad_one\nGOOD03\n",
     );
     let before = ca.snapshot();
@@ -277,7 +261,7 @@ fn a_machine_list_with_bad_lines_issues_nothing_and_reports_every_bad_line() {
 #[test]
 fn bad_lines_of_a_machine_list_are_reported_as_line_numbers_of_the_file() {
     let ca = lab_ca();
-    let hosts = write_hosts(&ca, "GOOD01\nGOOD02\n10.0.0.1\n");
+    let hosts = write_scratch(&ca, "hosts.txt", "GOOD01\nGOOD02\n10.0.0.1\n");
     ca.qvca()
         .args(["issue", "server", "--key-type", "p256", "--from-file"])
         .arg(&hosts)
@@ -289,8 +273,9 @@ fn bad_lines_of_a_machine_list_are_reported_as_line_numbers_of_the_file() {
 #[test]
 fn blank_lines_comments_and_surrounding_spaces_in_a_machine_list_are_ignored() {
     let ca = lab_ca();
-    let hosts = write_hosts(
+    let hosts = write_scratch(
         &ca,
+        "hosts.txt",
         "# QlikView nodes\n\nQVS01\n   \n  QVS02  \n# QVS99 is retired\n\t\nQVS03\n",
     );
 
@@ -309,7 +294,7 @@ fn blank_lines_comments_and_surrounding_spaces_in_a_machine_list_are_ignored() {
 #[test]
 fn a_name_repeated_in_another_case_is_issued_once() {
     let ca = lab_ca();
-    let hosts = write_hosts(&ca, "QVS01\nqvs01\nQvS01\n");
+    let hosts = write_scratch(&ca, "hosts.txt", "QVS01\nqvs01\nQvS01\n");
     ca.qvca()
         .args(["issue", "server", "--key-type", "p256", "--from-file"])
         .arg(&hosts)
@@ -321,7 +306,7 @@ fn a_name_repeated_in_another_case_is_issued_once() {
 #[test]
 fn a_machine_list_with_only_comments_is_a_usage_error() {
     let ca = lab_ca();
-    let hosts = write_hosts(&ca, "# nothing yet\n\n");
+    let hosts = write_scratch(&ca, "hosts.txt", "# nothing yet\n\n");
     let before = ca.snapshot();
     ca.qvca()
         .args(["issue", "server", "--from-file"])

@@ -4,25 +4,12 @@
 //! exactly one of the two passwords.
 
 use crate::support::{
-    PASSWORD, TestCa, assert_code, describe, p256_ca, path_str, snapshot, stderr, stdout, tool,
+    PASSWORD, TestCa, assert_code, copy_dir, describe, key_files, new_password_file, p256_ca,
+    password_file_for, path_str, run_with_password, snapshot, stderr, stdout, tool,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NEW_PASSWORD: &str = "Platypus-Orbit-6402-new";
-
-/// The new password's file in the CA's scratch area.
-fn new_password_file(ca: &TestCa, password: &str) -> PathBuf {
-    let path = ca.path().join("new-password.txt");
-    std::fs::write(&path, format!("{password}\n")).expect("write");
-    path
-}
-
-/// A password file for `password` (to run commands with the old or the new password).
-fn password_file(ca: &TestCa, name: &str, password: &str) -> PathBuf {
-    let path = ca.path().join(name);
-    std::fs::write(&path, format!("{password}\n")).expect("write");
-    path
-}
 
 fn passwd(ca: &TestCa, new: &str) -> std::process::Output {
     let file = new_password_file(ca, new);
@@ -31,27 +18,6 @@ fn passwd(ca: &TestCa, new: &str) -> std::process::Output {
         .arg(file)
         .output()
         .expect("run")
-}
-
-/// `qvca --password-file FILE args` for the CA.
-fn with_password(ca: &TestCa, file: &Path, args: &[&str]) -> std::process::Output {
-    ca.qvca_without_password()
-        .arg("--password-file")
-        .arg(file)
-        .args(args)
-        .output()
-        .expect("run")
-}
-
-fn key_files(ca: &TestCa) -> Vec<PathBuf> {
-    let mut keys: Vec<PathBuf> = std::fs::read_dir(ca.dir().join("keys"))
-        .expect("keys")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
-        .collect();
-    keys.sort();
-    keys
 }
 
 /// True when openssl opens the key with the password in `file`.
@@ -110,21 +76,21 @@ fn passwd_reencrypts_every_key_under_the_new_password_and_not_the_old_one() {
         .collect();
     assert!(siblings.is_empty(), "left next to the CA: {siblings:?}");
 
-    let verify = with_password(&ca, &file, &["verify"]);
+    let verify = run_with_password(&ca, &file, &["verify"]);
     assert_code(&verify, 0, "verify with the new password");
-    let issue = with_password(
+    let issue = run_with_password(
         &ca,
         &file,
         &["issue", "server", "QVS03", "--key-type", "p256"],
     );
     assert_code(&issue, 0, "issue with the new password");
-    let old_issue = with_password(
+    let old_issue = run_with_password(
         &ca,
         &old,
         &["issue", "server", "QVS04", "--key-type", "p256"],
     );
     assert_code(&old_issue, 4, "issue with the old password");
-    let old_doctor = with_password(&ca, &old, &["crl"]);
+    let old_doctor = run_with_password(&ca, &old, &["crl"]);
     assert_code(&old_doctor, 4, "crl with the old password");
 }
 
@@ -132,7 +98,7 @@ fn passwd_reencrypts_every_key_under_the_new_password_and_not_the_old_one() {
 fn a_wrong_current_password_fails_with_exit_4_and_changes_nothing() {
     let ca = p256_ca(&["QVS01"]);
     let before = ca.snapshot();
-    let wrong = password_file(&ca, "wrong.txt", "not the CA password at all");
+    let wrong = password_file_for(&ca, "wrong.txt", "not the CA password at all");
     let new = new_password_file(&ca, NEW_PASSWORD);
     let out = ca
         .qvca_without_password()
@@ -199,7 +165,7 @@ fn the_new_password_comes_from_the_environment_too() {
         .output()
         .expect("run");
     assert_code(&out, 0, "passwd with QVCA_NEW_PASSWORD");
-    let second_file = password_file(&ca, "second.txt", second);
+    let second_file = password_file_for(&ca, "second.txt", second);
     for key in key_files(&ca) {
         assert!(opens_with(&key, &second_file), "{}", key.display());
     }
@@ -262,11 +228,11 @@ fn a_no_password_ca_gains_a_password() {
         assert!(opens_with(&key, &file), "{}", key.display());
     }
     for args in [&["status"][..], &["doctor"][..]] {
-        let out = with_password(&ca, &file, args);
+        let out = run_with_password(&ca, &file, args);
         let text = format!("{}{}", stdout(&out), stderr(&out));
         assert!(!text.contains("WITHOUT a password"), "{args:?}: {text}");
     }
-    let doctor = with_password(&ca, &file, &["--json", "doctor"]);
+    let doctor = run_with_password(&ca, &file, &["--json", "doctor"]);
     let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("JSON");
     let no_password = report["checks"]
         .as_array()
@@ -365,8 +331,8 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
             let old = ca.password_file();
             // doctor unlocks the root (exit 4 on a wrong password); verify needs none.
             assert_code(&ca.qvca().arg("verify").output().expect("run"), 0, &what);
-            let with_old = with_password(&ca, &old, &["doctor"]);
-            let with_new = with_password(&ca, &new, &["doctor"]);
+            let with_old = run_with_password(&ca, &old, &["doctor"]);
+            let with_new = run_with_password(&ca, &new, &["doctor"]);
             let opened: Vec<bool> = [&with_old, &with_new]
                 .iter()
                 .map(|o| o.status.code().is_some_and(|c| c != 4))
@@ -388,7 +354,7 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
             for key in key_files(&ca) {
                 assert!(opens_with(&key, current), "{what}: {}", key.display());
             }
-            let doctor = with_password(&ca, current, &["--json", "doctor"]);
+            let doctor = run_with_password(&ca, current, &["--json", "doctor"]);
             let report: serde_json::Value =
                 serde_json::from_slice(&doctor.stdout).expect("doctor JSON");
             for check in report["checks"].as_array().expect("checks") {
@@ -420,7 +386,7 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
             } else {
                 "Yet-Another-Password-99"
             };
-            let again_file = password_file(&ca, "again.txt", again_to);
+            let again_file = password_file_for(&ca, "again.txt", again_to);
             let again = ca
                 .qvca_without_password()
                 .arg("--password-file")
@@ -437,25 +403,11 @@ fn a_passwd_killed_at_any_moment_leaves_a_ca_that_opens_with_exactly_one_passwor
                 .filter(|n| n.starts_with("ca."))
                 .collect();
             assert!(left.is_empty(), "{what}: left after a rerun: {left:?}");
-            assert_code(&with_password(&ca, &again_file, &["verify"]), 0, &what);
+            assert_code(&run_with_password(&ca, &again_file, &["verify"]), 0, &what);
         }
     }
     assert!(
         crashes >= 4,
         "only {crashes} crashes: are the crash points compiled in?"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-        let mode = std::fs::metadata(entry.path()).expect("meta").permissions();
-        std::fs::set_permissions(&target, mode).expect("chmod");
-    }
 }

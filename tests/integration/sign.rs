@@ -5,53 +5,11 @@
 //! lives through list, revoke, the CRL, backup, restore and doctor, and what needs its key
 //! refuses clearly.
 
-use crate::support::{TestCa, bare_qvca, openssl_ok, tool};
+use crate::support::{
+    TestCa, active_entry, assert_code, bare_qvca, openssl_ok, path_str, protected_ca, run, tool,
+};
 use base64::Engine;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-const PFX_PASSWORD: &str = "pfx pass 42";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-/// A CA with a P-256 root (fast), keys under the test password.
-fn new_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
-fn run(ca: &TestCa, args: &[&str]) -> Output {
-    let pfx_password = ca.path().join("pfx-password.txt");
-    std::fs::write(&pfx_password, format!("{PFX_PASSWORD}\n")).expect("write");
-    ca.qvca()
-        .arg("--pfx-password-file")
-        .arg(&pfx_password)
-        .args(args)
-        .output()
-        .expect("run qvca")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) -> String {
-    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{what}: {}", describe(out));
-    stderr
-}
 
 /// A request made by `openssl req -new` with a fresh key (`rsa:2048`, `rsa:1024`, `ec`
 /// (P-256) or `ed25519`), the subject `subject` and `-addext` extensions; returns its path.
@@ -105,21 +63,9 @@ fn dropped(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// The index entry of the current certificate named `name`.
-fn entry(ca: &TestCa, name: &str) -> serde_json::Value {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("certificates")
-        .iter()
-        .rev()
-        .find(|e| e["name"] == name && e["status"] == "active")
-        .cloned()
-        .unwrap_or_else(|| panic!("no active entry {name}"))
-}
-
 #[test]
 fn openssl_requests_are_signed_with_only_the_profiles_name_san_and_ekus() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let extras = [
         "subjectAltName=DNS:evil.example,IP:10.0.0.1",
@@ -174,7 +120,7 @@ fn openssl_requests_are_signed_with_only_the_profiles_name_san_and_ekus() {
         assert_eq!(dropped(&report), expected, "{name}");
 
         // Recorded like an issued certificate, marked keyless, with no key file.
-        let entry = entry(&ca, name);
+        let entry = active_entry(&ca, name);
         assert_eq!(entry["keyless"], true, "{entry}");
         let serial = entry["serial"].as_str().expect("serial");
         assert!(!ca.dir().join("keys").join(format!("{serial}.pem")).exists());
@@ -187,14 +133,14 @@ fn openssl_requests_are_signed_with_only_the_profiles_name_san_and_ekus() {
     }
     let key_types: Vec<serde_json::Value> = ["QVS11", "QVS12"]
         .iter()
-        .map(|n| entry(&ca, n)["key_type"].clone())
+        .map(|n| active_entry(&ca, n)["key_type"].clone())
         .collect();
     assert_eq!(key_types, ["rsa2048", "p256"]);
 }
 
 #[test]
 fn a_request_in_certreq_format_is_signed() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let pem = openssl_request(&ca, "node.csr", "rsa:2048", "/CN=QVS21", &[]);
     let der = ca.path().join("node.der");
@@ -248,7 +194,7 @@ fn a_request_in_certreq_format_is_signed() {
 
 #[test]
 fn a_client_request_gets_the_client_profile() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let csr = openssl_request(
         &ca,
@@ -279,7 +225,7 @@ fn a_client_request_gets_the_client_profile() {
 
 #[test]
 fn a_request_for_a_ca_certificate_is_refused() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let csr = openssl_request(
         &ca,
         "ca.csr",
@@ -300,7 +246,7 @@ fn a_request_for_a_ca_certificate_is_refused() {
 
 #[test]
 fn a_request_with_a_broken_signature_is_an_integrity_failure() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let pem = openssl_request(&ca, "node.csr", "rsa:2048", "/CN=QVS41", &[]);
     let der = ca.path().join("node.der");
     openssl_ok(&[
@@ -346,7 +292,7 @@ fn a_request_with_a_broken_signature_is_an_integrity_failure() {
 
 #[test]
 fn keys_that_issue_would_not_make_are_refused() {
-    let ca = new_ca();
+    let ca = protected_ca();
     for (key, shown) in [("rsa:1024", "RSA 1024"), ("ed25519", "Ed25519")] {
         let csr = openssl_request(&ca, "weak.csr", key, "/CN=QVS51", &[]);
         let stderr = assert_code(&run(&ca, &["sign", path_str(&csr), "--server"]), 1, key);
@@ -377,7 +323,7 @@ fn keys_that_issue_would_not_make_are_refused() {
 
 #[test]
 fn request_names_follow_the_rules_of_issue() {
-    let ca = new_ca();
+    let ca = protected_ca();
     for (cn, problem) in [
         ("10.1.2.3", "an IP address"),
         ("qvs01.corp.local", "--allow-fqdn"),
@@ -428,7 +374,7 @@ fn request_names_follow_the_rules_of_issue() {
 
 #[test]
 fn an_existing_valid_certificate_is_kept_unless_forced() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let csr = openssl_request(&ca, "node.csr", "ec", "/CN=QVS71", &[]);
     let first = sign_json(&ca, &[path_str(&csr), "--server"]);
     let serial = first["results"][0]["serial"].clone();
@@ -479,7 +425,7 @@ fn an_existing_valid_certificate_is_kept_unless_forced() {
 
 #[test]
 fn an_existing_out_file_is_refused_without_force() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let csr = openssl_request(&ca, "node.csr", "ec", "/CN=QVS81", &[]);
     let existing = ca.path().join("QVS81.cer");
     std::fs::write(&existing, "mine\n").expect("write");
@@ -504,7 +450,7 @@ fn an_existing_out_file_is_refused_without_force() {
 
 #[test]
 fn requests_that_are_not_requests_are_refused() {
-    let ca = new_ca();
+    let ca = protected_ca();
     let root = ca.root_pem();
     let garbage = ca.path().join("garbage.csr");
     std::fs::write(&garbage, "hello, this is not a request\n").expect("write");
@@ -636,5 +582,5 @@ fn what_needs_the_key_of_a_keyless_certificate_refuses_clearly() {
         stderr.contains("QVS02") && stderr.contains("keyless"),
         "{stderr}"
     );
-    assert_eq!(entry(&ca, "QVS02")["keyless"], true);
+    assert_eq!(active_entry(&ca, "QVS02")["keyless"], true);
 }

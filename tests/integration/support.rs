@@ -1,9 +1,11 @@
 //! Test support: a temporary CA directory with a password file, and a `qvca` command bound
-//! to it with a clean environment.
+//! to it with a clean environment; and every helper more than one test module needs (runs,
+//! openssl readers, the index, scratch files, PowerShell parsing), defined here once.
 
 #![allow(dead_code)]
 
 use assert_cmd::Command;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The CA password every test CA uses.
@@ -93,19 +95,32 @@ impl TestCa {
     }
 }
 
+/// The environment variables qvca reads that a caller could leak into a test's run.
+pub const QVCA_VARIABLES: [&str; 8] = [
+    "QVCA_DIR",
+    "QVCA_PASSWORD",
+    "QVCA_PASSWORD_FILE",
+    "QVCA_PFX_PASSWORD",
+    "QVCA_PFX_PASSWORD_FILE",
+    "QVCA_NEW_PASSWORD",
+    "QVCA_NEW_PASSWORD_FILE",
+    "XDG_DATA_HOME",
+];
+
 /// The qvca binary with a clean environment (no QVCA_* variables from the caller).
 pub fn bare_qvca() -> Command {
     let mut cmd = Command::cargo_bin("qvca").expect("qvca binary");
-    for var in [
-        "QVCA_DIR",
-        "QVCA_PASSWORD",
-        "QVCA_PASSWORD_FILE",
-        "QVCA_PFX_PASSWORD",
-        "QVCA_PFX_PASSWORD_FILE",
-        "QVCA_NEW_PASSWORD",
-        "QVCA_NEW_PASSWORD_FILE",
-        "XDG_DATA_HOME",
-    ] {
+    for var in QVCA_VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The qvca binary as a plain process to spawn, wait for or kill, with the clean environment
+/// of [`bare_qvca`].
+pub fn qvca_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_qvca"));
+    for var in QVCA_VARIABLES {
         cmd.env_remove(var);
     }
     cmd
@@ -151,6 +166,32 @@ pub fn openssl_ok(args: &[&str]) -> String {
     text
 }
 
+/// `openssl x509 -noout -text` of a certificate file.
+pub fn x509_text(cert: &Path) -> String {
+    openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-text"])
+}
+
+/// The public key of a certificate as openssl prints it (PEM SubjectPublicKeyInfo).
+pub fn cert_public_key(cert: &Path) -> String {
+    openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-pubkey"])
+}
+
+/// The public key of a private key file as openssl derives it; `passin` as openssl takes it
+/// (`pass:` for a key in the clear, `file:<path>` for an encrypted one).
+pub fn key_public_key(key: &Path, passin: &str) -> String {
+    openssl_ok(&["pkey", "-in", path_str(key), "-passin", passin, "-pubout"])
+}
+
+/// The CRL number openssl reads from a CRL file (it prints it in hex).
+pub fn crl_number(crl: &Path) -> u64 {
+    let out = openssl_ok(&["crl", "-in", path_str(crl), "-noout", "-crlnumber"]);
+    let hex = out
+        .trim()
+        .strip_prefix("crlNumber=0x")
+        .unwrap_or_else(|| panic!("openssl printed no CRL number: {out}"));
+    u64::from_str_radix(hex, 16).expect("hex CRL number")
+}
+
 /// The backup and PFX password the shared helpers use (keytool wants at least six characters).
 pub const PFX_PASSWORD: &str = "backup pass 42";
 
@@ -166,6 +207,34 @@ pub fn pfx_password_file(ca: &TestCa) -> PathBuf {
         std::fs::write(&path, format!("{PFX_PASSWORD}\n")).expect("write");
     }
     path
+}
+
+/// A CA made with `init --no-password --key-type p256` (fast), for tests where neither the CA
+/// password nor the key type matters.
+pub fn lab_ca() -> TestCa {
+    lab_ca_with("p256", &[])
+}
+
+/// A CA made with `init --no-password --key-type <key_type>` and any further `init` arguments.
+pub fn lab_ca_with(key_type: &str, extra_init: &[&str]) -> TestCa {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--no-password", "--key-type", key_type])
+        .args(extra_init)
+        .assert()
+        .success();
+    ca
+}
+
+/// A password-protected CA with only a P-256 root (quick to make, still a real scrypt-sealed
+/// key): for tests where the password matters and the key type does not.
+pub fn protected_ca() -> TestCa {
+    let ca = TestCa::new();
+    ca.qvca()
+        .args(["init", "--key-type", "p256"])
+        .assert()
+        .success();
+    ca
 }
 
 /// A CA with a password and P-256 keys (fast): the root, the given servers and QVProxy.
@@ -202,6 +271,92 @@ pub fn run(ca: &TestCa, args: &[&str]) -> std::process::Output {
         .expect("run qvca")
 }
 
+/// A backup of the CA at `<scratch>/<name>`.
+pub fn backup_to(ca: &TestCa, name: &str) -> PathBuf {
+    let file = ca.path().join(name);
+    let out = run(ca, &["backup", "--out", path_str(&file)]);
+    assert_code(&out, 0, "backup");
+    file
+}
+
+/// Every key file (`keys/*.pem`) of the CA, sorted.
+pub fn key_files(ca: &TestCa) -> Vec<PathBuf> {
+    let mut keys: Vec<PathBuf> = std::fs::read_dir(ca.dir().join("keys"))
+        .expect("keys")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Copies a directory tree, keeping the permissions of every file and directory.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+        let mode = std::fs::metadata(entry.path()).expect("meta").permissions();
+        std::fs::set_permissions(&target, mode).expect("chmod");
+    }
+}
+
+/// Writes `contents` to `<scratch>/<name>`; the path.
+pub fn write_scratch(ca: &TestCa, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = ca.path().join(name);
+    std::fs::write(&path, contents).expect("write a scratch file");
+    path
+}
+
+/// A password file `<scratch>/<name>` holding `password` and a newline.
+pub fn password_file_for(ca: &TestCa, name: &str, password: &str) -> PathBuf {
+    write_scratch(ca, name, format!("{password}\n"))
+}
+
+/// `<scratch>/new-password.txt` holding `password` (for restore and passwd).
+pub fn new_password_file(ca: &TestCa, password: &str) -> PathBuf {
+    password_file_for(ca, "new-password.txt", password)
+}
+
+/// The names in a directory.
+pub fn names_in(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The names in the scratch directory (CA dir, `.replaced-*`, staging dirs, backups...).
+pub fn scratch_names(ca: &TestCa) -> BTreeSet<String> {
+    names_in(ca.path())
+}
+
+/// The directories `init --force` and `restore` kept a replaced CA in.
+pub fn replaced_dirs(ca: &TestCa) -> Vec<PathBuf> {
+    scratch_names(ca)
+        .into_iter()
+        .filter(|n| n.starts_with("ca.replaced-"))
+        .map(|n| ca.path().join(n))
+        .collect()
+}
+
+/// [`run`] with the CA password taken from another file.
+pub fn run_with_password(ca: &TestCa, password_file: &Path, args: &[&str]) -> std::process::Output {
+    ca.qvca_without_password()
+        .arg("--password-file")
+        .arg(password_file)
+        .arg("--pfx-password-file")
+        .arg(pfx_password_file(ca))
+        .args(args)
+        .output()
+        .expect("run qvca")
+}
+
 /// Exit code, stdout and stderr of a run, for assertion messages.
 pub fn describe(out: &std::process::Output) -> String {
     format!(
@@ -222,14 +377,82 @@ pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Asserts an exit code and that nothing panicked.
-pub fn assert_code(out: &std::process::Output, code: i32, what: &str) {
+/// Asserts an exit code and that nothing panicked; the stderr of the run, for further checks.
+pub fn assert_code(out: &std::process::Output, code: i32, what: &str) -> String {
     assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
+    let stderr = stderr(out);
     assert!(
-        !stderr(out).contains("panicked"),
+        !stderr.contains("panicked"),
         "{what} panicked: {}",
         describe(out)
     );
+    stderr
+}
+
+/// The stdout of a run parsed as JSON, failing the test (showing the whole run) when it is not.
+pub fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(out)))
+}
+
+// ---------------------------------------------------------------------------------- the index
+
+/// The index entries, in index order.
+pub fn entries(ca: &TestCa) -> Vec<serde_json::Value> {
+    ca.index()["certificates"]
+        .as_array()
+        .expect("certificates array")
+        .clone()
+}
+
+/// The index entry of the newest active certificate named `name`.
+pub fn active_entry(ca: &TestCa, name: &str) -> serde_json::Value {
+    entries(ca)
+        .into_iter()
+        .rev()
+        .find(|e| e["name"] == name && e["status"] == "active")
+        .unwrap_or_else(|| panic!("no active certificate named {name}"))
+}
+
+/// The serial (hex, as the index and the file names spell it) of the newest active certificate
+/// named `name`.
+pub fn active_serial(ca: &TestCa, name: &str) -> String {
+    active_entry(ca, name)["serial"]
+        .as_str()
+        .expect("serial")
+        .to_owned()
+}
+
+/// The index entry with this serial.
+pub fn entry_by_serial(ca: &TestCa, serial: &str) -> serde_json::Value {
+    entries(ca)
+        .into_iter()
+        .find(|e| e["serial"] == serial)
+        .unwrap_or_else(|| panic!("no entry with serial {serial}"))
+}
+
+/// The serial of the (first) root in the index.
+pub fn root_serial(ca: &TestCa) -> String {
+    entries(ca)
+        .iter()
+        .find(|e| e["kind"] == "root")
+        .and_then(|e| e["serial"].as_str())
+        .expect("root serial")
+        .to_owned()
+}
+
+/// `<ca-dir>/certs/<serial>.pem`.
+pub fn cert_file(ca: &TestCa, serial: &str) -> PathBuf {
+    ca.dir().join("certs").join(format!("{serial}.pem"))
+}
+
+/// The `certificates` rows of `list --json` (with `--all`: superseded ones too).
+pub fn listed(ca: &TestCa, all: bool) -> Vec<serde_json::Value> {
+    let args: &[&str] = if all { &["list", "--all"] } else { &["list"] };
+    ca.json(args)["certificates"]
+        .as_array()
+        .expect("certificates array")
+        .clone()
 }
 
 // ------------------------------------------------------------------------ PowerShell scripts

@@ -2,11 +2,12 @@
 //! `init`, the confirmation of `init --force`, and the guarantee that nothing waits for input
 //! that cannot come when stdin is not a terminal.
 
-use crate::support::{PASSWORD, TestCa, openssl_ok, tool};
+use crate::support::{
+    PASSWORD, QVCA_VARIABLES, TestCa, openssl_ok, path_str, protected_ca, replaced_dirs, tool,
+};
 use rexpect::process::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{PtySession, spawn_with_options};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,14 +16,6 @@ const TIMEOUT_MS: u64 = 30_000;
 /// How long a command that must not wait for input may take to fail.
 const FAIL_FAST_MS: u64 = 5_000;
 
-/// The environment variables a caller could leak into qvca.
-const QVCA_VARS: [&str; 4] = [
-    "QVCA_DIR",
-    "QVCA_PASSWORD",
-    "QVCA_PFX_PASSWORD",
-    "XDG_DATA_HOME",
-];
-
 /// Spawns `command` in a new pseudo-terminal (stdin, stdout and stderr all the terminal).
 ///
 /// The child gets SIGINT at its default disposition (`env --default-signal=INT`): when the test
@@ -30,7 +23,7 @@ const QVCA_VARS: [&str; 4] = [
 /// shell), the child would inherit that, and a Ctrl-C sent through the terminal would hang.
 fn spawn(command: Command, timeout_ms: u64) -> PtySession {
     let mut command = with_default_sigint(&command);
-    for var in QVCA_VARS {
+    for var in QVCA_VARIABLES {
         command.env_remove(var);
     }
     spawn_with_options(
@@ -170,19 +163,6 @@ fn root_key(ca: &TestCa) -> std::path::PathBuf {
     ca.dir()
         .join("keys")
         .join(format!("{}.pem", root["serial"].as_str().expect("serial")))
-}
-
-/// The directories `init --force` would keep a replaced CA in.
-fn replaced_dirs(ca: &TestCa) -> Vec<String> {
-    std::fs::read_dir(ca.path())
-        .expect("scratch dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("ca.replaced-"))
-        .collect()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
 }
 
 #[test]
@@ -330,19 +310,9 @@ fn with_stdin_redirected_a_missing_password_fails_at_once_instead_of_prompting()
     assert_eq!(ca.snapshot(), before, "nothing was issued");
 }
 
-/// A password-protected CA with a P-256 root.
-fn p256_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
 #[test]
 fn issue_on_a_terminal_prompts_once_for_the_ca_password_and_keeps_json_stdout_clean() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let report = ca.path().join("issue.json");
     // stdin and stderr are the terminal; stdout goes to a file, as in `qvca --json ... > file`.
     let mut command = Command::new("bash");
@@ -377,7 +347,7 @@ fn issue_on_a_terminal_prompts_once_for_the_ca_password_and_keeps_json_stdout_cl
 
 #[test]
 fn a_wrong_password_typed_at_the_prompt_fails_with_exit_4_and_changes_nothing() {
-    let ca = p256_ca();
+    let ca = protected_ca();
     let before = ca.snapshot();
     let mut session = spawn_qvca(&ca, &["issue", "server", "QVS01", "--key-type", "p256"]);
     let pid = qvca_pid(path_str(&ca.dir()));
@@ -463,19 +433,9 @@ fn list_fits_an_80_column_terminal_and_wide_shows_every_column() {
     );
 }
 
-/// A CA (P-256, with the test password) made without a terminal, for the prompt tests.
-fn small_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
-
 #[test]
 fn a_prompt_says_which_password_it_wants_and_explains_an_empty_entry() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let mut session = spawn_qvca(&ca, &["issue", "server", "QVS09", "--key-type", "p256"]);
     let pid = qvca_pid(path_str(&ca.dir()));
     expect(&mut session, "CA password");
@@ -528,7 +488,7 @@ fn a_short_new_password_typed_at_the_prompt_is_warned_about_and_accepted() {
 
 #[test]
 fn a_wrong_ca_password_at_the_prompt_can_be_typed_again() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let mut session = spawn_qvca(&ca, &["crl"]);
     let pid = qvca_pid(path_str(&ca.dir()));
     expect(&mut session, "CA password");
@@ -543,7 +503,7 @@ fn a_wrong_ca_password_at_the_prompt_can_be_typed_again() {
 
 #[test]
 fn three_wrong_ca_passwords_at_the_prompt_fail_with_exit_4_and_change_nothing() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let before = ca.snapshot();
     let mut session = spawn_qvca(&ca, &["crl"]);
     let pid = qvca_pid(path_str(&ca.dir()));
@@ -562,7 +522,7 @@ fn three_wrong_ca_passwords_at_the_prompt_fail_with_exit_4_and_change_nothing() 
 
 #[test]
 fn passwd_on_a_terminal_asks_for_the_current_password_then_the_new_one_twice() {
-    let ca = small_ca();
+    let ca = protected_ca();
     let new = "a new password typed on a terminal";
     let mut session = spawn_qvca(&ca, &["passwd"]);
     let pid = qvca_pid(path_str(&ca.dir()));

@@ -7,21 +7,13 @@
 #![cfg_attr(not(feature = "test-hooks"), allow(dead_code, unused_imports))]
 
 use crate::support::{
-    PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, p256_ca, path_str, pfx_password_file,
-    run, stderr,
+    PFX_PASSWORD, TestCa, assert_code, backup_to, bare_qvca, describe, p256_ca, path_str,
+    pfx_password_file, qvca_process, run, scratch_names, stderr,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A backup of the CA at `<scratch>/<name>`.
-fn backup_to(ca: &TestCa, name: &str) -> PathBuf {
-    let file = ca.path().join(name);
-    let out = run(ca, &["backup", "--out", path_str(&file)]);
-    assert_code(&out, 0, "backup");
-    file
-}
 
 /// The names of the index's certificates.
 fn index_names(ca: &TestCa) -> Vec<String> {
@@ -48,16 +40,7 @@ impl Paused {
     /// Starts `qvca ARGS` pausing at each of `points`.
     fn start(ca: &TestCa, points: &[&str], args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("pause dir");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qvca"));
-        for var in [
-            "QVCA_DIR",
-            "QVCA_PASSWORD",
-            "QVCA_PFX_PASSWORD",
-            "XDG_DATA_HOME",
-        ] {
-            command.env_remove(var);
-        }
-        let child = command
+        let child = qvca_process()
             .arg("--ca-dir")
             .arg(ca.dir())
             .arg("--password-file")
@@ -216,17 +199,6 @@ fn an_issue_waiting_on_init_force_and_one_started_after_its_swap_both_reach_the_
     );
     let names = index_names(&ca);
     assert!(!names.iter().any(|n| n == "QVS01"), "a new CA: {names:?}");
-}
-
-/// The names in the scratch directory next to the CA.
-fn scratch_names(ca: &TestCa) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(ca.path())
-        .expect("list")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[cfg(feature = "test-hooks")]

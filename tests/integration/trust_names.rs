@@ -7,20 +7,10 @@
 
 use crate::support::{
     PFX_PASSWORD, TestCa, assert_code, assert_powershell_holds_names_as_verbatim_strings,
-    bare_qvca, describe, openssl_ok, path_str, pfx_password_file, read_ps1, run, stderr, tool,
+    bare_qvca, describe, lab_ca, lab_ca_with, openssl_ok, path_str, pfx_password_file, read_ps1,
+    run, stderr, tool,
 };
 use std::path::{Path, PathBuf};
-
-/// A fast CA: P-256, no CA password.
-fn lab_ca(extra_init: &[&str]) -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256"])
-        .args(extra_init)
-        .assert()
-        .success();
-    ca
-}
 
 /// Raw bytes a terminal would act on: C0 controls other than line feed and tab, DEL, C1
 /// controls (as UTF-8) and the right-to-left override.
@@ -40,7 +30,7 @@ fn raw_controls(bytes: &[u8]) -> Vec<String> {
 /// Packages QVS01 of a CA whose root and Client have the given names, then runs the rendered
 /// install.sh for real and parses install.ps1.
 fn package_and_run(root: &str, client: &str) {
-    let ca = lab_ca(&["--cn", root]);
+    let ca = lab_ca_with("p256", &["--cn", root]);
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
@@ -169,7 +159,7 @@ fn a_template_common_name_that_is_a_path_is_refused_naming_the_field() {
     }
     assert!(!ca.path().join("x").exists());
 
-    let ca = lab_ca(&[]);
+    let ca = lab_ca();
     let before = ca.snapshot();
     let client = template(&ca, "client", "../../y");
     let out = ca
@@ -189,7 +179,7 @@ fn a_template_common_name_that_is_a_path_is_refused_naming_the_field() {
 
 #[test]
 fn a_client_templates_common_name_is_honoured_or_refused_never_ignored() {
-    let ca = lab_ca(&[]);
+    let ca = lab_ca();
     let client = template(&ca, "client", "QVClient2");
     let before = ca.snapshot();
     let out = ca
@@ -384,7 +374,7 @@ fn a_foreign_pfx_whose_root_cn_is_a_path_is_refused_with_exit_4() {
 
 #[test]
 fn a_machine_name_that_inet_aton_reads_as_a_number_is_refused_as_an_ip_address() {
-    let ca = lab_ca(&[]);
+    let ca = lab_ca();
     let before = ca.snapshot();
     for number in ["167837954", "0x0a010102", "0777", "1234"] {
         let out = ca
@@ -400,7 +390,7 @@ fn a_machine_name_that_inet_aton_reads_as_a_number_is_refused_as_an_ip_address()
 
 #[test]
 fn a_machine_list_starting_with_a_byte_order_mark_is_accepted() {
-    let ca = lab_ca(&[]);
+    let ca = lab_ca();
     let list = ca.path().join("hosts.txt");
     std::fs::write(&list, "\u{feff}QVS01\r\nQVS02\r\n").expect("list");
     ca.qvca()
@@ -421,7 +411,7 @@ fn a_machine_list_starting_with_a_byte_order_mark_is_accepted() {
 
 #[test]
 fn a_server_or_client_named_like_the_root_is_refused() {
-    let ca = lab_ca(&[]);
+    let ca = lab_ca();
     let before = ca.snapshot();
     for args in [
         ["issue", "server", "QlikViewCA"],
@@ -445,7 +435,7 @@ fn a_server_or_client_named_like_the_root_is_refused() {
 
 #[test]
 fn revoking_a_name_that_a_server_and_the_client_share_is_refused_listing_their_serials() {
-    let ca = lab_ca(&[]);
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()
@@ -521,7 +511,7 @@ fn license_claims_with_control_characters_are_never_written_raw() {
 
 #[test]
 fn an_error_quoting_a_name_never_writes_raw_control_characters() {
-    let ca = lab_ca(&[]);
+    let ca = lab_ca();
     ca.qvca()
         .args(["issue", "server", "QVS01", "--key-type", "p256"])
         .assert()

@@ -6,11 +6,11 @@
 //! password while `QVCA_PASSWORD_FILE` names a file. Judged with openssl where it fits.
 
 use crate::support::{
-    PASSWORD, PFX_PASSWORD, TestCa, assert_code, bare_qvca, describe, openssl_ok, p256_ca,
-    path_str, pfx_password_file, run, stderr, tool,
+    PASSWORD, PFX_PASSWORD, TestCa, assert_code, backup_to, bare_qvca, cert_file, crl_number,
+    describe, entry_by_serial, openssl_ok, p256_ca, path_str, pfx_password_file, run, stderr, tool,
 };
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The serial of the newest entry named `name` (whatever its status).
 fn serial_of(ca: &TestCa, name: &str) -> String {
@@ -25,37 +25,6 @@ fn serial_of(ca: &TestCa, name: &str) -> String {
         .to_owned()
 }
 
-fn entry(ca: &TestCa, serial: &str) -> Value {
-    ca.index()["certificates"]
-        .as_array()
-        .expect("certificates")
-        .iter()
-        .find(|e| e["serial"] == serial)
-        .cloned()
-        .unwrap_or_else(|| panic!("no entry with serial {serial}"))
-}
-
-fn cert_file(ca: &TestCa, serial: &str) -> PathBuf {
-    ca.dir().join("certs").join(format!("{serial}.pem"))
-}
-
-/// The CRL number openssl reads from a CRL file, as an integer.
-fn openssl_crl_number(crl: &Path) -> u64 {
-    let text = openssl_ok(&["crl", "-in", path_str(crl), "-noout", "-crlnumber"]);
-    let hex = text
-        .trim()
-        .strip_prefix("crlNumber=0x")
-        .unwrap_or_else(|| panic!("openssl crl -crlnumber: {text}"));
-    u64::from_str_radix(hex, 16).expect("hex CRL number")
-}
-
-fn write_backup(ca: &TestCa, name: &str) -> PathBuf {
-    let file = ca.path().join(name);
-    let out = run(ca, &["backup", "--out", path_str(&file)]);
-    assert_code(&out, 0, "backup");
-    file
-}
-
 // ---------------------------------------------------------------------------------------------
 // Item 6: restores never un-revoke, CRL numbers never go back
 
@@ -63,7 +32,7 @@ fn write_backup(ca: &TestCa, name: &str) -> PathBuf {
 fn restoring_an_older_backup_that_would_unrevoke_a_compromised_key_needs_force_and_keeps_it_revoked()
  {
     let ca = p256_ca(&["QVS01", "QVS02"]);
-    let old_backup = write_backup(&ca, "old.pfx");
+    let old_backup = backup_to(&ca, "old.pfx");
     let qvs01 = serial_of(&ca, "QVS01");
     assert_code(
         &run(&ca, &["-y", "revoke", "QVS01", "--reason", "keyCompromise"]),
@@ -118,10 +87,10 @@ fn restoring_an_older_backup_that_would_unrevoke_a_compromised_key_needs_force_a
         Some(2),
         "{report}"
     );
-    let qvs01_entry = entry(&ca, &qvs01);
+    let qvs01_entry = entry_by_serial(&ca, &qvs01);
     assert_eq!(qvs01_entry["status"], "revoked");
     assert_eq!(qvs01_entry["revocation"]["reason"], "keyCompromise");
-    assert_eq!(entry(&ca, &qvs03)["status"], "revoked");
+    assert_eq!(entry_by_serial(&ca, &qvs03)["status"], "revoked");
 
     // verify (the whole CA, and the file) agrees, and so does openssl with the next CRL.
     let out = run(&ca, &["verify", path_str(&cert_file(&ca, &qvs01))]);
@@ -153,7 +122,7 @@ fn restoring_an_older_backup_that_would_unrevoke_a_compromised_key_needs_force_a
     assert!(!ok && text.contains("revoked"), "{text}");
     let out = run(
         &ca,
-        &["backup", "verify", path_str(&write_backup(&ca, "new.pfx"))],
+        &["backup", "verify", path_str(&backup_to(&ca, "new.pfx"))],
     );
     assert_code(&out, 0, "a backup of the restored CA verifies");
 }
@@ -162,12 +131,12 @@ fn restoring_an_older_backup_that_would_unrevoke_a_compromised_key_needs_force_a
 fn after_restoring_an_older_backup_the_next_crl_number_is_above_every_one_issued() {
     let ca = p256_ca(&["QVS01"]);
     assert_code(&run(&ca, &["crl"]), 0, "crl 1");
-    let old_backup = write_backup(&ca, "old.pfx");
+    let old_backup = backup_to(&ca, "old.pfx");
     for _ in 0..3 {
         assert_code(&run(&ca, &["crl"]), 0, "crl");
     }
     let crl = ca.dir().join("crl.pem");
-    let highest = openssl_crl_number(&crl);
+    let highest = crl_number(&crl);
     assert_eq!(highest, 4);
     let before = ca.snapshot();
 
@@ -180,15 +149,15 @@ fn after_restoring_an_older_backup_the_next_crl_number_is_above_every_one_issued
     assert_code(&out, 0, "restore --force");
     assert_eq!(ca.index()["crl_number"], highest);
     // The newest CRL came along instead of the backup's older one.
-    assert_eq!(openssl_crl_number(&crl), highest);
+    assert_eq!(crl_number(&crl), highest);
     assert_code(&run(&ca, &["crl"]), 0, "crl after restore");
-    assert_eq!(openssl_crl_number(&crl), highest + 1);
+    assert_eq!(crl_number(&crl), highest + 1);
 }
 
 #[test]
 fn a_backup_from_before_a_root_renewal_is_the_same_root_key_and_keeps_later_revocations() {
     let ca = p256_ca(&["QVS01"]);
-    let old_backup = write_backup(&ca, "old.pfx");
+    let old_backup = backup_to(&ca, "old.pfx");
     let qvs01 = serial_of(&ca, "QVS01");
     assert_code(
         &run(&ca, &["-y", "renew", "QlikViewCA", "--root"]),
@@ -205,8 +174,11 @@ fn a_backup_from_before_a_root_renewal_is_the_same_root_key_and_keeps_later_revo
     assert!(stderr(&out).contains(&qvs01), "{}", describe(&out));
     let out = run(&ca, &["-y", "restore", "--force", path_str(&old_backup)]);
     assert_code(&out, 0, "restore --force");
-    assert_eq!(entry(&ca, &qvs01)["status"], "revoked");
-    assert_eq!(entry(&ca, &qvs01)["revocation"]["reason"], "keyCompromise");
+    assert_eq!(entry_by_serial(&ca, &qvs01)["status"], "revoked");
+    assert_eq!(
+        entry_by_serial(&ca, &qvs01)["revocation"]["reason"],
+        "keyCompromise"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
