@@ -216,3 +216,69 @@ pub fn root_key_from_backup(path: &Path, password: &Password) -> Result<RootKey>
     })?;
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::key::{KeyType, pkcs8_der};
+    use crate::pki::pkcs12::{PfxContents, PfxEncryption, PfxKey, write_pfx};
+
+    /// A PKCS#12 file (no qvca state) holding a self-signed CA certificate and `key`.
+    fn pfx_with_root(dir: &Path, cert_key: &rcgen::KeyPair, key: &SecretBytes) -> PathBuf {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "QlikViewCA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(cert_key).expect("self-signed");
+        let contents = PfxContents {
+            keys: vec![PfxKey {
+                friendly_name: "QlikViewCA",
+                pkcs8: key,
+                cert_der: cert.der(),
+            }],
+            ..PfxContents::default()
+        };
+        let bytes =
+            write_pfx(&contents, &Password::new("pw"), PfxEncryption::Modern).expect("pfx");
+        let path = dir.join("root.pfx");
+        crate::store::atomic::write_atomic(
+            &path,
+            &bytes,
+            crate::store::FileMode::Secret,
+            crate::store::Durability::Synced,
+        )
+        .expect("write");
+        path
+    }
+
+    #[test]
+    fn the_root_key_of_a_backup_gives_the_secrets_key_derived_from_it_and_its_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pair = KeyType::P256.generate().expect("keygen");
+        let pkcs8 = pkcs8_der(&pair);
+        let path = pfx_with_root(dir.path(), &pair, &pkcs8);
+        let key = root_key_from_backup(&path, &Password::new("pw")).expect("root key");
+        let spki = crate::pki::key::public_key_info(&pair);
+        assert_eq!(key.public_key_info(), spki);
+        let derived = crate::secrets::SecretsKey::derive(&pkcs8, &spki).expect("derive");
+        let for_root = crate::secrets::SecretsKey::for_root(&key).expect("for root");
+        assert_eq!(for_root.expose(), derived.expose());
+        assert!(for_root.kid() == derived.kid());
+    }
+
+    #[test]
+    fn a_root_key_that_is_not_the_root_certificates_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pair = KeyType::P256.generate().expect("keygen");
+        let other = pkcs8_der(&KeyType::P256.generate().expect("keygen"));
+        let path = pfx_with_root(dir.path(), &pair, &other);
+        let refused = root_key_from_backup(&path, &Password::new("pw")).expect_err("refused");
+        assert_eq!(refused.kind(), ErrorKind::Authentication);
+        assert!(
+            refused.message().contains("does not belong to its root certificate"),
+            "{}",
+            refused.message()
+        );
+    }
+}
