@@ -415,7 +415,11 @@ mod tests {
         }
         for alg in [&rcgen::PKCS_ECDSA_P521_SHA512, &rcgen::PKCS_ED25519] {
             let key = KeyPair::generate_for(alg).expect("keygen");
-            assert_eq!(KeyType::of_public_key(&public_key_info(&key)), None, "{alg:?}");
+            assert_eq!(
+                KeyType::of_public_key(&public_key_info(&key)),
+                None,
+                "{alg:?}"
+            );
         }
         assert_eq!(KeyType::of_public_key(b"not DER"), None);
     }

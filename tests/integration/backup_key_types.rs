@@ -110,7 +110,8 @@ fn a_foreign_pfx_with_a_p384_root_key_restores_recording_p384() {
     assert_code(&out, 0, "list");
     let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
-        listed["certificates"][0]["key_type"], "p384",
+        listed["certificates"][0]["key_type"],
+        "p384",
         "{}",
         describe(&out)
     );

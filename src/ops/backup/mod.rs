@@ -31,8 +31,7 @@ pub use restore::{
 pub use rotation::backup_name_key;
 pub use state::STATE_BAG_NAME;
 pub use verify::{
-    BackupEntry, BackupVerification, root_key_from_backup, verify_backup_bytes,
-    verify_backup_file,
+    BackupEntry, BackupVerification, root_key_from_backup, verify_backup_bytes, verify_backup_file,
 };
 
 use crate::domain::secret::{Password, SecretBytes};

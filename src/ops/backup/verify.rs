@@ -239,8 +239,7 @@ mod tests {
             }],
             ..PfxContents::default()
         };
-        let bytes =
-            write_pfx(&contents, &Password::new("pw"), PfxEncryption::Modern).expect("pfx");
+        let bytes = write_pfx(&contents, &Password::new("pw"), PfxEncryption::Modern).expect("pfx");
         let path = dir.join("root.pfx");
         crate::store::atomic::write_atomic(
             &path,
@@ -276,7 +275,9 @@ mod tests {
         let refused = root_key_from_backup(&path, &Password::new("pw")).expect_err("refused");
         assert_eq!(refused.kind(), ErrorKind::Authentication);
         assert!(
-            refused.message().contains("does not belong to its root certificate"),
+            refused
+                .message()
+                .contains("does not belong to its root certificate"),
             "{}",
             refused.message()
         );
