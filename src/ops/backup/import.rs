@@ -75,7 +75,7 @@ fn entry_of(d: &CertificateDetails) -> Result<Entry> {
     } else {
         CertKind::Client
     };
-    let key_type = key_type_of(kind, d)?;
+    let key_type = supported_key_type(kind, d)?;
     let entry = Entry::issued(kind, &name, key_type, d);
     // The names come from outside: the same rule as for every other name.
     entry.check_name().map_err(|e| {
@@ -92,7 +92,7 @@ fn entry_of(d: &CertificateDetails) -> Result<Entry> {
 
 /// The key type of a certificate's public key; a key qvca cannot issue or sign with (ECDSA
 /// P-521, Ed25519, RSA of another size) is refused rather than recorded as another type.
-fn key_type_of(kind: CertKind, d: &CertificateDetails) -> Result<KeyType> {
+fn supported_key_type(kind: CertKind, d: &CertificateDetails) -> Result<KeyType> {
     KeyType::of_public_key(&d.spki_der).ok_or_else(|| {
         Error::failed(format!(
             "the {} certificate with serial {} cannot be restored: it has an {} key, which \

@@ -87,7 +87,7 @@ pub fn verify_backup_file(path: &Path, password: &Password) -> Result<BackupVeri
 
 /// The bytes of a backup file: a missing file is "not found" (exit 6), an empty one is no
 /// backup (exit 4).
-pub(super) fn read_backup_file(path: &Path) -> Result<SecretBytes> {
+fn read_backup_file(path: &Path) -> Result<SecretBytes> {
     let bytes = crate::input::read_limited(path, crate::input::PKCS12_LIMIT, "the backup file")
         .map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
@@ -116,7 +116,7 @@ pub fn verify_backup_bytes(
 }
 
 /// Opens backup bytes under `password` (its MAC must verify) and checks their contents.
-pub(super) fn open_contents(
+fn open_contents(
     bytes: &[u8],
     password: &Password,
     path: &Path,
