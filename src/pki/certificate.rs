@@ -256,43 +256,74 @@ struct RsaPublicKey<'a> {
     _public_exponent: der::asn1::UintRef<'a>,
 }
 
+/// The algorithm of a public key and its size or curve, read from its SubjectPublicKeyInfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKeyAlgorithm {
+    /// RSA with a modulus of this many bits (`None`: the key is malformed).
+    Rsa(Option<usize>),
+    /// ECDSA on the named curve with this OID (`None`: no named curve).
+    Ecdsa(Option<ObjectIdentifier>),
+    /// Ed25519.
+    Ed25519,
+    /// Another algorithm, by its OID.
+    Other(ObjectIdentifier),
+    /// Not a SubjectPublicKeyInfo at all.
+    Unreadable,
+}
+
+impl PublicKeyAlgorithm {
+    /// Reads the algorithm, and the RSA modulus size or the ECDSA curve, of a
+    /// SubjectPublicKeyInfo (DER).
+    pub fn of(spki_der: &[u8]) -> Self {
+        let Ok(spki) = x509_cert::spki::SubjectPublicKeyInfoRef::from_der(spki_der) else {
+            return Self::Unreadable;
+        };
+        let oid = spki.algorithm.oid;
+        if oid == rfc5912::RSA_ENCRYPTION {
+            let bits = spki
+                .subject_public_key
+                .as_bytes()
+                .and_then(|raw| RsaPublicKey::from_der(raw).ok())
+                .map(|k| {
+                    let m = k.modulus.as_bytes();
+                    m.len() * 8 - m.first().map_or(0, |b| b.leading_zeros() as usize)
+                });
+            return Self::Rsa(bits);
+        }
+        if oid == rfc5912::ID_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+            return Self::Ecdsa(curve);
+        }
+        if oid == const_oid::db::rfc8410::ID_ED_25519 {
+            return Self::Ed25519;
+        }
+        Self::Other(oid)
+    }
+}
+
+impl std::fmt::Display for PublicKeyAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rsa(Some(bits)) => write!(f, "RSA {bits}"),
+            Self::Rsa(None) => f.write_str("RSA (malformed)"),
+            Self::Ecdsa(Some(c)) if *c == rfc5912::SECP_256_R_1 => f.write_str("ECDSA P-256"),
+            Self::Ecdsa(Some(c)) if *c == rfc5912::SECP_384_R_1 => f.write_str("ECDSA P-384"),
+            Self::Ecdsa(Some(c)) if *c == rfc5912::SECP_521_R_1 => f.write_str("ECDSA P-521"),
+            Self::Ecdsa(Some(c)) => write!(f, "ECDSA {c}"),
+            Self::Ecdsa(None) => f.write_str("ECDSA"),
+            Self::Ed25519 => f.write_str("Ed25519"),
+            Self::Other(oid) => write!(f, "{oid}"),
+            Self::Unreadable => f.write_str("unknown"),
+        }
+    }
+}
+
 /// Describes a SubjectPublicKeyInfo as "RSA 2048", "ECDSA P-256", ...
 pub fn describe_public_key(spki_der: &[u8]) -> String {
-    let Ok(spki) = x509_cert::spki::SubjectPublicKeyInfoRef::from_der(spki_der) else {
-        return "unknown".into();
-    };
-    let oid = spki.algorithm.oid;
-    if oid == rfc5912::RSA_ENCRYPTION {
-        let bits = spki
-            .subject_public_key
-            .as_bytes()
-            .and_then(|raw| RsaPublicKey::from_der(raw).ok())
-            .map(|k| {
-                let m = k.modulus.as_bytes();
-                m.len() * 8 - m.first().map_or(0, |b| b.leading_zeros() as usize)
-            });
-        return match bits {
-            Some(bits) => format!("RSA {bits}"),
-            None => "RSA (malformed)".into(),
-        };
-    }
-    if oid == rfc5912::ID_EC_PUBLIC_KEY {
-        let curve = spki
-            .algorithm
-            .parameters
-            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-        return match curve {
-            Some(c) if c == rfc5912::SECP_256_R_1 => "ECDSA P-256".into(),
-            Some(c) if c == rfc5912::SECP_384_R_1 => "ECDSA P-384".into(),
-            Some(c) if c == rfc5912::SECP_521_R_1 => "ECDSA P-521".into(),
-            Some(c) => format!("ECDSA {c}"),
-            None => "ECDSA".into(),
-        };
-    }
-    if oid == const_oid::db::rfc8410::ID_ED_25519 {
-        return "Ed25519".into();
-    }
-    oid.to_string()
+    PublicKeyAlgorithm::of(spki_der).to_string()
 }
 
 /// Encodes DER as PEM with the given label ("CERTIFICATE", "X509 CRL", ...), LF line endings.

@@ -69,15 +69,18 @@ impl KeyType {
         }
     }
 
-    /// The key type of a public key (SubjectPublicKeyInfo DER), or `None` when it is none of
-    /// the types `--key-type` allows (RSA of another size, another curve, Ed25519, ...).
+    /// The key type of a public key (SubjectPublicKeyInfo DER), read from its algorithm and
+    /// its RSA modulus size or ECDSA curve; `None` when it is none of the types `--key-type`
+    /// allows (RSA of another size, another curve, Ed25519, ...).
     pub fn of_public_key(spki_der: &[u8]) -> Option<KeyType> {
-        match crate::pki::certificate::describe_public_key(spki_der).as_str() {
-            "RSA 2048" => Some(KeyType::Rsa2048),
-            "RSA 3072" => Some(KeyType::Rsa3072),
-            "RSA 4096" => Some(KeyType::Rsa4096),
-            "ECDSA P-256" => Some(KeyType::P256),
-            "ECDSA P-384" => Some(KeyType::P384),
+        use crate::pki::certificate::PublicKeyAlgorithm;
+        use const_oid::db::rfc5912::{SECP_256_R_1, SECP_384_R_1};
+        match PublicKeyAlgorithm::of(spki_der) {
+            PublicKeyAlgorithm::Rsa(Some(2048)) => Some(KeyType::Rsa2048),
+            PublicKeyAlgorithm::Rsa(Some(3072)) => Some(KeyType::Rsa3072),
+            PublicKeyAlgorithm::Rsa(Some(4096)) => Some(KeyType::Rsa4096),
+            PublicKeyAlgorithm::Ecdsa(Some(curve)) if curve == SECP_256_R_1 => Some(KeyType::P256),
+            PublicKeyAlgorithm::Ecdsa(Some(curve)) if curve == SECP_384_R_1 => Some(KeyType::P384),
             _ => None,
         }
     }
@@ -399,6 +402,26 @@ mod tests {
         assert_eq!("RSA2048".parse::<KeyType>().expect("ok"), KeyType::Rsa2048);
         assert_eq!("p384".parse::<KeyType>().expect("ok"), KeyType::P384);
         assert!("dsa1024".parse::<KeyType>().is_err());
+    }
+
+    #[test]
+    fn the_key_type_comes_from_the_public_key_and_other_keys_have_none() {
+        for key_type in [KeyType::Rsa2048, KeyType::P256, KeyType::P384] {
+            let key = key_type.generate().expect("keygen");
+            assert_eq!(
+                KeyType::of_public_key(&public_key_info(&key)),
+                Some(key_type)
+            );
+        }
+        for alg in [&rcgen::PKCS_ECDSA_P521_SHA512, &rcgen::PKCS_ED25519] {
+            let key = KeyPair::generate_for(alg).expect("keygen");
+            assert_eq!(
+                KeyType::of_public_key(&public_key_info(&key)),
+                None,
+                "{alg:?}"
+            );
+        }
+        assert_eq!(KeyType::of_public_key(b"not DER"), None);
     }
 
     #[test]

@@ -238,6 +238,58 @@ fn write_via_temp(
     Ok(())
 }
 
+/// A file written and synced under a temporary name in its target's folder, not named yet:
+/// the caller reads it back from disk and checks it ([`UnnamedFile::read_back`]) before
+/// [`UnnamedFile::name`] gives it its final name. Dropped unnamed, it is removed, so a check
+/// that fails leaves nothing behind.
+pub struct UnnamedFile {
+    temp: tempfile::NamedTempFile,
+}
+
+impl UnnamedFile {
+    /// Writes `data` to a new owner-only file `<prefix><random><suffix>` in `dir` (created
+    /// exclusively) and syncs it.
+    pub fn write(dir: &Path, prefix: &str, suffix: &str, data: &[u8]) -> Result<Self> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(suffix)
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("creating a temporary file in", dir, e))?;
+        temp.write_all(data)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| Error::io("writing", temp.path(), e))?;
+        Ok(Self { temp })
+    }
+
+    /// The temporary file's path (to name it in messages).
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The file's contents as they reached the disk.
+    pub fn read_back(&self) -> Result<Vec<u8>> {
+        std::fs::read(self.temp.path()).map_err(|e| Error::io("reading back", self.temp.path(), e))
+    }
+
+    /// Renames the file to `target` and syncs the folder. An existing file at `target` is
+    /// replaced only when `replace`; `rename_error` turns a failed rename into the caller's
+    /// error (`AlreadyExists`: something appeared at `target` meanwhile).
+    pub fn name(
+        self,
+        target: &Path,
+        replace: bool,
+        rename_error: impl FnOnce(std::io::Error) -> Error,
+    ) -> Result<()> {
+        let renamed = if replace {
+            self.temp.persist(target)
+        } else {
+            self.temp.persist_noclobber(target)
+        };
+        renamed.map_err(|e| rename_error(e.error))?;
+        sync_dir(parent_dir(target))
+    }
+}
+
 /// Makes the directory entries of `dir` (renames, new files) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
@@ -290,5 +342,32 @@ mod tests {
         }
         let leftovers = std::fs::read_dir(dir.path()).expect("ls").count();
         assert_eq!(leftovers, 1, "no temporary files are left behind");
+    }
+
+    #[test]
+    fn an_unnamed_file_is_read_back_before_it_is_named_and_vanishes_unless_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("backup.pfx");
+        let unnamed = UnnamedFile::write(dir.path(), ".t-", ".partial", b"one").expect("write");
+        assert_eq!(unnamed.read_back().expect("read back"), b"one");
+        assert!(!target.exists(), "not named before it is checked");
+        drop(unnamed);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+
+        std::fs::write(&target, b"old").expect("plant");
+        let unnamed = UnnamedFile::write(dir.path(), ".t-", ".partial", b"two").expect("write");
+        let refused = unnamed
+            .name(&target, false, |e| {
+                Error::refused(format!("{:?}", e.kind()))
+            })
+            .expect_err("never replaces without being asked to");
+        assert_eq!(refused.kind(), crate::ErrorKind::Refused);
+        assert_eq!(std::fs::read(&target).expect("read"), b"old");
+        let unnamed = UnnamedFile::write(dir.path(), ".t-", ".partial", b"three").expect("write");
+        unnamed
+            .name(&target, true, |e| Error::io("naming", &target, e))
+            .expect("replace");
+        assert_eq!(std::fs::read(&target).expect("read"), b"three");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
     }
 }

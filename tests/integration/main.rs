@@ -6,6 +6,7 @@
 
 mod architecture;
 mod backup;
+mod backup_key_types;
 mod bad_input;
 mod cli;
 mod concurrency;

@@ -217,13 +217,13 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> qvca::Result<u8> {
         Some(path) => read_input(path)?,
         None => read_stdin()?,
     };
-    let old = qvca::ops::backup::secrets_key_from_backup(
+    let old = SecretsKey::for_root(&qvca::ops::backup::root_key_from_backup(
         &args.from_backup,
         &ctx.pfx_password(
             Purpose::Existing,
             &format!("backup password of {}", args.from_backup.display()),
         )?,
-    )?;
+    )?)?;
     let new = current_key(ctx)?;
     let contexts = if args.context.is_empty() {
         vec![String::new()]
