@@ -335,11 +335,9 @@ impl HsmSecretsKey {
                 self.kid
             )));
         }
-        let body = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| {
-                Error::authentication("the secrets token's data is not unpadded base64url")
-            })?;
+        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| {
+            Error::authentication("the secrets token's data is not unpadded base64url")
+        })?;
         if body.len() < SALT_LEN + TAG_LEN {
             return Err(Error::authentication(
                 "the secrets token is too short to be one",

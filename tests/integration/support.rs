@@ -104,6 +104,8 @@ pub fn bare_qvca() -> Command {
         "QVCA_PFX_PASSWORD_FILE",
         "QVCA_NEW_PASSWORD",
         "QVCA_NEW_PASSWORD_FILE",
+        "QVCA_PKCS11_MODULE",
+        "QVCA_PKCS11_PIN",
         "XDG_DATA_HOME",
     ] {
         cmd.env_remove(var);

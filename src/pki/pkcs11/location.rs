@@ -239,21 +239,27 @@ impl TokenKeyLocation {
         timeout: Duration,
         mismatch: impl FnOnce() -> Error,
     ) -> Result<TokenKey> {
-        let what = format!(
-            "reaching the CA's root key ({self}) through the PKCS#11 module {}",
-            module.display()
-        );
+        let what = "reaching the token, logging in and checking the key";
+        let shown = module.display().to_string();
         let (module, pin) = (module.to_path_buf(), pin.clone());
         let (tokens, keys) = (self.token_selector(), self.key_selector());
         let expected_key = expected.clone();
-        let (key, matches) = run_with_deadline(&what, timeout, move || {
+        let (key, matches) = run_with_deadline(what, timeout, move || {
             let session = Module::open(&module)?.token(&tokens)?.login(&pin)?;
             let object = session.find_private_key(&keys)?;
             let pool = SessionPool::new(session, &PoolOptions::default())?;
             let key = TokenKey::new(pool, &object)?;
-            let matches =
-                key.public_key() == &expected_key && key.signs_for(&expected_key)?;
+            let matches = key.public_key() == &expected_key && key.signs_for(&expected_key)?;
             Ok((key, matches))
+        })
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "the CA's root key ({self}, PKCS#11 module {shown}) cannot be used: {}",
+                    e.message()
+                ),
+            )
         })?;
         if !matches {
             return Err(mismatch());
@@ -290,8 +296,19 @@ pub fn resolve_module(given: Option<&Path>, in_uri: Option<&Path>) -> Result<Pat
     })
 }
 
-/// The time limit for reaching a token, logging in and checking the key.
-pub const CONNECT_TIMEOUT: Duration = DEFAULT_CONNECT_TIMEOUT;
+/// The time limit for reaching a token, logging in and checking the key: 60 s (tests built
+/// with the `test-hooks` feature may shorten it with `QVCA_TEST_PKCS11_TIMEOUT_SECS`, to prove
+/// that an unreachable HSM is an error, not a hang).
+pub fn connect_timeout() -> Duration {
+    #[cfg(feature = "test-hooks")]
+    if let Some(secs) = std::env::var("QVCA_TEST_PKCS11_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        return Duration::from_secs(secs);
+    }
+    DEFAULT_CONNECT_TIMEOUT
+}
 
 impl fmt::Display for TokenKeyLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -338,8 +355,14 @@ mod tests {
             location.to_string(),
             "token \"qvca\" (serial 0123abcd), key \"root\" (id 0a0b)"
         );
-        assert_eq!(location.key_selector().id.as_deref(), Some(&[0x0a, 0x0b][..]));
-        assert_eq!(location.token_selector().serial.as_deref(), Some("0123abcd"));
+        assert_eq!(
+            location.key_selector().id.as_deref(),
+            Some(&[0x0a, 0x0b][..])
+        );
+        assert_eq!(
+            location.token_selector().serial.as_deref(),
+            Some("0123abcd")
+        );
     }
 
     #[test]
@@ -349,7 +372,9 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         let msg = refused(recorded("pkcs11:token=qvca;pin-value=hunter2"));
         assert!(!msg.contains("hunter2"), "{msg}");
-        assert!(refused(recorded("pkcs11:token=qvca?pin-source=file:/etc/pin")).contains("pin-source"));
+        assert!(
+            refused(recorded("pkcs11:token=qvca?pin-source=file:/etc/pin")).contains("pin-source")
+        );
         assert!(refused(recorded("http://x")).contains("settings.root_key.uri"));
         assert!(refused(recorded("pkcs11:token=other")).contains("token="));
         assert!(refused(recorded("pkcs11:object=other")).contains("object="));
@@ -373,7 +398,10 @@ mod tests {
     fn the_module_comes_from_the_option_first_then_the_uri() {
         let uri = Path::new("/usr/lib/uri.so");
         let given = Path::new("/opt/given.so");
-        assert_eq!(resolve_module(Some(given), Some(uri)).expect("given"), given);
+        assert_eq!(
+            resolve_module(Some(given), Some(uri)).expect("given"),
+            given
+        );
         assert_eq!(resolve_module(None, Some(uri)).expect("uri"), uri);
         let err = resolve_module(None, None).expect_err("none");
         assert!(err.message().contains("--pkcs11-module"), "{err}");

@@ -20,8 +20,8 @@ use cryptoki::object::{ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use der::Encode;
 use der::asn1::UintRef;
-use sha2::{Digest, Sha256, Sha384};
 use rand::Rng;
+use sha2::{Digest, Sha256, Sha384};
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -205,7 +205,6 @@ impl TokenKey {
         let signature = self.sign_message(&challenge)?;
         Ok(expected.verifies(&challenge, &signature))
     }
-
 }
 
 impl rcgen::PublicKeyData for TokenKey {
