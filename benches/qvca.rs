@@ -167,6 +167,7 @@ fn index_json(n: usize) -> Vec<u8> {
         key_protection: qvca::pki::key::KeyProtection::Encrypted,
         created: now,
         root_subject: Default::default(),
+        root_key: None,
     });
     for i in 0..n {
         index.certificates.push(Entry {

@@ -8,6 +8,7 @@ use crate::domain::kind::CertKind;
 use crate::domain::secret::{Password, SecretBytes};
 use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
+use crate::ops::hsm::{TokenAccess, open_root_key};
 use crate::pki::certificate::{CertificateDetails, parse_one_certificate};
 use crate::pki::key::{KeyProtection, KeyProtector};
 use crate::pki::signer::RootKey;
@@ -199,8 +200,20 @@ impl Ca {
     }
 
     /// Decrypts the root key (asking for the CA password only if the CA has one) and checks
-    /// that it belongs to the root certificate.
+    /// that it belongs to the root certificate. A CA whose root key is in a PKCS#11 token needs
+    /// [`Ca::unlock_with`].
     pub fn unlock(&self, password: &dyn Fn() -> Result<Password>) -> Result<RootSigner> {
+        self.unlock_with(password, None)
+    }
+
+    /// Like [`Ca::unlock`]; when the root key lives in a PKCS#11 token, `token` says how to
+    /// reach it (module, PIN): the token is logged in to and its key must sign for the root
+    /// certificate ([`crate::ops::hsm::open_root_key`]). Leaf keys stay under the CA password.
+    pub fn unlock_with(
+        &self,
+        password: &dyn Fn() -> Result<Password>,
+        token: Option<&TokenAccess<'_>>,
+    ) -> Result<RootSigner> {
         let protector = if self.is_password_protected() {
             KeyProtector::encrypted(password()?)
         } else {
@@ -209,6 +222,24 @@ impl Ca {
         let root_entry = self.root_entry()?;
         let root_der = self.certificate_der(root_entry)?;
         let root = CertificateDetails::from_der(&root_der)?;
+        if let Some(location) = &self.index.settings.root_key {
+            // No root key file to prove the CA password: check it on a stored leaf key before
+            // the token is touched, so that a mistyped password never seals new keys.
+            self.check_password_on_a_leaf_key(&protector)?;
+            let key = open_root_key(
+                location,
+                token,
+                &root.spki_der,
+                &root_entry.serial.to_string(),
+            )?;
+            let issuer = root_issuer(&root_der, key)?;
+            return Ok(RootSigner {
+                issuer,
+                root_der,
+                root,
+                protector,
+            });
+        }
         let key_path = self.store.key_path(&root_entry.serial);
         let key_pem = self.store.read_key_pem(&root_entry.serial)?;
         let pkcs8 = protector.open(key_pem.expose(), &key_path)?;
@@ -227,6 +258,22 @@ impl Ca {
             root,
             protector,
         })
+    }
+
+    /// Opens the newest stored leaf key with `protector`: a wrong CA password is an
+    /// authentication error (exit 4). Nothing to check without a password or without keys.
+    fn check_password_on_a_leaf_key(&self, protector: &KeyProtector) -> Result<()> {
+        if protector.protection() != KeyProtection::Encrypted {
+            return Ok(());
+        }
+        let stored = self.index.certificates.iter().rev().find(|e| {
+            !e.keyless && e.kind != CertKind::Root && self.store.key_path(&e.serial).is_file()
+        });
+        if let Some(entry) = stored {
+            let pem = self.store.read_key_pem(&entry.serial)?;
+            protector.open(pem.expose(), &self.store.key_path(&entry.serial))?;
+        }
+        Ok(())
     }
 
     /// Opens the private key of `entry` with the command's key protector (PKCS#8 DER). A

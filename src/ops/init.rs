@@ -9,8 +9,10 @@ use crate::domain::name::{CommonName, DEFAULT_ROOT_NAME};
 use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::Ca;
+use crate::ops::hsm::{TokenAccess, TokenRootReport, check_key_request, make_root_key};
 use crate::pki::certificate::{CertificateDetails, to_pem};
 use crate::pki::key::{KeyProtector, KeyType};
+use crate::pki::pkcs11::uri::Pkcs11Uri;
 use crate::pki::profile::Profile;
 use crate::pki::signer::RootKey;
 use crate::store::{CaLock, Durability, Entry, Index, Settings, StagedDir, Staging, Store};
@@ -56,7 +58,14 @@ pub struct InitReport {
     /// Where the replaced CA was moved (with `--force`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_ca_moved_to: Option<PathBuf>,
+    /// The root key in a PKCS#11 token (`init --key URI`): where, and whether it was generated
+    /// or an existing key was used. Absent for a key file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<TokenRootReport>,
 }
+
+/// The root key of `init --key URI`: the URI naming it and how to reach its token.
+type InToken<'a> = Option<(&'a Pkcs11Uri, &'a TokenAccess<'a>)>;
 
 /// Describes the CA in `dir` for a refusal or confirmation message, if there is one.
 pub fn describe_existing(dir: &Path) -> Option<String> {
@@ -89,6 +98,26 @@ pub fn refuse_existing(dir: &Path) -> Result<()> {
 /// new CA is built in a staging directory next to the old one (locked from the start) and
 /// swapped in while the old CA's lock is held, and the old one is kept aside.
 pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
+    init_with(dir, request, None)
+}
+
+/// Like [`init`], with the root key in the PKCS#11 token `uri` names (`init --key URI`): the
+/// key is used when it exists, else generated there (labelled with the URI's `object=`, of
+/// the request's key type), and the root certificate is signed in the token. Leaf keys stay
+/// files protected as the request says. The CA directory records where the key lives.
+pub fn init_in_token(
+    dir: &Path,
+    request: InitRequest,
+    uri: &Pkcs11Uri,
+    access: &TokenAccess<'_>,
+) -> Result<InitReport> {
+    // A URI that names no key, or no module to load, is refused before the CA directory is
+    // touched.
+    check_key_request(uri, access)?;
+    init_with(dir, request, Some((uri, access)))
+}
+
+fn init_with(dir: &Path, request: InitRequest, in_token: InToken<'_>) -> Result<InitReport> {
     let now = OffsetDateTime::now_utc();
     let dir = &crate::store::normalized(dir);
     let store = Store::at(dir);
@@ -102,7 +131,7 @@ pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
                 dir.display()
             )));
         }
-        return create_root(&store, &lock, &request, now);
+        return create_root(&store, &lock, &request, in_token, now);
     }
     if !request.force {
         refuse_existing(dir)?;
@@ -114,7 +143,7 @@ pub fn init(dir: &Path, request: InitRequest) -> Result<InitReport> {
     let lock = staged
         .lock()
         .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
-    let mut report = create_root(&staged_store, lock, &request, now)?;
+    let mut report = create_root(&staged_store, lock, &request, in_token, now)?;
     let installed = staged.install(&refuse_unless_ca, now)?;
     crate::store::crash_point("init-after-swap");
     report.ca_dir = dir.clone();
@@ -138,6 +167,7 @@ fn create_root(
     store: &Store,
     lock: &CaLock,
     request: &InitRequest,
+    in_token: InToken<'_>,
     now: OffsetDateTime,
 ) -> Result<InitReport> {
     let profile = &request.profile;
@@ -153,30 +183,50 @@ fn create_root(
     let days = request.days.unwrap_or(profile.validity_days);
     let serial = Serial::random();
 
-    let key = RootKey::from_key_pair(key_type.generate()?);
+    let (key, key_type, token_report) = match in_token {
+        None => (RootKey::from_key_pair(key_type.generate()?), key_type, None),
+        Some((uri, access)) => {
+            let made = make_root_key(uri, key_type, request.key_type.is_some(), access)?;
+            (made.key, made.key_type, Some(made.report))
+        }
+    };
     let params =
         crate::ops::issue::root_params(profile, &common_name, key_type, days, &serial, now);
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| Error::failed(format!("self-signing the root failed: {e}")))?;
+    let cert = params.self_signed(&key).map_err(|e| {
+        Error::failed(format!(
+            "self-signing the root failed: {}",
+            crate::pki::signer::signing_failure(&e)
+        ))
+    })?;
     let der = cert.der().to_vec();
     let details = CertificateDetails::from_der(&der)?;
-    let pkcs8 = key
-        .key_material()
-        .ok_or_else(|| Error::failed("a new software root key has no bytes (impossible)"))?;
-    let sealed = request.protector.seal(pkcs8.expose())?;
-    store.write_cert_and_key(
-        &serial,
-        to_pem("CERTIFICATE", &der).as_bytes(),
-        sealed.expose(),
-        Durability::Synced,
-    )?;
+    key.check_matches(&details.spki_der, || {
+        Error::failed("the new root certificate does not carry the root key (impossible)")
+    })?;
+    match key.key_material() {
+        Some(pkcs8) => {
+            let sealed = request.protector.seal(pkcs8.expose())?;
+            store.write_cert_and_key(
+                &serial,
+                to_pem("CERTIFICATE", &der).as_bytes(),
+                sealed.expose(),
+                Durability::Synced,
+            )?;
+        }
+        // The key stays in the token: only the certificate is written.
+        None => store.write_cert(
+            &serial,
+            to_pem("CERTIFICATE", &der).as_bytes(),
+            Durability::Synced,
+        )?,
+    }
 
     let mut index = Index::new(Settings {
         root_cn: common_name.clone(),
         key_protection: request.protector.protection(),
         created: now,
         root_subject: profile.subject.clone(),
+        root_key: key.token_location().cloned(),
     });
     index.certificates.push(Entry::issued(
         CertKind::Root,
@@ -200,5 +250,6 @@ fn create_root(
         password_protected: request.protector.protection()
             == crate::pki::key::KeyProtection::Encrypted,
         replaced_ca_moved_to: None,
+        root_key: token_report,
     })
 }

@@ -327,8 +327,9 @@ fn make_one(
     let params = leaf_params(request, &options.profile, key_type, validity, serial)?;
     let signing_failed = |e: rcgen::Error| {
         Error::failed(format!(
-            "signing the certificate for {} failed: {e}",
-            request.name
+            "signing the certificate for {} failed: {}",
+            request.name,
+            crate::pki::signer::signing_failure(&e)
         ))
     };
     let (der, sealed_key) = match &request.key_source {

@@ -189,9 +189,12 @@ pub fn renew_root(
         &serial,
         now,
     );
-    let cert = params
-        .self_signed(signer.root_key())
-        .map_err(|e| Error::failed(format!("self-signing the renewed root failed: {e}")))?;
+    let cert = params.self_signed(signer.root_key()).map_err(|e| {
+        Error::failed(format!(
+            "self-signing the renewed root failed: {}",
+            crate::pki::signer::signing_failure(&e)
+        ))
+    })?;
     let der = cert.der().to_vec();
     let details = CertificateDetails::from_der(&der)?;
     if details.subject != signer.root().subject {
@@ -202,14 +205,23 @@ pub fn renew_root(
             signer.root().subject
         )));
     }
-    // The key stays the same: store the sealed key file again under the new serial.
-    let sealed_key = ca.store().read_key_pem(&old.serial)?;
-    ca.store().write_cert_and_key(
-        &serial,
-        to_pem("CERTIFICATE", &der).as_bytes(),
-        sealed_key.expose(),
-        Durability::Synced,
-    )?;
+    // The key stays the same: store the sealed key file again under the new serial (a key in
+    // a token has no file: only the certificate is written).
+    if signer.root_key().token_location().is_some() {
+        ca.store().write_cert(
+            &serial,
+            to_pem("CERTIFICATE", &der).as_bytes(),
+            Durability::Synced,
+        )?;
+    } else {
+        let sealed_key = ca.store().read_key_pem(&old.serial)?;
+        ca.store().write_cert_and_key(
+            &serial,
+            to_pem("CERTIFICATE", &der).as_bytes(),
+            sealed_key.expose(),
+            Durability::Synced,
+        )?;
+    }
     ca.index_mut().certificates.push(Entry::issued(
         CertKind::Root,
         &settings.root_cn,
@@ -345,9 +357,12 @@ pub fn write_crl(
         revoked_certs,
         key_identifier_method: rcgen::KeyIdMethod::Sha256,
     };
-    let crl = params
-        .signed_by(signer.issuer())
-        .map_err(|e| Error::failed(format!("signing the CRL failed: {e}")))?;
+    let crl = params.signed_by(signer.issuer()).map_err(|e| {
+        Error::failed(format!(
+            "signing the CRL failed: {}",
+            crate::pki::signer::signing_failure(&e)
+        ))
+    })?;
     let pem = crl
         .pem()
         .map_err(|e| Error::failed(format!("encoding the CRL failed: {e}")))?;

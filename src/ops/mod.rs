@@ -5,6 +5,7 @@ pub mod backup;
 pub mod ca;
 pub mod doctor;
 pub mod export;
+pub mod hsm;
 pub mod init;
 pub mod inventory;
 pub mod issue;

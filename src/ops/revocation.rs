@@ -347,6 +347,7 @@ mod tests {
             key_protection: KeyProtection::None,
             created: OffsetDateTime::now_utc(),
             root_subject: crate::domain::subject::SubjectFields::default(),
+            root_key: None,
         });
         index.certificates = entries;
         index.crl_number = crl_number;

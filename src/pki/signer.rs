@@ -2,8 +2,8 @@
 //!
 //! Everything the root signs (the root certificate itself, Server and Client certificates,
 //! signed requests, CRLs, a renewed root) goes through a [`RootKey`], which rcgen uses as its
-//! [`rcgen::SigningKey`]. Today the key is a software key decrypted from the CA's key file; a
-//! key that never leaves a token signs through the same type.
+//! [`rcgen::SigningKey`]. The key is either a software key decrypted from the CA's key file, or
+//! a key in a PKCS#11 token ([`crate::pki::pkcs11`]) that signs there and never leaves it.
 //!
 //! The SecretsKey (version 1) is derived from the root's private key bytes, so it asks
 //! [`RootKey::key_material`] whether those bytes can be read: a software key says yes, a key
@@ -12,6 +12,9 @@
 use crate::domain::secret::SecretBytes;
 use crate::error::{Error, Result};
 use crate::pki::key::key_pair_from_pkcs8;
+use crate::pki::pkcs11::location::TokenKeyLocation;
+use crate::pki::pkcs11::public_key::PublicKey;
+use crate::pki::pkcs11::signer::{TokenKey, take_last_error};
 use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm, SigningKey};
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +34,14 @@ enum Backend {
         /// Its PKCS#8 DER (zeroized when dropped).
         pkcs8: SecretBytes,
     },
+    /// A key in a PKCS#11 token: it signs there (through a pool of sessions, so several
+    /// threads sign at once) and its bytes never leave the token.
+    Token {
+        /// The key, as rcgen signs with it.
+        key: TokenKey,
+        /// Where it lives, as the CA directory records it.
+        location: TokenKeyLocation,
+    },
 }
 
 impl RootKey {
@@ -46,6 +57,13 @@ impl RootKey {
         Self::software(pair, pkcs8)
     }
 
+    /// A key in a PKCS#11 token, opened (logged in) already, at `location`.
+    pub fn in_token(key: TokenKey, location: TokenKeyLocation) -> Self {
+        Self {
+            backend: Arc::new(Backend::Token { key, location }),
+        }
+    }
+
     fn software(pair: KeyPair, pkcs8: SecretBytes) -> Self {
         Self {
             backend: Arc::new(Backend::Software { pair, pkcs8 }),
@@ -58,13 +76,18 @@ impl RootKey {
     }
 
     /// Checks that this key is the key of a certificate with SubjectPublicKeyInfo `spki_der`;
-    /// `refusal` is the error when it is not.
+    /// `refusal` is the error when it is not. A key in a token must also sign a challenge that
+    /// verifies under the certificate's key (its public key object could be stale).
     pub fn check_matches(&self, spki_der: &[u8], refusal: impl FnOnce() -> Error) -> Result<()> {
-        if self.public_key_info() == spki_der {
-            Ok(())
-        } else {
-            Err(refusal())
+        if self.public_key_info() != spki_der {
+            return Err(refusal());
         }
+        if let Backend::Token { key, .. } = self.backend.as_ref()
+            && !key.signs_for(&PublicKey::from_spki_der(spki_der)?)?
+        {
+            return Err(refusal());
+        }
+        Ok(())
     }
 
     /// The private key's bytes (PKCS#8 DER) when they can be read: `Some` for a software key.
@@ -72,13 +95,24 @@ impl RootKey {
     pub fn key_material(&self) -> Option<&SecretBytes> {
         match self.backend.as_ref() {
             Backend::Software { pkcs8, .. } => Some(pkcs8),
+            Backend::Token { .. } => None,
         }
     }
 
-    /// Where the key lives, for messages: "key file" for a software key.
+    /// Where the key lives, for messages: "key file" for a software key, "PKCS#11 token" for
+    /// a key in a token.
     pub fn location(&self) -> &'static str {
         match self.backend.as_ref() {
             Backend::Software { .. } => "key file",
+            Backend::Token { .. } => "PKCS#11 token",
+        }
+    }
+
+    /// The token and key that hold a key in a token; `None` for a software key.
+    pub fn token_location(&self) -> Option<&TokenKeyLocation> {
+        match self.backend.as_ref() {
+            Backend::Software { .. } => None,
+            Backend::Token { location, .. } => Some(location),
         }
     }
 }
@@ -95,12 +129,14 @@ impl PublicKeyData for RootKey {
     fn der_bytes(&self) -> &[u8] {
         match self.backend.as_ref() {
             Backend::Software { pair, .. } => pair.der_bytes(),
+            Backend::Token { key, .. } => key.der_bytes(),
         }
     }
 
     fn algorithm(&self) -> &'static SignatureAlgorithm {
         match self.backend.as_ref() {
             Backend::Software { pair, .. } => pair.algorithm(),
+            Backend::Token { key, .. } => key.algorithm(),
         }
     }
 }
@@ -109,8 +145,20 @@ impl SigningKey for RootKey {
     fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
         match self.backend.as_ref() {
             Backend::Software { pair, .. } => pair.sign(msg),
+            Backend::Token { key, .. } => key.sign(msg),
         }
     }
+}
+
+/// What an rcgen signing failure says for a person: for a key in a token, the token's own
+/// error (rcgen's says only "remote key error"), else rcgen's message.
+pub fn signing_failure(err: &rcgen::Error) -> String {
+    if matches!(err, rcgen::Error::RemoteKeyError)
+        && let Some(inner) = take_last_error()
+    {
+        return inner.message().to_owned();
+    }
+    err.to_string()
 }
 
 #[cfg(test)]

@@ -18,7 +18,11 @@
 //! with AES-256-GCM under the SecretsKey, a fresh random 96-bit nonce per value, and the
 //! associated data `qvca:v1:<kid>:<context>`, which binds the version, the key id and the
 //! context label: a token moved to another context no longer decrypts.
+//!
+//! A CA whose root key lives in a PKCS#11 token cannot derive version 1 (the token never gives
+//! out the key's bytes): its SecretsKey is version 2, a key kept in the token ([`hsm`]).
 
+pub mod hsm;
 mod lines;
 mod scan;
 mod token;
@@ -62,6 +66,11 @@ impl KeyId {
         let mut id = [0u8; 8];
         id.copy_from_slice(&bytes);
         Some(Self(id))
+    }
+
+    /// The 8 bytes (version 2 binds them into every data key).
+    pub fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
     }
 }
 

@@ -77,6 +77,12 @@ pub struct Settings {
     /// The root's subject fields besides its common name (to renew it with the same subject).
     #[serde(default, deserialize_with = "checked_subject")]
     pub root_subject: crate::domain::subject::SubjectFields,
+    /// Where the root key lives when it is in a PKCS#11 token (`init --key URI`): the URI
+    /// without any PIN, the token's label and serial, the key's label and id. Absent for a CA
+    /// whose root key is a key file (whose index stays byte for byte as before). Checked while
+    /// it is deserialized: a `pin-value` or malformed URI is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<crate::pki::pkcs11::location::TokenKeyLocation>,
 }
 
 /// What became of a certificate after it was issued.
@@ -529,6 +535,44 @@ mod tests {
         value["settings"]["root_cn"] = "../../y".into();
         let err = serde_json::from_value::<Index>(value).expect_err("root_cn");
         assert!(err.to_string().contains("settings.root_cn"), "{err}");
+    }
+
+    #[test]
+    fn a_file_key_index_has_no_root_key_field_and_a_token_one_is_checked_when_read() {
+        let json = index_json("QlikViewCA", "QVS01");
+        let index = Index::parse(json.as_bytes(), Path::new("index.json")).expect("valid");
+        assert_eq!(index.settings.root_key, None);
+        let written = String::from_utf8(index.to_json().expect("json")).expect("utf-8");
+        assert!(!written.contains("root_key"), "{written}");
+
+        let mut value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        value["settings"]["root_key"] = serde_json::json!({
+            "uri": "pkcs11:token=qvca;object=root",
+            "token_label": "qvca",
+            "token_serial": "1a2b",
+            "key_label": "root",
+            "key_id": "0102",
+        });
+        let index = Index::parse(value.to_string().as_bytes(), Path::new("index.json"))
+            .expect("a token root key");
+        let location = index.settings.root_key.as_ref().expect("recorded");
+        assert_eq!(location.key_id(), &[1, 2]);
+        let again = String::from_utf8(index.to_json().expect("json")).expect("utf-8");
+        assert!(
+            again.contains("\"uri\": \"pkcs11:token=qvca;object=root\""),
+            "{again}"
+        );
+
+        value["settings"]["root_key"]["uri"] = "pkcs11:token=qvca?pin-value=hunter2".into();
+        let err = Index::parse(value.to_string().as_bytes(), Path::new("index.json"))
+            .expect_err("pin-value");
+        assert_eq!(err.kind(), crate::error::ErrorKind::Failed);
+        assert!(err.message().contains("pin-value"), "{err}");
+        assert!(!err.message().contains("hunter2"), "{err}");
+        value["settings"]["root_key"]["uri"] = "pkcs11:token=qvca;object=root%".into();
+        let err = Index::parse(value.to_string().as_bytes(), Path::new("index.json"))
+            .expect_err("malformed");
+        assert!(err.message().contains("settings.root_key.uri"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod crash;
 mod examples;
 mod exports;
 mod fuzz_regressions;
+mod hsm;
 mod hygiene;
 mod interop;
 mod lifecycle;

@@ -96,7 +96,7 @@ impl TestCa {
 }
 
 /// The environment variables qvca reads that a caller could leak into a test's run.
-pub const QVCA_VARIABLES: [&str; 8] = [
+pub const QVCA_VARIABLES: [&str; 10] = [
     "QVCA_DIR",
     "QVCA_PASSWORD",
     "QVCA_PASSWORD_FILE",
@@ -104,6 +104,8 @@ pub const QVCA_VARIABLES: [&str; 8] = [
     "QVCA_PFX_PASSWORD_FILE",
     "QVCA_NEW_PASSWORD",
     "QVCA_NEW_PASSWORD_FILE",
+    "QVCA_PKCS11_MODULE",
+    "QVCA_PKCS11_PIN",
     "XDG_DATA_HOME",
 ];
 

@@ -41,6 +41,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub pfx_password_file: Option<PathBuf>,
 
+    /// The PKCS#11 module (vendor library) of the token that holds the root key, when the
+    /// key's URI has no module-path (e.g. /usr/lib/softhsm/libsofthsm2.so)
+    #[arg(long, global = true, env = "QVCA_PKCS11_MODULE", value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+
+    /// File whose first line is the token's user PIN (else pin-source=file: in the key's URI,
+    /// else the PIN in QVCA_PKCS11_PIN, else a prompt on a terminal)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
+
     /// Machine-readable JSON on stdout
     #[arg(long, global = true)]
     pub json: bool,
@@ -438,6 +448,11 @@ pub struct InitArgs {
     /// Replace an existing CA (the old one is kept aside as <ca-dir>.replaced-<timestamp>)
     #[arg(long)]
     pub force: bool,
+    /// Keep the root key in a PKCS#11 token: an RFC 7512 URI such as
+    /// 'pkcs11:token=QVCA;object=qvca-root'; the key object= names is used if it exists, else
+    /// generated there (never a PIN in the URI: --pin-file, pin-source=file:, QVCA_PKCS11_PIN)
+    #[arg(long, value_name = "URI")]
+    pub key: Option<String>,
 }
 
 /// `issue` subcommands.

@@ -6,6 +6,7 @@ mod commands;
 mod exit;
 mod output;
 mod password;
+mod pin;
 
 use clap::Parser;
 use std::process::ExitCode;

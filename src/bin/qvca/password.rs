@@ -153,26 +153,32 @@ pub fn get_if_given(
 
 /// Unlocks the root of `ca` with the CA password. One typed at a prompt is asked again when it
 /// is wrong, up to [`CA_PASSWORD_TRIES`] times (then exit 4); one from a file or the
-/// environment is tried once. A CA without a password asks nothing.
+/// environment is tried once. A CA without a password asks nothing. A root key in a PKCS#11
+/// token is reached with `--pkcs11-module` and the PIN ([`crate::pin`]).
 pub fn unlock(global: &GlobalArgs, ca: &Ca) -> Result<RootSigner> {
+    let pin = |request: &qvca::ops::hsm::PinRequest<'_>| crate::pin::get(global, request);
+    let token = crate::pin::access(global, &pin);
     let mut tries = 0;
     loop {
         tries += 1;
         let origin = Cell::new(Origin::Given);
-        let result = ca.unlock(&|| {
-            let file = global_file(global, Which::Ca);
-            let (password, from) = resolve(
-                global,
-                file,
-                Which::Ca,
-                Purpose::Existing,
-                "CA password",
-                true,
-            )?
-            .ok_or_else(|| missing(Which::Ca, "CA password"))?;
-            origin.set(from);
-            Ok(password)
-        });
+        let result = ca.unlock_with(
+            &|| {
+                let file = global_file(global, Which::Ca);
+                let (password, from) = resolve(
+                    global,
+                    file,
+                    Which::Ca,
+                    Purpose::Existing,
+                    "CA password",
+                    true,
+                )?
+                .ok_or_else(|| missing(Which::Ca, "CA password"))?;
+                origin.set(from);
+                Ok(password)
+            },
+            Some(&token),
+        );
         match result {
             Err(e)
                 if e.kind() == qvca::ErrorKind::Authentication

@@ -59,6 +59,7 @@ fn index_from_certificates(found: &[FoundCertificate]) -> Result<Index> {
         key_protection: KeyProtection::Encrypted,
         created: OffsetDateTime::now_utc(),
         root_subject: crate::domain::subject::SubjectFields::default(),
+        root_key: None,
     });
     index.certificates = entries;
     Ok(index)

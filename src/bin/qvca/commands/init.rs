@@ -7,14 +7,17 @@ use crate::output::date;
 use crate::password::{Purpose, confirm_change};
 use qvca::domain::kind::CertKind;
 use qvca::domain::name::CommonName;
-use qvca::ops::init::{InitRequest, describe_existing, init, refuse_existing};
+use qvca::ops::init::{InitRequest, describe_existing, init, init_in_token, refuse_existing};
 use qvca::pki::key::KeyProtector;
+use qvca::pki::pkcs11::uri::Pkcs11Uri;
 use qvca::pki::profile::Profile;
 use qvca::store::Store;
 use std::fmt::Write;
 
 /// Runs `init`.
 pub fn run(ctx: &Context, args: &InitArgs) -> qvca::Result<u8> {
+    // A malformed URI (a PIN in it among them) is refused before anything else happens.
+    let key_uri = args.key.as_deref().map(Pkcs11Uri::parse).transpose()?;
     let dir = ctx.ca_dir()?;
     if !args.force {
         // Refuse before reading templates or asking for a password that would not be used.
@@ -46,7 +49,15 @@ pub fn run(ctx: &Context, args: &InitArgs) -> qvca::Result<u8> {
     } else {
         KeyProtector::encrypted(ctx.ca_password(Purpose::New)?)
     };
-    run_init(ctx, &dir, profile, common_name, args, protector)
+    run_init(
+        ctx,
+        &dir,
+        profile,
+        common_name,
+        args,
+        protector,
+        key_uri.as_ref(),
+    )
 }
 
 /// What replacing a root means for encrypted connection strings.
@@ -61,18 +72,23 @@ fn run_init(
     common_name: Option<CommonName>,
     args: &InitArgs,
     protector: KeyProtector,
+    key_uri: Option<&Pkcs11Uri>,
 ) -> qvca::Result<u8> {
-    let report = init(
-        dir,
-        InitRequest {
-            profile,
-            common_name,
-            key_type: args.key_type,
-            days: args.days,
-            protector,
-            force: args.force,
-        },
-    )?;
+    let request = InitRequest {
+        profile,
+        common_name,
+        key_type: args.key_type,
+        days: args.days,
+        protector,
+        force: args.force,
+    };
+    let report = match key_uri {
+        None => init(dir, request)?,
+        Some(uri) => {
+            let pin = |r: &qvca::ops::hsm::PinRequest<'_>| crate::pin::get(ctx.global, r);
+            init_in_token(dir, request, uri, &crate::pin::access(ctx.global, &pin))?
+        }
+    };
     ctx.out.report(&report, |text| {
         let _ = writeln!(
             text,
@@ -84,6 +100,24 @@ fn run_init(
             date(report.not_after)
         );
         let _ = writeln!(text, "SHA-256 fingerprint: {}", report.sha256);
+        if let Some(key) = &report.root_key {
+            let _ = writeln!(
+                text,
+                "The root key is in the PKCS#11 token {:?} (serial {}): key {:?}, id {}, {} \
+                 (module {}). It never leaves the token; the CA directory records {}",
+                key.token_label,
+                key.token_serial,
+                key.key_label,
+                key.key_id,
+                if key.generated {
+                    "generated there now"
+                } else {
+                    "the existing key the URI names"
+                },
+                key.module.display(),
+                key.uri
+            );
+        }
         if let Some(old) = &report.replaced_ca_moved_to {
             let _ = writeln!(text, "The replaced CA was kept in {}.", old.display());
         }

@@ -1,0 +1,220 @@
+//! The root key of a CA in a PKCS#11 token: making (or finding) it for `init --key URI`, and
+//! opening it again for every command that signs.
+//!
+//! The library never asks for anything itself: a command hands over a [`TokenAccess`] that
+//! says which module to load (when the option or environment names one) and how to get the PIN
+//! (the CLI reads `--pin-file`, `pin-source=file:`, `QVCA_PKCS11_PIN` or prompts on a terminal).
+//! Reaching the token, logging in and checking the key happen within
+//! [`connect_timeout`] (60 s), so an unreachable HSM is
+//! a clear error (exit 1) naming the module, the token and the object, never a hang.
+
+use crate::error::{Error, Result};
+use crate::pki::key::KeyType;
+use crate::pki::pkcs11::deadline::run_with_deadline;
+use crate::pki::pkcs11::location::{TokenKeyLocation, connect_timeout, resolve_module};
+use crate::pki::pkcs11::module::Module;
+use crate::pki::pkcs11::pin::Pin;
+use crate::pki::pkcs11::pool::{PoolOptions, SessionPool};
+use crate::pki::pkcs11::public_key::{KeyAlgorithm, PublicKey};
+use crate::pki::pkcs11::signer::TokenKey;
+use crate::pki::pkcs11::token::{KeySelector, TokenSelector};
+use crate::pki::pkcs11::uri::Pkcs11Uri;
+use crate::pki::signer::RootKey;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What a PIN is asked for: the token (for a prompt) and the PIN file the URI names, if any.
+#[derive(Debug, Clone)]
+pub struct PinRequest<'a> {
+    /// The token, for a prompt: `token "qvca" (serial 1a2b)`.
+    pub token: String,
+    /// `pin-source=file:` of the URI given to this command (never from a CA directory).
+    pub pin_source: Option<&'a Path>,
+}
+
+/// How this command reaches a token: the module named by an option or the environment, and
+/// the PIN, asked for only when the token is about to be used.
+pub struct TokenAccess<'a> {
+    /// `--pkcs11-module PATH` or `QVCA_PKCS11_MODULE`; else the URI's `module-path`.
+    pub module: Option<PathBuf>,
+    /// Gets the user PIN of the token described.
+    pub pin: &'a dyn Fn(&PinRequest<'_>) -> Result<Pin>,
+}
+
+impl std::fmt::Debug for TokenAccess<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAccess")
+            .field("module", &self.module)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `init --key` did with the key: where it is, and whether it was made or found.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRootReport {
+    /// The URI recorded in the CA directory (no PIN source).
+    pub uri: String,
+    /// The module that was loaded.
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// The token's serial number.
+    pub token_serial: String,
+    /// The key's label.
+    pub key_label: String,
+    /// The key's id, in hex.
+    pub key_id: String,
+    /// True when `init` generated the key in the token; false when it used the existing key
+    /// the URI names.
+    pub generated: bool,
+}
+
+/// A root key made in (or found in) a token for `init`, with where it lives.
+#[derive(Debug)]
+pub struct TokenRoot {
+    /// The key, ready to sign.
+    pub key: RootKey,
+    /// What to record and report.
+    pub report: TokenRootReport,
+    /// The key type (`--key-type` for a generated key; the existing key's own type).
+    pub key_type: KeyType,
+}
+
+/// Checks what `init --key URI` is asked before anything is touched: the URI names a key
+/// (`object=` and/or `id=`, type private), and one module is named (an option or the
+/// environment, or the URI's `module-path`; two different ones are refused). Returns the
+/// module to load and the key selector (usage errors, exit 2).
+pub fn check_key_request(
+    uri: &Pkcs11Uri,
+    access: &TokenAccess<'_>,
+) -> Result<(PathBuf, KeySelector)> {
+    let selector = KeySelector::from_uri(uri)?;
+    if let (Some(given), Some(in_uri)) = (access.module.as_deref(), uri.module_path())
+        && given != in_uri
+    {
+        return Err(Error::usage(format!(
+            "the URI's module-path ({}) and --pkcs11-module/QVCA_PKCS11_MODULE ({}) name \
+             different modules: give one of them",
+            in_uri.display(),
+            given.display()
+        )));
+    }
+    let module = resolve_module(access.module.as_deref(), uri.module_path())?;
+    Ok((module, selector))
+}
+
+/// Finds the key `uri` names in its token, or generates it there (labelled with `object=`)
+/// when there is none: RSA or ECDSA of `key_type` (for an existing key, `key_type` must match
+/// it when `explicit`). Loading the module, logging in and the key work happen within the
+/// connect time limit.
+pub fn make_root_key(
+    uri: &Pkcs11Uri,
+    key_type: KeyType,
+    explicit: bool,
+    access: &TokenAccess<'_>,
+) -> Result<TokenRoot> {
+    let (module, selector) = check_key_request(uri, access)?;
+    let tokens = TokenSelector::from_uri(uri);
+    let pin = (access.pin)(&PinRequest {
+        token: tokens.to_string(),
+        pin_source: uri.pin_source(),
+    })?;
+    let what = format!(
+        "reaching the token ({tokens}) through the PKCS#11 module {}",
+        module.display()
+    );
+    let (path, given) = (module.clone(), uri.clone());
+    let (token_key, object, token, generated) =
+        run_with_deadline(&what, connect_timeout(), move || {
+            let session = Module::open(&path)?.token(&tokens)?.login(&pin)?;
+            let (object, generated) = match session.find_private_key_if_any(&selector)? {
+                Some(object) => (object, false),
+                None => {
+                    let Some(label) = given.object() else {
+                        return Err(Error::usage(format!(
+                            "no private key with {selector} in the token ({}); to generate \
+                             the root key there, name it with object=LABEL in the URI",
+                            session.token().description()
+                        )));
+                    };
+                    if given.id().is_some() {
+                        return Err(Error::usage(format!(
+                            "no private key with {selector} in the token ({}); qvca gives a \
+                             new key a random id: leave id= out of the URI to generate it",
+                            session.token().description()
+                        )));
+                    }
+                    (session.generate_key_pair(key_type, label)?, true)
+                }
+            };
+            let token = session.token().description().clone();
+            let pool = SessionPool::new(session, &PoolOptions::default())?;
+            Ok((TokenKey::new(pool, &object)?, object, token, generated))
+        })?;
+    let algorithm = token_key.public_key().algorithm();
+    let found_type = algorithm.key_type().ok_or_else(|| {
+        Error::failed(format!(
+            "the key {} in the token is {}, which is not a qvca root key type (rsa2048, \
+             rsa3072, rsa4096, p256, p384)",
+            object.label(),
+            algorithm.name()
+        ))
+    })?;
+    if !generated && explicit && found_type != key_type {
+        return Err(Error::usage(format!(
+            "the existing key {:?} in the token is {found_type}, not the {key_type} that \
+             --key-type asks for: leave --key-type out to use it, or name another key",
+            object.label()
+        )));
+    }
+    let location = TokenKeyLocation::of_key(uri, &token, &object)?;
+    let report = TokenRootReport {
+        uri: location.uri().to_string(),
+        module,
+        token_label: location.token_label().to_owned(),
+        token_serial: location.token_serial().to_owned(),
+        key_label: location.key_label().to_owned(),
+        key_id: hex::encode(location.key_id()),
+        generated,
+    };
+    debug_assert_eq!(KeyAlgorithm::of_key_type(found_type), algorithm);
+    Ok(TokenRoot {
+        key: RootKey::in_token(token_key, location),
+        report,
+        key_type: found_type,
+    })
+}
+
+/// Opens the root key recorded at `location` and checks that it signs for the root
+/// certificate's SubjectPublicKeyInfo `root_spki`; `access` says how to reach the token (none:
+/// a failure that says the command cannot reach it).
+pub fn open_root_key(
+    location: &TokenKeyLocation,
+    access: Option<&TokenAccess<'_>>,
+    root_spki: &[u8],
+    root_serial: &str,
+) -> Result<RootKey> {
+    let Some(access) = access else {
+        return Err(Error::failed(format!(
+            "the root key of this CA lives in a PKCS#11 token ({location}) and this operation \
+             was given no module or PIN to reach it; use the qvca command line, which takes \
+             --pkcs11-module and --pin-file"
+        )));
+    };
+    let module = location.module_to_load(access.module.as_deref())?;
+    let expected = PublicKey::from_spki_der(root_spki)?;
+    let pin = (access.pin)(&PinRequest {
+        token: location.to_string(),
+        pin_source: None,
+    })?;
+    let key = location.open(&module, &pin, &expected, connect_timeout(), || {
+        Error::failed(format!(
+            "the key in the PKCS#11 token ({location}, module {}) is not the key of the root \
+             certificate (serial {root_serial}): the CA directory points at another key; \
+             nothing was signed: restore the CA directory from a backup, or the token from the \
+             HSM's backup",
+            module.display()
+        ))
+    })?;
+    Ok(RootKey::in_token(key, location.clone()))
+}
