@@ -15,6 +15,7 @@
 //! the old root's.
 
 use crate::domain::kind::CertKind;
+use crate::domain::reason::RevocationReason;
 use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::Ca;
@@ -102,7 +103,7 @@ pub struct LostRevocation {
     /// The certificate's serial.
     pub serial: Serial,
     /// The RFC 5280 reason it was revoked for.
-    pub reason: String,
+    pub reason: RevocationReason,
     /// When it was revoked.
     #[serde(with = "time::serde::rfc3339")]
     pub revoked_at: OffsetDateTime,
@@ -157,7 +158,7 @@ impl RollbackCheck {
                     kind: revoked.kind,
                     name: revoked.name.clone(),
                     serial: revoked.serial.clone(),
-                    reason: revocation.map_or_else(|| "unspecified".into(), |r| r.reason.clone()),
+                    reason: revocation.map_or(RevocationReason::Unspecified, |r| r.reason),
                     revoked_at: revocation.map_or(revoked.not_before, |r| r.at),
                     in_backup,
                 })
@@ -335,7 +336,7 @@ mod tests {
             superseded_by: None,
             revocation: (status == EntryStatus::Revoked).then(|| Revocation {
                 at: now,
-                reason: "keyCompromise".into(),
+                reason: RevocationReason::KeyCompromise,
             }),
             keyless: false,
         }

@@ -6,6 +6,7 @@
 //! be read is an error (see [`crate::ops::revocation::crl_for_verification`]), and a certificate
 //! the CA's index marks revoked fails even before a new CRL lists it.
 
+use crate::domain::reason::RevocationReason;
 use crate::error::Result;
 use crate::pki::certificate::CertificateDetails;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -271,13 +272,8 @@ fn revoked_in_index(index: &crate::store::Index, details: &CertificateDetails) -
         return None;
     }
     let (reason, at) = entry.revocation.as_ref().map_or_else(
-        || ("unspecified".to_owned(), String::new()),
-        |r| {
-            (
-                r.reason.clone(),
-                format!(" on {}", crate::ops::issue::date(r.at)),
-            )
-        },
+        || (RevocationReason::Unspecified, String::new()),
+        |r| (r.reason, format!(" on {}", crate::ops::issue::date(r.at))),
     );
     Some(format!(
         "it has been revoked ({reason}{at}, recorded in the CA's index; publish it with `qvca crl`)"

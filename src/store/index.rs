@@ -109,8 +109,8 @@ pub struct Revocation {
     /// When the certificate was revoked.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// The RFC 5280 reason code name (e.g. `keyCompromise`).
-    pub reason: String,
+    /// The RFC 5280 reason (stored by its name, e.g. `keyCompromise`).
+    pub reason: crate::domain::reason::RevocationReason,
 }
 
 /// One issued certificate.
@@ -441,6 +441,26 @@ impl Index {
     /// True when a serial is already taken.
     pub fn has_serial(&self, serial: &Serial) -> bool {
         self.by_serial(serial).is_some()
+    }
+
+    /// A new random serial that no certificate in the index has.
+    pub fn fresh_serial(&self) -> Serial {
+        loop {
+            let serial = Serial::random();
+            if !self.has_serial(&serial) {
+                return serial;
+            }
+        }
+    }
+
+    /// `count` new random serials, distinct from each other and from every serial in the index
+    /// (the serials of one batch).
+    pub fn fresh_serials(&self, count: usize) -> Vec<Serial> {
+        let mut taken = std::collections::HashSet::new();
+        std::iter::repeat_with(|| self.fresh_serial())
+            .filter(|serial| taken.insert(serial.clone()))
+            .take(count)
+            .collect()
     }
 }
 
