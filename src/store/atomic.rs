@@ -155,6 +155,25 @@ pub fn rewrite_in_place(path: &Path, data: &[u8], allow_hard_links: bool) -> Res
     }
 }
 
+/// Writes the result of `secrets rewrap` to `path`: back into the file it was read from when
+/// `in_place` (through [`rewrite_in_place`]; `force` allows a file with several hard links),
+/// else into a file the user named (through [`write_output`]; `force` replaces an existing
+/// one). Returns what an in-place rewrite rewrote. A crash at any moment leaves the file
+/// entirely old or entirely new.
+pub fn write_rewrapped(
+    path: &Path,
+    data: &[u8],
+    in_place: bool,
+    force: bool,
+) -> Result<Option<Rewritten>> {
+    crate::store::crash_point("rewrap-before-write");
+    if in_place {
+        rewrite_in_place(path, data, force).map(Some)
+    } else {
+        write_output(path, data, FileMode::Secret, force).map(|()| None)
+    }
+}
+
 /// The one way a file reaches disk: a new temporary file (created exclusively, with its final
 /// mode from the start) in the target's directory, synced, then renamed over the target.
 fn write_via_temp(
