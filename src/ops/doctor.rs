@@ -585,12 +585,7 @@ fn exported_key_problems(dir: &Path, server: Option<&[u8]>) -> Vec<String> {
 /// `crl`: the CA's last CRL ([`crate::ops::revocation::read_ca_crl`], the file the index
 /// records) is readable, not near or past its nextUpdate, and lists every live revocation.
 fn check_crl(ca: &Ca, now: OffsetDateTime, checks: &mut Checks) {
-    let revoked_live: Vec<&Entry> = ca
-        .index()
-        .certificates
-        .iter()
-        .filter(|e| e.status == EntryStatus::Revoked && e.not_after > now)
-        .collect();
+    let revoked_live = ca.index().listed_on_crl(now);
     let Some(record) = &ca.index().last_crl else {
         check_no_crl(&revoked_live, checks);
         return;

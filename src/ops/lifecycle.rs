@@ -287,41 +287,11 @@ pub fn write_crl(
         .replace_nanosecond(0)
         .unwrap_or(OffsetDateTime::now_utc());
     let next_update = now + Duration::days(i64::from(days));
-    let revoked: Vec<&Entry> = ca
-        .index()
-        .certificates
-        .iter()
-        .filter(|e| e.status == EntryStatus::Revoked && e.not_after > now)
-        .collect();
-    let revoked_certs = revoked
-        .iter()
-        .map(|e| {
-            let revocation = e.revocation.as_ref();
-            rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from_slice(e.serial.as_bytes()),
-                revocation_time: revocation.map_or(now, |r| r.at),
-                reason_code: revocation.map(|r| reason_code(r.reason)),
-                invalidity_date: None,
-            }
-        })
-        .collect();
+    let revoked = ca.index().listed_on_crl(now);
     let revoked_serials: Vec<Serial> = revoked.iter().map(|e| e.serial.clone()).collect();
     // Reserve the number first: a crash after this commit skips a number, never reuses one.
     let number = ca.index().crl_number + 1;
-    let params = rcgen::CertificateRevocationListParams {
-        this_update: now,
-        next_update,
-        crl_number: rcgen::SerialNumber::from_slice(&number.to_be_bytes()),
-        issuing_distribution_point: None,
-        revoked_certs,
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    };
-    let crl = params
-        .signed_by(signer.issuer())
-        .map_err(|e| Error::failed(format!("signing the CRL failed: {e}")))?;
-    let pem = crl
-        .pem()
-        .map_err(|e| Error::failed(format!("encoding the CRL failed: {e}")))?;
+    let pem = sign_crl(signer, &revoked, (now, next_update), number)?;
     let path = std::path::absolute(out.map_or_else(|| ca.store().crl_path(), Path::to_path_buf))
         .map_err(|e| Error::failed(format!("cannot resolve the CRL path: {e}")))?;
     ca.index_mut().crl_number = number;
@@ -343,6 +313,41 @@ pub fn write_crl(
         next_update,
         revoked: revoked_serials,
     })
+}
+
+/// The CRL numbered `number` (PEM), valid from `this_update` to `next_update`, listing
+/// `revoked` with their revocation times and reasons, signed by the root.
+fn sign_crl(
+    signer: &RootSigner,
+    revoked: &[&Entry],
+    (this_update, next_update): (OffsetDateTime, OffsetDateTime),
+    number: u64,
+) -> Result<String> {
+    let revoked_certs = revoked
+        .iter()
+        .map(|e| {
+            let revocation = e.revocation.as_ref();
+            rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(e.serial.as_bytes()),
+                revocation_time: revocation.map_or(this_update, |r| r.at),
+                reason_code: revocation.map(|r| reason_code(r.reason)),
+                invalidity_date: None,
+            }
+        })
+        .collect();
+    let params = rcgen::CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: rcgen::SerialNumber::from_slice(&number.to_be_bytes()),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    let crl = params
+        .signed_by(signer.issuer())
+        .map_err(|e| Error::failed(format!("signing the CRL failed: {e}")))?;
+    crl.pem()
+        .map_err(|e| Error::failed(format!("encoding the CRL failed: {e}")))
 }
 
 /// True when `out` is the file the CA's last CRL was written to.

@@ -187,24 +187,47 @@ fn write_via_temp(
     if let Some(e) = crate::store::injected_write_failure() {
         return Err(Error::io("writing", path, e));
     }
+    let mut temp = create_temp(path, mode)?;
+    temp.write_all(data)
+        .map_err(|e| Error::io("writing", temp.path(), e))?;
+    set_final_owner_and_mode(&temp, path, mode, replace)?;
+    if durability == Durability::Synced {
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("syncing", temp.path(), e))?;
+    }
+    crate::store::crash_point("before-rename");
+    rename_over(temp, path, replace)?;
+    if durability == Durability::Synced {
+        sync_dir(parent_dir(path))?;
+    }
+    Ok(())
+}
+
+/// The Unix permission bits of a mode.
+#[cfg(unix)]
+fn unix_bits(mode: FileMode) -> u32 {
+    match mode {
+        FileMode::Public => 0o644,
+        FileMode::Secret => 0o600,
+        FileMode::Exact(bits) => bits,
+    }
+}
+
+/// Creates the temporary file for `path` in its directory, exclusively, never more open than
+/// the final `mode` (and owner-only) while it is being written.
+fn create_temp(path: &Path, mode: FileMode) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     let mut builder = tempfile::Builder::new();
     builder.prefix(".qvca-tmp-");
     #[cfg(unix)]
-    let bits = match mode {
-        FileMode::Public => 0o644,
-        FileMode::Secret => 0o600,
-        FileMode::Exact(bits) => bits,
-    };
-    #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        // Never more open than the final mode while it is being written.
-        builder.permissions(std::fs::Permissions::from_mode(bits & 0o700));
+        builder.permissions(std::fs::Permissions::from_mode(unix_bits(mode) & 0o700));
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut temp = builder.tempfile_in(dir).map_err(|e| {
+    builder.tempfile_in(dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::failed(format!(
                 "cannot write {}: the folder {} does not exist; create it first",
@@ -214,9 +237,17 @@ fn write_via_temp(
         } else {
             Error::io("creating a temporary file in", dir, e)
         }
-    })?;
-    temp.write_all(data)
-        .map_err(|e| Error::io("writing", temp.path(), e))?;
+    })
+}
+
+/// Gives the written temporary file its final mode, and for an in-place rewrite the owner and
+/// group of the file it replaces (or refuses, naming `path`).
+fn set_final_owner_and_mode(
+    temp: &tempfile::NamedTempFile,
+    path: &Path,
+    mode: FileMode,
+    replace: Replace,
+) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -230,15 +261,17 @@ fn write_via_temp(
             })?;
         }
         temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(bits))
+            .set_permissions(std::fs::Permissions::from_mode(unix_bits(mode)))
             .map_err(|e| Error::io("setting the permissions of", temp.path(), e))?;
     }
-    if durability == Durability::Synced {
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("syncing", temp.path(), e))?;
-    }
-    crate::store::crash_point("before-rename");
+    #[cfg(not(unix))]
+    let _ = (temp, path, mode, replace);
+    Ok(())
+}
+
+/// Renames the temporary file to `path`: over an existing file, or (without `--force`) only
+/// when nothing is there (exit 3 otherwise).
+fn rename_over(temp: tempfile::NamedTempFile, path: &Path, replace: Replace) -> Result<()> {
     match replace {
         Replace::No => temp.persist_noclobber(path).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -251,9 +284,6 @@ fn write_via_temp(
             .persist(path)
             .map_err(|e| Error::io("replacing", path, e.error))?,
     };
-    if durability == Durability::Synced {
-        sync_dir(dir)?;
-    }
     Ok(())
 }
 

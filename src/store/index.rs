@@ -438,6 +438,14 @@ impl Index {
             .collect()
     }
 
+    /// The certificates a CRL issued at `now` lists: revoked and not expired yet.
+    pub fn listed_on_crl(&self, now: OffsetDateTime) -> Vec<&Entry> {
+        self.certificates
+            .iter()
+            .filter(|e| e.status == EntryStatus::Revoked && e.not_after > now)
+            .collect()
+    }
+
     /// True when a serial is already taken.
     pub fn has_serial(&self, serial: &Serial) -> bool {
         self.by_serial(serial).is_some()

@@ -378,27 +378,24 @@ pub fn swap_in(staging: &Path, dir: &Path, aside: &Path) -> Result<()> {
 /// Restricts an existing directory to its owner (0700 on Unix; on Windows the ACL is left to
 /// the admin, see README).
 pub fn make_private(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io("restricting the permissions of", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    restrict(dir, 0o700)
 }
 
 /// Restricts an existing file to its owner (0600 on Unix).
 pub fn make_owner_only(file: &Path) -> Result<()> {
+    restrict(file, 0o600)
+}
+
+/// Sets the Unix permission bits of an existing file or directory (nothing elsewhere).
+fn restrict(path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("restricting the permissions of", file, e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("restricting the permissions of", path, e))?;
     }
     #[cfg(not(unix))]
-    let _ = file;
+    let _ = (path, mode);
     Ok(())
 }
 
