@@ -764,3 +764,34 @@ fn run_workers<T: Send>(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::name::FqdnPolicy;
+
+    #[test]
+    fn a_server_request_carries_its_machine_name_in_the_san_and_a_client_request_none() {
+        let machine = MachineName::parse("QVS01", FqdnPolicy::Refuse).expect("machine");
+        let server = LeafRequest::server(&machine);
+        assert_eq!(server.kind(), CertKind::Server);
+        assert_eq!(server.name.as_str(), "QVS01");
+        assert_eq!(server.name.dns_name(), Some("QVS01"));
+        let client = LeafRequest::client(&CommonName::parse("QVProxy").expect("name"));
+        assert_eq!(client.kind(), CertKind::Client);
+        assert_eq!(client.name.dns_name(), None);
+
+        let now = OffsetDateTime::now_utc();
+        let validity = (now, now + Duration::days(1));
+        let serial = Serial::random();
+        let params = |request: &LeafRequest| {
+            let profile = Profile::builtin(request.kind());
+            leaf_params(request, &profile, KeyType::P256, validity, &serial).expect("params")
+        };
+        assert!(matches!(
+            params(&server).subject_alt_names.as_slice(),
+            [SanType::DnsName(name)] if name.as_str() == "QVS01"
+        ));
+        assert!(params(&client).subject_alt_names.is_empty());
+    }
+}

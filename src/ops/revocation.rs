@@ -348,7 +348,7 @@ mod tests {
             status,
             sha256: String::new(),
             superseded_by: None,
-            revocation: (status == EntryStatus::Revoked).then(|| Revocation {
+            revocation: (status == EntryStatus::Revoked).then_some(Revocation {
                 at: now,
                 reason: RevocationReason::KeyCompromise,
             }),

@@ -325,6 +325,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rewrapped_text_replaces_a_file_in_place_keeping_its_mode_or_goes_to_a_new_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("app.ini");
+        std::fs::write(&config, b"old").expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640))
+                .expect("chmod");
+        }
+        let rewritten = write_rewrapped(&config, b"new", true, false)
+            .expect("in place")
+            .expect("an in-place rewrite says what it rewrote");
+        assert_eq!(rewritten.links, 1);
+        assert_eq!(std::fs::read(&config).expect("read"), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&config)
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o640, "the file keeps its mode");
+        }
+
+        let out = dir.path().join("out.ini");
+        assert!(
+            write_rewrapped(&out, b"one", false, false)
+                .expect("new file")
+                .is_none()
+        );
+        let refused = write_rewrapped(&out, b"two", false, false).expect_err("exists");
+        assert_eq!(refused.kind(), crate::ErrorKind::Refused);
+        write_rewrapped(&out, b"two", false, true).expect("--force");
+        assert_eq!(std::fs::read(&out).expect("read"), b"two");
+    }
+
+    #[test]
     fn secret_files_are_created_owner_only_and_replace_atomically() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("key.pem");

@@ -506,6 +506,53 @@ mod tests {
     }
 
     #[test]
+    fn fresh_serials_are_new_to_the_index_and_to_each_other() {
+        let json = index_json("QlikViewCA", "QVS01");
+        let index = Index::parse(json.as_bytes(), Path::new("index.json")).expect("valid");
+        let serials = index.fresh_serials(500);
+        assert_eq!(serials.len(), 500);
+        let distinct: std::collections::HashSet<&Serial> = serials.iter().collect();
+        assert_eq!(distinct.len(), 500);
+        assert!(serials.iter().all(|s| !index.has_serial(s)));
+        assert!(!index.has_serial(&index.fresh_serial()));
+    }
+
+    #[test]
+    fn a_revocation_reason_is_stored_by_its_rfc_5280_name() {
+        let json = index_json("QlikViewCA", "QVS01");
+        let mut value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        value["certificates"][1]["status"] = "revoked".into();
+        value["certificates"][1]["revocation"] = serde_json::json!({
+            "at": "2026-02-01T00:00:00Z",
+            "reason": "cessationOfOperation",
+        });
+        let index =
+            Index::parse(value.to_string().as_bytes(), Path::new("index.json")).expect("valid");
+        let revocation = index.certificates[1].revocation.as_ref().expect("revoked");
+        assert_eq!(
+            revocation.reason,
+            crate::domain::reason::RevocationReason::CessationOfOperation
+        );
+        let written: serde_json::Value =
+            serde_json::from_slice(&index.to_json().expect("json")).expect("parse");
+        assert_eq!(
+            written["certificates"][1]["revocation"], value["certificates"][1]["revocation"],
+            "the revocation is written back unchanged"
+        );
+        let now = OffsetDateTime::parse(
+            "2026-03-01T00:00:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("time");
+        let listed: Vec<&str> = index
+            .listed_on_crl(now)
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(listed, ["QVS01"]);
+    }
+
+    #[test]
     fn an_index_with_a_hostile_name_never_deserializes() {
         let good = index_json("Acme's CA $(x)", "QVS01");
         let index = Index::parse(good.as_bytes(), Path::new("index.json")).expect("valid");

@@ -19,6 +19,7 @@ mod interop;
 mod lifecycle;
 mod names;
 mod oplog;
+mod ops_api;
 mod packages;
 mod passwd;
 mod profile_urls;
