@@ -3,25 +3,16 @@
 //! function; the CLI calls no test hook. The CRL and the index are judged with openssl and the
 //! index's JSON.
 
-use crate::support::{TestCa, openssl_ok, path_str, run, stderr};
+use crate::support::{PASSWORD, openssl_ok, p256_ca, path_str, run, stderr};
 use qvca::domain::name::{FqdnPolicy, MachineName};
 use qvca::domain::reason::RevocationReason;
+use qvca::domain::secret::Password;
 use qvca::ops::ca::Ca;
 use qvca::ops::issue::{IssueOptions, LeafRequest, issue_batch};
 use qvca::ops::lifecycle::{revoke, write_crl};
 use qvca::ops::revocation::verification_crl;
 use qvca::pki::profile::Profile;
 use std::path::Path;
-
-/// A CA without a password (so the library can unlock it without a prompt) and P-256 keys.
-fn lab_ca() -> TestCa {
-    let ca = TestCa::new();
-    ca.qvca()
-        .args(["init", "--no-password", "--key-type", "p256"])
-        .assert()
-        .success();
-    ca
-}
 
 /// Every `.rs` file below `dir`.
 fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
@@ -57,10 +48,10 @@ fn the_cli_calls_no_test_hook_of_the_store() {
 
 #[test]
 fn a_reason_given_to_the_library_reaches_the_index_and_the_crl_by_its_rfc_name() {
-    let ca = lab_ca();
+    let ca = p256_ca(&[]);
     let mut locked = Ca::open_for_update(&ca.dir()).expect("open");
     let signer = locked
-        .unlock(&|| unreachable!("a lab CA has no password"))
+        .unlock(&|| Ok(Password::new(PASSWORD)))
         .expect("unlock");
     let machine = MachineName::parse("QVS01", FqdnPolicy::Refuse).expect("machine name");
     let options = IssueOptions {
@@ -100,7 +91,7 @@ fn a_reason_given_to_the_library_reaches_the_index_and_the_crl_by_its_rfc_name()
 
 #[test]
 fn verification_checks_the_crl_the_index_records_unless_one_is_given() {
-    let ca = lab_ca();
+    let ca = p256_ca(&[]);
     let published = ca.path().join("published.pem");
     let out = run(&ca, &["crl", "--out", path_str(&published)]);
     assert!(out.status.success(), "{}", stderr(&out));
