@@ -4,6 +4,7 @@
 
 pub mod kind;
 pub mod name;
+pub mod reason;
 pub mod secret;
 pub mod serial;
 pub mod subject;

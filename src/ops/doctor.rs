@@ -4,12 +4,13 @@
 use crate::domain::kind::CertKind;
 use crate::error::Result;
 use crate::ops::ca::{Ca, RootSigner};
-use crate::pki::certificate::{CertificateDetails, parse_crl, parse_one_certificate};
+use crate::ops::revocation::read_ca_crl;
+use crate::pki::certificate::{CertificateDetails, parse_one_certificate};
 use crate::store::{Entry, EntryStatus, readable_by_others};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
-use std::path::Path;
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
 /// The outcome of one check.
@@ -167,13 +168,13 @@ fn check_permissions(ca: &Ca, checks: &mut Checks) {
     }
 }
 
+/// `index-files`: every certificate the index names is there and matches it, every active key
+/// the CA holds is there, nothing inside is a symbolic link; files no entry names are the
+/// leftovers of an interrupted operation.
 fn check_index_files(ca: &Ca, checks: &mut Checks) {
     let store = ca.store();
-    let mut problems = Vec::new();
-    let mut named_certs = HashSet::new();
-    let mut named_keys = HashSet::new();
-    // A symbolic link inside the CA directory is never followed (each is named once).
-    let mut links = HashSet::new();
+    // A symbolic link inside the CA directory is never followed (each is named once, sorted).
+    let mut links = BTreeSet::new();
     for path in [
         store.certs_dir(),
         store.keys_dir(),
@@ -183,72 +184,20 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
             links.insert(e.message().to_owned());
         }
     }
+    let mut problems = Vec::new();
     for entry in &ca.index().certificates {
-        let cert_path = store.cert_path(&entry.serial);
-        named_certs.insert(cert_path.clone());
-        // A keyless certificate has no key file: one there is a leftover.
-        if !entry.keyless {
-            named_keys.insert(store.key_path(&entry.serial));
-        }
         let confined = store
-            .confined(cert_path.clone())
+            .confined(store.cert_path(&entry.serial))
             .and_then(|_| store.confined(store.key_path(&entry.serial)));
-        if let Err(e) = confined {
-            links.insert(e.message().to_owned());
-            continue;
-        }
-        match std::fs::read(&cert_path) {
-            Err(_) => problems.push(format!(
-                "{} {} (serial {}): certificate file missing",
-                entry.kind.description(),
-                entry.name,
-                entry.serial
-            )),
-            Ok(pem) => match parse_one_certificate(&pem, &cert_path) {
-                Ok(der) if hex::encode_upper(Sha256::digest(der.as_ref())) == entry.sha256 => {}
-                Ok(_) => problems.push(format!(
-                    "{}: the certificate file does not match the index (fingerprint differs)",
-                    cert_path.display()
-                )),
-                Err(e) => problems.push(e.message().to_owned()),
-            },
-        }
-        if entry.status == EntryStatus::Active
-            && !entry.keyless
-            && !store.key_path(&entry.serial).is_file()
-        {
-            problems.push(format!(
-                "{} {} (serial {}): key file missing",
-                entry.kind.description(),
-                entry.name,
-                entry.serial
-            ));
-        }
-    }
-    let mut leftovers = Vec::new();
-    for (dir, named) in [
-        (store.certs_dir(), &named_certs),
-        (store.keys_dir(), &named_keys),
-    ] {
-        if let Ok(files) = std::fs::read_dir(&dir) {
-            for file in files.flatten() {
-                let path = file.path();
-                if !named.contains(&path) {
-                    leftovers.push(path.display().to_string());
-                }
+        match confined {
+            Err(e) => {
+                links.insert(e.message().to_owned());
             }
+            Ok(_) => problems.extend(entry_file_problems(ca, entry)),
         }
     }
-    if let Ok(files) = std::fs::read_dir(store.dir()) {
-        for file in files.flatten() {
-            if file.file_name().to_string_lossy().starts_with(".qvca-tmp-") {
-                leftovers.push(file.path().display().to_string());
-            }
-        }
-    }
-    let mut links: Vec<String> = links.into_iter().collect();
-    links.sort();
-    problems.splice(0..0, links);
+    let problems: Vec<String> = links.into_iter().chain(problems).collect();
+    let leftovers = unnamed_files(ca);
     if !problems.is_empty() {
         checks.add(
             "index-files",
@@ -276,6 +225,78 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
             ),
         );
     }
+}
+
+/// What is wrong with the files of one index entry: its certificate file missing, unreadable
+/// or another certificate; its key file missing (an active entry whose key the CA holds).
+fn entry_file_problems(ca: &Ca, entry: &Entry) -> Vec<String> {
+    let store = ca.store();
+    let mut problems = Vec::new();
+    let cert_path = store.cert_path(&entry.serial);
+    match std::fs::read(&cert_path) {
+        Err(_) => problems.push(format!(
+            "{} {} (serial {}): certificate file missing",
+            entry.kind.description(),
+            entry.name,
+            entry.serial
+        )),
+        Ok(pem) => match parse_one_certificate(&pem, &cert_path) {
+            Ok(der) if hex::encode_upper(Sha256::digest(der.as_ref())) == entry.sha256 => {}
+            Ok(_) => problems.push(format!(
+                "{}: the certificate file does not match the index (fingerprint differs)",
+                cert_path.display()
+            )),
+            Err(e) => problems.push(e.message().to_owned()),
+        },
+    }
+    if entry.status == EntryStatus::Active
+        && !entry.keyless
+        && !store.key_path(&entry.serial).is_file()
+    {
+        problems.push(format!(
+            "{} {} (serial {}): key file missing",
+            entry.kind.description(),
+            entry.name,
+            entry.serial
+        ));
+    }
+    problems
+}
+
+/// Files in `certs/` and `keys/` that no index entry names (a keyless certificate has no key
+/// file: one there is a leftover) and temporary files of interrupted writes in the CA directory.
+fn unnamed_files(ca: &Ca) -> Vec<String> {
+    let store = ca.store();
+    let entries = &ca.index().certificates;
+    let named_certs: HashSet<PathBuf> =
+        entries.iter().map(|e| store.cert_path(&e.serial)).collect();
+    let named_keys: HashSet<PathBuf> = entries
+        .iter()
+        .filter(|e| !e.keyless)
+        .map(|e| store.key_path(&e.serial))
+        .collect();
+    let mut leftovers = Vec::new();
+    for (dir, named) in [
+        (store.certs_dir(), &named_certs),
+        (store.keys_dir(), &named_keys),
+    ] {
+        if let Ok(files) = std::fs::read_dir(&dir) {
+            for file in files.flatten() {
+                let path = file.path();
+                if !named.contains(&path) {
+                    leftovers.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    if let Ok(files) = std::fs::read_dir(store.dir()) {
+        for file in files.flatten() {
+            if file.file_name().to_string_lossy().starts_with(".qvca-tmp-") {
+                leftovers.push(file.path().display().to_string());
+            }
+        }
+    }
+    leftovers
 }
 
 /// Staging directories (`<ca-dir>.restore-<pid>`, `<ca-dir>.init-<pid>`,
@@ -454,44 +475,25 @@ fn check_expiry(ca: &Ca, warn_days: u32, now: OffsetDateTime, checks: &mut Check
     }
 }
 
+/// `license-service-export`: the files the last export wrote still hold the current root,
+/// the current Server certificate of its machine and that certificate's key (owner-only).
 fn check_export(ca: &Ca, checks: &mut Checks) {
-    let index = ca.index();
-    let Some(record) = &index.license_service_export else {
-        let has_server = index
-            .current_entries()
-            .iter()
-            .any(|e| e.kind == CertKind::Server && !e.keyless);
-        if has_server {
-            checks.add(
-                "license-service-export",
-                CheckStatus::Warning,
-                "the license-service files were never exported".into(),
-                Some("run `qvca export license-service`, then restart the QMS before the Qlik License Service"),
-            );
-        } else {
-            checks.ok(
-                "license-service-export",
-                "nothing to export yet (no Server certificate whose key the CA holds)",
-            );
-        }
+    let Some(record) = &ca.index().license_service_export else {
+        check_never_exported(ca, checks);
         return;
     };
     let dir = Path::new(&record.dir);
     let mut stale = Vec::new();
-    let current_root = ca.root_der().ok();
-    let root_ok = std::fs::read(dir.join("root.pem"))
-        .ok()
-        .and_then(|pem| parse_one_certificate(&pem, dir).ok())
-        .zip(current_root)
-        .is_some_and(|(exported, current)| exported == current);
-    if !root_ok {
+    if !exported_root_is_current(ca, dir) {
         stale.push("root.pem is not the current root".to_owned());
     }
-    let current_server = index.current(CertKind::Server, &record.machine);
     let exported_server = std::fs::read(dir.join("server.pem"))
         .ok()
         .and_then(|pem| parse_one_certificate(&pem, dir).ok());
-    match (current_server, &exported_server) {
+    match (
+        ca.index().current(CertKind::Server, &record.machine),
+        &exported_server,
+    ) {
         (Some(current), Some(exported))
             if hex::encode_upper(Sha256::digest(exported.as_ref())) == current.sha256 => {}
         (None, _) => stale.push(format!(
@@ -503,26 +505,7 @@ fn check_export(ca: &Ca, checks: &mut Checks) {
             record.machine
         )),
     }
-    let key_path = dir.join("server_key.pem");
-    match (std::fs::read(&key_path), &exported_server) {
-        (Ok(pem), Some(server)) => {
-            let matches = der::pem::decode_vec(&pem).ok().is_some_and(|(_, der)| {
-                CertificateDetails::from_der(server).is_ok_and(|d| {
-                    crate::pki::pkcs12::key_matches(
-                        &crate::domain::secret::SecretBytes::new(der),
-                        &d.spki_der,
-                    )
-                })
-            });
-            if !matches {
-                stale.push("server_key.pem does not belong to server.pem".to_owned());
-            }
-            if readable_by_others(&key_path) {
-                stale.push("server_key.pem is readable by other users".to_owned());
-            }
-        }
-        _ => stale.push("server_key.pem is missing".to_owned()),
-    }
+    stale.extend(exported_key_problems(dir, exported_server.as_deref()));
     if stale.is_empty() {
         checks.ok(
             "license-service-export",
@@ -542,35 +525,73 @@ fn check_export(ca: &Ca, checks: &mut Checks) {
     }
 }
 
-fn check_crl(ca: &Ca, now: OffsetDateTime, checks: &mut Checks) {
-    let index = ca.index();
-    let revoked_live: Vec<&Entry> = index
-        .certificates
+/// `license-service-export` of a CA that never exported: a warning once there is a Server
+/// certificate whose key the CA holds.
+fn check_never_exported(ca: &Ca, checks: &mut Checks) {
+    let has_server = ca
+        .index()
+        .current_entries()
         .iter()
-        .filter(|e| e.status == EntryStatus::Revoked && e.not_after > now)
-        .collect();
-    let Some(record) = &index.last_crl else {
-        if revoked_live.is_empty() {
-            checks.ok("crl", "no CRL yet, and nothing is revoked");
-        } else {
-            checks.add(
-                "crl",
-                CheckStatus::Warning,
-                format!(
-                    "{} certificate(s) are revoked but no CRL was ever written",
-                    revoked_live.len()
-                ),
-                Some("run `qvca crl` and publish the CRL where the services read it"),
-            );
-        }
+        .any(|e| e.kind == CertKind::Server && !e.keyless);
+    if has_server {
+        checks.add(
+            "license-service-export",
+            CheckStatus::Warning,
+            "the license-service files were never exported".into(),
+            Some("run `qvca export license-service`, then restart the QMS before the Qlik License Service"),
+        );
+    } else {
+        checks.ok(
+            "license-service-export",
+            "nothing to export yet (no Server certificate whose key the CA holds)",
+        );
+    }
+}
+
+/// True when `root.pem` in the export directory is the CA's current root.
+fn exported_root_is_current(ca: &Ca, dir: &Path) -> bool {
+    std::fs::read(dir.join("root.pem"))
+        .ok()
+        .and_then(|pem| parse_one_certificate(&pem, dir).ok())
+        .zip(ca.root_der().ok())
+        .is_some_and(|(exported, current)| exported == current)
+}
+
+/// What is wrong with `server_key.pem` in the export directory: missing, not the key of the
+/// exported `server.pem` (`server`, DER), or readable by other users.
+fn exported_key_problems(dir: &Path, server: Option<&[u8]>) -> Vec<String> {
+    let key_path = dir.join("server_key.pem");
+    let (Ok(pem), Some(server)) = (std::fs::read(&key_path), server) else {
+        return vec!["server_key.pem is missing".to_owned()];
+    };
+    let mut problems = Vec::new();
+    let matches = der::pem::decode_vec(&pem).ok().is_some_and(|(_, der)| {
+        CertificateDetails::from_der(server).is_ok_and(|d| {
+            crate::pki::pkcs12::key_matches(
+                &crate::domain::secret::SecretBytes::new(der),
+                &d.spki_der,
+            )
+        })
+    });
+    if !matches {
+        problems.push("server_key.pem does not belong to server.pem".to_owned());
+    }
+    if readable_by_others(&key_path) {
+        problems.push("server_key.pem is readable by other users".to_owned());
+    }
+    problems
+}
+
+/// `crl`: the CA's last CRL ([`crate::ops::revocation::read_ca_crl`], the file the index
+/// records) is readable, not near or past its nextUpdate, and lists every live revocation.
+fn check_crl(ca: &Ca, now: OffsetDateTime, checks: &mut Checks) {
+    let revoked_live = ca.index().listed_on_crl(now);
+    let Some(record) = &ca.index().last_crl else {
+        check_no_crl(&revoked_live, checks);
         return;
     };
     let path = Path::new(&record.path);
-    let details = std::fs::read(path)
-        .ok()
-        .and_then(|bytes| parse_crl(&bytes).ok())
-        .and_then(|der| crate::pki::inspect::crl_details(&der).ok());
-    let Some(details) = details else {
+    let Some(details) = read_ca_crl(ca).ok().flatten().map(|crl| crl.details) else {
         checks.add(
             "crl",
             CheckStatus::Problem,
@@ -623,6 +644,23 @@ fn check_crl(ca: &Ca, now: OffsetDateTime, checks: &mut Checks) {
                 record.number,
                 crate::ops::issue::date(next)
             ),
+        );
+    }
+}
+
+/// `crl` of a CA that never wrote one: a warning once something is revoked.
+fn check_no_crl(revoked_live: &[&Entry], checks: &mut Checks) {
+    if revoked_live.is_empty() {
+        checks.ok("crl", "no CRL yet, and nothing is revoked");
+    } else {
+        checks.add(
+            "crl",
+            CheckStatus::Warning,
+            format!(
+                "{} certificate(s) are revoked but no CRL was ever written",
+                revoked_live.len()
+            ),
+            Some("run `qvca crl` and publish the CRL where the services read it"),
         );
     }
 }

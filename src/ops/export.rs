@@ -133,7 +133,38 @@ pub fn export_license_service(
     out: Option<&Path>,
 ) -> Result<LicenseServiceExport> {
     let entry = choose_server(ca, machine)?.clone();
-    // Without --out: where the last export went (what setup chose), else the default.
+    let dir = export_dir(ca, out)?;
+    let server_der = ca.certificate_der(&entry)?;
+    let key_pem = server_key_pem(ca, signer, &entry, &server_der)?;
+
+    if !dir.is_dir() {
+        create_private_dir(&dir)?;
+    }
+    let root_pem = to_pem("CERTIFICATE", signer.root_der());
+    let server_pem = to_pem("CERTIFICATE", &server_der);
+    let files = write_unless_current(
+        &dir,
+        &[
+            ("root.pem", root_pem.as_bytes(), FileMode::Public),
+            ("server.pem", server_pem.as_bytes(), FileMode::Public),
+            ("server_key.pem", key_pem.expose(), FileMode::Secret),
+        ],
+    )?;
+    let changed = files.iter().any(|f| f.changed);
+    record_export(ca, signer, &dir, &entry, changed)?;
+    Ok(LicenseServiceExport {
+        dir,
+        machine: entry.name,
+        server_serial: entry.serial,
+        files,
+        changed,
+    })
+}
+
+/// Where the license-service files go: `out`, else where the last export went (what setup
+/// chose), else the default; absolute, so a later refresh from another working directory
+/// finds it.
+fn export_dir(ca: &Ca, out: Option<&Path>) -> Result<PathBuf> {
     let recorded = ca
         .index()
         .license_service_export
@@ -143,12 +174,20 @@ pub fn export_license_service(
         || recorded.unwrap_or_else(|| default_license_service_dir(ca.dir())),
         Path::to_path_buf,
     );
-    // Recorded absolute, so a later refresh from another working directory finds it.
-    let dir = std::path::absolute(&dir)
-        .map_err(|e| Error::failed(format!("cannot resolve {}: {e}", dir.display())))?;
-    let server_der = ca.certificate_der(&entry)?;
-    let server = CertificateDetails::from_der(&server_der)?;
-    let key = ca.open_key(signer, &entry)?;
+    std::path::absolute(&dir)
+        .map_err(|e| Error::failed(format!("cannot resolve {}: {e}", dir.display())))
+}
+
+/// The private key of the Server certificate `entry` (DER `server_der`) as unencrypted PKCS#8
+/// PEM, after checking that it belongs to the certificate.
+fn server_key_pem(
+    ca: &Ca,
+    signer: &RootSigner,
+    entry: &Entry,
+    server_der: &[u8],
+) -> Result<crate::domain::secret::SecretBytes> {
+    let server = CertificateDetails::from_der(server_der)?;
+    let key = ca.open_key(signer, entry)?;
     let key_pair = crate::pki::key::key_pair_from_pkcs8(&key, &ca.store().key_path(&entry.serial))?;
     if crate::pki::key::public_key_info(&key_pair) != server.spki_der {
         return Err(Error::failed(format!(
@@ -156,21 +195,19 @@ pub fn export_license_service(
             entry.name
         )));
     }
-    let key_pem =
-        crate::domain::secret::SecretBytes::new(to_pem("PRIVATE KEY", key.expose()).into_bytes());
+    Ok(crate::domain::secret::SecretBytes::new(
+        to_pem("PRIVATE KEY", key.expose()).into_bytes(),
+    ))
+}
 
-    if !dir.is_dir() {
-        create_private_dir(&dir)?;
-    }
-    let root_pem = to_pem("CERTIFICATE", signer.root_der());
-    let server_pem = to_pem("CERTIFICATE", &server_der);
-    let contents: [(&str, &[u8], FileMode); 3] = [
-        ("root.pem", root_pem.as_bytes(), FileMode::Public),
-        ("server.pem", server_pem.as_bytes(), FileMode::Public),
-        ("server_key.pem", key_pem.expose(), FileMode::Secret),
-    ];
+/// Writes each file (name, contents, mode) into `dir` unless it already holds exactly that
+/// content; a secret file left as it was but readable by others is made owner-only again.
+fn write_unless_current(
+    dir: &Path,
+    contents: &[(&str, &[u8], FileMode)],
+) -> Result<Vec<ExportedFile>> {
     let mut files = Vec::new();
-    for (name, data, mode) in &contents {
+    for (name, data, mode) in contents {
         let path = dir.join(name);
         let changed = !holds_exactly(&path, data);
         if changed {
@@ -182,8 +219,19 @@ pub fn export_license_service(
         }
         files.push(ExportedFile { path, changed });
     }
-    let changed = files.iter().any(|f| f.changed);
+    Ok(files)
+}
 
+/// Records the export of `entry` to `dir` in the index, so `doctor` can check it and renewals
+/// refresh it. An export that wrote the key (`changed`) or moved the record is logged; a
+/// re-run that found every file current wrote nothing and changes nothing, its log included.
+fn record_export(
+    ca: &mut crate::ops::ca::LockedCa,
+    signer: &RootSigner,
+    dir: &Path,
+    entry: &Entry,
+    changed: bool,
+) -> Result<()> {
     let record = ExportRecord {
         dir: dir.display().to_string(),
         machine: entry.name.clone(),
@@ -197,8 +245,6 @@ pub fn export_license_service(
             && p.server_serial == record.server_serial
             && p.root_sha256 == record.root_sha256
     });
-    // An export that wrote the key (or moved the record) is logged; a re-run that found every
-    // file current wrote nothing and changes nothing, its log included.
     if changed || !same_target {
         ca.index_mut().license_service_export = Some(record);
         ca.commit(
@@ -206,14 +252,7 @@ pub fn export_license_service(
                 .with_certificate(&entry.serial, &entry.name),
         )?;
     }
-
-    Ok(LicenseServiceExport {
-        dir,
-        machine: entry.name,
-        server_serial: entry.serial,
-        files,
-        changed,
-    })
+    Ok(())
 }
 
 /// Finds the certificate `export pfx` and `package` may hand out: an active Server or Client

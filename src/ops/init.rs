@@ -15,6 +15,7 @@ use crate::pki::key::{KeyProtector, KeyType};
 use crate::pki::pkcs11::uri::Pkcs11Uri;
 use crate::pki::profile::Profile;
 use crate::pki::signer::RootKey;
+use crate::store::staged::still_a_ca;
 use crate::store::{CaLock, Durability, Entry, Index, Settings, StagedDir, Staging, Store};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -144,22 +145,11 @@ fn init_with(dir: &Path, request: InitRequest, in_token: InToken<'_>) -> Result<
         .lock()
         .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
     let mut report = create_root(&staged_store, lock, &request, in_token, now)?;
-    let installed = staged.install(&refuse_unless_ca, now)?;
+    let installed = staged.install(&|dir| still_a_ca(dir, "nothing was replaced"), now)?;
     crate::store::crash_point("init-after-swap");
     report.ca_dir = dir.clone();
     report.replaced_ca_moved_to = installed.aside.clone();
     Ok(report)
-}
-
-/// `init --force` replaces only a CA: anything else that appeared at the path is refused.
-fn refuse_unless_ca(dir: &Path) -> Result<()> {
-    if Store::at(dir).has_ca() {
-        return Ok(());
-    }
-    Err(Error::refused(format!(
-        "{} no longer holds a CA; nothing was replaced",
-        dir.display()
-    )))
 }
 
 /// Generates the root key and certificate in `store` (held locked) and commits the new index.

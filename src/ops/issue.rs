@@ -40,15 +40,47 @@ pub enum KeySource {
     },
 }
 
+/// Whom a leaf certificate is issued to: its kind with the checked name of that kind, so a
+/// request cannot carry a name its kind's rule would refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeafName {
+    /// A Server certificate for a machine: CN and SAN dNSName are the machine name.
+    Server(MachineName),
+    /// A Client certificate with this common name (`QVProxy` by default).
+    Client(CommonName),
+}
+
+impl LeafName {
+    /// Server or Client.
+    pub fn kind(&self) -> CertKind {
+        match self {
+            LeafName::Server(_) => CertKind::Server,
+            LeafName::Client(_) => CertKind::Client,
+        }
+    }
+
+    /// The name as given (the certificate's common name).
+    pub fn as_str(&self) -> &str {
+        match self {
+            LeafName::Server(machine) => machine.as_str(),
+            LeafName::Client(name) => name.as_str(),
+        }
+    }
+
+    /// The SAN dNSName: a Server's machine name; a Client has none.
+    pub fn dns_name(&self) -> Option<&str> {
+        match self {
+            LeafName::Server(machine) => Some(machine.as_str()),
+            LeafName::Client(_) => None,
+        }
+    }
+}
+
 /// What to issue: one certificate of a kind to a name, under a profile.
 #[derive(Debug, Clone)]
 pub struct LeafRequest {
-    /// Server or Client.
-    pub kind: CertKind,
-    /// The common name (the machine name for Servers, `QVProxy` for the Client).
-    pub name: String,
-    /// A SAN dNSName (the machine name for Servers).
-    pub dns_name: Option<String>,
+    /// Whom it is issued to: Server or Client, with the checked name.
+    pub name: LeafName,
     /// This certificate's key type, overriding the batch's (renewal keeps each one's own).
     pub key_type: Option<KeyType>,
     /// A key the CA generates, or the node's public key.
@@ -58,24 +90,26 @@ pub struct LeafRequest {
 impl LeafRequest {
     /// A Server certificate for a machine: CN and SAN dNSName are the machine name.
     pub fn server(machine: &MachineName) -> Self {
+        Self::to(LeafName::Server(machine.clone()))
+    }
+
+    /// A Client certificate with this common name.
+    pub fn client(name: &CommonName) -> Self {
+        Self::to(LeafName::Client(name.clone()))
+    }
+
+    /// A request for `name` with a key the CA generates (the batch's key type).
+    fn to(name: LeafName) -> Self {
         Self {
-            kind: CertKind::Server,
-            name: machine.as_str().to_owned(),
-            dns_name: Some(machine.as_str().to_owned()),
+            name,
             key_type: None,
             key_source: KeySource::Generate,
         }
     }
 
-    /// A Client certificate with this common name.
-    pub fn client(name: &CommonName) -> Self {
-        Self {
-            kind: CertKind::Client,
-            name: name.as_str().to_owned(),
-            dns_name: None,
-            key_type: None,
-            key_source: KeySource::Generate,
-        }
+    /// Server or Client.
+    pub fn kind(&self) -> CertKind {
+        self.name.kind()
     }
 
     /// The same request for a key that lives on the node: the certificate certifies
@@ -84,6 +118,15 @@ impl LeafRequest {
         self.key_type = Some(key_type);
         self.key_source = KeySource::Node { spki_der };
         self
+    }
+
+    /// The outcome of this request.
+    fn outcome(&self, result: OutcomeKind) -> IssueOutcome {
+        IssueOutcome {
+            name: self.name.as_str().to_owned(),
+            kind: self.kind(),
+            result,
+        }
     }
 }
 
@@ -215,10 +258,10 @@ pub fn leaf_params(
     serial: &Serial,
 ) -> Result<CertificateParams> {
     let mut params = CertificateParams::default();
-    params.distinguished_name = distinguished_name(&request.name, profile);
-    if let Some(dns) = &request.dns_name {
+    params.distinguished_name = distinguished_name(request.name.as_str(), profile);
+    if let Some(dns) = request.name.dns_name() {
         let name = dns
-            .clone()
+            .to_owned()
             .try_into()
             .map_err(|e| Error::failed(format!("{dns:?} cannot be a DNS name: {e}")))?;
         params.subject_alt_names = vec![SanType::DnsName(name)];
@@ -328,7 +371,7 @@ fn make_one(
     let signing_failed = |e: rcgen::Error| {
         Error::failed(format!(
             "signing the certificate for {} failed: {}",
-            request.name,
+            request.name.as_str(),
             crate::pki::signer::signing_failure(&e)
         ))
     };
@@ -346,7 +389,7 @@ fn make_one(
             let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| {
                 Error::failed(format!(
                     "the public key for {} cannot be certified: {e}",
-                    request.name
+                    request.name.as_str()
                 ))
             })?;
             let cert = params
@@ -362,7 +405,7 @@ fn make_one(
         return Err(Error::failed(format!(
             "the certificate for {} would not carry the requested public key exactly (its \
              encoding is unusual); make the request again with certreq or openssl",
-            request.name
+            request.name.as_str()
         )));
     }
     Ok(Signed {
@@ -381,14 +424,12 @@ fn kept_outcome(
     options: &IssueOptions,
     now: OffsetDateTime,
 ) -> Option<IssueOutcome> {
-    let entry = ca.index().current(request.kind, &request.name)?;
-    (entry.is_usable_at(now) && !options.force).then(|| IssueOutcome {
-        name: request.name.clone(),
-        kind: request.kind,
-        result: OutcomeKind::Kept {
+    let entry = ca.index().current(request.kind(), request.name.as_str())?;
+    (entry.is_usable_at(now) && !options.force).then(|| {
+        request.outcome(OutcomeKind::Kept {
             serial: entry.serial.clone(),
             not_after: entry.not_after,
-        },
+        })
     })
 }
 
@@ -424,7 +465,7 @@ pub fn plan_issue(ca: &Ca, requests: &[LeafRequest], options: &IssueOptions) -> 
     requests
         .iter()
         .map(|request| {
-            let current = ca.index().current(request.kind, &request.name);
+            let current = ca.index().current(request.kind(), request.name.as_str());
             let action = match (kept_outcome(ca, request, options, now), current) {
                 (Some(_), _) => "keep",
                 (None, Some(_)) => "replace",
@@ -432,8 +473,8 @@ pub fn plan_issue(ca: &Ca, requests: &[LeafRequest], options: &IssueOptions) -> 
             };
             PlannedAction {
                 action,
-                kind: request.kind,
-                name: request.name.clone(),
+                kind: request.kind(),
+                name: request.name.as_str().to_owned(),
                 serial: current.map(|e| e.serial.clone()),
             }
         })
@@ -472,109 +513,124 @@ pub fn issue_batch(
     let validity = leaf_validity(days, now, signer.root())?;
 
     let mut outcomes: Vec<Option<IssueOutcome>> = vec![None; requests.len()];
-    let mut work: Vec<(usize, Option<Serial>)> = Vec::new();
-    let mut seen = HashSet::new();
-    for (position, request) in requests.iter().enumerate() {
-        if !seen.insert((request.kind, request.name.to_ascii_lowercase())) {
-            continue;
-        }
-        match kept_outcome(ca, request, options, now) {
-            Some(outcome) => {
-                progress(&outcome);
-                outcomes[position] = Some(outcome);
-            }
-            None => {
-                let existing = ca.index().current(request.kind, &request.name);
-                work.push((position, existing.map(|e| e.serial.clone())));
-            }
-        }
-    }
-
-    let mut serials = Vec::with_capacity(work.len());
-    let mut taken: HashSet<Serial> = HashSet::new();
-    while serials.len() < work.len() {
-        let serial = Serial::random();
-        if !ca.index().has_serial(&serial) && taken.insert(serial.clone()) {
-            serials.push(serial);
-        }
-    }
-
-    let written = generate_and_write(
-        ca,
-        signer,
+    let mut report = |position: usize, result: OutcomeKind| {
+        let outcome = requests[position].outcome(result);
+        progress(&outcome);
+        outcomes[position] = Some(outcome);
+    };
+    let plan = BatchPlan {
         requests,
-        &work,
-        &serials,
+        work: plan_work(ca, requests, options, now, &mut report),
         options,
         key_type,
         validity,
-        &mut |position, result| {
-            let request = &requests[position];
-            let outcome = IssueOutcome {
-                name: request.name.clone(),
-                kind: request.kind,
-                result,
-            };
-            progress(&outcome);
-            outcomes[position] = Some(outcome);
-        },
-    )?;
-
-    if !written.is_empty() {
-        let serials: Vec<Serial> = written.iter().map(|(_, e)| e.serial.clone()).collect();
-        ca.store().sync_batch(&serials)?;
-        let command = match ca.operation_label() {
-            Some(label) => label.to_owned(),
-            None => {
-                let mut kinds: Vec<&str> = written.iter().map(|(_, e)| e.kind.command()).collect();
-                kinds.dedup();
-                match kinds.as_slice() {
-                    [one] => format!("issue {one}"),
-                    _ => "issue".to_owned(),
-                }
-            }
-        };
-        let mut op = crate::store::oplog::Operation::new(command);
-        for (_, entry) in &written {
-            op.add_certificate(&entry.serial, &entry.name);
-        }
-        for (replaced, entry) in written {
-            let serial = entry.serial.clone();
-            ca.index_mut().certificates.push(entry);
-            if let Some(old) = replaced {
-                ca.supersede(&old, &serial);
-            }
-        }
-        ca.commit(&op)?;
-    }
+    };
+    let written = generate_and_write(ca, signer, &plan, &mut report)?;
+    commit_issued(ca, written)?;
     Ok(outcomes.into_iter().flatten().collect())
 }
 
-/// Refuses the whole batch when a name breaks the rule of its kind (whoever built the request)
-/// or a Server or Client would be named like the root: Windows lists them side by side, and
-/// `revoke`, `show` and `export` could not tell them apart.
-fn check_requests(ca: &Ca, requests: &[LeafRequest]) -> Result<()> {
-    for request in requests {
-        request
-            .kind
-            .check_name(&request.name)
-            .map_err(|e| Error::failed(format!("nothing was issued: {}", e.message())))?;
-        if request
-            .dns_name
-            .as_ref()
-            .is_some_and(|dns| dns != &request.name)
-        {
-            return Err(Error::failed(format!(
-                "nothing was issued: the DNS name of {:?} must be its machine name",
-                request.name
-            )));
+/// One certificate a batch makes: the position of its request, the serial it gets and the
+/// certificate it replaces.
+struct Work {
+    position: usize,
+    serial: Serial,
+    replaces: Option<Serial>,
+}
+
+/// What a batch makes, decided before the first key is generated.
+struct BatchPlan<'a> {
+    requests: &'a [LeafRequest],
+    work: Vec<Work>,
+    options: &'a IssueOptions,
+    key_type: KeyType,
+    validity: (OffsetDateTime, OffsetDateTime),
+}
+
+/// The certificates to make: each request once (repeats of a name dropped), except those whose
+/// valid certificate is kept (reported at once); each gets a fresh serial.
+fn plan_work(
+    ca: &Ca,
+    requests: &[LeafRequest],
+    options: &IssueOptions,
+    now: OffsetDateTime,
+    report: &mut dyn FnMut(usize, OutcomeKind),
+) -> Vec<Work> {
+    let mut pending: Vec<(usize, Option<Serial>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (position, request) in requests.iter().enumerate() {
+        if !seen.insert((request.kind(), request.name.as_str().to_ascii_lowercase())) {
+            continue;
+        }
+        match kept_outcome(ca, request, options, now) {
+            Some(outcome) => report(position, outcome.result),
+            None => {
+                let existing = ca.index().current(request.kind(), request.name.as_str());
+                pending.push((position, existing.map(|e| e.serial.clone())));
+            }
         }
     }
+    let serials = ca.index().fresh_serials(pending.len());
+    pending
+        .into_iter()
+        .zip(serials)
+        .map(|((position, replaces), serial)| Work {
+            position,
+            serial,
+            replaces,
+        })
+        .collect()
+}
+
+/// Commits the written certificates in one index update (after making their files durable):
+/// each new entry, the ones they supersede, and one log record naming them all.
+fn commit_issued(
+    ca: &mut crate::ops::ca::LockedCa,
+    written: Vec<(Option<Serial>, Entry)>,
+) -> Result<()> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let serials: Vec<Serial> = written.iter().map(|(_, e)| e.serial.clone()).collect();
+    ca.store().sync_batch(&serials)?;
+    let command = match ca.operation_label() {
+        Some(label) => label.to_owned(),
+        None => issue_command(&written),
+    };
+    let mut op = crate::store::oplog::Operation::new(command);
+    for (_, entry) in &written {
+        op.add_certificate(&entry.serial, &entry.name);
+    }
+    for (replaced, entry) in written {
+        let serial = entry.serial.clone();
+        ca.index_mut().certificates.push(entry);
+        if let Some(old) = replaced {
+            ca.supersede(&old, &serial);
+        }
+    }
+    ca.commit(&op)
+}
+
+/// The command a batch is logged under: `issue server` or `issue client` when it issued one
+/// kind, else `issue`.
+fn issue_command(written: &[(Option<Serial>, Entry)]) -> String {
+    let mut kinds: Vec<&str> = written.iter().map(|(_, e)| e.kind.command()).collect();
+    kinds.dedup();
+    match kinds.as_slice() {
+        [one] => format!("issue {one}"),
+        _ => "issue".to_owned(),
+    }
+}
+
+/// Refuses the whole batch when a Server or Client would be named like the root: Windows lists
+/// them side by side, and `revoke`, `show` and `export` could not tell them apart. (That each
+/// name passes the rule of its kind, the request's [`LeafName`] guarantees.)
+fn check_requests(ca: &Ca, requests: &[LeafRequest]) -> Result<()> {
     let root = &ca.index().settings.root_cn;
     let clashing: Vec<String> = requests
         .iter()
-        .filter(|r| same_name(&r.name, root))
-        .map(|r| format!("{} {:?}", r.kind.description(), r.name))
+        .filter(|r| same_name(r.name.as_str(), root))
+        .map(|r| format!("{} {:?}", r.kind().description(), r.name.as_str()))
         .collect();
     if clashing.is_empty() {
         return Ok(());
@@ -588,63 +644,43 @@ fn check_requests(ca: &Ca, requests: &[LeafRequest]) -> Result<()> {
 
 /// Runs the workers and writes each signed certificate as it arrives; returns the entries to
 /// commit with the serial each replaces.
-#[allow(clippy::too_many_arguments)]
 fn generate_and_write(
     ca: &Ca,
     signer: &RootSigner,
-    requests: &[LeafRequest],
-    work: &[(usize, Option<Serial>)],
-    serials: &[Serial],
-    options: &IssueOptions,
-    key_type: KeyType,
-    validity: (OffsetDateTime, OffsetDateTime),
+    plan: &BatchPlan<'_>,
     report: &mut dyn FnMut(usize, OutcomeKind),
 ) -> Result<Vec<(Option<Serial>, Entry)>> {
-    let jobs = options.jobs.clamp(1, work.len().max(1));
     let produce = |i: usize| {
-        let request = &requests[work[i].0];
-        let key_type = request.key_type.unwrap_or(key_type);
-        make_one(request, options, key_type, validity, &serials[i], signer)
+        let work = &plan.work[i];
+        let request = &plan.requests[work.position];
+        let key_type = request.key_type.unwrap_or(plan.key_type);
+        make_one(
+            request,
+            plan.options,
+            key_type,
+            plan.validity,
+            &work.serial,
+            signer,
+        )
     };
-    let mut written = Vec::with_capacity(work.len());
+    let mut written = Vec::with_capacity(plan.work.len());
     let mut consume = |i: usize, signed: Result<Signed>| -> Result<()> {
-        let (position, replaced) = &work[i];
+        let work = &plan.work[i];
         match signed {
             Ok(signed) => {
-                match &signed.sealed_key {
-                    Some(sealed_key) => ca.store().write_cert_and_key(
-                        &signed.serial,
-                        signed.cert_pem.as_bytes(),
-                        sealed_key.expose(),
-                        Durability::Deferred,
-                    )?,
-                    None => ca.store().write_cert(
-                        &signed.serial,
-                        signed.cert_pem.as_bytes(),
-                        Durability::Deferred,
-                    )?,
-                }
-                crate::store::crash_point("after-write-certificate");
-                let request = &requests[*position];
-                let mut entry = Entry::issued(
-                    request.kind,
-                    &request.name,
-                    signed.key_type,
-                    &signed.details,
-                );
-                entry.keyless = signed.sealed_key.is_none();
+                let entry = write_signed(ca, &plan.requests[work.position], signed)?;
                 report(
-                    *position,
+                    work.position,
                     OutcomeKind::Issued {
-                        serial: signed.serial,
+                        serial: work.serial.clone(),
                         not_after: entry.not_after,
-                        supersedes: replaced.clone(),
+                        supersedes: work.replaces.clone(),
                     },
                 );
-                written.push((replaced.clone(), entry));
+                written.push((work.replaces.clone(), entry));
             }
             Err(e) => report(
-                *position,
+                work.position,
                 OutcomeKind::Failed {
                     message: e.message().to_owned(),
                 },
@@ -652,26 +688,65 @@ fn generate_and_write(
         }
         Ok(())
     };
+    let jobs = plan.options.jobs.clamp(1, plan.work.len().max(1));
+    run_workers(plan.work.len(), jobs, &produce, &mut consume)?;
+    Ok(written)
+}
 
+/// Writes a signed certificate (and its sealed key, unless the key lives on the node) to the
+/// store, not yet synced or committed; returns its index entry.
+fn write_signed(ca: &Ca, request: &LeafRequest, signed: Signed) -> Result<Entry> {
+    match &signed.sealed_key {
+        Some(sealed_key) => ca.store().write_cert_and_key(
+            &signed.serial,
+            signed.cert_pem.as_bytes(),
+            sealed_key.expose(),
+            Durability::Deferred,
+        )?,
+        None => ca.store().write_cert(
+            &signed.serial,
+            signed.cert_pem.as_bytes(),
+            Durability::Deferred,
+        )?,
+    }
+    crate::store::crash_point("after-write-certificate");
+    let mut entry = Entry::issued(
+        request.kind(),
+        request.name.as_str(),
+        signed.key_type,
+        &signed.details,
+    );
+    entry.keyless = signed.sealed_key.is_none();
+    Ok(entry)
+}
+
+/// Produces items `0..count` on `jobs` worker threads and hands each to `consume` on this
+/// thread as it arrives (in any order); the first error of `consume` stops the workers and is
+/// returned.
+fn run_workers<T: Send>(
+    count: usize,
+    jobs: usize,
+    produce: &(dyn Fn(usize) -> T + Sync),
+    consume: &mut dyn FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
     if jobs == 1 {
         // One worker: no thread to start and no channel to cross.
-        for i in 0..work.len() {
+        for i in 0..count {
             consume(i, produce(i))?;
         }
-        return Ok(written);
+        return Ok(());
     }
-
     let next = AtomicUsize::new(0);
     let cancelled = AtomicBool::new(false);
-    let (sender, receiver) = mpsc::sync_channel::<(usize, Result<Signed>)>(jobs * 2);
+    let (sender, receiver) = mpsc::sync_channel::<(usize, T)>(jobs * 2);
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
             let sender = sender.clone();
-            let (next, cancelled, produce) = (&next, &cancelled, &produce);
+            let (next, cancelled) = (&next, &cancelled);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= work.len() || cancelled.load(Ordering::Relaxed) {
+                    if i >= count || cancelled.load(Ordering::Relaxed) {
                         break;
                     }
                     if sender.send((i, produce(i))).is_err() {
@@ -681,13 +756,43 @@ fn generate_and_write(
             });
         }
         drop(sender);
-        for (i, signed) in receiver {
-            if let Err(e) = consume(i, signed) {
+        for (i, item) in receiver {
+            if let Err(e) = consume(i, item) {
                 cancelled.store(true, Ordering::Relaxed);
                 return Err(e);
             }
         }
         Ok(())
-    })?;
-    Ok(written)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::name::FqdnPolicy;
+
+    #[test]
+    fn a_server_request_carries_its_machine_name_in_the_san_and_a_client_request_none() {
+        let machine = MachineName::parse("QVS01", FqdnPolicy::Refuse).expect("machine");
+        let server = LeafRequest::server(&machine);
+        assert_eq!(server.kind(), CertKind::Server);
+        assert_eq!(server.name.as_str(), "QVS01");
+        assert_eq!(server.name.dns_name(), Some("QVS01"));
+        let client = LeafRequest::client(&CommonName::parse("QVProxy").expect("name"));
+        assert_eq!(client.kind(), CertKind::Client);
+        assert_eq!(client.name.dns_name(), None);
+
+        let now = OffsetDateTime::now_utc();
+        let validity = (now, now + Duration::days(1));
+        let serial = Serial::random();
+        let params = |request: &LeafRequest| {
+            let profile = Profile::builtin(request.kind());
+            leaf_params(request, &profile, KeyType::P256, validity, &serial).expect("params")
+        };
+        assert!(matches!(
+            params(&server).subject_alt_names.as_slice(),
+            [SanType::DnsName(name)] if name.as_str() == "QVS01"
+        ));
+        assert!(params(&client).subject_alt_names.is_empty());
+    }
 }

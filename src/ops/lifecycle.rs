@@ -13,6 +13,7 @@
 
 use crate::domain::kind::CertKind;
 use crate::domain::name::{CommonName, FqdnPolicy, MachineName};
+use crate::domain::reason::RevocationReason;
 use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::{Ca, RootSigner};
@@ -22,45 +23,22 @@ use crate::pki::profile::Profile;
 use crate::store::atomic::{Durability, FileMode};
 use crate::store::oplog::Operation;
 use crate::store::{CrlRecord, Entry, EntryStatus, Revocation};
-use rcgen::RevocationReason;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
-/// The reasons `revoke --reason` takes (RFC 5280 5.3.1).
-pub const REVOCATION_REASONS: [&str; 5] = [
-    "keyCompromise",
-    "superseded",
-    "cessationOfOperation",
-    "affiliationChanged",
-    "unspecified",
-];
-
 /// The default CRL validity in days (`crl --days`).
 pub const DEFAULT_CRL_DAYS: u32 = 30;
 
-fn reason_code(reason: &str) -> Option<RevocationReason> {
+/// The reason code a CRL entry carries for `reason`.
+fn reason_code(reason: RevocationReason) -> rcgen::RevocationReason {
     match reason {
-        "keyCompromise" => Some(RevocationReason::KeyCompromise),
-        "superseded" => Some(RevocationReason::Superseded),
-        "cessationOfOperation" => Some(RevocationReason::CessationOfOperation),
-        "affiliationChanged" => Some(RevocationReason::AffiliationChanged),
-        "unspecified" => Some(RevocationReason::Unspecified),
-        _ => None,
+        RevocationReason::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
+        RevocationReason::Superseded => rcgen::RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
+        RevocationReason::AffiliationChanged => rcgen::RevocationReason::AffiliationChanged,
+        RevocationReason::Unspecified => rcgen::RevocationReason::Unspecified,
     }
-}
-
-/// Checks a `--reason` value, case-insensitively, and returns its RFC 5280 spelling.
-pub fn parse_reason(reason: &str) -> Result<&'static str> {
-    REVOCATION_REASONS
-        .into_iter()
-        .find(|r| r.eq_ignore_ascii_case(reason))
-        .ok_or_else(|| {
-            Error::usage(format!(
-                "unknown revocation reason {reason:?}: use one of {}",
-                REVOCATION_REASONS.join(", ")
-            ))
-        })
 }
 
 /// The current certificates that `renew --expiring-within DAYS` picks: valid now, expiring
@@ -177,10 +155,7 @@ pub fn renew_root(
     let mut profile = Profile::builtin(CertKind::Root);
     profile.subject = settings.root_subject.clone();
     let days = days.unwrap_or(profile.validity_days);
-    let mut serial = Serial::random();
-    while ca.index().has_serial(&serial) {
-        serial = Serial::random();
-    }
+    let serial = ca.index().fresh_serial();
     let params = crate::ops::issue::root_params(
         &profile,
         &settings.root_cn,
@@ -271,19 +246,15 @@ pub fn revocable<'a>(ca: &'a Ca, name_or_serial: &str) -> Result<&'a Entry> {
 pub fn revoke(
     ca: &mut crate::ops::ca::LockedCa,
     name_or_serial: &str,
-    reason: &str,
+    reason: RevocationReason,
 ) -> Result<Entry> {
-    let reason = parse_reason(reason)?;
     let entry = revocable(ca, name_or_serial)?.clone();
     let now = OffsetDateTime::now_utc();
     let stored = ca.index_mut().by_serial_mut(&entry.serial).ok_or_else(|| {
         Error::failed("internal error: the resolved certificate vanished from the index")
     })?;
     stored.status = EntryStatus::Revoked;
-    stored.revocation = Some(Revocation {
-        at: now,
-        reason: reason.to_owned(),
-    });
+    stored.revocation = Some(Revocation { at: now, reason });
     let revoked = stored.clone();
     ca.commit(&Operation::new("revoke").with_certificate(&revoked.serial, &revoked.name))?;
     Ok(revoked)
@@ -328,44 +299,11 @@ pub fn write_crl(
         .replace_nanosecond(0)
         .unwrap_or(OffsetDateTime::now_utc());
     let next_update = now + Duration::days(i64::from(days));
-    let revoked: Vec<&Entry> = ca
-        .index()
-        .certificates
-        .iter()
-        .filter(|e| e.status == EntryStatus::Revoked && e.not_after > now)
-        .collect();
-    let revoked_certs = revoked
-        .iter()
-        .map(|e| {
-            let revocation = e.revocation.as_ref();
-            rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from_slice(e.serial.as_bytes()),
-                revocation_time: revocation.map_or(now, |r| r.at),
-                reason_code: revocation.and_then(|r| reason_code(&r.reason)),
-                invalidity_date: None,
-            }
-        })
-        .collect();
+    let revoked = ca.index().listed_on_crl(now);
     let revoked_serials: Vec<Serial> = revoked.iter().map(|e| e.serial.clone()).collect();
     // Reserve the number first: a crash after this commit skips a number, never reuses one.
     let number = ca.index().crl_number + 1;
-    let params = rcgen::CertificateRevocationListParams {
-        this_update: now,
-        next_update,
-        crl_number: rcgen::SerialNumber::from_slice(&number.to_be_bytes()),
-        issuing_distribution_point: None,
-        revoked_certs,
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    };
-    let crl = params.signed_by(signer.issuer()).map_err(|e| {
-        Error::failed(format!(
-            "signing the CRL failed: {}",
-            crate::pki::signer::signing_failure(&e)
-        ))
-    })?;
-    let pem = crl
-        .pem()
-        .map_err(|e| Error::failed(format!("encoding the CRL failed: {e}")))?;
+    let pem = sign_crl(signer, &revoked, (now, next_update), number)?;
     let path = std::path::absolute(out.map_or_else(|| ca.store().crl_path(), Path::to_path_buf))
         .map_err(|e| Error::failed(format!("cannot resolve the CRL path: {e}")))?;
     ca.index_mut().crl_number = number;
@@ -389,24 +327,48 @@ pub fn write_crl(
     })
 }
 
+/// The CRL numbered `number` (PEM), valid from `this_update` to `next_update`, listing
+/// `revoked` with their revocation times and reasons, signed by the root.
+fn sign_crl(
+    signer: &RootSigner,
+    revoked: &[&Entry],
+    (this_update, next_update): (OffsetDateTime, OffsetDateTime),
+    number: u64,
+) -> Result<String> {
+    let revoked_certs = revoked
+        .iter()
+        .map(|e| {
+            let revocation = e.revocation.as_ref();
+            rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(e.serial.as_bytes()),
+                revocation_time: revocation.map_or(this_update, |r| r.at),
+                reason_code: revocation.map(|r| reason_code(r.reason)),
+                invalidity_date: None,
+            }
+        })
+        .collect();
+    let params = rcgen::CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: rcgen::SerialNumber::from_slice(&number.to_be_bytes()),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    let crl = params.signed_by(signer.issuer()).map_err(|e| {
+        Error::failed(format!(
+            "signing the CRL failed: {}",
+            crate::pki::signer::signing_failure(&e)
+        ))
+    })?;
+    crl.pem()
+        .map_err(|e| Error::failed(format!("encoding the CRL failed: {e}")))
+}
+
 /// True when `out` is the file the CA's last CRL was written to.
 fn is_the_last_crl(ca: &crate::ops::ca::Ca, out: &Path) -> bool {
     let Some(last) = &ca.index().last_crl else {
         return false;
     };
     std::path::absolute(out).is_ok_and(|out| out == Path::new(&last.path))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_are_the_rfc_5280_names_case_insensitively() {
-        assert_eq!(parse_reason("keycompromise").expect("ok"), "keyCompromise");
-        assert!(parse_reason("because").is_err());
-        for r in REVOCATION_REASONS {
-            assert!(reason_code(r).is_some());
-        }
-    }
 }

@@ -37,15 +37,35 @@ pub fn prometheus_text(
     last_backup: Option<OffsetDateTime>,
 ) -> String {
     let mut text = String::new();
+    doctor_metrics(&mut text, report);
+    expiry_metrics(&mut text, ca, now);
+    crl_metrics(&mut text, ca, now);
+    if let Some(backup) = last_backup {
+        metric_header(
+            &mut text,
+            "qvca_last_backup_age_seconds",
+            "seconds since the newest backup in the backup folder was written",
+        );
+        let _ = writeln!(
+            text,
+            "qvca_last_backup_age_seconds {}",
+            (now - backup).whole_seconds()
+        );
+    }
+    text
+}
+
+/// `qvca_doctor_ok` and one `qvca_check_status` per doctor check.
+fn doctor_metrics(text: &mut String, report: &DoctorReport) {
     metric_header(
-        &mut text,
+        text,
         "qvca_doctor_ok",
         "1 when no doctor check needs attention, else 0",
     );
     let _ = writeln!(text, "qvca_doctor_ok {}", u8::from(report.ok));
 
     metric_header(
-        &mut text,
+        text,
         "qvca_check_status",
         "each doctor check: 0 ok, 1 warning, 2 problem, -1 skipped",
     );
@@ -62,9 +82,12 @@ pub fn prometheus_text(
             label(check.name)
         );
     }
+}
 
+/// `qvca_certificate_expiry_seconds` of every current certificate.
+fn expiry_metrics(text: &mut String, ca: &Ca, now: OffsetDateTime) {
     metric_header(
-        &mut text,
+        text,
         "qvca_certificate_expiry_seconds",
         "seconds until a current certificate expires (negative once expired)",
     );
@@ -78,41 +101,28 @@ pub fn prometheus_text(
             (entry.not_after - now).whole_seconds()
         );
     }
-
-    if let Some(crl) = &ca.index().last_crl {
-        metric_header(
-            &mut text,
-            "qvca_crl_next_update_seconds",
-            "seconds until the CA's last CRL reaches its nextUpdate (negative once stale)",
-        );
-        let _ = writeln!(
-            text,
-            "qvca_crl_next_update_seconds {}",
-            (crl.next_update - now).whole_seconds()
-        );
-        metric_header(
-            &mut text,
-            "qvca_crl_number",
-            "the number of the CA's last CRL",
-        );
-        let _ = writeln!(text, "qvca_crl_number {}", crl.number);
-    }
-
-    if let Some(backup) = last_backup {
-        metric_header(
-            &mut text,
-            "qvca_last_backup_age_seconds",
-            "seconds since the newest backup in the backup folder was written",
-        );
-        let _ = writeln!(
-            text,
-            "qvca_last_backup_age_seconds {}",
-            (now - backup).whole_seconds()
-        );
-    }
-    text
 }
 
+/// `qvca_crl_next_update_seconds` and `qvca_crl_number` of the CA's last CRL, if any.
+fn crl_metrics(text: &mut String, ca: &Ca, now: OffsetDateTime) {
+    let Some(crl) = &ca.index().last_crl else {
+        return;
+    };
+    metric_header(
+        text,
+        "qvca_crl_next_update_seconds",
+        "seconds until the CA's last CRL reaches its nextUpdate (negative once stale)",
+    );
+    let _ = writeln!(
+        text,
+        "qvca_crl_next_update_seconds {}",
+        (crl.next_update - now).whole_seconds()
+    );
+    metric_header(text, "qvca_crl_number", "the number of the CA's last CRL");
+    let _ = writeln!(text, "qvca_crl_number {}", crl.number);
+}
+
+/// The `# HELP` and `# TYPE` lines of a gauge.
 fn metric_header(text: &mut String, name: &str, help: &str) {
     let _ = writeln!(text, "# HELP {name} {help}");
     let _ = writeln!(text, "# TYPE {name} gauge");

@@ -17,7 +17,7 @@ use crate::pki::key::KeyType;
 use crate::pki::pkcs12::PfxEncryption;
 use crate::qlik::ports::{PortTable, qlikview_ports};
 use crate::store::atomic::{Durability, FileMode, write_atomic};
-use crate::store::{StagedDir, Staging};
+use crate::store::{Entry, StagedDir, Staging};
 use rand::Rng;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -227,39 +227,15 @@ pub fn build_package(
             request.machine
         )));
     }
-    let client = ca
-        .usable(CertKind::Client, time::OffsetDateTime::now_utc())
-        .into_iter()
-        .max_by_key(|e| {
-            (
-                e.name == crate::domain::name::DEFAULT_CLIENT_NAME,
-                e.not_after,
-            )
-        })
-        .cloned()
-        .ok_or_else(|| {
-            Error::not_found(
-                "no valid Client certificate to package: issue it with `qvca issue client`",
-            )
-        })?;
+    let client = package_client(ca).cloned().ok_or_else(|| {
+        Error::not_found(
+            "no valid Client certificate to package: issue it with `qvca issue client`",
+        )
+    })?;
     let client = &client;
     refuse_existing_out(&request.out, request.force)?;
 
-    let root = signer.root();
-    let root_name = ca.index().settings.root_cn.clone();
-    let server_details = CertificateDetails::from_der(&ca.certificate_der(server)?)?;
-    let client_details = CertificateDetails::from_der(&ca.certificate_der(client)?)?;
-    let values = ScriptValues {
-        machine: server.name.clone(),
-        client_name: client.name.clone(),
-        root_name,
-        root_thumbprint: root.sha1_thumbprint.clone(),
-        server_thumbprint: server_details.sha1_thumbprint,
-        client_thumbprint: client_details.sha1_thumbprint,
-        encryption: request.encryption,
-        created: time::OffsetDateTime::now_utc(),
-        roles: request.roles.clone(),
-    };
+    let values = script_values(ca, signer, request, server, client)?;
     let (server_pfx, client_pfx, root_file) = values.file_names();
     let mut files = vec![
         PackageFile::secret(
@@ -290,6 +266,42 @@ pub fn build_package(
     })
 }
 
+/// The Client certificate a package installs: a valid one, `QVProxy` first, else the one
+/// valid longest.
+fn package_client(ca: &Ca) -> Option<&Entry> {
+    ca.usable(CertKind::Client, time::OffsetDateTime::now_utc())
+        .into_iter()
+        .max_by_key(|e| {
+            (
+                e.name == crate::domain::name::DEFAULT_CLIENT_NAME,
+                e.not_after,
+            )
+        })
+}
+
+/// The values the scripts and README of a PFX package are rendered with.
+fn script_values(
+    ca: &Ca,
+    signer: &RootSigner,
+    request: &PackageRequest,
+    server: &Entry,
+    client: &Entry,
+) -> Result<ScriptValues> {
+    let server_details = CertificateDetails::from_der(&ca.certificate_der(server)?)?;
+    let client_details = CertificateDetails::from_der(&ca.certificate_der(client)?)?;
+    Ok(ScriptValues {
+        machine: server.name.clone(),
+        client_name: client.name.clone(),
+        root_name: ca.index().settings.root_cn.clone(),
+        root_thumbprint: signer.root().sha1_thumbprint.clone(),
+        server_thumbprint: server_details.sha1_thumbprint,
+        client_thumbprint: client_details.sha1_thumbprint,
+        encryption: request.encryption,
+        created: time::OffsetDateTime::now_utc(),
+        roles: request.roles.clone(),
+    })
+}
+
 /// Builds a keyless package for `request.machine`: no private key, no PKCS#12, nothing that
 /// needs the CA's password; the node makes its keys and requests, `qvca sign` signs them.
 pub fn build_keyless_package(ca: &Ca, request: &KeylessPackageRequest) -> Result<PackageReport> {
@@ -304,19 +316,10 @@ pub fn build_keyless_package(ca: &Ca, request: &KeylessPackageRequest) -> Result
         )));
     }
     refuse_existing_out(&request.out, request.force)?;
-    let client_name = ca
-        .usable(CertKind::Client, time::OffsetDateTime::now_utc())
-        .into_iter()
-        .max_by_key(|e| {
-            (
-                e.name == crate::domain::name::DEFAULT_CLIENT_NAME,
-                e.not_after,
-            )
-        })
-        .map_or_else(
-            || crate::domain::name::DEFAULT_CLIENT_NAME.to_owned(),
-            |e| e.name.clone(),
-        );
+    let client_name = package_client(ca).map_or_else(
+        || crate::domain::name::DEFAULT_CLIENT_NAME.to_owned(),
+        |e| e.name.clone(),
+    );
     let root_der = ca.root_der()?;
     let root = CertificateDetails::from_der(&root_der)?;
     let mut id = [0u8; 16];

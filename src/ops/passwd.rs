@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::ops::ca::{LockedCa, RootSigner};
 use crate::pki::key::{KeyProtection, KeyProtector};
 use crate::store::atomic::{Durability, FileMode, write_atomic};
+use crate::store::staged::still_a_ca;
 use crate::store::{INDEX_FILE, LOCK_FILE, StagedDir, Staging, Store, crash_point};
 use std::path::{Path, PathBuf};
 
@@ -70,7 +71,10 @@ pub fn change_password(ca: LockedCa, signer: &RootSigner, new: Password) -> Resu
     let staged = StagedDir::create(ca.dir(), Staging::Passwd)?;
     let keys_reencrypted = write_resealed_ca(&ca, signer, &staged, &new_protector)?;
     crash_point("passwd-before-swap");
-    let installed = staged.install(&refuse_unless_ca, time::OffsetDateTime::now_utc())?;
+    let installed = staged.install(
+        &|dir| still_a_ca(dir, "nothing was changed"),
+        time::OffsetDateTime::now_utc(),
+    )?;
     crash_point("passwd-after-swap");
     let old_ca_not_removed = match &installed.aside {
         Some(old) => crate::store::staged::remove_replaced(old)
@@ -87,17 +91,6 @@ pub fn change_password(ca: LockedCa, signer: &RootSigner, new: Password) -> Resu
     drop(installed);
     drop(ca);
     Ok(report)
-}
-
-/// `passwd` replaces only a CA: anything else that appeared at the path is refused.
-fn refuse_unless_ca(dir: &Path) -> Result<()> {
-    if Store::at(dir).has_ca() {
-        return Ok(());
-    }
-    Err(Error::refused(format!(
-        "{} no longer holds a CA; nothing was changed",
-        dir.display()
-    )))
 }
 
 /// Builds the copy of `ca` in `staged`: every file as it is, but the keys re-sealed by `new`

@@ -15,6 +15,7 @@
 //! the old root's.
 
 use crate::domain::kind::CertKind;
+use crate::domain::reason::RevocationReason;
 use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::Ca;
@@ -31,6 +32,8 @@ pub struct CaCrl {
     pub path: PathBuf,
     /// The CRL in DER.
     pub der: Vec<u8>,
+    /// What it says (thisUpdate, nextUpdate, the revoked serials ...).
+    pub details: crate::pki::inspect::CrlDetails,
 }
 
 /// The path of the CA's current CRL: the one the index records as last written, else the
@@ -58,8 +61,8 @@ pub fn read_ca_crl(ca: &Ca) -> Result<Option<CaCrl>> {
             )));
         }
     };
-    let der = parse_crl(&bytes)
-        .and_then(|der| crate::pki::inspect::crl_details(&der).map(|_| der))
+    let (der, details) = parse_crl(&bytes)
+        .and_then(|der| crate::pki::inspect::crl_details(&der).map(|details| (der, details)))
         .map_err(|e| {
             Error::failed(format!(
                 "the CA's CRL {} is damaged ({}): write a new one with `qvca crl`",
@@ -67,13 +70,25 @@ pub fn read_ca_crl(ca: &Ca) -> Result<Option<CaCrl>> {
                 e.message()
             ))
         })?;
-    Ok(Some(CaCrl { path, der }))
+    Ok(Some(CaCrl { path, der, details }))
 }
 
-/// The CRL that `verify` must check a certificate of this CA against. Fails closed (exit 5):
-/// a CRL the index records that is missing, unreadable or damaged is an error, never a
-/// silently skipped revocation check. `Ok(None)` when no CRL was ever written.
-pub fn crl_for_verification(ca: &Ca) -> Result<Option<Vec<u8>>> {
+/// The CRL that `verify` checks revocation against (DER): the one the user gave (`--crl`),
+/// else, when the certificates are verified against this CA's own root (`ca`), the CA's
+/// current CRL: the file its index records as last written, as `doctor` reads it
+/// ([`read_ca_crl`]). That one fails closed (exit 5): a CRL the index records that is missing,
+/// unreadable or damaged is an error, never a silently skipped revocation check. `Ok(None)`
+/// when there is no CRL to check against.
+pub fn verification_crl(given: Option<Vec<u8>>, ca: Option<&Ca>) -> Result<Option<Vec<u8>>> {
+    match (given, ca) {
+        (Some(given), _) => Ok(Some(given)),
+        (None, Some(ca)) => ca_crl_for_verification(ca),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The CA's current CRL for [`verification_crl`], failing closed.
+fn ca_crl_for_verification(ca: &Ca) -> Result<Option<Vec<u8>>> {
     match read_ca_crl(ca) {
         Ok(Some(crl)) => Ok(Some(crl.der)),
         Ok(None) => match &ca.index().last_crl {
@@ -102,7 +117,7 @@ pub struct LostRevocation {
     /// The certificate's serial.
     pub serial: Serial,
     /// The RFC 5280 reason it was revoked for.
-    pub reason: String,
+    pub reason: RevocationReason,
     /// When it was revoked.
     #[serde(with = "time::serde::rfc3339")]
     pub revoked_at: OffsetDateTime,
@@ -157,7 +172,7 @@ impl RollbackCheck {
                     kind: revoked.kind,
                     name: revoked.name.clone(),
                     serial: revoked.serial.clone(),
-                    reason: revocation.map_or_else(|| "unspecified".into(), |r| r.reason.clone()),
+                    reason: revocation.map_or(RevocationReason::Unspecified, |r| r.reason),
                     revoked_at: revocation.map_or(revoked.not_before, |r| r.at),
                     in_backup,
                 })
@@ -333,9 +348,9 @@ mod tests {
             status,
             sha256: String::new(),
             superseded_by: None,
-            revocation: (status == EntryStatus::Revoked).then(|| Revocation {
+            revocation: (status == EntryStatus::Revoked).then_some(Revocation {
                 at: now,
-                reason: "keyCompromise".into(),
+                reason: RevocationReason::KeyCompromise,
             }),
             keyless: false,
         }

@@ -6,7 +6,7 @@ use crate::domain::kind::CertKind;
 use crate::domain::name::{CommonName, DEFAULT_CLIENT_NAME, MachineName};
 use crate::domain::secret::Password;
 use crate::error::Result;
-use crate::ops::ca::Ca;
+use crate::ops::ca::{Ca, LockedCa, RootSigner};
 use crate::ops::export::{LicenseServiceExport, export_license_service};
 use crate::ops::init::{InitReport, InitRequest, init};
 use crate::ops::issue::{IssueOptions, IssueOutcome, LeafRequest, issue_batch};
@@ -59,37 +59,7 @@ pub fn setup(
     password: &dyn Fn(PasswordUse) -> Result<Password>,
     progress: &mut dyn FnMut(&IssueOutcome),
 ) -> Result<SetupReport> {
-    let store = Store::at(dir);
-    let mut new_password = None;
-    let created_root = if store.has_ca() {
-        None
-    } else {
-        let protector = if request.no_password {
-            KeyProtector::unprotected()
-        } else {
-            let chosen = password(PasswordUse::NewCa)?;
-            new_password = Some(chosen.clone());
-            KeyProtector::encrypted(chosen)
-        };
-        let created = init(
-            dir,
-            InitRequest {
-                profile: Profile::builtin(CertKind::Root),
-                common_name: None,
-                key_type: None,
-                days: None,
-                protector,
-                force: false,
-            },
-        );
-        match created {
-            Ok(report) => Some(report),
-            // Another setup created the CA while this one waited for the lock: carry on
-            // with it, as a re-run would.
-            Err(e) if e.kind() == crate::error::ErrorKind::Refused && store.has_ca() => None,
-            Err(e) => return Err(e),
-        }
-    };
+    let (created_root, new_password) = create_root_if_missing(dir, request, password)?;
 
     let mut ca = Ca::open_for_update(dir)?;
     let signer = ca.unlock(&|| match &new_password {
@@ -98,34 +68,7 @@ pub fn setup(
     })?;
 
     ca.set_operation_label("setup");
-    let servers: Vec<LeafRequest> = request.machines.iter().map(LeafRequest::server).collect();
-    let mut certificates = issue_batch(
-        &mut ca,
-        &signer,
-        &servers,
-        &IssueOptions {
-            profile: Profile::builtin(CertKind::Server),
-            key_type: None,
-            days: None,
-            force: false,
-            jobs: request.jobs,
-        },
-        progress,
-    )?;
-    let client = LeafRequest::client(&CommonName::parse(DEFAULT_CLIENT_NAME)?);
-    certificates.extend(issue_batch(
-        &mut ca,
-        &signer,
-        std::slice::from_ref(&client),
-        &IssueOptions {
-            profile: Profile::builtin(CertKind::Client),
-            key_type: None,
-            days: None,
-            force: false,
-            jobs: 1,
-        },
-        progress,
-    )?);
+    let certificates = issue_missing(&mut ca, &signer, request, progress)?;
 
     let machine = request.machines.first().map(|m| m.as_str().to_owned());
     let license_service_export = export_license_service(
@@ -141,4 +84,83 @@ pub fn setup(
         certificates,
         license_service_export,
     })
+}
+
+/// Creates the root with the built-in profile when `dir` holds no CA: returns what `init` did
+/// and the password chosen for the new CA (so it is not asked again to unlock it).
+fn create_root_if_missing(
+    dir: &Path,
+    request: &SetupRequest,
+    password: &dyn Fn(PasswordUse) -> Result<Password>,
+) -> Result<(Option<InitReport>, Option<Password>)> {
+    if Store::at(dir).has_ca() {
+        return Ok((None, None));
+    }
+    let mut new_password = None;
+    let protector = if request.no_password {
+        KeyProtector::unprotected()
+    } else {
+        let chosen = password(PasswordUse::NewCa)?;
+        new_password = Some(chosen.clone());
+        KeyProtector::encrypted(chosen)
+    };
+    let created = init(
+        dir,
+        InitRequest {
+            profile: Profile::builtin(CertKind::Root),
+            common_name: None,
+            key_type: None,
+            days: None,
+            protector,
+            force: false,
+        },
+    );
+    match created {
+        Ok(report) => Ok((Some(report), new_password)),
+        // Another setup created the CA while this one waited for the lock: carry on
+        // with it, as a re-run would.
+        Err(e) if e.kind() == crate::error::ErrorKind::Refused && Store::at(dir).has_ca() => {
+            Ok((None, new_password))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Issues a Server certificate for each machine and the QVProxy Client certificate, keeping
+/// the valid ones that exist: one outcome each.
+fn issue_missing(
+    ca: &mut LockedCa,
+    signer: &RootSigner,
+    request: &SetupRequest,
+    progress: &mut dyn FnMut(&IssueOutcome),
+) -> Result<Vec<IssueOutcome>> {
+    let servers: Vec<LeafRequest> = request.machines.iter().map(LeafRequest::server).collect();
+    let mut certificates = issue_batch(
+        ca,
+        signer,
+        &servers,
+        &builtin_options(CertKind::Server, request.jobs),
+        progress,
+    )?;
+    let client = LeafRequest::client(&CommonName::parse(DEFAULT_CLIENT_NAME)?);
+    certificates.extend(issue_batch(
+        ca,
+        signer,
+        std::slice::from_ref(&client),
+        &builtin_options(CertKind::Client, 1),
+        progress,
+    )?);
+    Ok(certificates)
+}
+
+/// The built-in profile of `kind` with its own key type and validity, keeping valid
+/// certificates.
+fn builtin_options(kind: CertKind, jobs: usize) -> IssueOptions {
+    IssueOptions {
+        profile: Profile::builtin(kind),
+        key_type: None,
+        days: None,
+        force: false,
+        jobs,
+    }
 }

@@ -29,12 +29,12 @@ pub struct CheckedRequest {
 impl CheckedRequest {
     /// The name the certificate will be issued to.
     pub fn name(&self) -> &str {
-        &self.leaf.name
+        self.leaf.name.as_str()
     }
 
     /// Server or Client.
     pub fn kind(&self) -> CertKind {
-        self.leaf.kind
+        self.leaf.kind()
     }
 
     /// Notes for a person (a machine name longer than NetBIOS allows).
@@ -56,6 +56,19 @@ pub fn check_request(
     name: Option<&str>,
     fqdn: FqdnPolicy,
 ) -> Result<CheckedRequest> {
+    refuse_ca_request(&csr)?;
+    let mut warnings = Vec::new();
+    let leaf = leaf_for(&csr, kind, name, fqdn, &mut warnings)?;
+    let leaf = leaf.with_node_key(csr.spki_der().to_vec(), csr.key_type());
+    Ok(CheckedRequest {
+        csr,
+        leaf,
+        warnings,
+    })
+}
+
+/// Refuses a request for a CA certificate: a node never needs one.
+fn refuse_ca_request(csr: &SigningRequest) -> Result<()> {
     if csr.asks_for_ca() {
         return Err(Error::failed(format!(
             "{} asks for a CA certificate (basicConstraints CA:TRUE); nothing was signed: qvca \
@@ -64,62 +77,65 @@ pub fn check_request(
             csr.source()
         )));
     }
-    let given = match name {
-        Some(name) => Some(name.to_owned()),
-        None => csr.common_name().map(str::to_owned),
-    };
-    let from_request = name.is_none();
-    let name_problem = |e: Error| {
-        if from_request {
-            let option = match kind {
-                CertKind::Server => "--name MACHINE",
-                _ => "--name NAME",
-            };
-            Error::failed(format!(
-                "nothing was signed: the common name of {} cannot name a {} certificate: {}; \
-                 give the name with {option}",
-                csr.source(),
-                kind.description(),
-                e.message()
-            ))
-        } else {
-            Error::failed(format!("nothing was signed: {}", e.message()))
-        }
-    };
-    let mut warnings = Vec::new();
-    let leaf = match (kind, given) {
+    Ok(())
+}
+
+/// The certificate to issue for `csr`: a `kind` certificate named `name` (default: the
+/// request's common name; for a Client without one, `QVProxy`), the name checked by the rule
+/// of its kind; a machine name longer than NetBIOS allows adds a warning.
+fn leaf_for(
+    csr: &SigningRequest,
+    kind: CertKind,
+    name: Option<&str>,
+    fqdn: FqdnPolicy,
+    warnings: &mut Vec<String>,
+) -> Result<LeafRequest> {
+    let given = name.or_else(|| csr.common_name());
+    let problem = |e: Error| name_problem(csr, kind, name.is_none(), &e);
+    match (kind, given) {
         (CertKind::Server, Some(given)) => {
-            let machine = MachineName::parse(&given, fqdn).map_err(name_problem)?;
+            let machine = MachineName::parse(given, fqdn).map_err(problem)?;
             warnings.extend(machine.netbios_warning());
-            LeafRequest::server(&machine)
+            Ok(LeafRequest::server(&machine))
         }
         (CertKind::Client, given) => {
-            let given = given.unwrap_or_else(|| DEFAULT_CLIENT_NAME.to_owned());
-            LeafRequest::client(&CommonName::parse(&given).map_err(name_problem)?)
+            let given = given.unwrap_or(DEFAULT_CLIENT_NAME);
+            Ok(LeafRequest::client(
+                &CommonName::parse(given).map_err(problem)?,
+            ))
         }
-        (CertKind::Server, None) => {
-            return Err(Error::usage(format!(
-                "{} has {}: give the machine name with --name MACHINE",
-                csr.source(),
-                if csr.common_name_count() > 1 {
-                    "more than one common name"
-                } else {
-                    "no common name that can be read"
-                }
-            )));
-        }
-        (CertKind::Root, _) => {
-            return Err(Error::usage(
-                "a request is signed as a Server or a Client certificate, never as a root",
-            ));
-        }
+        (CertKind::Server, None) => Err(Error::usage(format!(
+            "{} has {}: give the machine name with --name MACHINE",
+            csr.source(),
+            if csr.common_name_count() > 1 {
+                "more than one common name"
+            } else {
+                "no common name that can be read"
+            }
+        ))),
+        (CertKind::Root, _) => Err(Error::usage(
+            "a request is signed as a Server or a Client certificate, never as a root",
+        )),
+    }
+}
+
+/// The refusal of a name that breaks the rule of `kind`; a name taken from the request's
+/// common name says so and how to give another.
+fn name_problem(csr: &SigningRequest, kind: CertKind, from_request: bool, e: &Error) -> Error {
+    if !from_request {
+        return Error::failed(format!("nothing was signed: {}", e.message()));
+    }
+    let option = match kind {
+        CertKind::Server => "--name MACHINE",
+        _ => "--name NAME",
     };
-    let leaf = leaf.with_node_key(csr.spki_der().to_vec(), csr.key_type());
-    Ok(CheckedRequest {
-        csr,
-        leaf,
-        warnings,
-    })
+    Error::failed(format!(
+        "nothing was signed: the common name of {} cannot name a {} certificate: {}; \
+         give the name with {option}",
+        csr.source(),
+        kind.description(),
+        e.message()
+    ))
 }
 
 /// What `sign` did.

@@ -87,21 +87,7 @@ pub fn status(dir: &Path, now: OffsetDateTime) -> Result<StatusReport> {
             .reasons
             .push("keys are stored WITHOUT a password (init --no-password): for labs only".into());
     }
-    let root_ok = match ca.index().root() {
-        Some(root) if root.is_usable_at(now) => true,
-        Some(root) => {
-            report.reasons.push(format!(
-                "the root {} is not valid now (it expires {})",
-                root.name,
-                crate::ops::issue::date(root.not_after)
-            ));
-            false
-        }
-        None => {
-            report.reasons.push("the CA has no active root".into());
-            false
-        }
-    };
+    let root_ok = root_is_valid(&ca, now, &mut report.reasons);
     report.servers = ca
         .usable(CertKind::Server, now)
         .iter()
@@ -111,6 +97,34 @@ pub fn status(dir: &Path, now: OffsetDateTime) -> Result<StatusReport> {
         .usable(CertKind::Client, now)
         .first()
         .map(|e| e.name.clone());
+    let state = state_with_root(root_ok, &mut report);
+    report.state = state.code();
+    report.name = state.label();
+    Ok(report)
+}
+
+/// True when the CA's active root is valid at `now`; else why not, added to `reasons`.
+fn root_is_valid(ca: &crate::ops::ca::Ca, now: OffsetDateTime, reasons: &mut Vec<String>) -> bool {
+    match ca.index().root() {
+        Some(root) if root.is_usable_at(now) => true,
+        Some(root) => {
+            reasons.push(format!(
+                "the root {} is not valid now (it expires {})",
+                root.name,
+                crate::ops::issue::date(root.not_after)
+            ));
+            false
+        }
+        None => {
+            reasons.push("the CA has no active root".into());
+            false
+        }
+    }
+}
+
+/// The state of a CA whose root is valid or not (`root_ok`), given the valid Server and Client
+/// certificates in `report`: Running when all are there; the reasons say which are missing.
+fn state_with_root(root_ok: bool, report: &mut StatusReport) -> ServiceState {
     if report.servers.is_empty() {
         report
             .reasons
@@ -121,7 +135,7 @@ pub fn status(dir: &Path, now: OffsetDateTime) -> Result<StatusReport> {
             .reasons
             .push("no valid Client certificate: issue it with `qvca issue client`".into());
     }
-    let state = if root_ok && !report.servers.is_empty() && report.client.is_some() {
+    if root_ok && !report.servers.is_empty() && report.client.is_some() {
         report.reasons.push(format!(
             "root, {} Server certificate(s) and the {} Client certificate are valid",
             report.servers.len(),
@@ -130,8 +144,5 @@ pub fn status(dir: &Path, now: OffsetDateTime) -> Result<StatusReport> {
         ServiceState::Running
     } else {
         ServiceState::CertificatesNotInstalled
-    };
-    report.state = state.code();
-    report.name = state.label();
-    Ok(report)
+    }
 }

@@ -3,9 +3,10 @@
 //! and the key usages a QlikView service needs.
 //!
 //! Revocation fails closed: a CRL past its nextUpdate fails the check, a CA's CRL that cannot
-//! be read is an error (see [`crate::ops::revocation::crl_for_verification`]), and a certificate
+//! be read is an error (see [`crate::ops::revocation::verification_crl`]), and a certificate
 //! the CA's index marks revoked fails even before a new CRL lists it.
 
+use crate::domain::reason::RevocationReason;
 use crate::error::Result;
 use crate::pki::certificate::CertificateDetails;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -124,6 +125,9 @@ fn check_validity(details: &CertificateDetails, now: OffsetDateTime, result: &mu
     }
 }
 
+/// The checks of a Server or Client certificate: the path to the root (signature, validity,
+/// EKU, the CRL when given), a revocation the CA's index records, the usages a QlikView service
+/// needs, and the machine name (`--name`).
 fn check_leaf(
     root_der: &CertificateDer<'_>,
     cert_der: &CertificateDer<'_>,
@@ -132,38 +136,13 @@ fn check_leaf(
     now: OffsetDateTime,
     result: &mut Verification,
 ) {
-    let anchor = match webpki::anchor_from_trusted_cert(root_der) {
-        Ok(a) => a,
-        Err(e) => {
-            result
-                .problems
-                .push(format!("the root cannot be used as a trust anchor: {e}"));
-            return;
-        }
-    };
-    let end_entity = match webpki::EndEntityCert::try_from(cert_der) {
-        Ok(ee) => ee,
-        Err(e) => {
-            result.problems.push(describe(&e));
-            return;
-        }
+    let Some((anchor, end_entity)) = path_ends(root_der, cert_der, result) else {
+        return;
     };
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
         u64::try_from(now.unix_timestamp()).unwrap_or(0),
     ));
-    let crl = match options
-        .crl_der
-        .map(webpki::OwnedCertRevocationList::from_der)
-    {
-        Some(Ok(crl)) => Some(webpki::CertRevocationList::from(crl)),
-        Some(Err(e)) => {
-            result
-                .problems
-                .push(format!("the CRL cannot be read: {}", describe(&e)));
-            None
-        }
-        None => None,
-    };
+    let crl = read_crl(options, result);
     let crls: Vec<&webpki::CertRevocationList<'_>> = crl.iter().collect();
     let revocation = if crls.is_empty() {
         None
@@ -176,15 +155,8 @@ fn check_leaf(
     };
 
     let anchors = [anchor];
-    let mut usages = Vec::new();
-    if details.has_eku("serverAuth") {
-        usages.push(("serverAuth", webpki::KeyUsage::server_auth()));
-    }
-    if details.has_eku("clientAuth") || usages.is_empty() {
-        usages.push(("clientAuth", webpki::KeyUsage::client_auth()));
-    }
     let mut chain_ok = true;
-    for (label, usage) in usages {
+    for (label, usage) in usages_to_check(details) {
         match end_entity.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
             &anchors,
@@ -215,6 +187,77 @@ fn check_leaf(
             result.passed.push("not revoked on the CRL".into());
         }
     }
+    check_service_certificate(details, options, result);
+    if let Some(name) = options.name {
+        check_name(&end_entity, details, name, result);
+    }
+}
+
+/// The root as a trust anchor and the certificate as an end entity, for webpki; `None` (with
+/// the problem recorded) when either cannot serve.
+fn path_ends<'a>(
+    root_der: &'a CertificateDer<'_>,
+    cert_der: &'a CertificateDer<'a>,
+    result: &mut Verification,
+) -> Option<(rustls_pki_types::TrustAnchor<'a>, webpki::EndEntityCert<'a>)> {
+    let anchor = match webpki::anchor_from_trusted_cert(root_der) {
+        Ok(a) => a,
+        Err(e) => {
+            result
+                .problems
+                .push(format!("the root cannot be used as a trust anchor: {e}"));
+            return None;
+        }
+    };
+    match webpki::EndEntityCert::try_from(cert_der) {
+        Ok(end_entity) => Some((anchor, end_entity)),
+        Err(e) => {
+            result.problems.push(describe(&e));
+            None
+        }
+    }
+}
+
+/// The CRL to check revocation against, if one was given; one that cannot be read is a problem.
+fn read_crl(
+    options: &VerifyOptions<'_>,
+    result: &mut Verification,
+) -> Option<webpki::CertRevocationList<'static>> {
+    match options
+        .crl_der
+        .map(webpki::OwnedCertRevocationList::from_der)
+    {
+        Some(Ok(crl)) => Some(webpki::CertRevocationList::from(crl)),
+        Some(Err(e)) => {
+            result
+                .problems
+                .push(format!("the CRL cannot be read: {}", describe(&e)));
+            None
+        }
+        None => None,
+    }
+}
+
+/// The extended key usages to build the path for: serverAuth and clientAuth as the
+/// certificate carries them (clientAuth when it carries neither).
+fn usages_to_check(details: &CertificateDetails) -> Vec<(&'static str, webpki::KeyUsage)> {
+    let mut usages = Vec::new();
+    if details.has_eku("serverAuth") {
+        usages.push(("serverAuth", webpki::KeyUsage::server_auth()));
+    }
+    if details.has_eku("clientAuth") || usages.is_empty() {
+        usages.push(("clientAuth", webpki::KeyUsage::client_auth()));
+    }
+    usages
+}
+
+/// What a service certificate must be besides its path: not revoked in the CA's index, not a
+/// CA, and allowed digitalSignature (which TLS needs).
+fn check_service_certificate(
+    details: &CertificateDetails,
+    options: &VerifyOptions<'_>,
+    result: &mut Verification,
+) {
     if let Some(problem) = options
         .index
         .and_then(|index| revoked_in_index(index, details))
@@ -239,24 +282,30 @@ fn check_leaf(
             .problems
             .push("the key usage lacks digitalSignature, which TLS needs".into());
     }
+}
 
-    if let Some(name) = options.name {
-        match ServerName::try_from(name) {
-            Ok(server_name) => match end_entity.verify_is_valid_for_subject_name(&server_name) {
-                Ok(()) => result.passed.push(format!("valid for the name {name}")),
-                Err(_) => result.problems.push(format!(
-                    "not valid for the name {name}: its SAN holds {}",
-                    if details.dns_names.is_empty() {
-                        "no DNS name".to_owned()
-                    } else {
-                        details.dns_names.join(", ")
-                    }
-                )),
-            },
-            Err(_) => result
-                .problems
-                .push(format!("{name:?} is not a valid machine name")),
-        }
+/// Whether the certificate is valid for the machine name `name` (`--name`).
+fn check_name(
+    end_entity: &webpki::EndEntityCert<'_>,
+    details: &CertificateDetails,
+    name: &str,
+    result: &mut Verification,
+) {
+    match ServerName::try_from(name) {
+        Ok(server_name) => match end_entity.verify_is_valid_for_subject_name(&server_name) {
+            Ok(()) => result.passed.push(format!("valid for the name {name}")),
+            Err(_) => result.problems.push(format!(
+                "not valid for the name {name}: its SAN holds {}",
+                if details.dns_names.is_empty() {
+                    "no DNS name".to_owned()
+                } else {
+                    details.dns_names.join(", ")
+                }
+            )),
+        },
+        Err(_) => result
+            .problems
+            .push(format!("{name:?} is not a valid machine name")),
     }
 }
 
@@ -271,13 +320,8 @@ fn revoked_in_index(index: &crate::store::Index, details: &CertificateDetails) -
         return None;
     }
     let (reason, at) = entry.revocation.as_ref().map_or_else(
-        || ("unspecified".to_owned(), String::new()),
-        |r| {
-            (
-                r.reason.clone(),
-                format!(" on {}", crate::ops::issue::date(r.at)),
-            )
-        },
+        || (RevocationReason::Unspecified, String::new()),
+        |r| (r.reason, format!(" on {}", crate::ops::issue::date(r.at))),
     );
     Some(format!(
         "it has been revoked ({reason}{at}, recorded in the CA's index; publish it with `qvca crl`)"
@@ -365,7 +409,7 @@ pub fn verify_ca(
     now: OffsetDateTime,
 ) -> Result<Vec<Verification>> {
     let root_der = ca.root_der()?;
-    let crl_der = crate::ops::revocation::crl_for_verification(ca)?;
+    let crl_der = crate::ops::revocation::verification_crl(None, Some(ca))?;
     let mut out = Vec::new();
     // In `list`'s order, whatever order the index holds the entries in (bulk issuance records
     // them as they finish).

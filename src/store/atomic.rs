@@ -155,6 +155,25 @@ pub fn rewrite_in_place(path: &Path, data: &[u8], allow_hard_links: bool) -> Res
     }
 }
 
+/// Writes the result of `secrets rewrap` to `path`: back into the file it was read from when
+/// `in_place` (through [`rewrite_in_place`]; `force` allows a file with several hard links),
+/// else into a file the user named (through [`write_output`]; `force` replaces an existing
+/// one). Returns what an in-place rewrite rewrote. A crash at any moment leaves the file
+/// entirely old or entirely new.
+pub fn write_rewrapped(
+    path: &Path,
+    data: &[u8],
+    in_place: bool,
+    force: bool,
+) -> Result<Option<Rewritten>> {
+    crate::store::crash_point("rewrap-before-write");
+    if in_place {
+        rewrite_in_place(path, data, force).map(Some)
+    } else {
+        write_output(path, data, FileMode::Secret, force).map(|()| None)
+    }
+}
+
 /// The one way a file reaches disk: a new temporary file (created exclusively, with its final
 /// mode from the start) in the target's directory, synced, then renamed over the target.
 fn write_via_temp(
@@ -168,24 +187,47 @@ fn write_via_temp(
     if let Some(e) = crate::store::injected_write_failure() {
         return Err(Error::io("writing", path, e));
     }
+    let mut temp = create_temp(path, mode)?;
+    temp.write_all(data)
+        .map_err(|e| Error::io("writing", temp.path(), e))?;
+    set_final_owner_and_mode(&temp, path, mode, replace)?;
+    if durability == Durability::Synced {
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("syncing", temp.path(), e))?;
+    }
+    crate::store::crash_point("before-rename");
+    rename_over(temp, path, replace)?;
+    if durability == Durability::Synced {
+        sync_dir(parent_dir(path))?;
+    }
+    Ok(())
+}
+
+/// The Unix permission bits of a mode.
+#[cfg(unix)]
+fn unix_bits(mode: FileMode) -> u32 {
+    match mode {
+        FileMode::Public => 0o644,
+        FileMode::Secret => 0o600,
+        FileMode::Exact(bits) => bits,
+    }
+}
+
+/// Creates the temporary file for `path` in its directory, exclusively, never more open than
+/// the final `mode` (and owner-only) while it is being written.
+fn create_temp(path: &Path, mode: FileMode) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     let mut builder = tempfile::Builder::new();
     builder.prefix(".qvca-tmp-");
     #[cfg(unix)]
-    let bits = match mode {
-        FileMode::Public => 0o644,
-        FileMode::Secret => 0o600,
-        FileMode::Exact(bits) => bits,
-    };
-    #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        // Never more open than the final mode while it is being written.
-        builder.permissions(std::fs::Permissions::from_mode(bits & 0o700));
+        builder.permissions(std::fs::Permissions::from_mode(unix_bits(mode) & 0o700));
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut temp = builder.tempfile_in(dir).map_err(|e| {
+    builder.tempfile_in(dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::failed(format!(
                 "cannot write {}: the folder {} does not exist; create it first",
@@ -195,9 +237,17 @@ fn write_via_temp(
         } else {
             Error::io("creating a temporary file in", dir, e)
         }
-    })?;
-    temp.write_all(data)
-        .map_err(|e| Error::io("writing", temp.path(), e))?;
+    })
+}
+
+/// Gives the written temporary file its final mode, and for an in-place rewrite the owner and
+/// group of the file it replaces (or refuses, naming `path`).
+fn set_final_owner_and_mode(
+    temp: &tempfile::NamedTempFile,
+    path: &Path,
+    mode: FileMode,
+    replace: Replace,
+) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -211,15 +261,17 @@ fn write_via_temp(
             })?;
         }
         temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(bits))
+            .set_permissions(std::fs::Permissions::from_mode(unix_bits(mode)))
             .map_err(|e| Error::io("setting the permissions of", temp.path(), e))?;
     }
-    if durability == Durability::Synced {
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("syncing", temp.path(), e))?;
-    }
-    crate::store::crash_point("before-rename");
+    #[cfg(not(unix))]
+    let _ = (temp, path, mode, replace);
+    Ok(())
+}
+
+/// Renames the temporary file to `path`: over an existing file, or (without `--force`) only
+/// when nothing is there (exit 3 otherwise).
+fn rename_over(temp: tempfile::NamedTempFile, path: &Path, replace: Replace) -> Result<()> {
     match replace {
         Replace::No => temp.persist_noclobber(path).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -232,9 +284,6 @@ fn write_via_temp(
             .persist(path)
             .map_err(|e| Error::io("replacing", path, e.error))?,
     };
-    if durability == Durability::Synced {
-        sync_dir(dir)?;
-    }
     Ok(())
 }
 
@@ -326,6 +375,44 @@ pub fn holds_exactly(path: &Path, data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rewrapped_text_replaces_a_file_in_place_keeping_its_mode_or_goes_to_a_new_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("app.ini");
+        std::fs::write(&config, b"old").expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640))
+                .expect("chmod");
+        }
+        let rewritten = write_rewrapped(&config, b"new", true, false)
+            .expect("in place")
+            .expect("an in-place rewrite says what it rewrote");
+        assert_eq!(rewritten.links, 1);
+        assert_eq!(std::fs::read(&config).expect("read"), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&config)
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o640, "the file keeps its mode");
+        }
+
+        let out = dir.path().join("out.ini");
+        assert!(
+            write_rewrapped(&out, b"one", false, false)
+                .expect("new file")
+                .is_none()
+        );
+        let refused = write_rewrapped(&out, b"two", false, false).expect_err("exists");
+        assert_eq!(refused.kind(), crate::ErrorKind::Refused);
+        write_rewrapped(&out, b"two", false, true).expect("--force");
+        assert_eq!(std::fs::read(&out).expect("read"), b"two");
+    }
 
     #[test]
     fn secret_files_are_created_owner_only_and_replace_atomically() {

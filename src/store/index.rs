@@ -115,8 +115,8 @@ pub struct Revocation {
     /// When the certificate was revoked.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// The RFC 5280 reason code name (e.g. `keyCompromise`).
-    pub reason: String,
+    /// The RFC 5280 reason (stored by its name, e.g. `keyCompromise`).
+    pub reason: crate::domain::reason::RevocationReason,
 }
 
 /// One issued certificate.
@@ -444,9 +444,37 @@ impl Index {
             .collect()
     }
 
+    /// The certificates a CRL issued at `now` lists: revoked and not expired yet.
+    pub fn listed_on_crl(&self, now: OffsetDateTime) -> Vec<&Entry> {
+        self.certificates
+            .iter()
+            .filter(|e| e.status == EntryStatus::Revoked && e.not_after > now)
+            .collect()
+    }
+
     /// True when a serial is already taken.
     pub fn has_serial(&self, serial: &Serial) -> bool {
         self.by_serial(serial).is_some()
+    }
+
+    /// A new random serial that no certificate in the index has.
+    pub fn fresh_serial(&self) -> Serial {
+        loop {
+            let serial = Serial::random();
+            if !self.has_serial(&serial) {
+                return serial;
+            }
+        }
+    }
+
+    /// `count` new random serials, distinct from each other and from every serial in the index
+    /// (the serials of one batch).
+    pub fn fresh_serials(&self, count: usize) -> Vec<Serial> {
+        let mut taken = std::collections::HashSet::new();
+        std::iter::repeat_with(|| self.fresh_serial())
+            .filter(|serial| taken.insert(serial.clone()))
+            .take(count)
+            .collect()
     }
 }
 
@@ -481,6 +509,53 @@ mod tests {
             ],
         })
         .to_string()
+    }
+
+    #[test]
+    fn fresh_serials_are_new_to_the_index_and_to_each_other() {
+        let json = index_json("QlikViewCA", "QVS01");
+        let index = Index::parse(json.as_bytes(), Path::new("index.json")).expect("valid");
+        let serials = index.fresh_serials(500);
+        assert_eq!(serials.len(), 500);
+        let distinct: std::collections::HashSet<&Serial> = serials.iter().collect();
+        assert_eq!(distinct.len(), 500);
+        assert!(serials.iter().all(|s| !index.has_serial(s)));
+        assert!(!index.has_serial(&index.fresh_serial()));
+    }
+
+    #[test]
+    fn a_revocation_reason_is_stored_by_its_rfc_5280_name() {
+        let json = index_json("QlikViewCA", "QVS01");
+        let mut value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        value["certificates"][1]["status"] = "revoked".into();
+        value["certificates"][1]["revocation"] = serde_json::json!({
+            "at": "2026-02-01T00:00:00Z",
+            "reason": "cessationOfOperation",
+        });
+        let index =
+            Index::parse(value.to_string().as_bytes(), Path::new("index.json")).expect("valid");
+        let revocation = index.certificates[1].revocation.as_ref().expect("revoked");
+        assert_eq!(
+            revocation.reason,
+            crate::domain::reason::RevocationReason::CessationOfOperation
+        );
+        let written: serde_json::Value =
+            serde_json::from_slice(&index.to_json().expect("json")).expect("parse");
+        assert_eq!(
+            written["certificates"][1]["revocation"], value["certificates"][1]["revocation"],
+            "the revocation is written back unchanged"
+        );
+        let now = OffsetDateTime::parse(
+            "2026-03-01T00:00:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("time");
+        let listed: Vec<&str> = index
+            .listed_on_crl(now)
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(listed, ["QVS01"]);
     }
 
     #[test]

@@ -378,27 +378,24 @@ pub fn swap_in(staging: &Path, dir: &Path, aside: &Path) -> Result<()> {
 /// Restricts an existing directory to its owner (0700 on Unix; on Windows the ACL is left to
 /// the admin, see README).
 pub fn make_private(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io("restricting the permissions of", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    restrict(dir, 0o700)
 }
 
 /// Restricts an existing file to its owner (0600 on Unix).
 pub fn make_owner_only(file: &Path) -> Result<()> {
+    restrict(file, 0o600)
+}
+
+/// Sets the Unix permission bits of an existing file or directory (nothing elsewhere).
+fn restrict(path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("restricting the permissions of", file, e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("restricting the permissions of", path, e))?;
     }
     #[cfg(not(unix))]
-    let _ = file;
+    let _ = (path, mode);
     Ok(())
 }
 
@@ -450,8 +447,13 @@ pub fn default_ca_dir() -> Result<PathBuf> {
 /// `test-hooks` feature). The concurrency tests can also pause there
 /// (`QVCA_TEST_PAUSE_AT=<point>[,<point>...]`): the process creates `<point>.paused` in
 /// `QVCA_TEST_PAUSE_DIR` and waits (at most a minute) until the test creates `<point>.resume`.
+/// A hook of the library's own operations, not part of its API:
+///
+/// ```compile_fail
+/// qvca::store::crash_point("before-write");
+/// ```
 #[cfg(feature = "test-hooks")]
-pub fn crash_point(point: &str) {
+pub(crate) fn crash_point(point: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static SEEN: AtomicUsize = AtomicUsize::new(0);
     pause_point(point);
@@ -469,7 +471,7 @@ pub fn crash_point(point: &str) {
 /// No-op outside test builds.
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
-pub fn crash_point(_point: &str) {}
+pub(crate) fn crash_point(_point: &str) {}
 
 /// Waits at `point` while a test holds it (see [`crash_point`]).
 #[cfg(feature = "test-hooks")]
@@ -494,7 +496,7 @@ fn pause_point(point: &str) {
 /// A write failure the tests ask for (`QVCA_TEST_WRITE_FAIL=full|readonly[#n]`: the n-th atomic
 /// write fails as on a full disk or a read-only file system; built only with `test-hooks`).
 #[cfg(feature = "test-hooks")]
-pub fn injected_write_failure() -> Option<std::io::Error> {
+pub(crate) fn injected_write_failure() -> Option<std::io::Error> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static WRITES: AtomicUsize = AtomicUsize::new(0);
     let wanted = std::env::var("QVCA_TEST_WRITE_FAIL").ok()?;
@@ -515,7 +517,7 @@ pub fn injected_write_failure() -> Option<std::io::Error> {
 /// No write ever fails on purpose outside test builds.
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
-pub fn injected_write_failure() -> Option<std::io::Error> {
+pub(crate) fn injected_write_failure() -> Option<std::io::Error> {
     None
 }
 

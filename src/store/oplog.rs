@@ -207,38 +207,9 @@ pub(crate) fn append(
 ) -> Result<Appended> {
     let path = store.confined(log_path(store))?;
     let text = read_log(store)?;
-    let committed = index.oplog.clone();
-    // The record to chain after: the log's last record when it is the committed one or a later
-    // (uncommitted) one; else the committed head (the log is damaged: keep the chain of the
-    // index, and verification keeps reporting the damage).
-    let mut after = committed.clone();
-    let mut interrupted = Vec::new();
-    let mut keep_len = None;
-    if let Some(text) = &text {
-        if !text.is_empty() && !text.ends_with('\n') {
-            // A torn last line: an append cut short by a crash, never committed.
-            keep_len = Some(text.rfind('\n').map_or(0, |i| i + 1));
-        }
-        let whole = &text[..keep_len.unwrap_or(text.len())];
-        if let Some(last) = whole
-            .lines()
-            .last()
-            .and_then(|l| serde_json::from_str::<Record>(l).ok())
-        {
-            let base = committed.as_ref().map_or(0, |h| h.seq);
-            if last.seq > base {
-                interrupted = (base + 1..=last.seq).collect();
-            }
-            if last.seq >= base {
-                after = Some(LogHead {
-                    seq: last.seq,
-                    hash: last.hash.clone(),
-                });
-            }
-        }
-    }
+    let point = chain_point(text.as_deref(), index.oplog.as_ref());
     let mut record = Record {
-        seq: after.as_ref().map_or(1, |h| h.seq + 1),
+        seq: point.after.as_ref().map_or(1, |h| h.seq + 1),
         time: now_seconds(),
         user: current_user(),
         host: current_host(),
@@ -246,8 +217,8 @@ pub(crate) fn append(
         serials: op.serials.clone(),
         names: op.names.clone(),
         outcome: OUTCOME_OK.to_owned(),
-        interrupted,
-        prev: after.map_or_else(|| GENESIS.to_owned(), |h| h.hash),
+        interrupted: point.interrupted,
+        prev: point.after.map_or_else(|| GENESIS.to_owned(), |h| h.hash),
         hash: String::new(),
     };
     record.hash = record.computed_hash();
@@ -255,31 +226,19 @@ pub(crate) fn append(
         .map_err(|e| Error::failed(format!("encoding the log record failed: {e}")))?;
     line.push(b'\n');
 
-    let existed = text.is_some();
-    let mut options = std::fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    crate::store::no_follow(&mut options);
-    let mut file = options.open(&path).map_err(|e| {
-        if crate::store::is_symlink_error(&e) {
-            crate::store::symlink_refusal(&path)
-        } else {
-            Error::io("opening the operations log", &path, e)
-        }
-    })?;
-    if let Some(len) = keep_len {
+    let mut file = open_for_append(&path)?;
+    if let Some(len) = point.keep_len {
         file.set_len(len as u64)
             .map_err(|e| Error::io("cutting the torn last line of", &path, e))?;
     }
-    let before = Appended(text.as_ref().map(|t| keep_len.unwrap_or(t.len()) as u64));
+    let before = Appended(
+        text.as_ref()
+            .map(|t| point.keep_len.unwrap_or(t.len()) as u64),
+    );
     file.write_all(&line)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("appending to the operations log", &path, e))?;
-    if !existed {
+    if text.is_none() {
         crate::store::atomic::sync_dir(store.dir())?;
     }
     crate::store::crash_point("after-log-append");
@@ -288,6 +247,72 @@ pub(crate) fn append(
         hash: record.hash,
     });
     Ok(before)
+}
+
+/// Where the next record goes in a log (`text`, `None` when there is none) whose index
+/// commits `committed`.
+struct ChainPoint {
+    /// The record to chain after: the log's last record when it is the committed one or a later
+    /// (uncommitted) one; else the committed head (the log is damaged: keep the chain of the
+    /// index, and verification keeps reporting the damage).
+    after: Option<LogHead>,
+    /// The records after the committed one, which never took effect.
+    interrupted: Vec<u64>,
+    /// The length to cut the log to first, when its last line is torn.
+    keep_len: Option<usize>,
+}
+
+/// Finds the [`ChainPoint`] of the log `text` for an index committing `committed`.
+fn chain_point(text: Option<&str>, committed: Option<&LogHead>) -> ChainPoint {
+    let mut point = ChainPoint {
+        after: committed.cloned(),
+        interrupted: Vec::new(),
+        keep_len: None,
+    };
+    let Some(text) = text else {
+        return point;
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        // A torn last line: an append cut short by a crash, never committed.
+        point.keep_len = Some(text.rfind('\n').map_or(0, |i| i + 1));
+    }
+    let whole = &text[..point.keep_len.unwrap_or(text.len())];
+    if let Some(last) = whole
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str::<Record>(l).ok())
+    {
+        let base = committed.map_or(0, |h| h.seq);
+        if last.seq > base {
+            point.interrupted = (base + 1..=last.seq).collect();
+        }
+        if last.seq >= base {
+            point.after = Some(LogHead {
+                seq: last.seq,
+                hash: last.hash,
+            });
+        }
+    }
+    point
+}
+
+/// Opens (or creates, owner-only) the log at `path` for appending, refusing a symbolic link.
+fn open_for_append(path: &std::path::Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    crate::store::no_follow(&mut options);
+    options.open(path).map_err(|e| {
+        if crate::store::is_symlink_error(&e) {
+            crate::store::symlink_refusal(path)
+        } else {
+            Error::io("opening the operations log", path, e)
+        }
+    })
 }
 
 /// Takes back the record [`append`] wrote when the index commit failed (a full disk, a
@@ -361,23 +386,49 @@ pub fn check(store: &Store, index: &Index) -> Result<LogReport> {
         note: None,
     };
     let Some(text) = text else {
-        match &head {
-            None => {
-                report.note = Some(
-                    "this CA has no operations log yet (made by a qvca without one): the log \
-                     starts with its next change"
-                        .to_owned(),
-                );
-            }
-            Some(h) => report.problems.push(format!(
-                "the operations log {} is missing, but the index commits its record {}: it \
-                 was deleted; restore it from a backup",
-                report.file.display(),
-                h.seq
-            )),
-        }
+        report_missing_log(&mut report, head.as_ref());
         return Ok(report);
     };
+    let last_seq = read_chain(&text, &mut report);
+    if !report.problems.is_empty() {
+        return Ok(report);
+    }
+    // Without a head every record is one the index never committed (an older CA's first
+    // change, cut short).
+    if let Some(h) = &head {
+        check_head(&mut report, h, last_seq);
+    }
+    if !report.problems.is_empty() {
+        return Ok(report);
+    }
+    mark_uncommitted(&mut report);
+    Ok(report)
+}
+
+/// A CA without a log file: fine when its index commits no record (made by a qvca without a
+/// log), else the log was deleted.
+fn report_missing_log(report: &mut LogReport, head: Option<&LogHead>) {
+    match head {
+        None => {
+            report.note = Some(
+                "this CA has no operations log yet (made by a qvca without one): the log \
+                 starts with its next change"
+                    .to_owned(),
+            );
+        }
+        Some(h) => report.problems.push(format!(
+            "the operations log {} is missing, but the index commits its record {}: it \
+             was deleted; restore it from a backup",
+            report.file.display(),
+            h.seq
+        )),
+    }
+}
+
+/// Reads the records of the log `text` into `report` while they chain, stopping at the first
+/// problem (recorded) or at a torn, uncommitted last line (noted); returns the seq of the last
+/// record read (0: none).
+fn read_chain(text: &str, report: &mut LogReport) -> u64 {
     let torn = !text.is_empty() && !text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
     let mut prev_hash = GENESIS.to_owned();
@@ -402,41 +453,8 @@ pub fn check(store: &Store, index: &Index) -> Result<LogReport> {
                 break;
             }
         };
-        if record.seq != expected {
-            if record.seq > expected {
-                let missing = if record.seq == expected + 1 {
-                    format!("record {expected} is missing")
-                } else {
-                    format!("records {expected} to {} are missing", record.seq - 1)
-                };
-                report.problems.push(format!(
-                    "{missing} (line {number} holds record {}): deleted",
-                    record.seq
-                ));
-            } else {
-                report.problems.push(format!(
-                    "line {number} holds record {} where record {expected} belongs: the log was \
-                     reordered or a record was copied",
-                    record.seq
-                ));
-            }
-            break;
-        }
-        if record.computed_hash() != record.hash {
-            report.problems.push(format!(
-                "record {} (line {number}) was edited: its contents do not give its hash",
-                record.seq
-            ));
-            break;
-        }
-        if record.prev != prev_hash {
-            report.problems.push(format!(
-                "record {} (line {number}) does not chain to record {}: record {} was edited \
-                 or replaced",
-                record.seq,
-                expected.saturating_sub(1),
-                expected.saturating_sub(1)
-            ));
+        if let Some(problem) = chain_problem(&record, number, expected, &prev_hash) {
+            report.problems.push(problem);
             break;
         }
         prev_hash = record.hash.clone();
@@ -446,30 +464,70 @@ pub fn check(store: &Store, index: &Index) -> Result<LogReport> {
             record,
         });
     }
-    if !report.problems.is_empty() {
-        return Ok(report);
+    expected - 1
+}
+
+/// Why `record`, on line `number`, does not continue the chain where record `expected` (after
+/// the hash `prev_hash`) belongs: missing or reordered records, an edited record, or a broken
+/// link.
+fn chain_problem(record: &Record, number: usize, expected: u64, prev_hash: &str) -> Option<String> {
+    if record.seq > expected {
+        let missing = if record.seq == expected + 1 {
+            format!("record {expected} is missing")
+        } else {
+            format!("records {expected} to {} are missing", record.seq - 1)
+        };
+        return Some(format!(
+            "{missing} (line {number} holds record {}): deleted",
+            record.seq
+        ));
     }
-    let last_seq = expected - 1;
-    // Without a head every record is one the index never committed (an older CA's first
-    // change, cut short).
-    if let Some(h) = &head {
-        match report.records.iter().find(|r| r.record.seq == h.seq) {
-            None => report.problems.push(format!(
-                "the log ends at record {last_seq} but the index commits record {}: the log \
-                 was truncated (its last records deleted)",
-                h.seq
-            )),
-            Some(r) if r.record.hash != h.hash => report.problems.push(format!(
-                "record {} is not the one the index committed: the log was replaced or its \
-                 tail rewritten",
-                h.seq
-            )),
-            Some(_) => {}
-        }
+    if record.seq < expected {
+        return Some(format!(
+            "line {number} holds record {} where record {expected} belongs: the log was \
+             reordered or a record was copied",
+            record.seq
+        ));
     }
-    if !report.problems.is_empty() {
-        return Ok(report);
+    if record.computed_hash() != record.hash {
+        return Some(format!(
+            "record {} (line {number}) was edited: its contents do not give its hash",
+            record.seq
+        ));
     }
+    if record.prev != prev_hash {
+        return Some(format!(
+            "record {} (line {number}) does not chain to record {}: record {} was edited \
+             or replaced",
+            record.seq,
+            expected.saturating_sub(1),
+            expected.saturating_sub(1)
+        ));
+    }
+    None
+}
+
+/// Checks that the log holds the record the index commits (`head`), unchanged; `last_seq` is
+/// the last record read.
+fn check_head(report: &mut LogReport, head: &LogHead, last_seq: u64) {
+    match report.records.iter().find(|r| r.record.seq == head.seq) {
+        None => report.problems.push(format!(
+            "the log ends at record {last_seq} but the index commits record {}: the log \
+             was truncated (its last records deleted)",
+            head.seq
+        )),
+        Some(r) if r.record.hash != head.hash => report.problems.push(format!(
+            "record {} is not the one the index committed: the log was replaced or its \
+             tail rewritten",
+            head.seq
+        )),
+        Some(_) => {}
+    }
+}
+
+/// Marks the records that never took effect: those after the committed one, and those a later
+/// record lists as interrupted.
+fn mark_uncommitted(report: &mut LogReport) {
     let interrupted: Vec<u64> = report
         .records
         .iter()
@@ -484,7 +542,6 @@ pub fn check(store: &Store, index: &Index) -> Result<LogReport> {
             shown.committed = false;
         }
     }
-    Ok(report)
 }
 
 /// The refusal `log --verify` gives for a broken chain (exit 5).

@@ -28,6 +28,19 @@ use crate::store::{CaLock, INDEX_FILE, LOCK_FILE, normalized, sibling_path, swap
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
+/// The check a staged CA makes of the directory it replaces ([`StagedDir::install`]): it must
+/// still hold a CA; anything else that appeared at the path is refused (exit 3), the message
+/// ending with `nothing_done` ("nothing was replaced").
+pub fn still_a_ca(dir: &Path, nothing_done: &str) -> Result<()> {
+    if crate::store::Store::at(dir).has_ca() {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "{} no longer holds a CA; {nothing_done}",
+        dir.display()
+    )))
+}
+
 /// What a staging directory is being built for (it names the directory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Staging {

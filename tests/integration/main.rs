@@ -22,6 +22,7 @@ mod lifecycle;
 mod messages;
 mod names;
 mod oplog;
+mod ops_api;
 mod packages;
 mod passwd;
 mod profile_urls;

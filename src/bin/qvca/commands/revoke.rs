@@ -4,15 +4,16 @@ use super::Context;
 use crate::cli::RevokeArgs;
 use crate::exit;
 use crate::password::confirm_change;
+use qvca::domain::reason::RevocationReason;
 use qvca::ops::ca::Ca;
-use qvca::ops::lifecycle::{parse_reason, revocable, revoke};
+use qvca::ops::lifecycle::{revocable, revoke};
 use std::fmt::Write;
 
 /// Runs `revoke`.
 pub fn run(ctx: &Context, args: &RevokeArgs) -> qvca::Result<u8> {
     let mut ca = Ca::open_for_update(&ctx.ca_dir()?)?;
     // A bad reason or an unknown name is reported before anything is asked.
-    let reason = parse_reason(&args.reason)?;
+    let reason: RevocationReason = args.reason.parse()?;
     let target = revocable(&ca, &args.target)?;
     if args.dry_run {
         let plan = [qvca::ops::issue::PlannedAction::for_entry("revoke", target)];
@@ -40,7 +41,7 @@ pub fn run(ctx: &Context, args: &RevokeArgs) -> qvca::Result<u8> {
             entry
                 .revocation
                 .as_ref()
-                .map_or("unspecified", |r| r.reason.as_str())
+                .map_or(RevocationReason::Unspecified, |r| r.reason)
         );
         let _ = writeln!(
             text,

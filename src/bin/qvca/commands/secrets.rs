@@ -13,7 +13,9 @@ use qvca::ops::ca::Ca;
 use qvca::secrets::{
     Rewrap, SecretsKey, decrypt_lines, decrypt_token, encrypt_lines, encrypt_token, rewrap_text,
 };
-use qvca::store::atomic::{FileMode, refuse_existing_output, rewrite_in_place, write_output};
+use qvca::store::atomic::{
+    FileMode, Rewritten, refuse_existing_output, write_output, write_rewrapped,
+};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -244,30 +246,14 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> qvca::Result<u8> {
         (_, _, Some(out)) => Some(out.as_path()),
         _ => None,
     };
-    match (target, args.in_place) {
-        (Some(path), true) => {
-            qvca::store::crash_point("rewrap-before-write");
-            let rewritten = rewrite_in_place(path, rewrapped.expose(), args.force)?;
-            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-                ctx.out.note(&format!(
-                    "{} is a link: rewrote its target {}",
-                    path.display(),
-                    rewritten.file.display()
-                ));
-            }
-            if rewritten.links > 1 {
-                ctx.out.warn(&format!(
-                    "{} has {} other hard link(s): they keep the old tokens",
-                    rewritten.file.display(),
-                    rewritten.links - 1
-                ));
+    match target {
+        Some(path) => {
+            let rewritten = write_rewrapped(path, rewrapped.expose(), args.in_place, args.force)?;
+            if let Some(rewritten) = rewritten {
+                note_in_place(ctx, path, &rewritten);
             }
         }
-        (Some(path), false) => {
-            qvca::store::crash_point("rewrap-before-write");
-            write_output(path, rewrapped.expose(), FileMode::Secret, args.force)?;
-        }
-        (None, _) => ctx.out.data(rewrapped.expose()),
+        None => ctx.out.data(rewrapped.expose()),
     }
     let report = RewrapReport {
         old_kid: old.kid().to_string(),
@@ -296,4 +282,23 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> qvca::Result<u8> {
         ctx.out.note(&message);
     }
     Ok(exit::SUCCESS)
+}
+
+/// Notes what an in-place rewrap rewrote: a link's target, and hard links that keep the old
+/// tokens.
+fn note_in_place(ctx: &Context, path: &Path, rewritten: &Rewritten) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        ctx.out.note(&format!(
+            "{} is a link: rewrote its target {}",
+            path.display(),
+            rewritten.file.display()
+        ));
+    }
+    if rewritten.links > 1 {
+        ctx.out.warn(&format!(
+            "{} has {} other hard link(s): they keep the old tokens",
+            rewritten.file.display(),
+            rewritten.links - 1
+        ));
+    }
 }

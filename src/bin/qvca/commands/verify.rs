@@ -6,7 +6,7 @@ use crate::exit;
 use qvca::Error;
 use qvca::input::{DOCUMENT_LIMIT, read_limited};
 use qvca::ops::ca::Ca;
-use qvca::ops::revocation::crl_for_verification;
+use qvca::ops::revocation::verification_crl;
 use qvca::ops::verify::{Verification, VerifyOptions, verify_ca, verify_certificate};
 use qvca::pki::certificate::{parse_certificates, parse_crl, parse_one_certificate};
 use serde::Serialize;
@@ -53,10 +53,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> qvca::Result<u8> {
                 (ca.root_der()?, Some(ca))
             }
         };
-        let default_crl = match &ca {
-            Some(ca) if crl_der.is_none() => crl_for_verification(ca)?,
-            _ => None,
-        };
+        let crl_der = verification_crl(crl_der, ca.as_ref())?;
         let chain = match &args.chain {
             Some(path) => {
                 let certs =
@@ -86,7 +83,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> qvca::Result<u8> {
             certs.extend(chain.iter().cloned());
             let options = VerifyOptions {
                 name: args.name.as_deref(),
-                crl_der: crl_der.as_deref().or(default_crl.as_deref()),
+                crl_der: crl_der.as_deref(),
                 index: ca.as_ref().map(Ca::index),
                 intermediates: &certs,
             };
