@@ -397,7 +397,7 @@ fn rustls_webpki_accepts_what_an_hsm_root_signed_and_its_crl_revokes() {
         let leaf = webpki::EndEntityCert::try_from(&der).expect("webpki parses the leaf");
         leaf.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
-            &[anchor.clone()],
+            std::slice::from_ref(&anchor),
             &[],
             UnixTime::now(),
             webpki::KeyUsage::server_auth(),
