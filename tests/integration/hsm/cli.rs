@@ -522,3 +522,32 @@ fn a_token_root_ca_without_a_password_needs_only_the_pin() {
     assert!(out.status.success(), "{}", describe(&out));
     let _ = PASSWORD;
 }
+
+#[test]
+fn on_a_terminal_the_pin_is_asked_for_naming_the_token_and_never_echoed() {
+    use crate::terminal::{TIMEOUT_MS, answer, expect, finish, qvca_pid, spawn};
+    let hca = HsmCa::new();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_qvca"));
+    command
+        .arg("--ca-dir")
+        .arg(hca.ca.dir())
+        .arg("--password-file")
+        .arg(hca.ca.password_file())
+        .args(["--pkcs11-module", MODULE])
+        .args(["init", "--key", ROOT_URI, "--key-type", "p256"])
+        .env("SOFTHSM2_CONF", hca.hsm.conf())
+        .env_remove("QVCA_PKCS11_PIN")
+        .env_remove("QVCA_PKCS11_MODULE")
+        .current_dir(hca.ca.path());
+    let mut session = spawn(command, TIMEOUT_MS);
+    let pid = qvca_pid(path_str(&hca.ca.dir()));
+    expect(
+        &mut session,
+        "User PIN of the PKCS#11 token (label \"qvca\")",
+    );
+    answer(&mut session, pid, PIN);
+    let (rest, code) = finish(&mut session);
+    assert_eq!(code, 0, "{rest}");
+    assert!(rest.contains("generated there now"), "{rest}");
+    assert!(!rest.contains(PIN), "the PIN was echoed: {rest}");
+}
