@@ -5,7 +5,7 @@
 //! in any output or file.
 
 use super::{MODULE, PIN, SoftHsm};
-use crate::support::{PASSWORD, TestCa, describe, openssl_ok, path_str, snapshot, stderr, tool};
+use crate::support::{TestCa, describe, openssl_ok, path_str, snapshot, stderr, tool};
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -449,8 +449,6 @@ fn init_uses_an_existing_key_the_uri_names_and_says_so() {
     assert_eq!(report["root_key"]["generated"], false, "{report}");
     assert_eq!(report["root_key"]["key_id"], "0a0b", "{report}");
     assert_eq!(report["key_type"], "p256", "{report}");
-    let human = hca.ca.path().join("human");
-    std::fs::create_dir_all(&human).expect("dir");
     hca.ok(&["issue", "server", "QVS01", "--key-type", "p256"]);
     let root = hca.root();
     assert_eq!(
@@ -520,7 +518,6 @@ fn a_token_root_ca_without_a_password_needs_only_the_pin() {
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", describe(&out));
-    let _ = PASSWORD;
 }
 
 #[test]
