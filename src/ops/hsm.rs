@@ -196,9 +196,9 @@ pub fn open_root_key(
 ) -> Result<RootKey> {
     let Some(access) = access else {
         return Err(Error::failed(format!(
-            "the root key of this CA lives in a PKCS#11 token ({location}) and this operation \
-             was given no module or PIN to reach it; use the qvca command line, which takes \
-             --pkcs11-module and --pin-file"
+            "the root key of this CA lives in a PKCS#11 token ({location}), which this command \
+             cannot reach yet: use `qvca issue server MACHINE`, `qvca issue client` and `qvca \
+             export license-service` instead (they take --pkcs11-module and --pin-file)"
         )));
     };
     let module = location.module_to_load(access.module.as_deref())?;

@@ -9,7 +9,7 @@ use crate::domain::name::{CommonName, DEFAULT_ROOT_NAME};
 use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::Ca;
-use crate::ops::hsm::{TokenAccess, TokenRootReport, check_key_request, make_root_key};
+use crate::ops::hsm::{TokenAccess, TokenRoot, TokenRootReport, check_key_request, make_root_key};
 use crate::pki::certificate::{CertificateDetails, to_pem};
 use crate::pki::key::{KeyProtector, KeyType};
 use crate::pki::pkcs11::uri::Pkcs11Uri;
@@ -122,6 +122,23 @@ fn init_with(dir: &Path, request: InitRequest, in_token: InToken<'_>) -> Result<
     let now = OffsetDateTime::now_utc();
     let dir = &crate::store::normalized(dir);
     let store = Store::at(dir);
+    if store.has_ca() && !request.force {
+        refuse_existing(dir)?;
+    }
+    // The token is reached (PIN, module, key found or generated) before the CA directory is
+    // touched: a wrong PIN or an unreachable token leaves nothing behind.
+    let token_root = match in_token {
+        None => None,
+        Some((uri, access)) => {
+            let key_type = request.key_type.unwrap_or(request.profile.key_type);
+            Some(make_root_key(
+                uri,
+                key_type,
+                request.key_type.is_some(),
+                access,
+            )?)
+        }
+    };
     if !store.has_ca() {
         store.create_dirs()?;
         let lock = store.lock()?;
@@ -132,7 +149,7 @@ fn init_with(dir: &Path, request: InitRequest, in_token: InToken<'_>) -> Result<
                 dir.display()
             )));
         }
-        return create_root(&store, &lock, &request, in_token, now);
+        return create_root(&store, &lock, &request, token_root, now);
     }
     if !request.force {
         refuse_existing(dir)?;
@@ -144,7 +161,7 @@ fn init_with(dir: &Path, request: InitRequest, in_token: InToken<'_>) -> Result<
     let lock = staged
         .lock()
         .ok_or_else(|| Error::failed("internal error: the staged CA is not locked"))?;
-    let mut report = create_root(&staged_store, lock, &request, in_token, now)?;
+    let mut report = create_root(&staged_store, lock, &request, token_root, now)?;
     let installed = staged.install(&|dir| still_a_ca(dir, "nothing was replaced"), now)?;
     crate::store::crash_point("init-after-swap");
     report.ca_dir = dir.clone();
@@ -157,7 +174,7 @@ fn create_root(
     store: &Store,
     lock: &CaLock,
     request: &InitRequest,
-    in_token: InToken<'_>,
+    token_root: Option<TokenRoot>,
     now: OffsetDateTime,
 ) -> Result<InitReport> {
     let profile = &request.profile;
@@ -173,12 +190,9 @@ fn create_root(
     let days = request.days.unwrap_or(profile.validity_days);
     let serial = Serial::random();
 
-    let (key, key_type, token_report) = match in_token {
+    let (key, key_type, token_report) = match token_root {
         None => (RootKey::from_key_pair(key_type.generate()?), key_type, None),
-        Some((uri, access)) => {
-            let made = make_root_key(uri, key_type, request.key_type.is_some(), access)?;
-            (made.key, made.key_type, Some(made.report))
-        }
+        Some(made) => (made.key, made.key_type, Some(made.report)),
     };
     let params =
         crate::ops::issue::root_params(profile, &common_name, key_type, days, &serial, now);

@@ -37,8 +37,8 @@ enum Backend {
     /// A key in a PKCS#11 token: it signs there (through a pool of sessions, so several
     /// threads sign at once) and its bytes never leave the token.
     Token {
-        /// The key, as rcgen signs with it.
-        key: TokenKey,
+        /// The key, as rcgen signs with it (boxed: it is far larger than a software key).
+        key: Box<TokenKey>,
         /// Where it lives, as the CA directory records it.
         location: TokenKeyLocation,
     },
@@ -60,7 +60,10 @@ impl RootKey {
     /// A key in a PKCS#11 token, opened (logged in) already, at `location`.
     pub fn in_token(key: TokenKey, location: TokenKeyLocation) -> Self {
         Self {
-            backend: Arc::new(Backend::Token { key, location }),
+            backend: Arc::new(Backend::Token {
+                key: Box::new(key),
+                location,
+            }),
         }
     }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The longest any expected output may take (generous: a debug build on a loaded CI machine).
-const TIMEOUT_MS: u64 = 30_000;
+pub(crate) const TIMEOUT_MS: u64 = 30_000;
 /// How long a command that must not wait for input may take to fail.
 const FAIL_FAST_MS: u64 = 5_000;
 
@@ -21,7 +21,7 @@ const FAIL_FAST_MS: u64 = 5_000;
 /// The child gets SIGINT at its default disposition (`env --default-signal=INT`): when the test
 /// runner itself was started with SIGINT ignored (a background job of a non-interactive
 /// shell), the child would inherit that, and a Ctrl-C sent through the terminal would hang.
-fn spawn(command: Command, timeout_ms: u64) -> PtySession {
+pub(crate) fn spawn(command: Command, timeout_ms: u64) -> PtySession {
     let mut command = with_default_sigint(&command);
     for var in QVCA_VARIABLES {
         command.env_remove(var);
@@ -64,14 +64,14 @@ fn spawn_qvca(ca: &TestCa, args: &[&str]) -> PtySession {
 }
 
 /// Waits for the output `needle`, failing with what was seen instead.
-fn expect(session: &mut PtySession, needle: &str) -> String {
+pub(crate) fn expect(session: &mut PtySession, needle: &str) -> String {
     session
         .exp_string(needle)
         .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"))
 }
 
 /// Reads everything up to the end of the output and returns it with the exit code.
-fn finish(session: &mut PtySession) -> (String, i32) {
+pub(crate) fn finish(session: &mut PtySession) -> (String, i32) {
     let rest = session.exp_eof().expect("the command ends");
     match session.process().wait().expect("wait") {
         WaitStatus::Exited(_, code) => (rest, code),
@@ -81,7 +81,7 @@ fn finish(session: &mut PtySession) -> (String, i32) {
 
 /// The pid of the running qvca process whose command line contains `marker` (a test's unique
 /// scratch path), whether rexpect started it directly or through bash.
-fn qvca_pid(marker: &str) -> u32 {
+pub(crate) fn qvca_pid(marker: &str) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
@@ -145,7 +145,7 @@ fn wait_until_reading(pid: u32) {
 }
 
 /// Types `line` once the process waits for it.
-fn answer(session: &mut PtySession, pid: u32, line: &str) {
+pub(crate) fn answer(session: &mut PtySession, pid: u32, line: &str) {
     wait_until_reading(pid);
     session.send_line(line).expect("type into the terminal");
 }

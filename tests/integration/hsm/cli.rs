@@ -5,7 +5,7 @@
 //! in any output or file.
 
 use super::{MODULE, PIN, SoftHsm};
-use crate::support::{PASSWORD, TestCa, describe, openssl_ok, path_str, snapshot, stderr, tool};
+use crate::support::{TestCa, describe, openssl_ok, path_str, snapshot, stderr, tool};
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -397,7 +397,7 @@ fn rustls_webpki_accepts_what_an_hsm_root_signed_and_its_crl_revokes() {
         let leaf = webpki::EndEntityCert::try_from(&der).expect("webpki parses the leaf");
         leaf.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
-            &[anchor.clone()],
+            std::slice::from_ref(&anchor),
             &[],
             UnixTime::now(),
             webpki::KeyUsage::server_auth(),
@@ -449,8 +449,6 @@ fn init_uses_an_existing_key_the_uri_names_and_says_so() {
     assert_eq!(report["root_key"]["generated"], false, "{report}");
     assert_eq!(report["root_key"]["key_id"], "0a0b", "{report}");
     assert_eq!(report["key_type"], "p256", "{report}");
-    let human = hca.ca.path().join("human");
-    std::fs::create_dir_all(&human).expect("dir");
     hca.ok(&["issue", "server", "QVS01", "--key-type", "p256"]);
     let root = hca.root();
     assert_eq!(
@@ -520,5 +518,33 @@ fn a_token_root_ca_without_a_password_needs_only_the_pin() {
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", describe(&out));
-    let _ = PASSWORD;
+}
+
+#[test]
+fn on_a_terminal_the_pin_is_asked_for_naming_the_token_and_never_echoed() {
+    use crate::terminal::{TIMEOUT_MS, answer, expect, finish, qvca_pid, spawn};
+    let hca = HsmCa::new();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_qvca"));
+    command
+        .arg("--ca-dir")
+        .arg(hca.ca.dir())
+        .arg("--password-file")
+        .arg(hca.ca.password_file())
+        .args(["--pkcs11-module", MODULE])
+        .args(["init", "--key", ROOT_URI, "--key-type", "p256"])
+        .env("SOFTHSM2_CONF", hca.hsm.conf())
+        .env_remove("QVCA_PKCS11_PIN")
+        .env_remove("QVCA_PKCS11_MODULE")
+        .current_dir(hca.ca.path());
+    let mut session = spawn(command, TIMEOUT_MS);
+    let pid = qvca_pid(path_str(&hca.ca.dir()));
+    expect(
+        &mut session,
+        "User PIN of the PKCS#11 token (label \"qvca\")",
+    );
+    answer(&mut session, pid, PIN);
+    let (rest, code) = finish(&mut session);
+    assert_eq!(code, 0, "{rest}");
+    assert!(rest.contains("generated there now"), "{rest}");
+    assert!(!rest.contains(PIN), "the PIN was echoed: {rest}");
 }

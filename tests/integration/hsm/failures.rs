@@ -3,7 +3,7 @@
 //! nothing written, the PIN never echoed, and never a hang.
 
 use super::cli::{HsmCa, ROOT_URI, assert_no_pin};
-use super::{MODULE, PIN, SoftHsm, hanging_config};
+use super::{MODULE, SoftHsm, hanging_config};
 use crate::support::{describe, snapshot, stderr};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -59,7 +59,7 @@ fn a_wrong_pin_is_exit_4_naming_the_token_and_nothing_changes() {
         .output()
         .expect("run");
     failed(&out, 4, "init with a wrong PIN");
-    assert!(!fresh.ca.dir().join("index.json").exists());
+    assert!(!fresh.ca.dir().exists(), "a wrong PIN left a CA directory");
 }
 
 #[test]
@@ -144,6 +144,36 @@ fn a_pin_value_in_the_ca_index_is_refused_without_echoing_it() {
 }
 
 #[test]
+fn init_refuses_to_generate_a_key_the_uri_names_by_an_id_or_without_a_label() {
+    let hca = HsmCa::new();
+    let out = hca.run(&["init", "--key", "pkcs11:token=qvca;object=root;id=%01"]);
+    let text = failed(&out, 2, "init naming an absent id");
+    assert!(text.contains("leave id= out"), "{text}");
+    let out = hca.run(&["init", "--key", "pkcs11:token=qvca;id=%01"]);
+    let text = failed(&out, 2, "init naming only an absent id");
+    assert!(text.contains("object=LABEL"), "{text}");
+    assert!(!hca.ca.dir().join("index.json").exists());
+    // A label another object has (here a data object) is refused, not overwritten.
+    let data = hca.hsm.dir().join("data.bin");
+    std::fs::write(&data, b"data").expect("write");
+    hca.hsm.pkcs11_tool_ok(
+        "qvca",
+        &[
+            "--write-object",
+            crate::support::path_str(&data),
+            "--type",
+            "data",
+            "--label",
+            "taken",
+            "--private",
+        ],
+    );
+    let out = hca.run(&["init", "--key", "pkcs11:token=qvca;object=taken"]);
+    let text = failed(&out, 3, "init over a taken label");
+    assert!(text.contains("exists already"), "{text}");
+}
+
+#[test]
 fn a_missing_token_is_exit_1_naming_the_module_the_token_and_the_key() {
     // At init: the URI names a token the module does not have.
     let hca = HsmCa::new();
@@ -155,7 +185,10 @@ fn a_missing_token_is_exit_1_naming_the_module_the_token_and_the_key() {
         "the tokens seen are listed: {text}"
     );
     assert!(text.contains(MODULE), "{text}");
-    assert!(!hca.ca.dir().join("index.json").exists());
+    assert!(
+        !hca.ca.dir().exists(),
+        "a missing token left a CA directory"
+    );
 
     // Later: the CA's token was deleted.
     let hca = HsmCa::init("p256");
@@ -206,7 +239,10 @@ fn a_missing_or_unnamed_module_is_a_clear_error() {
         .expect("run");
     let text = failed(&out, 1, "init with a missing module");
     assert!(text.contains("/nonexistent/libpkcs11.so"), "{text}");
-    assert!(!hca.ca.dir().join("index.json").exists());
+    assert!(
+        !hca.ca.dir().exists(),
+        "a missing module left a CA directory"
+    );
 
     let out = hca
         .qvca_without_token_options()
@@ -219,6 +255,20 @@ fn a_missing_or_unnamed_module_is_a_clear_error() {
     assert!(text.contains("--pkcs11-module"), "{text}");
     assert!(text.contains("QVCA_PKCS11_MODULE"), "{text}");
     assert!(text.contains("module-path"), "{text}");
+
+    // Two different modules named at once.
+    let out = hca
+        .qvca()
+        .args([
+            "init",
+            "--key",
+            "pkcs11:token=qvca;object=r?module-path=/usr/lib/other/libother.so",
+        ])
+        .output()
+        .expect("run");
+    let text = failed(&out, 2, "init with two modules");
+    assert!(text.contains("different modules"), "{text}");
+    assert!(!hca.ca.dir().exists(), "something was created");
 
     // A CA made with a module, later run where the module is missing.
     let hca = HsmCa::init("p256");
@@ -290,5 +340,4 @@ fn an_unreachable_token_is_an_error_within_the_time_limit_not_a_hang() {
     assert!(text.contains("did not finish within 2 s"), "{text}");
     assert!(text.contains("\"qvca\""), "{text}");
     assert!(text.contains(MODULE), "{text}");
-    let _ = PIN;
 }
