@@ -677,7 +677,7 @@ fn generate_and_write(
                         supersedes: work.replaces.clone(),
                     },
                 );
-                written.push((work.replaces.clone(), entry));
+                written.push((i, work.replaces.clone(), entry));
             }
             Err(e) => report(
                 work.position,
@@ -690,7 +690,13 @@ fn generate_and_write(
     };
     let jobs = plan.options.jobs.clamp(1, plan.work.len().max(1));
     run_workers(plan.work.len(), jobs, &produce, &mut consume)?;
-    Ok(written)
+    // Workers finish in any order; the index and the operations log list the batch in the
+    // order it was asked for, so the same command always records the same thing.
+    written.sort_by_key(|(i, _, _)| *i);
+    Ok(written
+        .into_iter()
+        .map(|(_, replaces, entry)| (replaces, entry))
+        .collect())
 }
 
 /// Writes a signed certificate (and its sealed key, unless the key lives on the node) to the

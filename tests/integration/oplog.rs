@@ -300,3 +300,39 @@ fn setup_and_package_are_logged_and_a_setup_that_changes_nothing_logs_nothing() 
     assert_eq!(shown[4]["names"], serde_json::json!(["QVS01", "QVProxy"]));
     assert_code(&run(&ca, &["log", "--verify"]), 0, "verify");
 }
+
+#[test]
+fn a_bulk_issue_is_logged_and_indexed_in_the_order_the_names_were_given() {
+    // Workers finish in any order; the record must not depend on which finished first.
+    let names = ["QVS06", "QVS01", "QVS05", "QVS02", "QVS04", "QVS03"];
+    for _ in 0..3 {
+        let ca = p256_ca(&[]);
+        let mut args = vec!["issue", "server", "--jobs", "4"];
+        args.extend(names);
+        assert_code(&run(&ca, &args), 0, "bulk issue");
+        let records = records(&ca);
+        let issued = records
+            .iter()
+            .find(|r| r["command"] == "issue server")
+            .expect("the bulk issue is logged");
+        let logged: Vec<&str> = issued["names"]
+            .as_array()
+            .expect("names")
+            .iter()
+            .map(|n| n.as_str().expect("name"))
+            .collect();
+        assert_eq!(logged, names, "{issued}");
+        let index: Value = serde_json::from_str(
+            &std::fs::read_to_string(ca.dir().join("index.json")).expect("index"),
+        )
+        .expect("JSON");
+        let indexed: Vec<&str> = index["certificates"]
+            .as_array()
+            .expect("certificates")
+            .iter()
+            .filter(|c| c["kind"] == "server")
+            .map(|c| c["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(indexed, names);
+    }
+}
