@@ -22,35 +22,42 @@ pub const CLIENT_TEMPLATE: &str = include_str!("../../templates/client.toml");
 /// The longest validity a profile may ask for (100 years).
 const MAX_VALIDITY_DAYS: u32 = 36_525;
 
-/// A key usage bit (RFC 5280 4.2.1.3), named as in the templates.
+/// A key usage bit (RFC 5280 4.2.1.3), named as in the templates; the discriminant is the bit,
+/// which gives the name ([`KeyUsage::name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyUsage {
     /// digitalSignature
-    DigitalSignature,
+    DigitalSignature = 0,
     /// contentCommitment (formerly nonRepudiation)
-    ContentCommitment,
+    ContentCommitment = 1,
     /// keyEncipherment (RSA only)
-    KeyEncipherment,
+    KeyEncipherment = 2,
     /// dataEncipherment
-    DataEncipherment,
+    DataEncipherment = 3,
     /// keyAgreement
-    KeyAgreement,
+    KeyAgreement = 4,
     /// keyCertSign (CA only)
-    KeyCertSign,
+    KeyCertSign = 5,
     /// cRLSign (CA only)
-    CrlSign,
+    CrlSign = 6,
 }
 
 impl KeyUsage {
-    const NAMES: [(&'static str, KeyUsage); 7] = [
-        ("digitalSignature", KeyUsage::DigitalSignature),
-        ("contentCommitment", KeyUsage::ContentCommitment),
-        ("keyEncipherment", KeyUsage::KeyEncipherment),
-        ("dataEncipherment", KeyUsage::DataEncipherment),
-        ("keyAgreement", KeyUsage::KeyAgreement),
-        ("keyCertSign", KeyUsage::KeyCertSign),
-        ("cRLSign", KeyUsage::CrlSign),
+    /// Every key usage a template may name, in bit order.
+    const ALL: [KeyUsage; 7] = [
+        KeyUsage::DigitalSignature,
+        KeyUsage::ContentCommitment,
+        KeyUsage::KeyEncipherment,
+        KeyUsage::DataEncipherment,
+        KeyUsage::KeyAgreement,
+        KeyUsage::KeyCertSign,
+        KeyUsage::CrlSign,
     ];
+
+    /// Its RFC 5280 name, from the one keyUsage name table.
+    pub fn name(self) -> &'static str {
+        crate::pki::certificate::KEY_USAGE_NAMES[self as usize]
+    }
 
     /// The rcgen equivalent.
     pub fn to_rcgen(self) -> rcgen::KeyUsagePurpose {
@@ -67,32 +74,39 @@ impl KeyUsage {
     }
 }
 
-/// An extended key usage (RFC 5280 4.2.1.12), named as in the templates.
+/// An extended key usage (RFC 5280 4.2.1.12), named as in the templates; the discriminant is
+/// its position in the one table of EKU names and OIDs ([`ExtendedKeyUsage::name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtendedKeyUsage {
     /// TLS server authentication.
-    ServerAuth,
+    ServerAuth = 0,
     /// TLS client authentication.
-    ClientAuth,
+    ClientAuth = 1,
     /// Code signing.
-    CodeSigning,
+    CodeSigning = 2,
     /// E-mail protection.
-    EmailProtection,
+    EmailProtection = 3,
     /// Time stamping.
-    TimeStamping,
+    TimeStamping = 4,
     /// OCSP signing.
-    OcspSigning,
+    OcspSigning = 5,
 }
 
 impl ExtendedKeyUsage {
-    const NAMES: [(&'static str, ExtendedKeyUsage); 6] = [
-        ("serverAuth", ExtendedKeyUsage::ServerAuth),
-        ("clientAuth", ExtendedKeyUsage::ClientAuth),
-        ("codeSigning", ExtendedKeyUsage::CodeSigning),
-        ("emailProtection", ExtendedKeyUsage::EmailProtection),
-        ("timeStamping", ExtendedKeyUsage::TimeStamping),
-        ("ocspSigning", ExtendedKeyUsage::OcspSigning),
+    /// Every extended key usage a template may name, in table order.
+    const ALL: [ExtendedKeyUsage; 6] = [
+        ExtendedKeyUsage::ServerAuth,
+        ExtendedKeyUsage::ClientAuth,
+        ExtendedKeyUsage::CodeSigning,
+        ExtendedKeyUsage::EmailProtection,
+        ExtendedKeyUsage::TimeStamping,
+        ExtendedKeyUsage::OcspSigning,
     ];
+
+    /// Its RFC 5280 name, from the one table of EKU names.
+    pub fn name(self) -> &'static str {
+        crate::pki::certificate::EKU_NAMES[self as usize].1
+    }
 
     /// The rcgen equivalent.
     pub fn to_rcgen(self) -> rcgen::ExtendedKeyUsagePurpose {
@@ -228,10 +242,10 @@ impl Profile {
         template.check_kind(&raw.kind)?;
         let key_type = template.key_type(&raw.key_type)?;
         let validity_days = template.validity_days(&raw.validity_days)?;
-        let key_usage = parse_names(&raw.key_usage, &KeyUsage::NAMES)
+        let key_usage = parse_names(&raw.key_usage, &KeyUsage::ALL.map(|u| (u.name(), u)))
             .map_err(|(span, problem)| template.at(span, "key_usage", problem))?;
         let extended_key_usage = match &raw.extended_key_usage {
-            Some(list) => parse_names(list, &ExtendedKeyUsage::NAMES)
+            Some(list) => parse_names(list, &ExtendedKeyUsage::ALL.map(|u| (u.name(), u)))
                 .map_err(|(span, problem)| template.at(span, "extended_key_usage", problem))?,
             None => Vec::new(),
         };
@@ -377,17 +391,21 @@ impl Template<'_> {
         if !key_usage.contains(&KeyUsage::DigitalSignature) {
             return Err(usage_error("TLS certificates need digitalSignature"));
         }
-        let (needed, needed_name) = if self.kind == CertKind::Server {
-            (ExtendedKeyUsage::ServerAuth, "serverAuth")
+        let needed = if self.kind == CertKind::Server {
+            ExtendedKeyUsage::ServerAuth
         } else {
-            (ExtendedKeyUsage::ClientAuth, "clientAuth")
+            ExtendedKeyUsage::ClientAuth
         };
         if !extended_key_usage.contains(&needed) {
             let span = raw.extended_key_usage.as_ref().map_or(0..0, |s| s.span());
             return Err(self.at(
                 span,
                 "extended_key_usage",
-                format!("a {} certificate needs {needed_name}", kind_name(self.kind)),
+                format!(
+                    "a {} certificate needs {}",
+                    kind_name(self.kind),
+                    needed.name()
+                ),
             ));
         }
         Ok(())

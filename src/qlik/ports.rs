@@ -462,19 +462,33 @@ impl RulePlan {
         }
     }
 
-    /// One comment line per port left closed, with `comment` as the comment marker and `eol`
-    /// ending each line.
-    fn closed_comments(&self, comment: &str, eol: &str) -> String {
-        self.closed
-            .iter()
-            .map(|(p, why)| {
-                format!(
-                    "{comment} not opened: {} {} ({why}){eol}",
-                    p.port,
-                    p.role.service()
-                )
-            })
-            .collect()
+    /// The start of a script: `first` (the interpreter line), a comment that says what the
+    /// script opens (`about` after it), the `more` lines, then one comment per port left
+    /// closed. `comment` starts a comment line and `eol` ends each line.
+    fn preamble(
+        &self,
+        first: &str,
+        about: &str,
+        more: &[&str],
+        comment: &str,
+        eol: &str,
+    ) -> String {
+        let Self { scope, source, .. } = self;
+        let mut text = format!("{first}{eol}");
+        text.push_str(&format!(
+            "{comment} Inbound TCP ports for {scope} ({source}).{about}{eol}"
+        ));
+        for line in more {
+            text.push_str(&format!("{line}{eol}"));
+        }
+        for (p, why) in &self.closed {
+            text.push_str(&format!(
+                "{comment} not opened: {} {} ({why}){eol}",
+                p.port,
+                p.role.service()
+            ));
+        }
+        text
     }
 }
 
@@ -490,11 +504,13 @@ pub fn firewall_rules(roles: &[Role], tool: Firewall) -> String {
 
 /// A Windows batch file of `netsh advfirewall` rules (CRLF line endings).
 fn netsh_script(plan: &RulePlan) -> String {
-    let RulePlan { scope, source, .. } = plan;
-    let mut text = format!(
-        "@echo off\r\nREM Inbound TCP ports for {scope} ({source}). Run as administrator.\r\nREM Re-running replaces the rules instead of adding duplicates.\r\n"
+    let mut text = plan.preamble(
+        "@echo off",
+        " Run as administrator.",
+        &["REM Re-running replaces the rules instead of adding duplicates."],
+        "REM",
+        "\r\n",
     );
-    text.push_str(&plan.closed_comments("REM", "\r\n"));
     for p in &plan.open {
         let name = format!("qvca {} TCP {}", p.role.service(), p.port);
         text.push_str(&format!(
@@ -510,12 +526,13 @@ fn netsh_script(plan: &RulePlan) -> String {
 
 /// An `nft -f` file with one accept rule per port.
 fn nftables_script(plan: &RulePlan) -> String {
-    let RulePlan { scope, source, .. } = plan;
-    let mut text = String::from("#!/usr/sbin/nft -f\n");
-    text.push_str(&format!(
-        "# Inbound TCP ports for {scope} ({source}).\n# Load with: nft -f FILE\n"
-    ));
-    text.push_str(&plan.closed_comments("#", "\n"));
+    let mut text = plan.preamble(
+        "#!/usr/sbin/nft -f",
+        "",
+        &["# Load with: nft -f FILE"],
+        "#",
+        "\n",
+    );
     text.push_str(
         "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n",
     );
@@ -532,12 +549,16 @@ fn nftables_script(plan: &RulePlan) -> String {
 
 /// A shell script that adds each iptables rule unless it exists already.
 fn iptables_script(plan: &RulePlan) -> String {
-    let RulePlan { scope, source, .. } = plan;
-    let mut text = String::from("#!/bin/sh\n");
-    text.push_str(&format!(
-        "# Inbound TCP ports for {scope} ({source}).\n# Idempotent: a rule that exists already is not added again.\nset -e\n"
-    ));
-    text.push_str(&plan.closed_comments("#", "\n"));
+    let mut text = plan.preamble(
+        "#!/bin/sh",
+        "",
+        &[
+            "# Idempotent: a rule that exists already is not added again.",
+            "set -e",
+        ],
+        "#",
+        "\n",
+    );
     for p in &plan.open {
         let rule = format!(
             "INPUT -p tcp --dport {} -m comment --comment \"qvca {}\" -j ACCEPT",
