@@ -721,7 +721,7 @@ fn preflight(data: &[u8], integrity: Integrity, source: &str) -> Result<PfxLayou
 ///
 /// The MAC is verified once and each part decrypted once: what qvca has verified and decrypted
 /// itself (a MAC it reads, the encrypted safes it must hold to the ceilings before
-/// p12-keystore sees them) is handed to p12-keystore in the clear (see [`keystore_input`]),
+/// p12-keystore sees them) is handed to p12-keystore in the clear (`keystore_input`),
 /// and kept for qvca's own reader when p12-keystore cannot read the bags.
 pub fn read_pfx(
     data: &[u8],
