@@ -748,7 +748,8 @@ pub fn read_pfx(
     if reading.mac_verifies_alike() {
         return reading.read_opened(reading.open()?);
     }
-    // p12-keystore verifies a present MAC (one qvca cannot) before it decodes any bag.
+    // No MAC, or one qvca does not verify exactly as p12-keystore would: p12-keystore reads
+    // the file as it is and verifies a present MAC itself before it decodes any bag.
     reading.read_with_keystore(data, None)
 }
 
