@@ -74,53 +74,12 @@ impl CertificateDetails {
         let cert = x509_cert::Certificate::from_der(der)
             .map_err(|e| Error::failed(format!("not a valid X.509 certificate: {e}")))?;
         let tbs = cert.tbs_certificate();
-        let bad = |what: &str, e: der::Error| {
-            Error::failed(format!("the certificate's {what} cannot be decoded: {e}"))
-        };
-
-        let mut dns_names = Vec::new();
-        let mut ip_addresses = Vec::new();
-        if let Some((_, san)) = tbs
-            .get_extension::<SubjectAltName>()
-            .map_err(|e| bad("subjectAltName", e))?
-        {
-            for name in san.0 {
-                match name {
-                    GeneralName::DnsName(n) => dns_names.push(n.to_string()),
-                    GeneralName::IpAddress(octets) => {
-                        ip_addresses.push(ip_to_string(octets.as_bytes()))
-                    }
-                    _ => {}
-                }
-            }
-        }
-
-        let key_usage = tbs
-            .get_extension::<KeyUsage>()
-            .map_err(|e| bad("keyUsage", e))?
-            .map(|(_, ku)| key_usage_names(&ku))
-            .unwrap_or_default();
-        let extended_key_usage = tbs
-            .get_extension::<ExtendedKeyUsage>()
-            .map_err(|e| bad("extendedKeyUsage", e))?
-            .map(|(_, eku)| eku.0.iter().map(eku_name).collect())
-            .unwrap_or_default();
-        let basic = tbs
-            .get_extension::<BasicConstraints>()
-            .map_err(|e| bad("basicConstraints", e))?;
-        let subject_key_id = tbs
-            .get_extension::<SubjectKeyIdentifier>()
-            .map_err(|e| bad("subjectKeyIdentifier", e))?
-            .map(|(_, ski)| hex::encode_upper(ski.0.as_bytes()));
-        let authority_key_id = tbs
-            .get_extension::<AuthorityKeyIdentifier>()
-            .map_err(|e| bad("authorityKeyIdentifier", e))?
-            .and_then(|(_, aki)| aki.key_identifier)
-            .map(|id| hex::encode_upper(id.as_bytes()));
-
-        let spki = tbs.subject_public_key_info();
-        let spki_der = spki.to_der().map_err(|e| bad("public key", e))?;
-
+        let found = StrictExtensions::of(tbs)?;
+        let spki_der = tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| undecodable("public key", e))?;
+        let facts = DerFacts::of(der, &spki_der);
         Ok(Self {
             subject: tbs.subject().to_string(),
             subject_cn: common_name(tbs.subject()),
@@ -129,18 +88,18 @@ impl CertificateDetails {
             serial: Serial::from_be_bytes(tbs.serial_number().as_bytes())?,
             not_before: to_datetime(tbs.validity().not_before)?,
             not_after: to_datetime(tbs.validity().not_after)?,
-            dns_names,
-            ip_addresses,
-            key_usage,
-            extended_key_usage,
-            is_ca: basic.as_ref().map(|(_, b)| b.ca),
-            basic_constraints_critical: basic.as_ref().is_some_and(|(critical, _)| *critical),
-            public_key: describe_public_key(&spki_der),
+            dns_names: found.dns_names,
+            ip_addresses: found.ip_addresses,
+            key_usage: found.key_usage,
+            extended_key_usage: found.extended_key_usage,
+            is_ca: found.basic.map(|(_, ca)| ca),
+            basic_constraints_critical: found.basic.is_some_and(|(critical, _)| critical),
+            public_key: facts.public_key,
             signature_algorithm: algorithm_name(&cert.signature_algorithm().oid),
-            subject_key_id,
-            authority_key_id,
-            sha1_thumbprint: hex::encode_upper(Sha1::digest(der)),
-            sha256_fingerprint: hex::encode_upper(Sha256::digest(der)),
+            subject_key_id: found.subject_key_id,
+            authority_key_id: found.authority_key_id,
+            sha1_thumbprint: facts.sha1_thumbprint,
+            sha256_fingerprint: facts.sha256_fingerprint,
             spki_der,
         })
     }
@@ -154,6 +113,107 @@ impl CertificateDetails {
     pub fn has_eku(&self, name: &str) -> bool {
         self.extended_key_usage.iter().any(|e| e == name)
     }
+}
+
+/// What a certificate's DER and its SubjectPublicKeyInfo alone say, computed the same way for
+/// the strict [`CertificateDetails`] (`show`, `verify`) and the lenient report of `inspect`:
+/// the public key in words and the thumbprints.
+pub(crate) struct DerFacts {
+    /// The public key, e.g. "RSA 2048" or "ECDSA P-256".
+    pub(crate) public_key: String,
+    /// SHA-1 thumbprint of the DER, upper-case hex.
+    pub(crate) sha1_thumbprint: String,
+    /// SHA-256 fingerprint of the DER, upper-case hex.
+    pub(crate) sha256_fingerprint: String,
+}
+
+impl DerFacts {
+    /// The facts of the certificate `der` whose SubjectPublicKeyInfo is `spki_der`.
+    pub(crate) fn of(der: &[u8], spki_der: &[u8]) -> Self {
+        Self {
+            public_key: describe_public_key(spki_der),
+            sha1_thumbprint: hex::encode_upper(Sha1::digest(der)),
+            sha256_fingerprint: hex::encode_upper(Sha256::digest(der)),
+        }
+    }
+}
+
+/// The error for a part of a certificate that does not decode strictly.
+fn undecodable(what: &str, e: der::Error) -> Error {
+    Error::failed(format!("the certificate's {what} cannot be decoded: {e}"))
+}
+
+/// The extensions [`CertificateDetails`] reports, each decoded strictly: one that does not
+/// decode makes the certificate unreadable.
+struct StrictExtensions {
+    dns_names: Vec<String>,
+    ip_addresses: Vec<String>,
+    key_usage: Vec<String>,
+    extended_key_usage: Vec<String>,
+    /// basicConstraints: critical, CA.
+    basic: Option<(bool, bool)>,
+    subject_key_id: Option<String>,
+    authority_key_id: Option<String>,
+}
+
+impl StrictExtensions {
+    /// Reads them from a certificate, in the order SAN, keyUsage, EKU, basicConstraints, key ids.
+    fn of(tbs: &x509_cert::TbsCertificate) -> Result<Self> {
+        let (dns_names, ip_addresses) = san_entries(tbs)?;
+        let key_usage = tbs
+            .get_extension::<KeyUsage>()
+            .map_err(|e| undecodable("keyUsage", e))?
+            .map(|(_, ku)| key_usage_names(&ku))
+            .unwrap_or_default();
+        let extended_key_usage = tbs
+            .get_extension::<ExtendedKeyUsage>()
+            .map_err(|e| undecodable("extendedKeyUsage", e))?
+            .map(|(_, eku)| eku.0.iter().map(eku_name).collect())
+            .unwrap_or_default();
+        let basic = tbs
+            .get_extension::<BasicConstraints>()
+            .map_err(|e| undecodable("basicConstraints", e))?
+            .map(|(critical, b)| (critical, b.ca));
+        let subject_key_id = tbs
+            .get_extension::<SubjectKeyIdentifier>()
+            .map_err(|e| undecodable("subjectKeyIdentifier", e))?
+            .map(|(_, ski)| hex::encode_upper(ski.0.as_bytes()));
+        let authority_key_id = tbs
+            .get_extension::<AuthorityKeyIdentifier>()
+            .map_err(|e| undecodable("authorityKeyIdentifier", e))?
+            .and_then(|(_, aki)| aki.key_identifier)
+            .map(|id| hex::encode_upper(id.as_bytes()));
+        Ok(Self {
+            dns_names,
+            ip_addresses,
+            key_usage,
+            extended_key_usage,
+            basic,
+            subject_key_id,
+            authority_key_id,
+        })
+    }
+}
+
+/// The SAN dNSName and iPAddress entries of a certificate (other kinds are left out).
+fn san_entries(tbs: &x509_cert::TbsCertificate) -> Result<(Vec<String>, Vec<String>)> {
+    let mut dns_names = Vec::new();
+    let mut ip_addresses = Vec::new();
+    if let Some((_, san)) = tbs
+        .get_extension::<SubjectAltName>()
+        .map_err(|e| undecodable("subjectAltName", e))?
+    {
+        for name in san.0 {
+            match name {
+                GeneralName::DnsName(n) => dns_names.push(n.to_string()),
+                GeneralName::IpAddress(octets) => {
+                    ip_addresses.push(ip_to_string(octets.as_bytes()))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((dns_names, ip_addresses))
 }
 
 fn common_name(name: &x509_cert::name::Name) -> Option<String> {
@@ -184,8 +244,9 @@ fn key_usage_names(ku: &KeyUsage) -> Vec<String> {
     key_usage_names_of_bits(ku.0.bits())
 }
 
-/// RFC 5280 keyUsage names, bit 0 (digitalSignature) first.
-const KEY_USAGE_NAMES: [&str; 9] = [
+/// RFC 5280 keyUsage names, bit 0 (digitalSignature) first (a profile's
+/// [`crate::pki::profile::KeyUsage`] is a bit of it).
+pub(crate) const KEY_USAGE_NAMES: [&str; 9] = [
     "digitalSignature",
     "contentCommitment",
     "keyEncipherment",
@@ -208,21 +269,32 @@ pub(crate) fn key_usage_names_of_bits(bits: u16) -> Vec<String> {
         .collect()
 }
 
+/// The extended key usages qvca names (RFC 5280 spelling) with their OIDs: the one table for
+/// certificates, requests and profiles (a profile's [`crate::pki::profile::ExtendedKeyUsage`]
+/// is a position in it).
+pub(crate) const EKU_NAMES: [(ObjectIdentifier, &str); 6] = [
+    (rfc5280::ID_KP_SERVER_AUTH, "serverAuth"),
+    (rfc5280::ID_KP_CLIENT_AUTH, "clientAuth"),
+    (rfc5280::ID_KP_CODE_SIGNING, "codeSigning"),
+    (rfc5280::ID_KP_EMAIL_PROTECTION, "emailProtection"),
+    (rfc5280::ID_KP_TIME_STAMPING, "timeStamping"),
+    (rfc5280::ID_KP_OCSP_SIGNING, "ocspSigning"),
+];
+
+/// The name of an extended key usage, or its OID when it has none in [`EKU_NAMES`].
 pub(crate) fn eku_name(oid: &ObjectIdentifier) -> String {
-    let known = [
-        (rfc5280::ID_KP_SERVER_AUTH, "serverAuth"),
-        (rfc5280::ID_KP_CLIENT_AUTH, "clientAuth"),
-        (rfc5280::ID_KP_CODE_SIGNING, "codeSigning"),
-        (rfc5280::ID_KP_EMAIL_PROTECTION, "emailProtection"),
-        (rfc5280::ID_KP_TIME_STAMPING, "timeStamping"),
-        (rfc5280::ID_KP_OCSP_SIGNING, "ocspSigning"),
-    ];
-    known
+    name_in(&EKU_NAMES, oid)
+}
+
+/// The name `table` gives `oid`, or the OID itself.
+fn name_in(table: &[(ObjectIdentifier, &str)], oid: &ObjectIdentifier) -> String {
+    table
         .iter()
         .find(|(o, _)| o == oid)
         .map_or_else(|| oid.to_string(), |(_, n)| (*n).to_owned())
 }
 
+/// A signature algorithm in the words openssl uses, or its OID.
 pub(crate) fn algorithm_name(oid: &ObjectIdentifier) -> String {
     let known = [
         (
@@ -243,10 +315,7 @@ pub(crate) fn algorithm_name(oid: &ObjectIdentifier) -> String {
         (rfc5912::ECDSA_WITH_SHA_512, "ecdsa-with-SHA512"),
         (rfc5912::ID_RSASSA_PSS, "rsassaPss"),
     ];
-    known
-        .iter()
-        .find(|(o, _)| o == oid)
-        .map_or_else(|| oid.to_string(), |(_, n)| (*n).to_owned())
+    name_in(&known, oid)
 }
 
 /// The RSA public key structure (PKCS #1), only to read the modulus size.

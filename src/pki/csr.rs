@@ -341,16 +341,7 @@ fn extension_parts(extension: &X509Extension<'_>, parts: &mut Vec<String>) {
             }
         }
         ParsedExtension::ExtendedKeyUsage(eku) => {
-            let known = [
-                (eku.any, "anyExtendedKeyUsage"),
-                (eku.server_auth, "serverAuth"),
-                (eku.client_auth, "clientAuth"),
-                (eku.code_signing, "codeSigning"),
-                (eku.email_protection, "emailProtection"),
-                (eku.time_stamping, "timeStamping"),
-                (eku.ocsp_signing, "ocspSigning"),
-            ];
-            for (_, name) in known.iter().filter(|(set, _)| *set) {
+            for name in crate::pki::inspect::ext::flagged_eku_names(eku) {
                 parts.push(format!("extendedKeyUsage {name}"));
             }
             for other in &eku.other {

@@ -11,8 +11,29 @@ struct Element<'a> {
     constructed: bool,
 }
 
-/// Reads the element at the start of `bytes`.
-fn element(bytes: &[u8]) -> Option<Element<'_>> {
+/// The length octets of an element.
+enum Length {
+    /// A definite length (short or long form, up to four length octets).
+    Definite(usize),
+    /// The BER indefinite length (`0x80`): the contents end with two zero octets.
+    Indefinite,
+}
+
+/// The identifier and length octets at the start of an element.
+struct Header {
+    /// How many octets the tag takes (one, or more for a high tag number).
+    tag_len: usize,
+    /// How many octets tag and length take together: where the contents start.
+    header_len: usize,
+    /// The length.
+    length: Length,
+    /// Whether the element is constructed.
+    constructed: bool,
+}
+
+/// Reads the tag and length at the start of `bytes`; `None` when they are cut short, the tag
+/// number takes more than five octets or the length more than four.
+fn header(bytes: &[u8]) -> Option<Header> {
     let first = *bytes.first()?;
     let mut pos = 1;
     if first & 0x1F == 0x1F {
@@ -28,27 +49,44 @@ fn element(bytes: &[u8]) -> Option<Element<'_>> {
             }
         }
     }
+    let tag_len = pos;
     let len_byte = *bytes.get(pos)?;
     pos += 1;
-    let len = if len_byte & 0x80 == 0 {
-        usize::from(len_byte)
+    let length = if len_byte == 0x80 {
+        Length::Indefinite
+    } else if len_byte & 0x80 == 0 {
+        Length::Definite(usize::from(len_byte))
     } else {
         let count = usize::from(len_byte & 0x7F);
-        if count == 0 || count > 4 {
-            return None; // indefinite (BER) or absurd
+        if count > 4 {
+            return None; // absurd
         }
         let mut len = 0usize;
         for _ in 0..count {
             len = (len << 8) | usize::from(*bytes.get(pos)?);
             pos += 1;
         }
-        len
+        Length::Definite(len)
     };
-    let end = pos.checked_add(len)?;
+    Some(Header {
+        tag_len,
+        header_len: pos,
+        length,
+        constructed: first & 0x20 != 0,
+    })
+}
+
+/// Reads the element at the start of `bytes` (DER lengths only: an indefinite one is `None`).
+fn element(bytes: &[u8]) -> Option<Element<'_>> {
+    let header = header(bytes)?;
+    let Length::Definite(len) = header.length else {
+        return None; // indefinite (BER)
+    };
+    let end = header.header_len.checked_add(len)?;
     Some(Element {
         whole: bytes.get(..end)?,
-        header_len: pos,
-        constructed: first & 0x20 != 0,
+        header_len: header.header_len,
+        constructed: header.constructed,
     })
 }
 
@@ -91,55 +129,36 @@ fn element_to_der(bytes: &[u8], depth: usize) -> Option<(Vec<u8>, usize)> {
     if depth > MAX_DEPTH {
         return None;
     }
-    let first = *bytes.first()?;
-    let mut pos = 1;
-    if first & 0x1F == 0x1F {
-        loop {
-            let b = *bytes.get(pos)?;
-            pos += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            if pos > 6 {
+    let header = header(bytes)?;
+    let tag = &bytes[..header.tag_len];
+    let content_end = match header.length {
+        Length::Indefinite if !header.constructed => return None,
+        Length::Indefinite => None,
+        Length::Definite(len) => {
+            let end = header.header_len.checked_add(len)?;
+            if end > bytes.len() {
                 return None;
             }
+            Some(end)
         }
-    }
-    let tag = &bytes[..pos];
-    let len_byte = *bytes.get(pos)?;
-    pos += 1;
-    let constructed = first & 0x20 != 0;
-    let indefinite = len_byte == 0x80;
-    let (content_end, total) = if indefinite {
-        if !constructed {
-            return None;
-        }
-        (None, 0)
-    } else {
-        let len = if len_byte & 0x80 == 0 {
-            usize::from(len_byte)
-        } else {
-            let count = usize::from(len_byte & 0x7F);
-            if count > 4 {
-                return None;
-            }
-            let mut len = 0usize;
-            for _ in 0..count {
-                len = (len << 8) | usize::from(*bytes.get(pos)?);
-                pos += 1;
-            }
-            len
-        };
-        let end = pos.checked_add(len)?;
-        if end > bytes.len() {
-            return None;
-        }
-        (Some(end), end)
     };
-    if !constructed {
+    if !header.constructed {
         let end = content_end?;
-        return Some((encode(tag, &bytes[pos..end]), total));
+        return Some((encode(tag, &bytes[header.header_len..end]), end));
     }
+    let (items, total) = constructed_children(bytes, header.header_len, content_end, depth)?;
+    Some((constructed_to_der(tag, items)?, total))
+}
+
+/// The children of a constructed BER element, each rewritten as DER, and how many bytes of BER
+/// the whole element took: up to `content_end`, or up to its end-of-contents octets when its
+/// length is indefinite (`content_end` is `None`). The contents start at `pos`.
+fn constructed_children(
+    bytes: &[u8],
+    mut pos: usize,
+    content_end: Option<usize>,
+    depth: usize,
+) -> Option<(Vec<Vec<u8>>, usize)> {
     let mut children = Vec::new();
     loop {
         match content_end {
@@ -155,29 +174,32 @@ fn element_to_der(bytes: &[u8], depth: usize) -> Option<(Vec<u8>, usize)> {
         children.push(child);
         pos += used;
     }
-    let total = if indefinite { pos } else { total };
+    Some((children, content_end.unwrap_or(pos)))
+}
+
+/// A constructed element with this tag and these DER children: a constructed OCTET STRING
+/// becomes one primitive OCTET STRING of its pieces joined, and the constructed `[0] IMPLICIT
+/// OCTET STRING` of a CMS EncryptedContentInfo is joined the same way. `None` when a piece
+/// of a constructed OCTET STRING is not an OCTET STRING.
+fn constructed_to_der(tag: &[u8], mut items: Vec<Vec<u8>>) -> Option<Vec<u8>> {
     // A constructed OCTET STRING: its primitive pieces joined.
-    if first == 0x24 {
-        return Some((encode(&[0x04], &join_octets(&children)?), total));
+    if tag == [0x24] {
+        return Some(encode(&[0x04], &join_octets(&items)?));
     }
     // EncryptedContentInfo: the constructed [0] IMPLICIT OCTET STRING joined.
-    if first == 0x30
-        && children.len() == 3
-        && children[0].first() == Some(&0x06)
-        && children[1].first() == Some(&0x30)
-        && children[2].first() == Some(&0xA0)
-        && let Some(parts) = children_of_der(&children[2])
+    if tag == [0x30]
+        && items.len() == 3
+        && items[0].first() == Some(&0x06)
+        && items[1].first() == Some(&0x30)
+        && items[2].first() == Some(&0xA0)
+        && let Some(parts) = children(&items[2])
         && !parts.is_empty()
         && parts.iter().all(|p| p.first() == Some(&0x04))
         && let Some(joined) = join_octets(&parts.iter().map(|p| p.to_vec()).collect::<Vec<_>>())
     {
-        children[2] = encode(&[0x80], &joined);
+        items[2] = encode(&[0x80], &joined);
     }
-    Some((encode(tag, &children.concat()), total))
-}
-
-fn children_of_der(der: &[u8]) -> Option<Vec<&[u8]>> {
-    children(der)
+    Some(encode(tag, &items.concat()))
 }
 
 /// The contents of DER OCTET STRINGs, joined.

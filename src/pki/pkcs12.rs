@@ -471,21 +471,34 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
         parameters: mac.mac.algorithm.parameters.clone(),
         iterations: i64::from(mac.iterations),
     });
-    let mut clear_certificates = Vec::new();
     let content =
         der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
             .map_err(damaged)?;
     let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
-    let mut parts = Vec::new();
-    let mut bags = 0;
+    let mut layout = PfxLayout {
+        ber,
+        mac,
+        parts: Vec::new(),
+        bags: 0,
+        clear_certificates: Vec::new(),
+    };
     for safe in safes {
+        layout.add_safe(&safe)?;
+    }
+    Ok(layout)
+}
+
+impl PfxLayout {
+    /// Adds one safe of the authenticated safe: an encrypted safe is one part; a plain safe
+    /// adds each of its bags.
+    fn add_safe(&mut self, safe: &pkcs12::cms::content_info::ContentInfo) -> Result<()> {
         if safe.content_type == const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
             let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
                 &safe.content.to_der().map_err(damaged)?,
             )
             .map_err(damaged)?;
-            bags += 1;
-            parts.push(PartLayout {
+            self.bags += 1;
+            self.parts.push(PartLayout {
                 protects: ENCRYPTED_SAFE,
                 algorithm: Some(encrypted.enc_content_info.content_enc_alg),
             });
@@ -495,40 +508,8 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
             let contents: pkcs12::safe_bag::SafeContents =
                 decode_lenient(inner.as_bytes()).map_err(damaged)?;
             for bag in contents {
-                bags += 1;
-                if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
-                    // The bag value is the [0] EXPLICIT wrapper around the EncryptedPrivateKeyInfo.
-                    let info = der::asn1::ContextSpecific::<
-                        pkcs12::pbe_params::EncryptedPrivateKeyInfo,
-                    >::from_der(&bag.bag_value)
-                    .map_err(damaged)?;
-                    parts.push(PartLayout {
-                        protects: "private key",
-                        algorithm: Some(info.value.encryption_algorithm),
-                    });
-                } else if bag.bag_id == pkcs12::PKCS_12_SECRET_BAG_OID {
-                    parts.push(PartLayout {
-                        protects: "secret",
-                        algorithm: None,
-                    });
-                } else if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
-                    parts.push(PartLayout {
-                        protects: "private key",
-                        algorithm: None,
-                    });
-                } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID {
-                    parts.push(PartLayout {
-                        protects: "certificate",
-                        algorithm: None,
-                    });
-                    // The bag value is the [0] EXPLICIT wrapper around the CertBag.
-                    if let Ok(cert) =
-                        der::asn1::ContextSpecific::<ClearCertBag>::from_der(&bag.bag_value)
-                        && cert.value.cert_id == pkcs12::PKCS_12_X509_CERT_OID
-                    {
-                        clear_certificates.push(cert.value.cert_value.as_bytes().to_vec());
-                    }
-                }
+                self.bags += 1;
+                self.add_bag(&bag)?;
             }
         } else {
             return Err(Error::authentication(format!(
@@ -536,71 +517,48 @@ fn read_layout(data: &[u8]) -> Result<PfxLayout> {
                 safe.content_type
             )));
         }
+        Ok(())
     }
-    Ok(PfxLayout {
-        ber,
-        mac,
-        parts,
-        bags,
-        clear_certificates,
-    })
+
+    /// Adds one bag of a plain safe: a shrouded key is a part encrypted under the password;
+    /// secrets, plain keys and certificates are parts in the clear (a certificate is kept).
+    fn add_bag(&mut self, bag: &pkcs12::safe_bag::SafeBag) -> Result<()> {
+        let (protects, algorithm) = if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
+            // The bag value is the [0] EXPLICIT wrapper around the EncryptedPrivateKeyInfo.
+            let info = der::asn1::ContextSpecific::<pkcs12::pbe_params::EncryptedPrivateKeyInfo>::from_der(
+                &bag.bag_value,
+            )
+            .map_err(damaged)?;
+            ("private key", Some(info.value.encryption_algorithm))
+        } else if bag.bag_id == pkcs12::PKCS_12_SECRET_BAG_OID {
+            ("secret", None)
+        } else if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
+            ("private key", None)
+        } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID {
+            // The bag value is the [0] EXPLICIT wrapper around the CertBag.
+            if let Ok(cert) = der::asn1::ContextSpecific::<ClearCertBag>::from_der(&bag.bag_value)
+                && cert.value.cert_id == pkcs12::PKCS_12_X509_CERT_OID
+            {
+                self.clear_certificates
+                    .push(cert.value.cert_value.as_bytes().to_vec());
+            }
+            ("certificate", None)
+        } else {
+            return Ok(());
+        };
+        self.parts.push(PartLayout {
+            protects,
+            algorithm,
+        });
+        Ok(())
+    }
 }
 
 /// The key-derivation work one encryption algorithm asks for, in PBKDF2-iteration units,
 /// refused when a parameter is above its ceiling (`what` names the part in messages).
 fn kdf_work(alg: &x509_cert::spki::AlgorithmIdentifierOwned, what: &str) -> Result<u64> {
-    let too_much = |parameter: &str, value: u64, ceiling: u64| {
-        Error::authentication(format!(
-            "the {what} of this PKCS#12 file asks for {parameter} {value}, above qvca's ceiling \
-             of {ceiling}: no ordinary tool writes that; the file is damaged or made to exhaust \
-             the machine, so it is not opened"
-        ))
-    };
     if alg.oid == PBES2_OID {
-        let params = alg
-            .parameters
-            .as_ref()
-            .ok_or_else(|| Error::authentication(format!("the {what} has no PBES2 parameters")))?
-            .to_der()
-            .map_err(damaged)?;
-        let params = pkcs8::pkcs5::pbes2::Parameters::from_der(&params).map_err(|e| {
-            Error::authentication(format!(
-                "the {what} uses PBES2 parameters qvca does not read ({e})"
-            ))
-        })?;
-        return match params.kdf {
-            pkcs8::pkcs5::pbes2::Kdf::Pbkdf2(pbkdf2) => {
-                let iterations = u64::from(pbkdf2.iteration_count);
-                if iterations > MAX_KDF_ITERATIONS {
-                    return Err(too_much(
-                        "PBKDF2 iterations",
-                        iterations,
-                        MAX_KDF_ITERATIONS,
-                    ));
-                }
-                Ok(iterations)
-            }
-            pkcs8::pkcs5::pbes2::Kdf::Scrypt(scrypt) => {
-                let n = scrypt.cost_parameter;
-                let r = u64::from(scrypt.block_size);
-                let p = u64::from(scrypt.parallelization);
-                let memory = n.saturating_mul(r).saturating_mul(128);
-                if memory > MAX_SCRYPT_MEMORY {
-                    return Err(too_much(
-                        "scrypt memory (128*N*r bytes)",
-                        memory,
-                        MAX_SCRYPT_MEMORY,
-                    ));
-                }
-                if p > MAX_SCRYPT_PARALLELISM {
-                    return Err(too_much("scrypt parallelism p", p, MAX_SCRYPT_PARALLELISM));
-                }
-                Ok(n.saturating_mul(r).saturating_mul(p) / 2)
-            }
-            _ => Err(Error::authentication(format!(
-                "the {what} uses a PBES2 key derivation qvca does not read"
-            ))),
-        };
+        return pbes2_work(alg, what);
     }
     if is_pkcs12_pbe(&alg.oid) {
         let iterations = alg
@@ -612,7 +570,7 @@ fn kdf_work(alg: &x509_cert::spki::AlgorithmIdentifierOwned, what: &str) -> Resu
                 Error::authentication(format!("the {what} has unreadable PBE parameters"))
             })?;
         if iterations > MAX_KDF_ITERATIONS {
-            return Err(too_much("iterations", iterations, MAX_KDF_ITERATIONS));
+            return Err(too_much(what, "iterations", iterations, MAX_KDF_ITERATIONS));
         }
         return Ok(iterations);
     }
@@ -620,6 +578,71 @@ fn kdf_work(alg: &x509_cert::spki::AlgorithmIdentifierOwned, what: &str) -> Resu
         "the {what} is encrypted with {}, an algorithm qvca does not read",
         alg.oid
     )))
+}
+
+/// The refusal of a part (`what`) whose `parameter` asks for `value`, above `ceiling`.
+fn too_much(what: &str, parameter: &str, value: u64, ceiling: u64) -> Error {
+    Error::authentication(format!(
+        "the {what} of this PKCS#12 file asks for {parameter} {value}, above qvca's ceiling of \
+         {ceiling}: no ordinary tool writes that; the file is damaged or made to exhaust the \
+         machine, so it is not opened"
+    ))
+}
+
+/// The work of a PBES2 part: its PBKDF2 iterations, or its scrypt cost in PBKDF2 units (N*r*p
+/// / 2), each parameter held to its ceiling.
+fn pbes2_work(alg: &x509_cert::spki::AlgorithmIdentifierOwned, what: &str) -> Result<u64> {
+    let params = alg
+        .parameters
+        .as_ref()
+        .ok_or_else(|| Error::authentication(format!("the {what} has no PBES2 parameters")))?
+        .to_der()
+        .map_err(damaged)?;
+    let params = pkcs8::pkcs5::pbes2::Parameters::from_der(&params).map_err(|e| {
+        Error::authentication(format!(
+            "the {what} uses PBES2 parameters qvca does not read ({e})"
+        ))
+    })?;
+    match params.kdf {
+        pkcs8::pkcs5::pbes2::Kdf::Pbkdf2(pbkdf2) => {
+            let iterations = u64::from(pbkdf2.iteration_count);
+            if iterations > MAX_KDF_ITERATIONS {
+                return Err(too_much(
+                    what,
+                    "PBKDF2 iterations",
+                    iterations,
+                    MAX_KDF_ITERATIONS,
+                ));
+            }
+            Ok(iterations)
+        }
+        pkcs8::pkcs5::pbes2::Kdf::Scrypt(scrypt) => {
+            let n = scrypt.cost_parameter;
+            let r = u64::from(scrypt.block_size);
+            let p = u64::from(scrypt.parallelization);
+            let memory = n.saturating_mul(r).saturating_mul(128);
+            if memory > MAX_SCRYPT_MEMORY {
+                return Err(too_much(
+                    what,
+                    "scrypt memory (128*N*r bytes)",
+                    memory,
+                    MAX_SCRYPT_MEMORY,
+                ));
+            }
+            if p > MAX_SCRYPT_PARALLELISM {
+                return Err(too_much(
+                    what,
+                    "scrypt parallelism p",
+                    p,
+                    MAX_SCRYPT_PARALLELISM,
+                ));
+            }
+            Ok(n.saturating_mul(r).saturating_mul(p) / 2)
+        }
+        _ => Err(Error::authentication(format!(
+            "the {what} uses a PBES2 key derivation qvca does not read"
+        ))),
+    }
 }
 
 fn is_pkcs12_pbe(oid: &ObjectIdentifier) -> bool {
@@ -695,6 +718,11 @@ fn preflight(data: &[u8], integrity: Integrity, source: &str) -> Result<PfxLayou
 /// Reads a PKCS#12 file. The structure is checked first (size, MAC presence as `integrity`
 /// requires, key-derivation ceilings), then the MAC is verified before any bag is decrypted.
 /// A wrong password or a damaged or altered file is an authentication error (exit 4).
+///
+/// The MAC is verified once and each part decrypted once: what qvca has verified and decrypted
+/// itself (a MAC it reads, the encrypted safes it must hold to the ceilings before
+/// p12-keystore sees them) is handed to p12-keystore in the clear (`keystore_input`),
+/// and kept for qvca's own reader when p12-keystore cannot read the bags.
 pub fn read_pfx(
     data: &[u8],
     password: &Password,
@@ -702,42 +730,318 @@ pub fn read_pfx(
     integrity: Integrity,
 ) -> Result<PfxArchive> {
     let layout = preflight(data, integrity, source)?;
-    let has_mac = layout.mac.is_some();
-    let wrong_password = || {
-        Error::authentication(format!(
-            "wrong password for {source} (or the file was altered): its integrity check (MAC) \
-             fails; give the password it was written with (--pfx-password-file or QVCA_PFX_PASSWORD)"
-        ))
-    };
-    let cannot_decrypt = |what: String| {
-        Error::authentication(format!(
-            "{source} cannot be decrypted ({what}): the file is damaged, or uses an algorithm \
-             qvca does not read"
-        ))
+    let reading = PfxReading {
+        data,
+        layout: &layout,
+        password,
+        source,
     };
     if needs_own_reader(&layout) {
-        return read_unwrapped(data, password, source);
+        return reading.read_unwrapped(reading.open()?);
     }
-    // The bags inside an encrypted safe meet the ceilings before p12-keystore decrypts them.
-    check_encrypted_safes(data, &layout, password, source)?;
-    // p12-keystore verifies a present MAC before it decrypts or decodes any bag.
-    let archive = match Pkcs12Archive::from_pkcs12(data, password.expose()) {
-        Ok(archive) => archive,
-        // An empty password is written two ways: an empty BMPString (two zero bytes, what
-        // p12-keystore and openssl try first) or no bytes at all (NSS, some Java stores).
-        Err(p12_keystore::error::Error::MacError(_)) if password.is_empty() => {
-            return read_unwrapped(data, password, source);
+    if layout.parts.iter().any(|p| p.protects == ENCRYPTED_SAFE) {
+        // The bags inside an encrypted safe meet the ceilings before p12-keystore reads them.
+        let mut opened = reading.open()?;
+        reading.decrypt_encrypted_safes(&mut opened)?;
+        return reading.read_opened(opened);
+    }
+    if reading.mac_verifies_alike() {
+        return reading.read_opened(reading.open()?);
+    }
+    // No MAC, or one qvca does not verify exactly as p12-keystore would: p12-keystore reads
+    // the file as it is and verifies a present MAC itself before it decodes any bag.
+    reading.read_with_keystore(data, None)
+}
+
+/// One read of a PKCS#12 file with its password (its structure already checked).
+struct PfxReading<'a> {
+    data: &'a [u8],
+    layout: &'a PfxLayout,
+    password: &'a Password,
+    source: &'a str,
+}
+
+/// A PKCS#12 file opened with its password: its authenticated safe decoded, its MAC (if any)
+/// verified, and the encrypted safes decrypted so far.
+struct OpenedPfx {
+    pfx: pkcs12::Pfx,
+    /// The authenticated safe's bytes (what the MAC covers).
+    content: Vec<u8>,
+    /// Its safes, in the order of the file.
+    safes: Vec<pkcs12::cms::content_info::ContentInfo>,
+    /// The password forms the parts decrypt with.
+    forms: Vec<zeroize::Zeroizing<Vec<u8>>>,
+    /// False when the MAC verified only with a form p12-keystore does not try (an empty
+    /// password as no bytes at all).
+    usual_form: bool,
+    /// For each safe (by position): its contents, once an encrypted safe is decrypted.
+    decrypted: Vec<Option<DecryptedSafe>>,
+}
+
+/// An encrypted safe once decrypted.
+struct DecryptedSafe {
+    /// The plaintext, as decrypted (a SafeContents, perhaps BER).
+    plain: zeroize::Zeroizing<Vec<u8>>,
+    /// Its bags.
+    contents: pkcs12::safe_bag::SafeContents,
+    /// True when it decrypted with the password form p12-keystore uses, so p12-keystore's
+    /// decryption gives the same plaintext.
+    usual_form: bool,
+}
+
+impl PfxReading<'_> {
+    /// An error that names the file.
+    fn in_source(&self, e: Error) -> Error {
+        Error::authentication(format!("{}: {}", self.source, e.message()))
+    }
+
+    /// Decodes the authenticated safe and verifies the MAC (classic or PBMAC1), once.
+    fn open(&self) -> Result<OpenedPfx> {
+        let pfx = pkcs12::Pfx::from_der(&as_der(self.data)).map_err(damaged)?;
+        let content =
+            der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
+                .map_err(damaged)?
+                .as_bytes()
+                .to_vec();
+        let safes: pkcs12::AuthenticatedSafe = decode_lenient(&content).map_err(damaged)?;
+        let (forms, usual_form) =
+            verified_password_forms(&pfx, self.layout, &content, self.password, self.source)?;
+        let decrypted = safes.iter().map(|_| None).collect();
+        Ok(OpenedPfx {
+            pfx,
+            content,
+            safes,
+            forms,
+            usual_form,
+            decrypted,
+        })
+    }
+
+    /// True when the file has a MAC that qvca verifies exactly where p12-keystore would (a
+    /// digest qvca reads, a password a BMPString holds), so that qvca verifies it instead.
+    fn mac_verifies_alike(&self) -> bool {
+        self.layout.mac.as_ref().is_some_and(|mac| {
+            reads_digest(mac.digest) && kdf_password_forms(self.password).is_ok()
+        })
+    }
+
+    /// Decrypts each encrypted safe and holds the bags inside it to the ceilings, before
+    /// p12-keystore (which has looser limits of its own) is given the file.
+    fn decrypt_encrypted_safes(&self, opened: &mut OpenedPfx) -> Result<()> {
+        let mut budget = InnerBudget::after_outer(self.layout);
+        for (i, safe) in opened.safes.iter().enumerate() {
+            if safe.content_type != const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
+                continue;
+            }
+            let Some(decrypted) = self.decrypt_safe(safe, &opened.forms)? else {
+                continue;
+            };
+            budget
+                .check(&decrypted.contents)
+                .map_err(|e| self.in_source(e))?;
+            opened.decrypted[i] = Some(decrypted);
         }
-        Err(p12_keystore::error::Error::MacError(_)) => return Err(wrong_password()),
-        // Bags p12-keystore does not take (plain key bags with attributes, ...): read them
-        // the same way qvca reads what p12-keystore lacks, the MAC verified first.
-        Err(other) => {
-            return read_unwrapped(data, password, source)
-                .map_err(|e| cannot_decrypt(format!("{other}; {}", e.message())));
+        Ok(())
+    }
+
+    /// Decrypts one encrypted safe with the first password form that gives readable
+    /// contents; `None` for a safe without encrypted content.
+    fn decrypt_safe(
+        &self,
+        safe: &pkcs12::cms::content_info::ContentInfo,
+        forms: &[zeroize::Zeroizing<Vec<u8>>],
+    ) -> Result<Option<DecryptedSafe>> {
+        let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
+            &safe.content.to_der().map_err(damaged)?,
+        )
+        .map_err(damaged)?;
+        let info = encrypted.enc_content_info;
+        let Some(bytes) = info.encrypted_content else {
+            return Ok(None);
+        };
+        #[cfg(test)]
+        tally::safe();
+        let ((plain, contents), form) = decrypt_with_forms(
+            &info.content_enc_alg,
+            bytes.as_bytes(),
+            self.password,
+            forms,
+            |plain| {
+                decode_lenient::<pkcs12::safe_bag::SafeContents>(plain)
+                    .ok()
+                    .map(|contents| (zeroize::Zeroizing::new(plain.to_vec()), contents))
+            },
+        )
+        .map_err(|e| self.in_source(e))?;
+        Ok(Some(DecryptedSafe {
+            plain,
+            contents,
+            usual_form: form == 0,
+        }))
+    }
+
+    /// Reads an opened file: through p12-keystore, given the file in the clear, unless the MAC
+    /// verified only with a form p12-keystore does not try (then as p12-keystore's MAC failure
+    /// with an empty password led to: qvca's own reader).
+    fn read_opened(&self, opened: OpenedPfx) -> Result<PfxArchive> {
+        if opened.pfx.mac_data.is_some() && !opened.usual_form {
+            return self.read_unwrapped(opened);
         }
+        let input = keystore_input(&opened).map_err(damaged)?;
+        self.read_with_keystore(&input, Some(opened))
+    }
+
+    /// Reads `input` (the file, or its clear form for an `opened` one) with p12-keystore;
+    /// what it cannot read goes to qvca's own reader, the MAC verified first.
+    fn read_with_keystore(&self, input: &[u8], opened: Option<OpenedPfx>) -> Result<PfxArchive> {
+        let unwrapped = |opened: Option<OpenedPfx>| match opened {
+            Some(opened) => self.read_unwrapped(opened),
+            None => self.read_unwrapped(self.open()?),
+        };
+        #[cfg(test)]
+        tally::keystore_work(input);
+        match Pkcs12Archive::from_pkcs12(input, self.password.expose()) {
+            Ok(archive) => Ok(from_keystore(archive, self.layout.mac.is_some())),
+            // An empty password is written two ways: an empty BMPString (two zero bytes, what
+            // p12-keystore and openssl try first) or no bytes at all (NSS, some Java stores).
+            Err(p12_keystore::error::Error::MacError(_)) if self.password.is_empty() => {
+                unwrapped(opened)
+            }
+            Err(p12_keystore::error::Error::MacError(_)) => Err(wrong_password(self.source)),
+            // Bags p12-keystore does not take (plain key bags with attributes, ...): read them
+            // the same way qvca reads what p12-keystore lacks, the MAC verified first.
+            Err(other) => unwrapped(opened).map_err(|e| {
+                Error::authentication(format!(
+                    "{} cannot be decrypted ({other}; {}): the file is damaged, or uses an \
+                     algorithm qvca does not read",
+                    self.source,
+                    e.message()
+                ))
+            }),
+        }
+    }
+
+    /// qvca's own reader of an opened file: decrypts every part itself (each encrypted safe
+    /// not decrypted yet) and reads the keys and certificates of the result. (Secret bags,
+    /// which only qvca's and Java's own files carry and which p12-keystore reads, are not read
+    /// here.)
+    fn read_unwrapped(&self, mut opened: OpenedPfx) -> Result<PfxArchive> {
+        let mut budget = InnerBudget::after_outer(self.layout);
+        let mut archive = PfxArchive {
+            integrity_protected: opened.pfx.mac_data.is_some(),
+            keys: Vec::new(),
+            certs: Vec::new(),
+            secrets: Vec::new(),
+        };
+        let safes = std::mem::take(&mut opened.safes);
+        for (safe, decrypted) in safes.iter().zip(std::mem::take(&mut opened.decrypted)) {
+            let contents = if safe.content_type == const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
+                match decrypted {
+                    Some(done) => done.contents,
+                    None => self
+                        .decrypt_safe(safe, &opened.forms)?
+                        .map(|done| done.contents)
+                        .unwrap_or_default(),
+                }
+            } else {
+                let inner =
+                    der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
+                        .map_err(damaged)?;
+                decode_lenient::<pkcs12::safe_bag::SafeContents>(inner.as_bytes())
+                    .map_err(damaged)?
+            };
+            budget.check(&contents).map_err(|e| self.in_source(e))?;
+            let bags = unwrap_bags(contents, self.password, &opened.forms)
+                .map_err(|e| self.in_source(e))?;
+            for bag in bags {
+                self.take_bag(&bag, &mut archive)?;
+            }
+        }
+        Ok(archive)
+    }
+
+    /// Adds a plain key bag or an X.509 certificate bag to the archive; other bags are left.
+    fn take_bag(&self, bag: &pkcs12::safe_bag::SafeBag, archive: &mut PfxArchive) -> Result<()> {
+        let friendly_name = bag_attribute(bag, FRIENDLY_NAME_OID)
+            .and_then(|a| a.decode_as::<der::asn1::BmpString>().ok())
+            .map(|n| n.to_string());
+        let local_key_id = bag_attribute(bag, LOCAL_KEY_ID_OID)
+            .and_then(|a| a.decode_as::<der::asn1::OctetString>().ok())
+            .map(|id| id.as_bytes().to_vec());
+        // Both bag values are the [0] EXPLICIT wrapper around the value itself.
+        let value = crate::pki::der_walk::first_child(&bag.bag_value);
+        if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
+            let key = value.ok_or_else(|| {
+                Error::authentication(format!("{}: a key bag is damaged", self.source))
+            })?;
+            archive.keys.push(PfxKeyBag {
+                friendly_name,
+                local_key_id,
+                pkcs8: SecretBytes::new(key.to_vec()),
+            });
+        } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID
+            && let Ok(cert) = der::asn1::ContextSpecific::<ClearCertBag>::from_der(&bag.bag_value)
+            && cert.value.cert_id == pkcs12::PKCS_12_X509_CERT_OID
+        {
+            archive.certs.push(PfxCertBag {
+                friendly_name,
+                local_key_id,
+                der: cert.value.cert_value.as_bytes().to_vec(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What p12-keystore is given of an opened file: the file without its MAC (qvca has verified
+/// it), and each encrypted safe that qvca decrypted with the password form p12-keystore uses
+/// replaced by a plain safe holding the same plaintext, so p12-keystore reads the same bags
+/// without deriving any key qvca has derived already. An encrypted safe p12-keystore would
+/// refuse or fail on (a CMS version other than 0, no content, another password form) is left
+/// as it is, and so is the whole authenticated safe when it is not strict DER: p12-keystore
+/// then fails where it always did.
+fn keystore_input(opened: &OpenedPfx) -> der::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use pkcs12::cms::content_info::{CmsVersion, ContentInfo};
+    let mut pfx = pkcs12::Pfx {
+        version: opened.pfx.version,
+        auth_safe: opened.pfx.auth_safe.clone(),
+        mac_data: None,
     };
-    Ok(PfxArchive {
-        integrity_protected: has_mac,
+    if let Ok(safes) = pkcs12::AuthenticatedSafe::from_der(&opened.content) {
+        let mut replaced = false;
+        let mut clear: Vec<ContentInfo> = Vec::with_capacity(safes.len());
+        for (safe, decrypted) in safes.into_iter().zip(&opened.decrypted) {
+            let version_zero = || {
+                safe.content
+                    .to_der()
+                    .and_then(|der| pkcs12::cms::encrypted_data::EncryptedData::from_der(&der))
+                    .is_ok_and(|e| e.version == CmsVersion::V0)
+            };
+            match decrypted {
+                Some(done) if done.usual_form && version_zero() => {
+                    let octets = der::asn1::OctetString::new(done.plain.to_vec())?;
+                    clear.push(ContentInfo {
+                        content_type: const_oid::db::rfc5911::ID_DATA,
+                        content: der::Any::encode_from(&octets)?,
+                    });
+                    replaced = true;
+                }
+                _ => clear.push(safe),
+            }
+        }
+        if replaced {
+            let auth_safe = zeroize::Zeroizing::new(clear.to_der()?);
+            let octets = der::asn1::OctetString::new(auth_safe.to_vec())?;
+            pfx.auth_safe.content = der::Any::encode_from(&octets)?;
+        }
+    }
+    Ok(zeroize::Zeroizing::new(pfx.to_der()?))
+}
+
+/// The archive p12-keystore read, in qvca's types.
+fn from_keystore(archive: Pkcs12Archive, integrity_protected: bool) -> PfxArchive {
+    PfxArchive {
+        integrity_protected,
         keys: archive
             .keys
             .into_iter()
@@ -765,7 +1069,7 @@ pub fn read_pfx(
                 bytes: SecretBytes::new(s.key.key().to_vec()),
             })
             .collect(),
-    })
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -832,6 +1136,11 @@ macro_rules! with_digest {
     }};
 }
 
+/// True when qvca computes the classic PKCS#12 MAC with this digest.
+fn reads_digest(digest: ObjectIdentifier) -> bool {
+    with_digest!(digest, D => <D as sha2::digest::OutputSizeUser>::output_size()).is_some()
+}
+
 /// The digest an HMAC OID (RFC 8018 B.1) names, as its hash OID.
 fn hmac_digest(oid: &ObjectIdentifier) -> Option<ObjectIdentifier> {
     use const_oid::db::rfc5912;
@@ -861,6 +1170,8 @@ fn hmac_verifies(digest: ObjectIdentifier, key: &[u8], data: &[u8], expected: &[
 
 /// The classic PKCS#12 MAC (RFC 7292 B): the PKCS#12 KDF, then HMAC with the same digest.
 fn classic_mac_verifies(mac: &pkcs12::MacData, password: &[u8], data: &[u8]) -> Result<bool> {
+    #[cfg(test)]
+    tally::mac();
     let digest = mac.mac.algorithm.oid;
     let salt = mac.mac_salt.as_bytes();
     let key = with_digest!(digest, D => {
@@ -888,6 +1199,8 @@ fn pbmac1_verifies(
     password: &Password,
     data: &[u8],
 ) -> Result<bool> {
+    #[cfg(test)]
+    tally::mac();
     let (params, kdf) = layout
         .pbmac1()
         .ok_or_else(|| Error::authentication("the MAC is not PBMAC1"))??;
@@ -983,21 +1296,22 @@ fn decrypt_part(
     plain.map_err(|_| failed())
 }
 
-/// Decrypts a part with the first password form that gives readable contents.
+/// Decrypts a part with the first password form that gives readable contents; returns them
+/// with the position of that form.
 fn decrypt_with_forms<T>(
     alg: &x509_cert::spki::AlgorithmIdentifierOwned,
     data: &[u8],
     password: &Password,
     forms: &[zeroize::Zeroizing<Vec<u8>>],
     check: impl Fn(&[u8]) -> Option<T>,
-) -> Result<T> {
+) -> Result<(T, usize)> {
     let mut last = Error::authentication("decryption failed");
-    for form in forms {
+    for (i, form) in forms.iter().enumerate() {
         match decrypt_part(alg, data, password, form) {
             Ok(plain) => {
                 let plain = zeroize::Zeroizing::new(plain);
                 if let Some(value) = check(&plain) {
-                    return Ok(value);
+                    return Ok((value, i));
                 }
             }
             Err(e) => last = e,
@@ -1019,7 +1333,7 @@ fn unwrap_bags(
                 &bag.bag_value,
             )
             .map_err(damaged)?;
-            let key = decrypt_with_forms(
+            let (key, _) = decrypt_with_forms(
                 &info.value.encryption_algorithm,
                 info.value.encrypted_data.as_bytes(),
                 password,
@@ -1046,41 +1360,44 @@ fn unwrap_bags(
 }
 
 /// Verifies a present MAC (classic or PBMAC1) with `password` and returns the password forms
-/// the parts are to be decrypted with (the form the MAC was made with). Without a MAC, every
-/// form (there is nothing to check a password against).
+/// the parts are to be decrypted with (the form the MAC was made with), and whether that is
+/// the usual form (the one p12-keystore tries). Without a MAC, every form (there is nothing to
+/// check a password against).
 fn verified_password_forms(
     pfx: &pkcs12::Pfx,
     layout: &PfxLayout,
     content: &[u8],
     password: &Password,
     source: &str,
-) -> Result<Vec<zeroize::Zeroizing<Vec<u8>>>> {
+) -> Result<(Vec<zeroize::Zeroizing<Vec<u8>>>, bool)> {
     let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
     let forms = kdf_password_forms(password)?;
     let (Some(mac), Some(mac_layout)) = (&pfx.mac_data, &layout.mac) else {
-        return Ok(forms);
+        return Ok((forms, true));
     };
     let verified = if mac_layout.digest == PBMAC1_OID {
         pbmac1_verifies(mac, mac_layout, password, content)
             .map_err(in_source)?
-            .then_some(forms)
+            .then_some((forms, true))
     } else {
         let mut matching = None;
-        for form in forms {
+        for (i, form) in forms.into_iter().enumerate() {
             if classic_mac_verifies(mac, &form, content).map_err(in_source)? {
-                matching = Some(vec![form]);
+                matching = Some((vec![form], i == 0));
                 break;
             }
         }
         matching
     };
-    verified.ok_or_else(|| {
-        Error::authentication(format!(
-            "wrong password for {source} (or the file was altered): its integrity check (MAC) \
-             fails; give the password it was written with (--pfx-password-file or \
-             QVCA_PFX_PASSWORD)"
-        ))
-    })
+    verified.ok_or_else(|| wrong_password(source))
+}
+
+/// The MAC of `source` does not verify with the password given.
+fn wrong_password(source: &str) -> Error {
+    Error::authentication(format!(
+        "wrong password for {source} (or the file was altered): its integrity check (MAC) fails; \
+         give the password it was written with (--pfx-password-file or QVCA_PFX_PASSWORD)"
+    ))
 }
 
 /// The key-derivation work and bag count a file may still ask for once its outer parts are
@@ -1133,128 +1450,6 @@ impl InnerBudget {
         }
         Ok(())
     }
-}
-
-/// For a file with an encrypted safe: verifies the MAC, decrypts each encrypted safe and holds
-/// the bags inside it to the ceilings, before p12-keystore (which has looser limits of its own)
-/// is given the file.
-fn check_encrypted_safes(
-    data: &[u8],
-    layout: &PfxLayout,
-    password: &Password,
-    source: &str,
-) -> Result<()> {
-    if !layout.parts.iter().any(|p| p.protects == ENCRYPTED_SAFE) {
-        return Ok(());
-    }
-    let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
-    let pfx = pkcs12::Pfx::from_der(&as_der(data)).map_err(damaged)?;
-    let content =
-        der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
-            .map_err(damaged)?;
-    let forms = verified_password_forms(&pfx, layout, content.as_bytes(), password, source)?;
-    let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
-    let mut budget = InnerBudget::after_outer(layout);
-    for safe in safes {
-        if safe.content_type != const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
-            continue;
-        }
-        let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
-            &safe.content.to_der().map_err(damaged)?,
-        )
-        .map_err(damaged)?;
-        let info = encrypted.enc_content_info;
-        let Some(bytes) = info.encrypted_content else {
-            continue;
-        };
-        let contents = decrypt_with_forms(
-            &info.content_enc_alg,
-            bytes.as_bytes(),
-            password,
-            &forms,
-            |plain| decode_lenient::<pkcs12::safe_bag::SafeContents>(plain).ok(),
-        )
-        .map_err(in_source)?;
-        budget.check(&contents).map_err(in_source)?;
-    }
-    Ok(())
-}
-
-/// Verifies the MAC (classic or PBMAC1) itself, decrypts every part itself and reads the
-/// keys and certificates of the result. (Secret bags, which only qvca's and Java's own files
-/// carry and which p12-keystore reads, are not read here.)
-fn read_unwrapped(data: &[u8], password: &Password, source: &str) -> Result<PfxArchive> {
-    let in_source = |e: Error| Error::authentication(format!("{source}: {}", e.message()));
-    let pfx = pkcs12::Pfx::from_der(&as_der(data)).map_err(damaged)?;
-    let content =
-        der::asn1::OctetString::from_der(&pfx.auth_safe.content.to_der().map_err(damaged)?)
-            .map_err(damaged)?;
-    let layout = read_layout(data)?;
-    let forms = verified_password_forms(&pfx, &layout, content.as_bytes(), password, source)?;
-    let safes: pkcs12::AuthenticatedSafe = decode_lenient(content.as_bytes()).map_err(damaged)?;
-    let mut budget = InnerBudget::after_outer(&layout);
-    let mut archive = PfxArchive {
-        integrity_protected: pfx.mac_data.is_some(),
-        keys: Vec::new(),
-        certs: Vec::new(),
-        secrets: Vec::new(),
-    };
-    for safe in safes {
-        let contents = if safe.content_type == const_oid::db::rfc5911::ID_ENCRYPTED_DATA {
-            let encrypted = pkcs12::cms::encrypted_data::EncryptedData::from_der(
-                &safe.content.to_der().map_err(damaged)?,
-            )
-            .map_err(damaged)?;
-            let info = encrypted.enc_content_info;
-            match info.encrypted_content {
-                Some(bytes) => decrypt_with_forms(
-                    &info.content_enc_alg,
-                    bytes.as_bytes(),
-                    password,
-                    &forms,
-                    |plain| decode_lenient::<pkcs12::safe_bag::SafeContents>(plain).ok(),
-                )
-                .map_err(in_source)?,
-                None => Vec::new(),
-            }
-        } else {
-            let inner = der::asn1::OctetString::from_der(&safe.content.to_der().map_err(damaged)?)
-                .map_err(damaged)?;
-            decode_lenient::<pkcs12::safe_bag::SafeContents>(inner.as_bytes()).map_err(damaged)?
-        };
-        budget.check(&contents).map_err(in_source)?;
-        for bag in unwrap_bags(contents, password, &forms).map_err(in_source)? {
-            let friendly_name = bag_attribute(&bag, FRIENDLY_NAME_OID)
-                .and_then(|a| a.decode_as::<der::asn1::BmpString>().ok())
-                .map(|n| n.to_string());
-            let local_key_id = bag_attribute(&bag, LOCAL_KEY_ID_OID)
-                .and_then(|a| a.decode_as::<der::asn1::OctetString>().ok())
-                .map(|id| id.as_bytes().to_vec());
-            // Both bag values are the [0] EXPLICIT wrapper around the value itself.
-            let value = crate::pki::der_walk::first_child(&bag.bag_value);
-            if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
-                let key = value.ok_or_else(|| {
-                    Error::authentication(format!("{source}: a key bag is damaged"))
-                })?;
-                archive.keys.push(PfxKeyBag {
-                    friendly_name,
-                    local_key_id,
-                    pkcs8: SecretBytes::new(key.to_vec()),
-                });
-            } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID
-                && let Ok(cert) =
-                    der::asn1::ContextSpecific::<ClearCertBag>::from_der(&bag.bag_value)
-                && cert.value.cert_id == pkcs12::PKCS_12_X509_CERT_OID
-            {
-                archive.certs.push(PfxCertBag {
-                    friendly_name,
-                    local_key_id,
-                    der: cert.value.cert_value.as_bytes().to_vec(),
-                });
-            }
-        }
-    }
-    Ok(archive)
 }
 
 /// friendlyName (PKCS #9).
@@ -1535,4 +1730,178 @@ pub fn public_key_of(pkcs8: &SecretBytes) -> Option<Vec<u8>> {
     rcgen::KeyPair::try_from(pkcs8.expose())
         .ok()
         .map(|k| crate::pki::key::public_key_info(&k))
+}
+
+/// Counts, in unit tests, the key derivations one read asks for: MACs computed and encrypted
+/// safes decrypted, by qvca or by p12-keystore (which verifies the MAC of a file it is given
+/// and decrypts each encrypted safe in it).
+#[cfg(test)]
+mod tally {
+    use std::cell::Cell;
+
+    thread_local! {
+        static MACS: Cell<usize> = const { Cell::new(0) };
+        static SAFES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// A MAC is computed.
+    pub(super) fn mac() {
+        MACS.with(|c| c.set(c.get() + 1));
+    }
+
+    /// An encrypted safe is decrypted.
+    pub(super) fn safe() {
+        SAFES.with(|c| c.set(c.get() + 1));
+    }
+
+    /// p12-keystore is given `input`: its MAC and each encrypted safe with content.
+    pub(super) fn keystore_work(input: &[u8]) {
+        use der::{Decode, Encode};
+        let Ok(pfx) = pkcs12::Pfx::from_der(input) else {
+            return;
+        };
+        if pfx.mac_data.is_some() {
+            mac();
+        }
+        let safes = pfx
+            .auth_safe
+            .content
+            .to_der()
+            .ok()
+            .and_then(|der| der::asn1::OctetString::from_der(&der).ok())
+            .and_then(|octets| pkcs12::AuthenticatedSafe::from_der(octets.as_bytes()).ok())
+            .unwrap_or_default();
+        for part in safes {
+            let encrypted =
+                part.content.to_der().ok().and_then(|der| {
+                    pkcs12::cms::encrypted_data::EncryptedData::from_der(&der).ok()
+                });
+            if encrypted.is_some_and(|e| e.enc_content_info.encrypted_content.is_some()) {
+                safe();
+            }
+        }
+    }
+
+    /// The MACs and safes counted since the last call.
+    pub(super) fn take() -> (usize, usize) {
+        (MACS.with(|c| c.replace(0)), SAFES.with(|c| c.replace(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::key::KeyType;
+
+    /// A key, its self-signed certificate and a second (root) certificate.
+    fn key_and_certificates() -> (SecretBytes, Vec<u8>, Vec<u8>) {
+        let certificate = |key: &rcgen::KeyPair, name: &str| {
+            rcgen::CertificateParams::new(vec![name.to_owned()])
+                .expect("params")
+                .self_signed(key)
+                .expect("signs")
+                .der()
+                .to_vec()
+        };
+        let key = KeyType::P256.generate().expect("key");
+        let root = KeyType::P256.generate().expect("key");
+        (
+            crate::pki::key::pkcs8_der(&key),
+            certificate(&key, "web01"),
+            certificate(&root, "QlikViewCA"),
+        )
+    }
+
+    /// qvca's own file: a key with its certificate, a trusted root and a secret.
+    fn qvca_file(password: &Password, encryption: PfxEncryption, windows: bool) -> Vec<u8> {
+        let (pkcs8, cert, root) = key_and_certificates();
+        let contents = PfxContents {
+            keys: vec![PfxKey {
+                friendly_name: "web01",
+                pkcs8: &pkcs8,
+                cert_der: &cert,
+            }],
+            trusted: vec![("QlikViewCA", &root)],
+            secrets: vec![("qvca-state", b"{}")],
+        };
+        if windows {
+            write_pfx_for_windows(&contents, password, encryption).expect("writes")
+        } else {
+            write_pfx(&contents, password, encryption).expect("writes")
+        }
+    }
+
+    #[test]
+    fn a_file_is_mac_verified_once_and_its_encrypted_safe_decrypted_once() {
+        for encryption in [PfxEncryption::Modern, PfxEncryption::Legacy] {
+            for (password, windows) in [("pw", false), ("", false), ("pw", true)] {
+                let password = Password::new(password);
+                let file = qvca_file(&password, encryption, windows);
+                tally::take();
+                let archive =
+                    read_pfx(&file, &password, "t.p12", Integrity::Required).expect("reads");
+                assert_eq!(
+                    tally::take(),
+                    (1, 1),
+                    "MACs and safe decryptions, {encryption:?} {windows}"
+                );
+                assert!(archive.integrity_protected);
+                assert_eq!(
+                    (
+                        archive.keys.len(),
+                        archive.certs.len(),
+                        archive.secrets.len()
+                    ),
+                    (1, 2, 1)
+                );
+                assert_eq!(archive.secrets[0].bytes.expose(), b"{}");
+                let wrong = read_pfx(&file, &Password::new("no"), "t.p12", Integrity::Required);
+                let message = wrong
+                    .err()
+                    .map(|e| e.message().to_owned())
+                    .unwrap_or_default();
+                assert!(message.starts_with("wrong password for t.p12"), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_mac_the_encrypted_safe_is_still_decrypted_once() {
+        let password = Password::new("pw");
+        let mut pfx = pkcs12::Pfx::from_der(&qvca_file(&password, PfxEncryption::Modern, false))
+            .expect("pfx");
+        pfx.mac_data = None;
+        let file = pfx.to_der().expect("encodes");
+        tally::take();
+        let archive = read_pfx(&file, &password, "t.p12", Integrity::Optional).expect("reads");
+        assert_eq!(tally::take(), (0, 1));
+        assert!(!archive.integrity_protected);
+        assert_eq!((archive.keys.len(), archive.certs.len()), (1, 2));
+        assert!(read_pfx(&file, &password, "t.p12", Integrity::Required).is_err());
+    }
+
+    #[test]
+    fn p12_keystore_is_given_the_verified_file_in_the_clear_and_reads_the_same_bags() {
+        let password = Password::new("pw");
+        let file = qvca_file(&password, PfxEncryption::Legacy, false);
+        let layout = preflight(&file, Integrity::Required, "t.p12").expect("layout");
+        let reading = PfxReading {
+            data: &file,
+            layout: &layout,
+            password: &password,
+            source: "t.p12",
+        };
+        let mut opened = reading.open().expect("opens");
+        reading
+            .decrypt_encrypted_safes(&mut opened)
+            .expect("decrypts");
+        let clear = keystore_input(&opened).expect("encodes");
+        let clear_pfx = pkcs12::Pfx::from_der(&clear).expect("pfx");
+        assert!(clear_pfx.mac_data.is_none());
+        let layout = read_layout(&clear).expect("layout");
+        assert!(layout.parts.iter().all(|p| p.protects != ENCRYPTED_SAFE));
+        let from_clear = Pkcs12Archive::from_pkcs12(&clear, "pw").expect("reads");
+        let from_file = Pkcs12Archive::from_pkcs12(&file, "pw").expect("reads");
+        assert_eq!(from_clear, from_file);
+    }
 }

@@ -22,35 +22,42 @@ pub const CLIENT_TEMPLATE: &str = include_str!("../../templates/client.toml");
 /// The longest validity a profile may ask for (100 years).
 const MAX_VALIDITY_DAYS: u32 = 36_525;
 
-/// A key usage bit (RFC 5280 4.2.1.3), named as in the templates.
+/// A key usage bit (RFC 5280 4.2.1.3), named as in the templates; the discriminant is the bit,
+/// which gives the name ([`KeyUsage::name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyUsage {
     /// digitalSignature
-    DigitalSignature,
+    DigitalSignature = 0,
     /// contentCommitment (formerly nonRepudiation)
-    ContentCommitment,
+    ContentCommitment = 1,
     /// keyEncipherment (RSA only)
-    KeyEncipherment,
+    KeyEncipherment = 2,
     /// dataEncipherment
-    DataEncipherment,
+    DataEncipherment = 3,
     /// keyAgreement
-    KeyAgreement,
+    KeyAgreement = 4,
     /// keyCertSign (CA only)
-    KeyCertSign,
+    KeyCertSign = 5,
     /// cRLSign (CA only)
-    CrlSign,
+    CrlSign = 6,
 }
 
 impl KeyUsage {
-    const NAMES: [(&'static str, KeyUsage); 7] = [
-        ("digitalSignature", KeyUsage::DigitalSignature),
-        ("contentCommitment", KeyUsage::ContentCommitment),
-        ("keyEncipherment", KeyUsage::KeyEncipherment),
-        ("dataEncipherment", KeyUsage::DataEncipherment),
-        ("keyAgreement", KeyUsage::KeyAgreement),
-        ("keyCertSign", KeyUsage::KeyCertSign),
-        ("cRLSign", KeyUsage::CrlSign),
+    /// Every key usage a template may name, in bit order.
+    const ALL: [KeyUsage; 7] = [
+        KeyUsage::DigitalSignature,
+        KeyUsage::ContentCommitment,
+        KeyUsage::KeyEncipherment,
+        KeyUsage::DataEncipherment,
+        KeyUsage::KeyAgreement,
+        KeyUsage::KeyCertSign,
+        KeyUsage::CrlSign,
     ];
+
+    /// Its RFC 5280 name, from the one keyUsage name table.
+    pub fn name(self) -> &'static str {
+        crate::pki::certificate::KEY_USAGE_NAMES[self as usize]
+    }
 
     /// The rcgen equivalent.
     pub fn to_rcgen(self) -> rcgen::KeyUsagePurpose {
@@ -67,32 +74,39 @@ impl KeyUsage {
     }
 }
 
-/// An extended key usage (RFC 5280 4.2.1.12), named as in the templates.
+/// An extended key usage (RFC 5280 4.2.1.12), named as in the templates; the discriminant is
+/// its position in the one table of EKU names and OIDs ([`ExtendedKeyUsage::name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtendedKeyUsage {
     /// TLS server authentication.
-    ServerAuth,
+    ServerAuth = 0,
     /// TLS client authentication.
-    ClientAuth,
+    ClientAuth = 1,
     /// Code signing.
-    CodeSigning,
+    CodeSigning = 2,
     /// E-mail protection.
-    EmailProtection,
+    EmailProtection = 3,
     /// Time stamping.
-    TimeStamping,
+    TimeStamping = 4,
     /// OCSP signing.
-    OcspSigning,
+    OcspSigning = 5,
 }
 
 impl ExtendedKeyUsage {
-    const NAMES: [(&'static str, ExtendedKeyUsage); 6] = [
-        ("serverAuth", ExtendedKeyUsage::ServerAuth),
-        ("clientAuth", ExtendedKeyUsage::ClientAuth),
-        ("codeSigning", ExtendedKeyUsage::CodeSigning),
-        ("emailProtection", ExtendedKeyUsage::EmailProtection),
-        ("timeStamping", ExtendedKeyUsage::TimeStamping),
-        ("ocspSigning", ExtendedKeyUsage::OcspSigning),
+    /// Every extended key usage a template may name, in table order.
+    const ALL: [ExtendedKeyUsage; 6] = [
+        ExtendedKeyUsage::ServerAuth,
+        ExtendedKeyUsage::ClientAuth,
+        ExtendedKeyUsage::CodeSigning,
+        ExtendedKeyUsage::EmailProtection,
+        ExtendedKeyUsage::TimeStamping,
+        ExtendedKeyUsage::OcspSigning,
     ];
+
+    /// Its RFC 5280 name, from the one table of EKU names.
+    pub fn name(self) -> &'static str {
+        crate::pki::certificate::EKU_NAMES[self as usize].1
+    }
 
     /// The rcgen equivalent.
     pub fn to_rcgen(self) -> rcgen::ExtendedKeyUsagePurpose {
@@ -217,210 +231,32 @@ impl Profile {
         Self::parse(&text, &path.display().to_string(), kind)
     }
 
-    /// Parses and validates a template; `source` names it in errors.
+    /// Parses and validates a template; `source` names it in errors. The checks run in the
+    /// order of the template's fields, so the first error named is the first one written.
     pub fn parse(text: &str, source: &str, kind: CertKind) -> Result<Self> {
         let raw: RawProfile = toml::from_str(text).map_err(|e| {
             let detail = e.to_string().trim_end().replace('\n', "\n  ");
             Error::failed(format!("template {source}: {detail}"))
         })?;
-        let at = |span: std::ops::Range<usize>, field: &str, problem: String| {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            Error::failed(format!(
-                "template {source}, line {line}, field `{field}`: {problem}"
-            ))
-        };
-
-        let expected = kind_name(kind);
-        if raw.kind.get_ref() != expected {
-            return Err(at(
-                raw.kind.span(),
-                "kind",
-                format!(
-                    "is {:?} but this command needs a {expected:?} profile",
-                    raw.kind.get_ref()
-                ),
-            ));
-        }
-        let key_type: KeyType = raw
-            .key_type
-            .get_ref()
-            .parse()
-            .map_err(|e: Error| at(raw.key_type.span(), "key_type", e.message().to_owned()))?;
-        let days = *raw.validity_days.get_ref();
-        let validity_days = u32::try_from(days)
-            .ok()
-            .filter(|d| (1..=MAX_VALIDITY_DAYS).contains(d))
-            .ok_or_else(|| {
-                at(
-                    raw.validity_days.span(),
-                    "validity_days",
-                    format!("{days} is out of range: give 1 to {MAX_VALIDITY_DAYS} days"),
-                )
-            })?;
-
-        let key_usage = parse_names(&raw.key_usage, &KeyUsage::NAMES)
-            .map_err(|(span, problem)| at(span, "key_usage", problem))?;
+        let template = Template { text, source, kind };
+        template.check_kind(&raw.kind)?;
+        let key_type = template.key_type(&raw.key_type)?;
+        let validity_days = template.validity_days(&raw.validity_days)?;
+        let key_usage = parse_names(&raw.key_usage, &KeyUsage::ALL.map(|u| (u.name(), u)))
+            .map_err(|(span, problem)| template.at(span, "key_usage", problem))?;
         let extended_key_usage = match &raw.extended_key_usage {
-            Some(list) => parse_names(list, &ExtendedKeyUsage::NAMES)
-                .map_err(|(span, problem)| at(span, "extended_key_usage", problem))?,
+            Some(list) => parse_names(list, &ExtendedKeyUsage::ALL.map(|u| (u.name(), u)))
+                .map_err(|(span, problem)| template.at(span, "extended_key_usage", problem))?,
             None => Vec::new(),
         };
-
-        let is_ca_usage = |u: &KeyUsage| matches!(u, KeyUsage::KeyCertSign | KeyUsage::CrlSign);
-        match kind {
-            CertKind::Root => {
-                if !(key_usage.contains(&KeyUsage::KeyCertSign)
-                    && key_usage.contains(&KeyUsage::CrlSign))
-                {
-                    return Err(at(
-                        raw.key_usage.span(),
-                        "key_usage",
-                        "a root must have keyCertSign and cRLSign".into(),
-                    ));
-                }
-            }
-            CertKind::Server | CertKind::Client => {
-                if key_usage.iter().any(is_ca_usage) {
-                    return Err(at(
-                        raw.key_usage.span(),
-                        "key_usage",
-                        "keyCertSign and cRLSign are for the root only".into(),
-                    ));
-                }
-                if !key_usage.contains(&KeyUsage::DigitalSignature) {
-                    return Err(at(
-                        raw.key_usage.span(),
-                        "key_usage",
-                        "TLS certificates need digitalSignature".into(),
-                    ));
-                }
-                let needed = if kind == CertKind::Server {
-                    ExtendedKeyUsage::ServerAuth
-                } else {
-                    ExtendedKeyUsage::ClientAuth
-                };
-                if !extended_key_usage.contains(&needed) {
-                    let span = raw.extended_key_usage.as_ref().map_or(0..0, |s| s.span());
-                    return Err(at(
-                        span,
-                        "extended_key_usage",
-                        format!(
-                            "a {expected} certificate needs {}",
-                            if kind == CertKind::Server {
-                                "serverAuth"
-                            } else {
-                                "clientAuth"
-                            }
-                        ),
-                    ));
-                }
-            }
-        }
-
-        let raw_subject = raw.subject.unwrap_or_default();
-        let text_field = |field: &Option<Spanned<String>>, name: &str| -> Result<Option<String>> {
-            match field {
-                None => Ok(None),
-                Some(value) => {
-                    let v = value.get_ref().trim();
-                    crate::domain::name::check_subject_text(v).map_err(|problem| {
-                        at(
-                            value.span(),
-                            &format!("subject.{name}"),
-                            format!(
-                                "{problem} (the rule: 1 to 64 printable characters, no \
-                                 control or formatting characters)"
-                            ),
-                        )
-                    })?;
-                    Ok(Some(v.to_owned()))
-                }
-            }
-        };
-        if kind == CertKind::Server
-            && let Some(cn) = &raw_subject.common_name
-        {
-            return Err(at(
-                cn.span(),
-                "subject.common_name",
-                "a Server certificate is always issued to the machine name: remove this field"
-                    .into(),
-            ));
-        }
-        // The common name is the certificate's name everywhere (files, scripts, the Windows
-        // store): the one common-name rule, on the value exactly as written.
-        let common_name = match &raw_subject.common_name {
-            None => None,
-            Some(value) => Some(
-                crate::domain::name::CommonName::parse(value.get_ref())
-                    .map_err(|e| {
-                        at(
-                            value.span(),
-                            "subject.common_name",
-                            format!("{} (the common-name rule)", e.message()),
-                        )
-                    })?
-                    .as_str()
-                    .to_owned(),
-            ),
-        };
-        if kind != CertKind::Server && common_name.is_none() {
-            return Err(Error::failed(format!(
-                "template {source}: field `subject.common_name` is missing: the {expected} \
-                 certificate needs one"
-            )));
-        }
-        let country = text_field(&raw_subject.country, "country")?;
-        if let (Some(value), Some(c)) = (&raw_subject.country, &country)
-            && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()))
-        {
-            return Err(at(
-                value.span(),
-                "subject.country",
-                format!("{c:?} is not a two-letter country code such as \"SE\""),
-            ));
-        }
-        let subject = SubjectFields {
-            common_name,
-            organization: text_field(&raw_subject.organization, "organization")?,
-            organizational_unit: text_field(
-                &raw_subject.organizational_unit,
-                "organizational_unit",
-            )?,
-            locality: text_field(&raw_subject.locality, "locality")?,
-            state: text_field(&raw_subject.state, "state")?,
-            country,
-        };
-
-        let urls = |list: &Option<Spanned<Vec<Spanned<String>>>>, field: &str| {
-            let Some(list) = list else {
-                return Ok(Vec::new());
-            };
-            if kind == CertKind::Root {
-                return Err(at(
-                    list.span(),
-                    field,
-                    "belongs in the server and client templates: the URLs go into the \
-                     certificates the root issues, not into the root itself"
-                        .into(),
-                ));
-            }
-            let mut out: Vec<String> = Vec::new();
-            for item in list.get_ref() {
-                check_url(item.get_ref()).map_err(|problem| at(item.span(), field, problem))?;
-                if !out.contains(item.get_ref()) {
-                    out.push(item.get_ref().clone());
-                }
-            }
-            Ok(out)
-        };
+        template.check_usages(&raw, &key_usage, &extended_key_usage)?;
+        let subject = template.subject(raw.subject.unwrap_or_default())?;
         let crl_distribution_points =
-            urls(&raw.crl_distribution_points, "crl_distribution_points")?;
-        let authority_info_access_ca_issuers = urls(
+            template.urls(&raw.crl_distribution_points, "crl_distribution_points")?;
+        let authority_info_access_ca_issuers = template.urls(
             &raw.authority_info_access_ca_issuers,
             "authority_info_access_ca_issuers",
         )?;
-
         Ok(Profile {
             kind,
             key_type,
@@ -467,6 +303,226 @@ impl Profile {
             .copied()
             .filter(|u| key_type.is_rsa() || *u != KeyUsage::KeyEncipherment)
             .collect()
+    }
+}
+
+/// A template being validated: its text (for line numbers), its name and the kind of
+/// certificate it must describe. Every check names the template, the line and the field.
+struct Template<'a> {
+    text: &'a str,
+    source: &'a str,
+    kind: CertKind,
+}
+
+impl Template<'_> {
+    /// The error for `field` at `span`: "template SOURCE, line N, field `FIELD`: PROBLEM".
+    fn at(&self, span: std::ops::Range<usize>, field: &str, problem: String) -> Error {
+        let line = self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        Error::failed(format!(
+            "template {}, line {line}, field `{field}`: {problem}",
+            self.source
+        ))
+    }
+
+    /// The `kind` field must name the kind of certificate the command makes.
+    fn check_kind(&self, kind: &Spanned<String>) -> Result<()> {
+        let expected = kind_name(self.kind);
+        if kind.get_ref() != expected {
+            return Err(self.at(
+                kind.span(),
+                "kind",
+                format!(
+                    "is {:?} but this command needs a {expected:?} profile",
+                    kind.get_ref()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `key_type` field as a key type.
+    fn key_type(&self, key_type: &Spanned<String>) -> Result<KeyType> {
+        key_type
+            .get_ref()
+            .parse()
+            .map_err(|e: Error| self.at(key_type.span(), "key_type", e.message().to_owned()))
+    }
+
+    /// The `validity_days` field: 1 to [`MAX_VALIDITY_DAYS`].
+    fn validity_days(&self, validity_days: &Spanned<i64>) -> Result<u32> {
+        let days = *validity_days.get_ref();
+        u32::try_from(days)
+            .ok()
+            .filter(|d| (1..=MAX_VALIDITY_DAYS).contains(d))
+            .ok_or_else(|| {
+                self.at(
+                    validity_days.span(),
+                    "validity_days",
+                    format!("{days} is out of range: give 1 to {MAX_VALIDITY_DAYS} days"),
+                )
+            })
+    }
+
+    /// The usage rules of the kind: a root signs certificates and CRLs; a Server or Client
+    /// certificate does neither, signs TLS handshakes and has its own EKU.
+    fn check_usages(
+        &self,
+        raw: &RawProfile,
+        key_usage: &[KeyUsage],
+        extended_key_usage: &[ExtendedKeyUsage],
+    ) -> Result<()> {
+        let usage_error =
+            |problem: &str| self.at(raw.key_usage.span(), "key_usage", problem.into());
+        let is_ca_usage = |u: &KeyUsage| matches!(u, KeyUsage::KeyCertSign | KeyUsage::CrlSign);
+        if self.kind == CertKind::Root {
+            if !(key_usage.contains(&KeyUsage::KeyCertSign)
+                && key_usage.contains(&KeyUsage::CrlSign))
+            {
+                return Err(usage_error("a root must have keyCertSign and cRLSign"));
+            }
+            return Ok(());
+        }
+        if key_usage.iter().any(is_ca_usage) {
+            return Err(usage_error("keyCertSign and cRLSign are for the root only"));
+        }
+        if !key_usage.contains(&KeyUsage::DigitalSignature) {
+            return Err(usage_error("TLS certificates need digitalSignature"));
+        }
+        let needed = if self.kind == CertKind::Server {
+            ExtendedKeyUsage::ServerAuth
+        } else {
+            ExtendedKeyUsage::ClientAuth
+        };
+        if !extended_key_usage.contains(&needed) {
+            let span = raw.extended_key_usage.as_ref().map_or(0..0, |s| s.span());
+            return Err(self.at(
+                span,
+                "extended_key_usage",
+                format!(
+                    "a {} certificate needs {}",
+                    kind_name(self.kind),
+                    needed.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `[subject]` table: the common name (none for a Server certificate, which is issued
+    /// to the machine name; required otherwise), then the country and the other text fields.
+    fn subject(&self, raw: RawSubject) -> Result<SubjectFields> {
+        let common_name = self.common_name(&raw.common_name)?;
+        let country = self.text_field(&raw.country, "country")?;
+        if let (Some(value), Some(c)) = (&raw.country, &country)
+            && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
+            return Err(self.at(
+                value.span(),
+                "subject.country",
+                format!("{c:?} is not a two-letter country code such as \"SE\""),
+            ));
+        }
+        Ok(SubjectFields {
+            common_name,
+            organization: self.text_field(&raw.organization, "organization")?,
+            organizational_unit: self
+                .text_field(&raw.organizational_unit, "organizational_unit")?,
+            locality: self.text_field(&raw.locality, "locality")?,
+            state: self.text_field(&raw.state, "state")?,
+            country,
+        })
+    }
+
+    /// `subject.common_name`: refused for a Server certificate, required for the others.
+    fn common_name(&self, field: &Option<Spanned<String>>) -> Result<Option<String>> {
+        if self.kind == CertKind::Server
+            && let Some(cn) = field
+        {
+            return Err(self.at(
+                cn.span(),
+                "subject.common_name",
+                "a Server certificate is always issued to the machine name: remove this field"
+                    .into(),
+            ));
+        }
+        // The common name is the certificate's name everywhere (files, scripts, the Windows
+        // store): the one common-name rule, on the value exactly as written.
+        let common_name = match field {
+            None => None,
+            Some(value) => Some(
+                crate::domain::name::CommonName::parse(value.get_ref())
+                    .map_err(|e| {
+                        self.at(
+                            value.span(),
+                            "subject.common_name",
+                            format!("{} (the common-name rule)", e.message()),
+                        )
+                    })?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+        if self.kind != CertKind::Server && common_name.is_none() {
+            return Err(Error::failed(format!(
+                "template {}: field `subject.common_name` is missing: the {} certificate needs \
+                 one",
+                self.source,
+                kind_name(self.kind)
+            )));
+        }
+        Ok(common_name)
+    }
+
+    /// One optional subject text field (`subject.NAME`), trimmed and held to the subject-text
+    /// rule.
+    fn text_field(&self, field: &Option<Spanned<String>>, name: &str) -> Result<Option<String>> {
+        let Some(value) = field else {
+            return Ok(None);
+        };
+        let v = value.get_ref().trim();
+        crate::domain::name::check_subject_text(v).map_err(|problem| {
+            self.at(
+                value.span(),
+                &format!("subject.{name}"),
+                format!(
+                    "{problem} (the rule: 1 to 64 printable characters, no control or \
+                     formatting characters)"
+                ),
+            )
+        })?;
+        Ok(Some(v.to_owned()))
+    }
+
+    /// A list of URLs (`field`) for the certificates the root issues: refused in the root's
+    /// own template, each URL checked, duplicates dropped.
+    fn urls(
+        &self,
+        list: &Option<Spanned<Vec<Spanned<String>>>>,
+        field: &str,
+    ) -> Result<Vec<String>> {
+        let Some(list) = list else {
+            return Ok(Vec::new());
+        };
+        if self.kind == CertKind::Root {
+            return Err(self.at(
+                list.span(),
+                field,
+                "belongs in the server and client templates: the URLs go into the certificates \
+                 the root issues, not into the root itself"
+                    .into(),
+            ));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for item in list.get_ref() {
+            check_url(item.get_ref()).map_err(|problem| self.at(item.span(), field, problem))?;
+            if !out.contains(item.get_ref()) {
+                out.push(item.get_ref().clone());
+            }
+        }
+        Ok(out)
     }
 }
 

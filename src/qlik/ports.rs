@@ -428,93 +428,146 @@ fn rule_comment(port: &Port) -> String {
     format!("{} ({})", port.role.service(), port.protocol)
 }
 
+/// What a firewall script says and does: the services it is for, where the ports come from,
+/// the ports it opens and the ones it leaves closed (with why).
+struct RulePlan {
+    scope: String,
+    source: &'static str,
+    open: Vec<Port>,
+    closed: Vec<(Port, &'static str)>,
+}
+
+impl RulePlan {
+    /// The plan for `roles` (all QlikView roles when empty).
+    fn for_roles(roles: &[Role]) -> Self {
+        let scope = if roles.is_empty() {
+            "all QlikView services".to_owned()
+        } else {
+            roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let source = if firewall_roles(roles).iter().all(|r| r.is_qlikview()) {
+            "QlikView certificate trust, seed 001"
+        } else {
+            "Qlik port tables, seeds 000-002"
+        };
+        Self {
+            scope,
+            source,
+            open: ports_to_open(roles),
+            closed: ports_kept_closed(roles),
+        }
+    }
+
+    /// The start of a script: `first` (the interpreter line), a comment that says what the
+    /// script opens (`about` after it), the `more` lines, then one comment per port left
+    /// closed. `comment` starts a comment line and `eol` ends each line.
+    fn preamble(
+        &self,
+        first: &str,
+        about: &str,
+        more: &[&str],
+        comment: &str,
+        eol: &str,
+    ) -> String {
+        let Self { scope, source, .. } = self;
+        let mut text = format!("{first}{eol}");
+        text.push_str(&format!(
+            "{comment} Inbound TCP ports for {scope} ({source}).{about}{eol}"
+        ));
+        for line in more {
+            text.push_str(&format!("{line}{eol}"));
+        }
+        for (p, why) in &self.closed {
+            text.push_str(&format!(
+                "{comment} not opened: {} {} ({why}){eol}",
+                p.port,
+                p.role.service()
+            ));
+        }
+        text
+    }
+}
+
 /// Ready-to-run firewall rules for the ports of `roles`.
 pub fn firewall_rules(roles: &[Role], tool: Firewall) -> String {
-    let open = ports_to_open(roles);
-    let scope = if roles.is_empty() {
-        "all QlikView services".to_owned()
-    } else {
-        roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let closed = ports_kept_closed(roles);
-    let source = if firewall_roles(roles).iter().all(|r| r.is_qlikview()) {
-        "QlikView certificate trust, seed 001"
-    } else {
-        "Qlik port tables, seeds 000-002"
-    };
-    let mut text = String::new();
+    let plan = RulePlan::for_roles(roles);
     match tool {
-        Firewall::Netsh => {
-            text.push_str(&format!(
-                "@echo off\r\nREM Inbound TCP ports for {scope} ({source}). Run as administrator.\r\nREM Re-running replaces the rules instead of adding duplicates.\r\n"
-            ));
-            for (p, why) in &closed {
-                text.push_str(&format!(
-                    "REM not opened: {} {} ({why})\r\n",
-                    p.port,
-                    p.role.service()
-                ));
-            }
-            for p in &open {
-                let name = format!("qvca {} TCP {}", p.role.service(), p.port);
-                text.push_str(&format!(
-                    "netsh advfirewall firewall delete rule name=\"{name}\" >nul 2>&1\r\n"
-                ));
-                text.push_str(&format!(
-                    "netsh advfirewall firewall add rule name=\"{name}\" dir=in action=allow protocol=TCP localport={}\r\n",
-                    p.port
-                ));
-            }
-        }
-        Firewall::Nftables => {
-            text.push_str("#!/usr/sbin/nft -f\n");
-            text.push_str(&format!(
-                "# Inbound TCP ports for {scope} ({source}).\n# Load with: nft -f FILE\n"
-            ));
-            for (p, why) in &closed {
-                text.push_str(&format!(
-                    "# not opened: {} {} ({why})\n",
-                    p.port,
-                    p.role.service()
-                ));
-            }
-            text.push_str("table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n");
-            for p in &open {
-                text.push_str(&format!(
-                    "\t\ttcp dport {} accept comment \"qvca {}\"\n",
-                    p.port,
-                    rule_comment(p)
-                ));
-            }
-            text.push_str("\t}\n}\n");
-        }
-        Firewall::Iptables => {
-            text.push_str("#!/bin/sh\n");
-            text.push_str(&format!(
-                "# Inbound TCP ports for {scope} ({source}).\n# Idempotent: a rule that exists already is not added again.\nset -e\n"
-            ));
-            for (p, why) in &closed {
-                text.push_str(&format!(
-                    "# not opened: {} {} ({why})\n",
-                    p.port,
-                    p.role.service()
-                ));
-            }
-            for p in &open {
-                let rule = format!(
-                    "INPUT -p tcp --dport {} -m comment --comment \"qvca {}\" -j ACCEPT",
-                    p.port,
-                    rule_comment(p)
-                );
-                text.push_str(&format!(
-                    "iptables -C {rule} 2>/dev/null || iptables -A {rule}\n"
-                ));
-            }
-        }
+        Firewall::Netsh => netsh_script(&plan),
+        Firewall::Nftables => nftables_script(&plan),
+        Firewall::Iptables => iptables_script(&plan),
+    }
+}
+
+/// A Windows batch file of `netsh advfirewall` rules (CRLF line endings).
+fn netsh_script(plan: &RulePlan) -> String {
+    let mut text = plan.preamble(
+        "@echo off",
+        " Run as administrator.",
+        &["REM Re-running replaces the rules instead of adding duplicates."],
+        "REM",
+        "\r\n",
+    );
+    for p in &plan.open {
+        let name = format!("qvca {} TCP {}", p.role.service(), p.port);
+        text.push_str(&format!(
+            "netsh advfirewall firewall delete rule name=\"{name}\" >nul 2>&1\r\n"
+        ));
+        text.push_str(&format!(
+            "netsh advfirewall firewall add rule name=\"{name}\" dir=in action=allow protocol=TCP localport={}\r\n",
+            p.port
+        ));
+    }
+    text
+}
+
+/// An `nft -f` file with one accept rule per port.
+fn nftables_script(plan: &RulePlan) -> String {
+    let mut text = plan.preamble(
+        "#!/usr/sbin/nft -f",
+        "",
+        &["# Load with: nft -f FILE"],
+        "#",
+        "\n",
+    );
+    text.push_str(
+        "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n",
+    );
+    for p in &plan.open {
+        text.push_str(&format!(
+            "\t\ttcp dport {} accept comment \"qvca {}\"\n",
+            p.port,
+            rule_comment(p)
+        ));
+    }
+    text.push_str("\t}\n}\n");
+    text
+}
+
+/// A shell script that adds each iptables rule unless it exists already.
+fn iptables_script(plan: &RulePlan) -> String {
+    let mut text = plan.preamble(
+        "#!/bin/sh",
+        "",
+        &[
+            "# Idempotent: a rule that exists already is not added again.",
+            "set -e",
+        ],
+        "#",
+        "\n",
+    );
+    for p in &plan.open {
+        let rule = format!(
+            "INPUT -p tcp --dport {} -m comment --comment \"qvca {}\" -j ACCEPT",
+            p.port,
+            rule_comment(p)
+        );
+        text.push_str(&format!(
+            "iptables -C {rule} 2>/dev/null || iptables -A {rule}\n"
+        ));
     }
     text
 }

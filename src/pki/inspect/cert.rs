@@ -5,16 +5,14 @@
 //! [`crate::pki::certificate::CertificateDetails::from_der`].
 
 use super::ext::{
-    ExtensionReport, common_name_of, describe_extensions, name_to_string, san_entries,
+    ExtensionReport, common_name_of, describe_extensions, name_to_string, san_entries, serial_hex,
 };
 use crate::error::{Error, Result};
-use crate::pki::certificate::describe_public_key;
+use crate::pki::certificate::DerFacts;
 use der::Decode;
 use serde::Serialize;
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate, X509Extension};
 
 /// What `inspect` shows of one certificate. The field names of
 /// [`crate::pki::certificate::CertificateDetails`] mean the same here; the extra fields say what
@@ -103,83 +101,34 @@ impl CertificateReport {
         }
         let tbs = &cert.tbs_certificate;
         let serial = tbs.raw_serial();
-        if serial.is_empty() {
-            problems.push("the serial number is empty (RFC 5280 requires 1 to 20 octets)".into());
-        } else if serial.len() > 21 || (serial.len() == 21 && serial[0] != 0) {
-            problems.push(format!(
-                "the serial number has {} octets (RFC 5280 allows at most 20)",
-                serial.len()
-            ));
-        }
-        if serial.first().is_some_and(|b| b & 0x80 != 0) {
-            problems
-                .push("the serial number is negative (RFC 5280 requires a positive one)".into());
-        }
+        serial_problems(serial, &mut problems);
         let extensions = describe_extensions(tbs.extensions(), &mut problems, &mut non_der);
-
-        let mut dns_names = Vec::new();
-        let mut ip_addresses = Vec::new();
-        let mut other_names = Vec::new();
-        let mut key_usage = Vec::new();
-        let mut extended_key_usage = Vec::new();
-        let mut basic = None;
-        let mut subject_key_id = None;
-        let mut authority_key_id = None;
-        for ext in tbs.extensions() {
-            match ext.parsed_extension() {
-                ParsedExtension::SubjectAlternativeName(san) if dns_names.is_empty() => {
-                    san_entries(
-                        &san.general_names,
-                        &mut dns_names,
-                        &mut ip_addresses,
-                        &mut other_names,
-                    );
-                }
-                ParsedExtension::KeyUsage(ku) if key_usage.is_empty() => {
-                    key_usage = super::ext::key_usage_names(ku);
-                }
-                ParsedExtension::ExtendedKeyUsage(eku) if extended_key_usage.is_empty() => {
-                    extended_key_usage = super::ext::eku_names(eku);
-                }
-                ParsedExtension::BasicConstraints(bc) if basic.is_none() => {
-                    basic = Some((ext.critical, bc.ca, bc.path_len_constraint));
-                }
-                ParsedExtension::SubjectKeyIdentifier(id) if subject_key_id.is_none() => {
-                    subject_key_id = Some(hex::encode_upper(id.0));
-                }
-                ParsedExtension::AuthorityKeyIdentifier(aki) if authority_key_id.is_none() => {
-                    authority_key_id = aki
-                        .key_identifier
-                        .as_ref()
-                        .map(|id| hex::encode_upper(id.0));
-                }
-                _ => {}
-            }
-        }
+        let found = KnownExtensions::of(tbs.extensions());
         let spki_der = tbs.public_key().raw.to_vec();
+        let facts = DerFacts::of(der, &spki_der);
         Ok(Self {
             subject: name_to_string(tbs.subject(), &mut non_der, "subject"),
             subject_cn: common_name_of(tbs.subject()),
             issuer: name_to_string(tbs.issuer(), &mut non_der, "issuer"),
             issuer_cn: common_name_of(tbs.issuer()),
             version: tbs.version().0 + 1,
-            serial: hex::encode_upper(trim_serial(serial)),
+            serial: serial_hex(serial),
             not_before: tbs.validity().not_before.to_datetime(),
             not_after: tbs.validity().not_after.to_datetime(),
-            dns_names,
-            ip_addresses,
-            other_names,
-            key_usage,
-            extended_key_usage,
-            is_ca: basic.map(|(_, ca, _)| ca),
-            basic_constraints_critical: basic.is_some_and(|(critical, _, _)| critical),
-            path_length: basic.and_then(|(_, _, len)| len),
-            public_key: describe_public_key(&spki_der),
+            dns_names: found.dns_names,
+            ip_addresses: found.ip_addresses,
+            other_names: found.other_names,
+            key_usage: found.key_usage,
+            extended_key_usage: found.extended_key_usage,
+            is_ca: found.basic.map(|(_, ca, _)| ca),
+            basic_constraints_critical: found.basic.is_some_and(|(critical, _, _)| critical),
+            path_length: found.basic.and_then(|(_, _, len)| len),
+            public_key: facts.public_key,
             signature_algorithm: super::ext::algorithm_name(&cert.signature_algorithm.algorithm),
-            subject_key_id,
-            authority_key_id,
-            sha1_thumbprint: hex::encode_upper(Sha1::digest(der)),
-            sha256_fingerprint: hex::encode_upper(Sha256::digest(der)),
+            subject_key_id: found.subject_key_id,
+            authority_key_id: found.authority_key_id,
+            sha1_thumbprint: facts.sha1_thumbprint,
+            sha256_fingerprint: facts.sha256_fingerprint,
             extensions,
             strict_der: strict.is_ok(),
             non_der,
@@ -195,13 +144,75 @@ impl CertificateReport {
     }
 }
 
-/// A serial without the leading zero octets of its encoding (as `Serial::to_hex` shows it).
-fn trim_serial(serial: &[u8]) -> &[u8] {
-    let zeros = serial.iter().take_while(|b| **b == 0).count();
-    if zeros == serial.len() {
-        &serial[serial.len().saturating_sub(1)..]
-    } else {
-        &serial[zeros..]
+/// Notes what RFC 5280 says of a serial number that is empty, longer than 20 octets or
+/// negative.
+fn serial_problems(serial: &[u8], problems: &mut Vec<String>) {
+    if serial.is_empty() {
+        problems.push("the serial number is empty (RFC 5280 requires 1 to 20 octets)".into());
+    } else if serial.len() > 21 || (serial.len() == 21 && serial[0] != 0) {
+        problems.push(format!(
+            "the serial number has {} octets (RFC 5280 allows at most 20)",
+            serial.len()
+        ));
+    }
+    if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        problems.push("the serial number is negative (RFC 5280 requires a positive one)".into());
+    }
+}
+
+/// The extensions `inspect` shows as fields of their own, each from the first extension of
+/// its kind that decodes (a duplicate is named among the problems by [`describe_extensions`]).
+#[derive(Default)]
+struct KnownExtensions {
+    dns_names: Vec<String>,
+    ip_addresses: Vec<String>,
+    other_names: Vec<String>,
+    key_usage: Vec<String>,
+    extended_key_usage: Vec<String>,
+    /// basicConstraints: critical, CA, pathLenConstraint.
+    basic: Option<(bool, bool, Option<u32>)>,
+    subject_key_id: Option<String>,
+    authority_key_id: Option<String>,
+}
+
+impl KnownExtensions {
+    /// Collects them from a certificate's extensions.
+    fn of(extensions: &[X509Extension<'_>]) -> Self {
+        let mut found = Self::default();
+        for ext in extensions {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectAlternativeName(san) if found.dns_names.is_empty() => {
+                    san_entries(
+                        &san.general_names,
+                        &mut found.dns_names,
+                        &mut found.ip_addresses,
+                        &mut found.other_names,
+                    );
+                }
+                ParsedExtension::KeyUsage(ku) if found.key_usage.is_empty() => {
+                    found.key_usage = super::ext::key_usage_names(ku);
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) if found.extended_key_usage.is_empty() => {
+                    found.extended_key_usage = super::ext::eku_names(eku);
+                }
+                ParsedExtension::BasicConstraints(bc) if found.basic.is_none() => {
+                    found.basic = Some((ext.critical, bc.ca, bc.path_len_constraint));
+                }
+                ParsedExtension::SubjectKeyIdentifier(id) if found.subject_key_id.is_none() => {
+                    found.subject_key_id = Some(hex::encode_upper(id.0));
+                }
+                ParsedExtension::AuthorityKeyIdentifier(aki)
+                    if found.authority_key_id.is_none() =>
+                {
+                    found.authority_key_id = aki
+                        .key_identifier
+                        .as_ref()
+                        .map(|id| hex::encode_upper(id.0));
+                }
+                _ => {}
+            }
+        }
+        found
     }
 }
 
@@ -232,71 +243,76 @@ pub fn chain_links(certificates: &[CertificateReport]) -> Vec<ChainLink> {
         .iter()
         .map(|c| X509Certificate::from_der(&c.der).ok().map(|(_, x)| x))
         .collect();
-    let mut links = Vec::new();
-    for (i, cert) in parsed.iter().enumerate() {
-        let Some(cert) = cert else {
+    parsed
+        .iter()
+        .enumerate()
+        .filter_map(|(i, cert)| Some(link_of(i, cert.as_ref()?, &parsed)))
+        .collect()
+}
+
+/// How certificate `i` (0-based) of a file relates to the others: the first issuer by name
+/// whose key verifies its signature, else why none does.
+fn link_of(
+    i: usize,
+    cert: &X509Certificate<'_>,
+    parsed: &[Option<X509Certificate<'_>>],
+) -> ChainLink {
+    let issuer = cert.tbs_certificate.issuer().as_raw();
+    let candidates: Vec<usize> = parsed
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.as_ref()
+                .is_some_and(|c| c.tbs_certificate.subject().as_raw() == issuer)
+        })
+        .map(|(j, _)| j)
+        .take(MAX_ISSUER_CANDIDATES)
+        .collect();
+    let mut link = ChainLink {
+        certificate: i + 1,
+        signed_by: None,
+        signature: if candidates.is_empty() {
+            "issued by a certificate that is not in this file".into()
+        } else {
+            String::new()
+        },
+    };
+    let mut failure = None;
+    for j in candidates {
+        let Some(signer) = &parsed[j] else {
             continue;
         };
-        let issuer = cert.tbs_certificate.issuer().as_raw();
-        let candidates: Vec<usize> = parsed
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                c.as_ref()
-                    .is_some_and(|c| c.tbs_certificate.subject().as_raw() == issuer)
-            })
-            .map(|(j, _)| j)
-            .take(MAX_ISSUER_CANDIDATES)
-            .collect();
-        let mut link = ChainLink {
-            certificate: i + 1,
-            signed_by: None,
-            signature: if candidates.is_empty() {
-                "issued by a certificate that is not in this file".into()
-            } else {
-                String::new()
-            },
-        };
-        let mut failure = None;
-        for j in candidates {
-            let Some(signer) = &parsed[j] else {
-                continue;
-            };
-            match cert.verify_signature(Some(signer.public_key())) {
-                Ok(()) => {
-                    link.signed_by = Some(j + 1);
-                    link.signature = if i == j {
-                        "self-signed; the signature verifies".into()
-                    } else {
-                        format!("signed by certificate {}; the signature verifies", j + 1)
-                    };
-                    failure = None;
-                    break;
-                }
-                Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => {
-                    failure = Some(format!(
-                        "issued by certificate {} (by name); its signature algorithm is not one \
-                         qvca checks",
-                        j + 1
-                    ));
-                }
-                Err(_) => {
-                    failure = Some(if i == j {
-                        "self-issued, but the signature does NOT verify with its own key".into()
-                    } else {
-                        format!(
-                            "issued by certificate {} (by name), but the signature does NOT verify \
-                             with its key",
-                            j + 1
-                        )
-                    });
-                }
+        match cert.verify_signature(Some(signer.public_key())) {
+            Ok(()) => {
+                link.signed_by = Some(j + 1);
+                link.signature = if i == j {
+                    "self-signed; the signature verifies".into()
+                } else {
+                    format!("signed by certificate {}; the signature verifies", j + 1)
+                };
+                return link;
             }
+            Err(e) => failure = Some(signature_failure(i, j, &e)),
         }
-        if let Some(failure) = failure {
-            link.signature = failure;
-        }
-        links.push(link);
     }
-    links
+    if let Some(failure) = failure {
+        link.signature = failure;
+    }
+    link
+}
+
+/// Why the signature of certificate `i` does not verify with the key of certificate `j`, its
+/// issuer by name (both 0-based), in words.
+fn signature_failure(i: usize, j: usize, error: &x509_parser::error::X509Error) -> String {
+    match error {
+        x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => format!(
+            "issued by certificate {} (by name); its signature algorithm is not one qvca checks",
+            j + 1
+        ),
+        _ if i == j => "self-issued, but the signature does NOT verify with its own key".into(),
+        _ => format!(
+            "issued by certificate {} (by name), but the signature does NOT verify with its key",
+            j + 1
+        ),
+    }
 }

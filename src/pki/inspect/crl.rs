@@ -2,7 +2,9 @@
 //! -gencrl` and many CAs) and version 2, leniently: what decodes is shown, what does not is
 //! named.
 
-use super::ext::{ExtensionReport, algorithm_name, describe_extensions, name_to_string};
+use super::ext::{
+    ExtensionReport, algorithm_name, describe_extensions, name_to_string, serial_hex,
+};
 use crate::error::{Error, Result};
 use der::Decode;
 use serde::Serialize;
@@ -94,7 +96,7 @@ pub fn crl_details(der: &[u8]) -> Result<CrlDetails> {
             }
         }
         revoked.push(RevokedEntry {
-            serial: trimmed_hex(entry.raw_serial()),
+            serial: serial_hex(entry.raw_serial()),
             revoked_at: entry.revocation_date.to_datetime(),
             reason,
         });
@@ -115,16 +117,6 @@ pub fn crl_details(der: &[u8]) -> Result<CrlDetails> {
         signature: None,
         der: der.to_vec(),
     })
-}
-
-fn trimmed_hex(serial: &[u8]) -> String {
-    let zeros = serial.iter().take_while(|b| **b == 0).count();
-    let trimmed = if zeros == serial.len() {
-        &serial[serial.len().saturating_sub(1)..]
-    } else {
-        &serial[zeros..]
-    };
-    hex::encode_upper(trimmed)
 }
 
 /// Checks a CRL's signature against the certificates of the same file whose subject is its

@@ -47,6 +47,18 @@ pub fn bounded_hex(bytes: &[u8]) -> String {
     }
 }
 
+/// A serial number as upper-case hex without the leading zero octets of its encoding (as
+/// `Serial::to_hex` shows it); a serial of zeros only keeps one.
+pub fn serial_hex(serial: &[u8]) -> String {
+    let zeros = serial.iter().take_while(|b| **b == 0).count();
+    let trimmed = if zeros == serial.len() {
+        &serial[serial.len().saturating_sub(1)..]
+    } else {
+        &serial[zeros..]
+    };
+    hex::encode_upper(trimmed)
+}
+
 fn to_const_oid(oid: &Oid<'_>) -> Option<ObjectIdentifier> {
     ObjectIdentifier::from_bytes(oid.as_bytes()).ok()
 }
@@ -133,13 +145,7 @@ fn strict_der_error(oid: &Oid<'_>, value: &[u8]) -> Option<der::Error> {
 /// A decoded extension value in words.
 fn describe_value(parsed: &ParsedExtension<'_>, problems: &mut Vec<String>, label: &str) -> String {
     match parsed {
-        ParsedExtension::BasicConstraints(bc) => {
-            let mut text = if bc.ca { "CA:TRUE" } else { "CA:FALSE" }.to_owned();
-            if let Some(len) = bc.path_len_constraint {
-                text.push_str(&format!(", pathlen:{len}"));
-            }
-            text
-        }
+        ParsedExtension::BasicConstraints(bc) => basic_constraints_words(bc),
         ParsedExtension::KeyUsage(ku) => key_usage_names(ku).join(", "),
         ParsedExtension::ExtendedKeyUsage(eku) => eku_names(eku).join(", "),
         ParsedExtension::SubjectAlternativeName(san) => {
@@ -150,42 +156,12 @@ fn describe_value(parsed: &ParsedExtension<'_>, problems: &mut Vec<String>, labe
         }
         ParsedExtension::SubjectKeyIdentifier(id) => hex::encode_upper(id.0),
         ParsedExtension::AuthorityKeyIdentifier(aki) => {
-            let mut parts = Vec::new();
-            if let Some(id) = &aki.key_identifier {
-                parts.push(format!("keyid:{}", hex::encode_upper(id.0)));
-            }
-            if let Some(names) = &aki.authority_cert_issuer {
-                parts.push(format!("issuer:{}", general_names(names, problems, label)));
-            }
-            if let Some(serial) = aki.authority_cert_serial {
-                parts.push(format!("serial:{}", hex::encode_upper(serial)));
-            }
-            parts.join(", ")
+            authority_key_id_words(aki, problems, label)
         }
-        ParsedExtension::CRLDistributionPoints(points) => points
-            .points
-            .iter()
-            .map(|p| match &p.distribution_point {
-                Some(x509_parser::extensions::DistributionPointName::FullName(names)) => {
-                    general_names(names, problems, label)
-                }
-                Some(_) => "(relative name)".to_owned(),
-                None => "(CRL issuer only)".to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        ParsedExtension::AuthorityInfoAccess(aia) => aia
-            .accessdescs
-            .iter()
-            .map(|d| {
-                let method = oid_words(&d.access_method);
-                format!(
-                    "{method} - {}",
-                    general_name(&d.access_location, problems, label)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
+        ParsedExtension::CRLDistributionPoints(points) => {
+            distribution_points_words(points, problems, label)
+        }
+        ParsedExtension::AuthorityInfoAccess(aia) => access_words(aia, problems, label),
         ParsedExtension::CertificatePolicies(policies) => policies
             .iter()
             .map(|p| oid_words(&p.policy_id))
@@ -199,26 +175,99 @@ fn describe_value(parsed: &ParsedExtension<'_>, problems: &mut Vec<String>, labe
             "requireExplicitPolicy:{:?}, inhibitPolicyMapping:{:?}",
             c.require_explicit_policy, c.inhibit_policy_mapping
         ),
-        ParsedExtension::NameConstraints(nc) => {
-            let side = |trees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
-                trees
-                    .iter()
-                    .flatten()
-                    .map(|t| general_name(&t.base, &mut Vec::new(), label))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            format!(
-                "permitted: [{}], excluded: [{}]",
-                side(&nc.permitted_subtrees),
-                side(&nc.excluded_subtrees)
-            )
-        }
+        ParsedExtension::NameConstraints(nc) => name_constraints_words(nc, label),
         ParsedExtension::SCT(scts) => format!("{} signed certificate timestamps", scts.len()),
         ParsedExtension::NSCertType(t) => format!("{t}"),
         ParsedExtension::NsCertComment(c) => (*c).to_owned(),
         other => format!("{other:?}").chars().take(200).collect(),
     }
+}
+
+/// basicConstraints as openssl writes it: `CA:TRUE, pathlen:0`.
+fn basic_constraints_words(bc: &x509_parser::extensions::BasicConstraints) -> String {
+    let mut text = if bc.ca { "CA:TRUE" } else { "CA:FALSE" }.to_owned();
+    if let Some(len) = bc.path_len_constraint {
+        text.push_str(&format!(", pathlen:{len}"));
+    }
+    text
+}
+
+/// authorityKeyIdentifier: `keyid:…, issuer:…, serial:…`, each part when present.
+fn authority_key_id_words(
+    aki: &x509_parser::extensions::AuthorityKeyIdentifier<'_>,
+    problems: &mut Vec<String>,
+    label: &str,
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(id) = &aki.key_identifier {
+        parts.push(format!("keyid:{}", hex::encode_upper(id.0)));
+    }
+    if let Some(names) = &aki.authority_cert_issuer {
+        parts.push(format!("issuer:{}", general_names(names, problems, label)));
+    }
+    if let Some(serial) = aki.authority_cert_serial {
+        parts.push(format!("serial:{}", hex::encode_upper(serial)));
+    }
+    parts.join(", ")
+}
+
+/// cRLDistributionPoints: each point's full name, `;`-separated.
+fn distribution_points_words(
+    points: &x509_parser::extensions::CRLDistributionPoints<'_>,
+    problems: &mut Vec<String>,
+    label: &str,
+) -> String {
+    points
+        .points
+        .iter()
+        .map(|p| match &p.distribution_point {
+            Some(x509_parser::extensions::DistributionPointName::FullName(names)) => {
+                general_names(names, problems, label)
+            }
+            Some(_) => "(relative name)".to_owned(),
+            None => "(CRL issuer only)".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// authorityInfoAccess: `method - location` per access description, `;`-separated.
+fn access_words(
+    aia: &x509_parser::extensions::AuthorityInfoAccess<'_>,
+    problems: &mut Vec<String>,
+    label: &str,
+) -> String {
+    aia.accessdescs
+        .iter()
+        .map(|d| {
+            let method = oid_words(&d.access_method);
+            format!(
+                "{method} - {}",
+                general_name(&d.access_location, problems, label)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// nameConstraints: `permitted: […], excluded: […]`.
+fn name_constraints_words(
+    nc: &x509_parser::extensions::NameConstraints<'_>,
+    label: &str,
+) -> String {
+    let side = |trees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+        trees
+            .iter()
+            .flatten()
+            .map(|t| general_name(&t.base, &mut Vec::new(), label))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "permitted: [{}], excluded: [{}]",
+        side(&nc.permitted_subtrees),
+        side(&nc.excluded_subtrees)
+    )
 }
 
 /// The RFC 5280 name of a CRL reason code.
@@ -257,22 +306,35 @@ pub fn key_usage_names(ku: &KeyUsage) -> Vec<String> {
     crate::pki::certificate::key_usage_names_of_bits(ku.flags)
 }
 
+/// The names of the extended key usages x509-parser flags: anyExtendedKeyUsage first, then
+/// those of [`crate::pki::certificate::EKU_NAMES`], in its order.
+pub(crate) fn flagged_eku_names(eku: &ExtendedKeyUsage<'_>) -> Vec<&'static str> {
+    let flags = [
+        eku.server_auth,
+        eku.client_auth,
+        eku.code_signing,
+        eku.email_protection,
+        eku.time_stamping,
+        eku.ocsp_signing,
+    ];
+    let known = flags
+        .into_iter()
+        .zip(crate::pki::certificate::EKU_NAMES)
+        .filter(|(set, _)| *set)
+        .map(|(_, (_, name))| name);
+    eku.any
+        .then_some("anyExtendedKeyUsage")
+        .into_iter()
+        .chain(known)
+        .collect()
+}
+
 /// Extended key usage names (`serverAuth`, ... or the OID).
 pub fn eku_names(eku: &ExtendedKeyUsage<'_>) -> Vec<String> {
-    let mut names = Vec::new();
-    for (set, name) in [
-        (eku.any, "anyExtendedKeyUsage"),
-        (eku.server_auth, "serverAuth"),
-        (eku.client_auth, "clientAuth"),
-        (eku.code_signing, "codeSigning"),
-        (eku.email_protection, "emailProtection"),
-        (eku.time_stamping, "timeStamping"),
-        (eku.ocsp_signing, "ocspSigning"),
-    ] {
-        if set {
-            names.push(name.to_owned());
-        }
-    }
+    let mut names: Vec<String> = flagged_eku_names(eku)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     names.extend(eku.other.iter().map(|o| {
         to_const_oid(o).map_or_else(
             || o.to_id_string(),
