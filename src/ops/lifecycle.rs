@@ -149,20 +149,56 @@ pub fn renew_root(
     signer: &RootSigner,
     days: Option<u32>,
 ) -> Result<(RootRenewal, RootSigner)> {
-    let now = OffsetDateTime::now_utc();
     let old = ca.root_entry()?.clone();
-    let settings = ca.index().settings.clone();
+    let serial = ca.index().fresh_serial();
+    let (der, details) = self_sign_renewed_root(ca, signer, &old, &serial, days)?;
+    write_renewed_root(ca, signer, &old, &serial, &der)?;
+    let root_cn = ca.index().settings.root_cn.clone();
+    ca.index_mut().certificates.push(Entry::issued(
+        CertKind::Root,
+        &root_cn,
+        old.key_type,
+        &details,
+    ));
+    ca.supersede(&old.serial, &serial);
+    ca.commit(
+        &Operation::new("renew root")
+            .with_certificate(&old.serial, &root_cn)
+            .with_certificate(&serial, &root_cn),
+    )?;
+    let renewed_signer = signer.with_root_certificate(der)?;
+    Ok((
+        RootRenewal {
+            old_serial: old.serial,
+            new_serial: serial,
+            not_after: details.not_after,
+            sha1_thumbprint: details.sha1_thumbprint,
+            key_kept: true,
+        },
+        renewed_signer,
+    ))
+}
+
+/// The renewed root certificate (DER and details), self-signed with the root's key under the
+/// CA's root name and subject; refused if its subject would differ from the current root's.
+fn self_sign_renewed_root(
+    ca: &Ca,
+    signer: &RootSigner,
+    old: &Entry,
+    serial: &Serial,
+    days: Option<u32>,
+) -> Result<(Vec<u8>, CertificateDetails)> {
+    let settings = &ca.index().settings;
     let mut profile = Profile::builtin(CertKind::Root);
     profile.subject = settings.root_subject.clone();
     let days = days.unwrap_or(profile.validity_days);
-    let serial = ca.index().fresh_serial();
     let params = crate::ops::issue::root_params(
         &profile,
         &settings.root_cn,
         old.key_type,
         days,
-        &serial,
-        now,
+        serial,
+        OffsetDateTime::now_utc(),
     );
     let cert = params.self_signed(signer.root_key()).map_err(|e| {
         Error::failed(format!(
@@ -180,46 +216,31 @@ pub fn renew_root(
             signer.root().subject
         )));
     }
-    // The key stays the same: store the sealed key file again under the new serial (a key in
-    // a token has no file: only the certificate is written).
+    Ok((der, details))
+}
+
+/// Writes the renewed root certificate; the key stays the same, so its sealed key file is
+/// stored again under the new serial (a key in a token has no file: only the certificate).
+fn write_renewed_root(
+    ca: &Ca,
+    signer: &RootSigner,
+    old: &Entry,
+    serial: &Serial,
+    der: &[u8],
+) -> Result<()> {
+    let cert_pem = to_pem("CERTIFICATE", der);
     if signer.root_key().token_location().is_some() {
-        ca.store().write_cert(
-            &serial,
-            to_pem("CERTIFICATE", &der).as_bytes(),
-            Durability::Synced,
-        )?;
-    } else {
-        let sealed_key = ca.store().read_key_pem(&old.serial)?;
-        ca.store().write_cert_and_key(
-            &serial,
-            to_pem("CERTIFICATE", &der).as_bytes(),
-            sealed_key.expose(),
-            Durability::Synced,
-        )?;
+        return ca
+            .store()
+            .write_cert(serial, cert_pem.as_bytes(), Durability::Synced);
     }
-    ca.index_mut().certificates.push(Entry::issued(
-        CertKind::Root,
-        &settings.root_cn,
-        old.key_type,
-        &details,
-    ));
-    ca.supersede(&old.serial, &serial);
-    ca.commit(
-        &Operation::new("renew root")
-            .with_certificate(&old.serial, &settings.root_cn)
-            .with_certificate(&serial, &settings.root_cn),
-    )?;
-    let renewed_signer = signer.with_root_certificate(der)?;
-    Ok((
-        RootRenewal {
-            old_serial: old.serial,
-            new_serial: serial,
-            not_after: details.not_after,
-            sha1_thumbprint: details.sha1_thumbprint,
-            key_kept: true,
-        },
-        renewed_signer,
-    ))
+    let sealed_key = ca.store().read_key_pem(&old.serial)?;
+    ca.store().write_cert_and_key(
+        serial,
+        cert_pem.as_bytes(),
+        sealed_key.expose(),
+        Durability::Synced,
+    )
 }
 
 /// The certificate `revoke NAME|SERIAL` would revoke; refuses the root and one already revoked.
