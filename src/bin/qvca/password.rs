@@ -282,20 +282,26 @@ fn given(
     Ok(None)
 }
 
-fn from_file(path: &Path, source: &str, may_be_empty: bool) -> Result<Password> {
+/// The bytes of a file that holds a secret (`noun`: "password", "PIN") named by `source`
+/// ("--password-file", "QVCA_PASSWORD_FILE"), read within the password-file limit.
+pub fn read_secret_file(path: &Path, noun: &str, source: &str) -> Result<Zeroizing<Vec<u8>>> {
     let contents = qvca::input::read_limited(
         path,
         qvca::input::PASSWORD_FILE_LIMIT,
-        &format!("the password file given by {source}"),
+        &format!("the {noun} file given by {source}"),
     )
     .map_err(|e| {
         Error::failed(format!(
-            "cannot read the password file {} given by {source}: {}",
+            "cannot read the {noun} file {} given by {source}: {}",
             path.display(),
             e.message()
         ))
     })?;
-    let contents = Zeroizing::new(contents);
+    Ok(Zeroizing::new(contents))
+}
+
+fn from_file(path: &Path, source: &str, may_be_empty: bool) -> Result<Password> {
+    let contents = read_secret_file(path, "password", source)?;
     let text = std::str::from_utf8(&contents).map_err(|_| {
         Error::failed(format!(
             "the password file {} is not UTF-8 text",

@@ -7,7 +7,7 @@
 //! token, so a prompt does not ask again).
 
 use crate::cli::GlobalArgs;
-use crate::password::interactive;
+use crate::password::{interactive, read_secret_file};
 use qvca::ops::hsm::{PinRequest, TokenAccess};
 use qvca::pki::pkcs11::pin::Pin;
 use qvca::{Error, Result};
@@ -58,19 +58,7 @@ pub fn access<'a>(
 }
 
 fn from_file(path: &Path, source: &str) -> Result<Pin> {
-    let contents = qvca::input::read_limited(
-        path,
-        qvca::input::PASSWORD_FILE_LIMIT,
-        &format!("the PIN file given by {source}"),
-    )
-    .map_err(|e| {
-        Error::failed(format!(
-            "cannot read the PIN file {} given by {source}: {}",
-            path.display(),
-            e.message()
-        ))
-    })?;
-    let contents = Zeroizing::new(contents);
+    let contents = read_secret_file(path, "PIN", source)?;
     let text = std::str::from_utf8(&contents).map_err(|_| {
         Error::failed(format!(
             "the PIN file {} given by {source} is not UTF-8 text: write the PIN on its first line",
