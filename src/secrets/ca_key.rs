@@ -270,3 +270,76 @@ fn unescrow_v1(v2: &HsmSecretsKey, sealed: &str) -> Result<SecretsKey> {
     key.copy_from_slice(opened.expose());
     Ok(SecretsKey::from_escrow(key, v2.kid()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn file_key() -> SecretsKey {
+        let pair = crate::pki::key::KeyType::P256.generate().expect("keygen");
+        SecretsKey::derive(
+            &crate::pki::key::pkcs8_der(&pair),
+            &crate::pki::key::public_key_info(&pair),
+        )
+        .expect("derive")
+    }
+
+    #[test]
+    fn the_version_comes_from_the_prefix() {
+        assert_eq!(TokenVersion::of_token("qvca:v1:x"), Some(TokenVersion::V1));
+        assert_eq!(TokenVersion::of_token("qvca:v2:x"), Some(TokenVersion::V2));
+        assert_eq!(TokenVersion::of_token("qvca:v3:x"), None);
+        assert_eq!(TokenVersion::of_token("v1"), None);
+    }
+
+    #[test]
+    fn a_file_key_ca_seals_version_1_and_names_the_owner_of_a_version_2_token() {
+        let key = CaSecretsKey::file(file_key());
+        assert_eq!(key.version(), TokenVersion::V1);
+        assert!(key.revealable().is_some());
+        let token = key.encrypt_token(b"value", "ctx").expect("sealed");
+        assert!(token.starts_with("qvca:v1:"));
+        assert_eq!(
+            key.decrypt_token(&format!(" {token}\n"), "ctx")
+                .expect("opened")
+                .expose(),
+            b"value"
+        );
+        let lines = key.encrypt_lines(b"a\n\nb\n", "ctx").expect("lines");
+        assert_eq!(
+            key.decrypt_lines(&lines, "ctx").expect("lines").expose(),
+            b"a\n\nb\n"
+        );
+        // A version 2 token of this very root: the directory is older than the move.
+        let own = format!("qvca:v2:{}:{}", key.kid(), "A".repeat(60));
+        let err = key.decrypt_token(&own, "ctx").expect_err("v2");
+        assert_eq!(err.kind(), ErrorKind::Authentication);
+        assert!(err.message().contains("hsm migrate"), "{err}");
+        let other = format!("qvca:v2:0011223344556677:{}", "A".repeat(60));
+        let err = key.decrypt_token(&other, "ctx").expect_err("v2");
+        assert!(err.message().contains("0011223344556677"), "{err}");
+        assert!(err.message().contains("PKCS#11 token"), "{err}");
+    }
+
+    #[test]
+    fn rewrapping_to_a_file_key_skips_current_tokens_and_refuses_version_2_ones() {
+        let (old, new) = (file_key(), file_key());
+        let old_token = super::super::encrypt_token(&old, b"x", "").expect("old");
+        let new_token = super::super::encrypt_token(&new, b"y", "").expect("new");
+        let text = format!("a={old_token}\nb={new_token}\n");
+        let (out, summary) =
+            super::super::rewrap_tokens(text.as_bytes(), &[&old], &new, &[String::new()])
+                .expect("rewrap");
+        assert_eq!(summary.rewrapped, 1);
+        assert_eq!(summary.already_current, 1);
+        assert!(!String::from_utf8_lossy(&out).contains(&old.kid().to_string()));
+        let v2 = format!("c=qvca:v2:{}:{}\n", new.kid(), "A".repeat(60));
+        let err = super::super::rewrap_tokens(v2.as_bytes(), &[&old], &new, &[String::new()])
+            .expect_err("v2 under a file key");
+        assert!(err.message().starts_with("line 1: a version 2 token"), "{err}");
+        let err = super::super::rewrap_tokens(text.as_bytes(), &[], &file_key(), &[String::new()])
+            .expect_err("no old key");
+        assert!(err.message().contains("--from-backup"), "{err}");
+    }
+}

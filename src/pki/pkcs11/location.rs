@@ -481,6 +481,46 @@ mod tests {
     }
 
     #[test]
+    fn the_secrets_key_label_and_escrow_round_trip_and_hostile_ones_are_refused() {
+        let mut value = recorded("pkcs11:token=qvca;object=root");
+        value["secrets_key_label"] = "qvca SecretsKey 0123456789abcdef".into();
+        value["secrets_v1_escrow"] = "qvca:v2:0123456789abcdef:AAAA-_bb".into();
+        let location: TokenKeyLocation = serde_json::from_value(value.clone()).expect("valid");
+        assert_eq!(
+            location.secrets_key_label(),
+            Some("qvca SecretsKey 0123456789abcdef")
+        );
+        assert_eq!(
+            location.secrets_v1_escrow(),
+            Some("qvca:v2:0123456789abcdef:AAAA-_bb")
+        );
+        assert_eq!(serde_json::to_value(&location).expect("json"), value);
+        // Absent: not written (an index of stage 1 reads and writes unchanged).
+        let plain: TokenKeyLocation =
+            serde_json::from_value(recorded("pkcs11:token=qvca")).expect("valid");
+        let written = serde_json::to_value(&plain).expect("json");
+        assert!(written.get("secrets_key_label").is_none(), "{written}");
+        assert!(written.get("secrets_v1_escrow").is_none(), "{written}");
+        for (field, bad) in [
+            ("secrets_key_label", "root"),
+            ("secrets_key_label", "qvca SecretsKey 0123"),
+            ("secrets_key_label", "qvca SecretsKey 0123456789ABCDEF"),
+            ("secrets_key_label", "qvca SecretsKey 0123456789abcdef\u{1b}"),
+            ("secrets_v1_escrow", "qvca:v1:0123456789abcdef:AAAA"),
+            ("secrets_v1_escrow", "qvca:v2:0123:AAAA"),
+            ("secrets_v1_escrow", "qvca:v2:0123456789abcdef:"),
+            ("secrets_v1_escrow", "qvca:v2:0123456789abcdef:AA AA"),
+        ] {
+            let mut value = recorded("pkcs11:token=qvca");
+            value[field] = bad.into();
+            assert!(refused(value).contains(field), "{field} {bad:?}");
+        }
+        let mut value = recorded("pkcs11:token=qvca");
+        value["secrets_v1_escrow"] = format!("qvca:v2:0123456789abcdef:{}", "A".repeat(600)).into();
+        assert!(refused(value).contains("secrets_v1_escrow"));
+    }
+
+    #[test]
     fn the_module_comes_from_the_option_first_then_the_uri() {
         let uri = Path::new("/usr/lib/uri.so");
         let given = Path::new("/opt/given.so");
