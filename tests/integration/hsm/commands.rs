@@ -1,7 +1,7 @@
 //! Every other command on a CA whose root key lives in a SoftHSM2 token, once each: `passwd`
 //! re-encrypts the leaf keys only; `export` (pfx, cert, root, license-service) and `package`
 //! hand out leaf keys and certificates, never the root key; `status`, `show` of the root,
-//! `verify` and `renew --root` work.
+//! `verify`, `renew --root` and `setup` over the CA work.
 
 use super::cli::{HsmCa, assert_no_pin, assert_no_pin_in};
 use crate::support::{describe, openssl_ok, path_str, pfx_password_file, stderr};
@@ -118,7 +118,7 @@ fn export_and_package_hand_out_leaf_keys_and_certificates_never_the_root_key() {
 }
 
 #[test]
-fn status_show_verify_and_renew_root_work_on_an_hsm_ca() {
+fn status_show_verify_renew_root_and_setup_work_on_an_hsm_ca() {
     let hca = hsm_ca();
     let status = hca.json(&["status"]);
     assert_eq!(status["state"], 2, "{status}");
@@ -145,4 +145,21 @@ fn status_show_verify_and_renew_root_work_on_an_hsm_ca() {
     );
     let out = hca.run(&["verify", path_str(&cert), "--name", "QVS01"]);
     assert!(out.status.success(), "{}", describe(&out));
+
+    // `setup` over the existing CA issues what is missing through the token.
+    let exported = hca.ca.path().join("export");
+    let report = hca.json(&["setup", "QVS05", "--export-dir", path_str(&exported)]);
+    assert!(report.get("created_root").is_none(), "{report}");
+    assert_verifies_under_root(&hca, "QVS05");
+}
+
+/// `openssl verify` accepts the certificate of `name` under the CA's root.
+fn assert_verifies_under_root(hca: &HsmCa, name: &str) {
+    let text = openssl_ok(&[
+        "verify",
+        "-CAfile",
+        path_str(&hca.root()),
+        path_str(&hca.cert(name)),
+    ]);
+    assert!(text.contains(": OK"), "{text}");
 }
