@@ -176,6 +176,34 @@ fn migrate_moves_the_root_key_into_the_token_keeping_the_root_and_rewraps_the_na
 }
 
 #[test]
+fn a_named_file_that_cannot_be_rewritten_after_the_commit_is_reported_and_its_tokens_still_open() {
+    let hca = file_key_ca("p256");
+    let token = encrypt_with(hca.qvca(), "linked-value", "");
+    let named = scratch(&hca.ca, "app.ini", &format!("a={token}\n"));
+    std::fs::hard_link(&named, hca.ca.path().join("app-link.ini")).expect("hard link");
+    let out = hca.run(&[
+        "-y",
+        "hsm",
+        "migrate",
+        "--key",
+        ROOT_URI,
+        "--rewrap",
+        path_str(&named),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stderr(&out);
+    assert!(text.contains("was not rewritten"), "{text}");
+    assert!(text.contains("hard links"), "{text}");
+    assert!(text.contains("secrets rewrap --in"), "{text}");
+    assert!(!hca.ca.index()["settings"]["root_key"].is_null());
+    assert_eq!(
+        std::fs::read_to_string(&named).expect("named"),
+        format!("a={token}\n")
+    );
+    assert_eq!(decrypted_with(hca.qvca(), &token, ""), "linked-value");
+}
+
+#[test]
 fn a_p256_root_migrates_and_a_password_less_ca_needs_only_the_pin_afterwards() {
     let hca = HsmCa::new();
     hca.ok(&["init", "--key-type", "p256", "--no-password"]);

@@ -297,3 +297,42 @@ fn init_with_an_existing_root_key_reuses_its_secrets_key_so_old_tokens_still_ope
     assert_eq!(secret_keys_listed(&hca.hsm), listed);
     assert_eq!(decrypted_with(hca.qvca(), &token, "ctx"), "kept value");
 }
+
+#[test]
+fn a_misrecorded_or_missing_secrets_key_is_a_clear_error() {
+    let hca = HsmCa::init("p256");
+    let index_path = hca.ca.dir().join("index.json");
+    let genuine = std::fs::read_to_string(&index_path).expect("index");
+    let label = hca.ca.index()["settings"]["root_key"]["secrets_key_label"]
+        .as_str()
+        .expect("label")
+        .to_owned();
+    // The index names another (well-formed) label: the index is damaged, exit 1.
+    let other = "qvca SecretsKey 0011223344556677";
+    std::fs::write(&index_path, genuine.replace(&label, other)).expect("write");
+    let mut cmd = hca.qvca();
+    let out = cmd
+        .args(["secrets", "encrypt"])
+        .write_stdin("value\n")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(stderr(&out).contains("index is damaged"), "{}", describe(&out));
+    std::fs::write(&index_path, &genuine).expect("write");
+    // The token lost its SecretsKey: not found (exit 6), saying what to restore.
+    hca.hsm.pkcs11_tool_ok(
+        "qvca",
+        &["--delete-object", "--type", "secrkey", "--label", &label],
+    );
+    let mut cmd = hca.qvca();
+    let out = cmd
+        .args(["secrets", "encrypt"])
+        .write_stdin("value\n")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let text = stderr(&out);
+    assert!(text.contains("no SecretsKey"), "{text}");
+    assert!(text.contains("HSM's backup"), "{text}");
+    assert_no_pin(&out, "secrets encrypt");
+}
