@@ -237,7 +237,7 @@ fn an_hsm_ca_is_backed_up_without_its_root_key_and_restored_where_the_token_key_
 }
 
 #[test]
-fn a_backup_of_a_migrated_ca_restores_with_the_escrow_so_old_tokens_still_open() {
+fn a_backup_of_a_migrated_ca_restores_with_the_escrow_and_needs_the_secrets_key_in_the_token() {
     let hca = HsmCa::new();
     hca.ok(&["init", "--key-type", "p256"]);
     hca.ok(&["issue", "server", "QVS01", "--key-type", "p256"]);
@@ -253,6 +253,23 @@ fn a_backup_of_a_migrated_ca_restores_with_the_escrow_so_old_tokens_still_open()
         decrypted_with(qvca_at(&hca, &restored), &v1, ""),
         "from-the-file-key-days"
     );
+    // A token that lost the SecretsKey: refused (exit 5), nothing restored.
+    let label = hca.ca.index()["settings"]["root_key"]["secrets_key_label"]
+        .as_str()
+        .expect("label")
+        .to_owned();
+    hca.hsm.pkcs11_tool_ok(
+        "qvca",
+        &["--delete-object", "--type", "secrkey", "--label", &label],
+    );
+    let elsewhere = hca.ca.path().join("elsewhere");
+    let out = qvca_at(&hca, &elsewhere)
+        .args(["-y", "restore", path_str(&file)])
+        .output()
+        .expect("run");
+    let text = failed(&out, 5, "restore without the SecretsKey");
+    assert!(text.contains("not the CA's SecretsKey"), "{text}");
+    assert!(!elsewhere.join("index.json").exists());
 }
 
 #[test]
