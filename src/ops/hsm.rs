@@ -165,7 +165,13 @@ pub fn make_root_key(
             };
             let token = session.token().description().clone();
             let pool = SessionPool::new(session, &PoolOptions::default())?;
-            Ok((TokenKey::new(pool, &object)?, object, token, generated, secrets))
+            Ok((
+                TokenKey::new(pool, &object)?,
+                object,
+                token,
+                generated,
+                secrets,
+            ))
         })?;
     let algorithm = token_key.public_key().algorithm();
     let found_type = algorithm.key_type().ok_or_else(|| {
@@ -206,10 +212,7 @@ pub fn make_root_key(
 
 /// The SecretsKey of the root key `object`: the one the token holds, else one generated now
 /// (after checking that the token can make it). Returns its label and whether it was made.
-pub(crate) fn secrets_key_for(
-    session: &UserSession,
-    object: &KeyObject,
-) -> Result<(String, bool)> {
+pub(crate) fn secrets_key_for(session: &UserSession, object: &KeyObject) -> Result<(String, bool)> {
     let spki = object.public_key().spki_der();
     if let Some(found) = session.find_secrets_key_if_any(object, spki)? {
         return Ok((found.label().to_owned(), false));

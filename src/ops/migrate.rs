@@ -33,7 +33,9 @@ use crate::domain::secret::SecretBytes;
 use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::{LockedCa, RootSigner};
-use crate::ops::hsm::{PinRequest, TokenAccess, check_key_request, open_token_key, secrets_key_for};
+use crate::ops::hsm::{
+    PinRequest, TokenAccess, check_key_request, open_token_key, secrets_key_for,
+};
 use crate::pki::certificate::CertificateDetails;
 use crate::pki::pkcs11::deadline::run_with_deadline;
 use crate::pki::pkcs11::location::{TokenKeyLocation, connect_timeout};
@@ -170,7 +172,9 @@ pub fn migrate(
     let (path, wanted, login_pin) = (module.clone(), expected.clone(), pin.clone());
     let placed = run_with_deadline(&what, connect_timeout(), move || {
         let session = Module::open(&path)?.token(&tokens)?.login(&login_pin)?;
-        let (object, imported) = match session.find_private_key_if_any(&KeySelector::by_label(&label))? {
+        let (object, imported) = match session
+            .find_private_key_if_any(&KeySelector::by_label(&label))?
+        {
             Some(found) if found.public_key() == &wanted => (found, false),
             Some(found) => {
                 return Err(Error::refused(format!(
@@ -258,7 +262,10 @@ pub fn migrate(
 
 /// The checks before anything is touched: the URI names the new key by `object=` and not by
 /// `id=`, and one module is named. Returns the module and the label.
-fn check_request(request: &MigrateRequest<'_>, access: &TokenAccess<'_>) -> Result<(PathBuf, String)> {
+fn check_request(
+    request: &MigrateRequest<'_>,
+    access: &TokenAccess<'_>,
+) -> Result<(PathBuf, String)> {
     let (module, selector) = check_key_request(request.uri, access)?;
     let Some(label) = selector.label else {
         return Err(Error::usage(
@@ -392,7 +399,12 @@ fn write_files(pending: Vec<Pending>) -> (Vec<RewrappedFile>, Vec<NotRewritten>)
 /// Returns the files that were there.
 fn remove_root_key_files(ca: &LockedCa, root_spki: &[u8]) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for entry in ca.index().certificates.iter().filter(|e| e.kind == CertKind::Root) {
+    for entry in ca
+        .index()
+        .certificates
+        .iter()
+        .filter(|e| e.kind == CertKind::Root)
+    {
         let path = ca.store().key_path(&entry.serial);
         if !path.is_file() {
             continue;
@@ -424,8 +436,14 @@ pub fn finish_migration(
         .root_key
         .clone()
         .ok_or_else(|| Error::failed("internal error: the CA's root key is not in a token"))?;
-    let names_another = request.uri.token().is_some_and(|t| t != location.token_label())
-        || request.uri.object().is_some_and(|o| o != location.key_label());
+    let names_another = request
+        .uri
+        .token()
+        .is_some_and(|t| t != location.token_label())
+        || request
+            .uri
+            .object()
+            .is_some_and(|o| o != location.key_label());
     if names_another {
         return Err(Error::refused(format!(
             "the root key of this CA already lives in a PKCS#11 token ({location}); the URI \
@@ -461,8 +479,11 @@ pub fn finish_migration(
     for file in &mut pending {
         let (text, summary) = rewrap_tokens(file.text.expose(), &old, &secrets, request.contexts)
             .map_err(|e| {
-                Error::new(e.kind(), format!("{}: {}", file.file.display(), e.message()))
-            })?;
+            Error::new(
+                e.kind(),
+                format!("{}: {}", file.file.display(), e.message()),
+            )
+        })?;
         file.rewrapped = Some((SecretBytes::new(text), summary));
     }
     drop(secrets);

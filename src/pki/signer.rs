@@ -40,7 +40,7 @@ enum Backend {
         /// The key, as rcgen signs with it.
         key: TokenKey,
         /// Where it lives, as the CA directory records it.
-        location: TokenKeyLocation,
+        location: Box<TokenKeyLocation>,
     },
 }
 
@@ -60,7 +60,10 @@ impl RootKey {
     /// A key in a PKCS#11 token, opened (logged in) already, at `location`.
     pub fn in_token(key: TokenKey, location: TokenKeyLocation) -> Self {
         Self {
-            backend: Arc::new(Backend::Token { key, location }),
+            backend: Arc::new(Backend::Token {
+                key,
+                location: Box::new(location),
+            }),
         }
     }
 
@@ -112,7 +115,7 @@ impl RootKey {
     pub fn token_location(&self) -> Option<&TokenKeyLocation> {
         match self.backend.as_ref() {
             Backend::Software { .. } => None,
-            Backend::Token { location, .. } => Some(location),
+            Backend::Token { location, .. } => Some(location.as_ref()),
         }
     }
 }

@@ -216,7 +216,9 @@ impl CaSecretsKey {
     pub fn decrypt_lines(&self, input: &[u8], context: &str) -> Result<SecretBytes> {
         match &self.current {
             Current::File(key) => super::decrypt_lines(key, input, context),
-            Current::Token(_) => decrypt_lines_with(input, |token| self.decrypt_token(token, context)),
+            Current::Token(_) => {
+                decrypt_lines_with(input, |token| self.decrypt_token(token, context))
+            }
         }
     }
 }
@@ -337,7 +339,10 @@ mod tests {
         let v2 = format!("c=qvca:v2:{}:{}\n", new.kid(), "A".repeat(60));
         let err = super::super::rewrap_tokens(v2.as_bytes(), &[&old], &new, &[String::new()])
             .expect_err("v2 under a file key");
-        assert!(err.message().starts_with("line 1: a version 2 token"), "{err}");
+        assert!(
+            err.message().starts_with("line 1: a version 2 token"),
+            "{err}"
+        );
         let err = super::super::rewrap_tokens(text.as_bytes(), &[], &file_key(), &[String::new()])
             .expect_err("no old key");
         assert!(err.message().contains("--from-backup"), "{err}");

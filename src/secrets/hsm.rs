@@ -158,7 +158,10 @@ fn secret_template(label: &str, id: &[u8], key_type: KeyType) -> Vec<Attribute> 
 /// `CKM_SHA256_HMAC`. `place` names the token in the refusal.
 fn check_mechanisms(mechanisms: &[MechanismType], place: &Place) -> Result<()> {
     let missing: Vec<&str> = [
-        (MechanismType::GENERIC_SECRET_KEY_GEN, "CKM_GENERIC_SECRET_KEY_GEN"),
+        (
+            MechanismType::GENERIC_SECRET_KEY_GEN,
+            "CKM_GENERIC_SECRET_KEY_GEN",
+        ),
         (MechanismType::SHA256_HMAC, "CKM_SHA256_HMAC"),
     ]
     .into_iter()
@@ -358,21 +361,20 @@ impl HsmSecretsKey {
             object: Some(locator.describe()),
             ..pool.token().place()
         };
-        let handle = pool
-            .with_session(&place, |pooled: &mut PooledSession| {
-                let found = pooled
-                    .session()
-                    .find_objects(&[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::Label(label.as_bytes().to_vec()),
-                        Attribute::Id(root.id().to_vec()),
-                    ])
-                    .map_err(|err| PoolError::Pkcs11 {
-                        action: "searching for the SecretsKey",
-                        err,
-                    })?;
-                Ok(found)
-            })?;
+        let handle = pool.with_session(&place, |pooled: &mut PooledSession| {
+            let found = pooled
+                .session()
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                    Attribute::Id(root.id().to_vec()),
+                ])
+                .map_err(|err| PoolError::Pkcs11 {
+                    action: "searching for the SecretsKey",
+                    err,
+                })?;
+            Ok(found)
+        })?;
         match handle.as_slice() {
             [_] => Ok(Self {
                 pool,
@@ -568,14 +570,23 @@ mod tests {
             .expect_err("no HMAC");
         assert_eq!(err.kind(), crate::error::ErrorKind::Failed);
         assert!(err.message().contains("CKM_SHA256_HMAC"), "{err}");
-        assert!(err.message().contains("CKM_GENERIC_SECRET_KEY_GEN"), "{err}");
+        assert!(
+            err.message().contains("CKM_GENERIC_SECRET_KEY_GEN"),
+            "{err}"
+        );
         assert!(err.message().contains("some-hsm.so"), "{err}");
         assert!(err.message().contains("nothing was created"), "{err}");
         let err = check_mechanisms(&[MechanismType::GENERIC_SECRET_KEY_GEN], &place)
             .expect_err("no HMAC signing");
-        assert!(!err.message().contains("CKM_GENERIC_SECRET_KEY_GEN and"), "{err}");
+        assert!(
+            !err.message().contains("CKM_GENERIC_SECRET_KEY_GEN and"),
+            "{err}"
+        );
         check_mechanisms(
-            &[MechanismType::GENERIC_SECRET_KEY_GEN, MechanismType::SHA256_HMAC],
+            &[
+                MechanismType::GENERIC_SECRET_KEY_GEN,
+                MechanismType::SHA256_HMAC,
+            ],
             &place,
         )
         .expect("both offered");

@@ -29,7 +29,9 @@ pub fn value_line_count(input: &[u8]) -> usize {
 /// Encrypts every non-empty line of `input` into a token (one per line).
 pub fn encrypt_lines(key: &SecretsKey, input: &[u8], context: &str) -> Result<Vec<u8>> {
     let cipher = bulk_cipher(key);
-    encrypt_lines_with(input, |value| encrypt_with(&cipher, key.kid(), value, context))
+    encrypt_lines_with(input, |value| {
+        encrypt_with(&cipher, key.kid(), value, context)
+    })
 }
 
 /// Decrypts every non-empty line of `input` (each a token); the first bad line fails the whole

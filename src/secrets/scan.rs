@@ -5,8 +5,8 @@
 use super::ca_key::TokenVersion;
 use super::token::{bulk_cipher, decrypt_with, parse_token};
 use super::{KeyId, SecretsKey};
-use aes_gcm::Aes256Gcm;
 use crate::error::{Error, Result};
+use aes_gcm::Aes256Gcm;
 use serde::Serialize;
 use std::ops::Range;
 
@@ -151,8 +151,7 @@ pub fn rewrap_tokens(
         if new.version() == TokenVersion::V1 && parsed.kid == new_kid {
             summary.already_current += 1;
             out.extend_from_slice(token_text.as_bytes());
-        } else if let Some((_, old_cipher)) = old_ciphers.iter().find(|(k, _)| *k == parsed.kid)
-        {
+        } else if let Some((_, old_cipher)) = old_ciphers.iter().find(|(k, _)| *k == parsed.kid) {
             let mut last_error = None;
             let mut rewrapped = None;
             for context in contexts {

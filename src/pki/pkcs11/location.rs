@@ -205,7 +205,10 @@ impl TokenKeyLocation {
         let kid_ok = label
             .strip_prefix(SECRETS_KEY_LABEL_PREFIX)
             .is_some_and(|kid| {
-                kid.len() == 16 && kid.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                kid.len() == 16
+                    && kid
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             });
         if !kid_ok {
             return Err(Error::failed(format!(
@@ -505,7 +508,10 @@ mod tests {
             ("secrets_key_label", "root"),
             ("secrets_key_label", "qvca SecretsKey 0123"),
             ("secrets_key_label", "qvca SecretsKey 0123456789ABCDEF"),
-            ("secrets_key_label", "qvca SecretsKey 0123456789abcdef\u{1b}"),
+            (
+                "secrets_key_label",
+                "qvca SecretsKey 0123456789abcdef\u{1b}",
+            ),
             ("secrets_v1_escrow", "qvca:v1:0123456789abcdef:AAAA"),
             ("secrets_v1_escrow", "qvca:v2:0123:AAAA"),
             ("secrets_v1_escrow", "qvca:v2:0123456789abcdef:"),

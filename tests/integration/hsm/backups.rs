@@ -4,9 +4,9 @@
 //! otherwise, naming the module, the token and the key). A backup that claims a token root can
 //! smuggle neither a root key, nor a PIN, nor a library to load.
 
+use super::MODULE;
 use super::cli::{HsmCa, ROOT_URI, assert_no_pin};
 use super::secrets_cli::{decrypted_with, encrypt_with};
-use super::MODULE;
 use crate::support::{
     PFX_PASSWORD, describe, openssl_ok, p256_ca, path_str, pfx_password_file, stderr,
 };
@@ -132,7 +132,11 @@ fn an_hsm_ca_is_backed_up_without_its_root_key_and_restored_where_the_token_key_
     let recorded = &state["index"]["settings"]["root_key"];
     assert_eq!(recorded["token_label"], "qvca", "{state}");
     assert_eq!(recorded["key_label"], "qvca-root", "{state}");
-    assert!(recorded["token_serial"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        recorded["token_serial"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
     assert!(recorded["key_id"].as_str().is_some_and(|s| s.len() == 40));
     assert!(
         recorded["secrets_key_label"]
@@ -227,7 +231,10 @@ fn an_hsm_ca_is_backed_up_without_its_root_key_and_restored_where_the_token_key_
     assert!(text.contains(MODULE), "{text}");
     assert!(text.contains("\"qvca\""), "{text}");
     assert!(text.contains("qvca-root"), "{text}");
-    assert!(!elsewhere.join("index.json").exists(), "something was restored");
+    assert!(
+        !elsewhere.join("index.json").exists(),
+        "something was restored"
+    );
     // --dry-run checks the token too.
     let out = qvca_at(&hca, &elsewhere)
         .args(["restore", "--dry-run", path_str(&file)])
@@ -336,8 +343,16 @@ fn a_backup_claiming_a_token_root_cannot_smuggle_a_root_key_a_pin_or_a_library()
             "pkcs11:token=qvca;object=qvca-root?pin-value=Hunter2-Smuggled",
             Some("Hunter2-Smuggled"),
         ),
-        ("bogus.pfx", "pkcs11:token=qvca;object=qvca-root;bogus=1", None),
-        ("source.pfx", "pkcs11:token=qvca;object=qvca-root?pin-source=file:/etc/shadow", None),
+        (
+            "bogus.pfx",
+            "pkcs11:token=qvca;object=qvca-root;bogus=1",
+            None,
+        ),
+        (
+            "source.pfx",
+            "pkcs11:token=qvca;object=qvca-root?pin-source=file:/etc/shadow",
+            None,
+        ),
     ] {
         let file = with_state(ca.path(), &genuine, name, |state| {
             state["index"]["settings"]["root_key"] = location(uri);

@@ -86,7 +86,14 @@ fn export_and_package_hand_out_leaf_keys_and_certificates_never_the_root_key() {
     assert!(!hca.ca.path().join("root.pfx").exists());
     // Certificates, the root, the license-service files.
     let chain = hca.ca.path().join("chain.pem");
-    hca.ok(&["export", "cert", "QVS01", "--chain", "--out", path_str(&chain)]);
+    hca.ok(&[
+        "export",
+        "cert",
+        "QVS01",
+        "--chain",
+        "--out",
+        path_str(&chain),
+    ]);
     let der = hca.ca.path().join("QlikViewCA.cer");
     hca.ok(&["export", "root", "--der", "--out", path_str(&der)]);
     let exported = hca.ca.path().join("license");

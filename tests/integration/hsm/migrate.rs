@@ -5,9 +5,9 @@
 //! leaves nothing behind, and a crash at any point leaves a CA that works and a migration that
 //! a second run finishes.
 
+use super::SoftHsm;
 use super::cli::{HsmCa, ROOT_URI, assert_no_pin, assert_no_pin_in};
 use super::secrets_cli::{decrypted_with, encrypt_with, kid_of, secret_keys_listed};
-use super::SoftHsm;
 use crate::support::{TestCa, copy_dir, describe, openssl_ok, path_str, snapshot, stderr};
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,11 @@ fn migrate_moves_the_root_key_into_the_token_keeping_the_root_and_rewraps_the_na
     let smtp = encrypt_with(hca.qvca(), "smtp-secret-2", "smtp");
     let other = encrypt_with(hca.qvca(), "elsewhere-secret-3", "");
     assert!(dsn.starts_with(&format!("qvca:v1:{kid}:")), "{dsn}");
-    let named = scratch(&hca.ca, "app.ini", &format!("dsn={dsn}\nsmtp={smtp}\nplain=1\n"));
+    let named = scratch(
+        &hca.ca,
+        "app.ini",
+        &format!("dsn={dsn}\nsmtp={smtp}\nplain=1\n"),
+    );
     let elsewhere = scratch(&hca.ca, "other.ini", &format!("x={other}\n"));
 
     let report = hca.json(&[
@@ -145,12 +149,21 @@ fn migrate_moves_the_root_key_into_the_token_keeping_the_root_and_rewraps_the_na
     let token = |i: usize| text[tokens[i].clone()].to_owned();
     assert!(token(0).starts_with(&format!("qvca:v2:{kid}:")));
     assert_eq!(decrypted_with(hca.qvca(), &token(0), "dsn"), "dsn-secret-1");
-    assert_eq!(decrypted_with(hca.qvca(), &token(1), "smtp"), "smtp-secret-2");
+    assert_eq!(
+        decrypted_with(hca.qvca(), &token(1), "smtp"),
+        "smtp-secret-2"
+    );
     // A token elsewhere still opens (the escrowed v1 key), new ones are version 2.
     assert_eq!(decrypted_with(hca.qvca(), &other, ""), "elsewhere-secret-3");
     assert!(encrypt_with(hca.qvca(), "new", "").starts_with("qvca:v2:"));
     // And `secrets rewrap` moves it without a backup.
-    let out = hca.run(&["secrets", "rewrap", "--in", path_str(&elsewhere), "--in-place"]);
+    let out = hca.run(&[
+        "secrets",
+        "rewrap",
+        "--in",
+        path_str(&elsewhere),
+        "--in-place",
+    ]);
     assert!(out.status.success(), "{}", describe(&out));
     let moved = std::fs::read_to_string(&elsewhere).expect("elsewhere");
     assert!(moved.starts_with(&format!("x=qvca:v2:{kid}:")), "{moved}");
@@ -279,7 +292,11 @@ fn a_label_taken_by_another_key_and_a_uri_with_an_id_are_refused_before_anything
     let before = snapshot(&hca.ca.dir());
     let out = hca.run(&["-y", "hsm", "migrate", "--key", ROOT_URI]);
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
-    assert!(stderr(&out).contains("another object= label"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("another object= label"),
+        "{}",
+        describe(&out)
+    );
     let out = hca.run(&[
         "-y",
         "hsm",
@@ -361,22 +378,37 @@ fn a_migration_killed_at_any_point_leaves_a_working_ca_and_a_second_run_finishes
             // The token still opens, as v1 or v2, whatever the file holds now.
             let text = std::fs::read_to_string(&named).expect("named");
             let now = &text[qvca::secrets::find_tokens(text.as_bytes())[0].clone()];
-            assert_eq!(decrypted_with(hca.qvca(), now, "ctx"), "crash-value", "{what}");
+            assert_eq!(
+                decrypted_with(hca.qvca(), now, "ctx"),
+                "crash-value",
+                "{what}"
+            );
             // A second run finishes the migration.
             let again = hca.run(&args);
-            assert!(again.status.success(), "{what}, run again: {}", describe(&again));
+            assert!(
+                again.status.success(),
+                "{what}, run again: {}",
+                describe(&again)
+            );
             let index = hca.ca.index();
             assert!(!index["settings"]["root_key"].is_null(), "{what}");
             assert!(!key_file(&hca.ca, &root_serial).exists(), "{what}");
             let text = std::fs::read_to_string(&named).expect("named");
             assert!(text.starts_with("a=qvca:v2:"), "{what}: {text}");
             let now = &text[qvca::secrets::find_tokens(text.as_bytes())[0].clone()];
-            assert_eq!(decrypted_with(hca.qvca(), now, "ctx"), "crash-value", "{what}");
+            assert_eq!(
+                decrypted_with(hca.qvca(), now, "ctx"),
+                "crash-value",
+                "{what}"
+            );
             hca.ok(&["issue", "server", "QVS09", "--key-type", "p256"]);
             assert_verifies(&hca.root(), &hca.cert("QVS09"));
             let log = hca.run(&["log", "--verify"]);
             assert!(log.status.success(), "{what}: {}", describe(&log));
         }
     }
-    assert!(crashes >= 6, "only {crashes} crashes: are the crash points compiled in?");
+    assert!(
+        crashes >= 6,
+        "only {crashes} crashes: are the crash points compiled in?"
+    );
 }

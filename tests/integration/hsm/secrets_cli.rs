@@ -108,12 +108,19 @@ fn init_makes_the_secrets_key_in_the_token_and_tokens_are_version_2_sealed_there
     let token = encrypt_with(hca.qvca(), "Pwd=s3cret-value", "dsn");
     assert!(token.starts_with(&format!("qvca:v2:{kid}:")), "{token}");
     assert!(!token.contains("s3cret"));
-    assert_eq!(decrypted_with(hca.qvca(), &token, "dsn"), "Pwd=s3cret-value");
+    assert_eq!(
+        decrypted_with(hca.qvca(), &token, "dsn"),
+        "Pwd=s3cret-value"
+    );
     let out = decrypt_with(hca.qvca(), &token, "other");
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
 
     // Whole files: every line sealed, then opened again, line endings kept.
-    let values = scratch(&hca.ca, "values.txt", "Server=a;Pwd=1\n\nServer=b;Pwd=2\r\n");
+    let values = scratch(
+        &hca.ca,
+        "values.txt",
+        "Server=a;Pwd=1\n\nServer=b;Pwd=2\r\n",
+    );
     let tokens = hca.ca.path().join("tokens.txt");
     let plain = hca.ca.path().join("plain.txt");
     hca.ok(&[
@@ -252,7 +259,13 @@ fn rewrap_from_a_file_key_ca_backup_moves_its_tokens_to_version_2_in_the_token()
     let again = cmd
         .arg("--pfx-password-file")
         .arg(&pfx_password)
-        .args(["--json", "secrets", "rewrap", "--from-backup", path_str(&backup)])
+        .args([
+            "--json",
+            "secrets",
+            "rewrap",
+            "--from-backup",
+            path_str(&backup),
+        ])
         .args(["--context", "dsn", "--context", "smtp", "--in"])
         .arg(&config)
         .arg("--in-place")
@@ -274,7 +287,13 @@ fn rewrap_from_a_file_key_ca_backup_moves_its_tokens_to_version_2_in_the_token()
     let out = cmd
         .arg("--pfx-password-file")
         .arg(&pfx_password)
-        .args(["secrets", "rewrap", "--from-backup", path_str(&hsm_backup), "--in"])
+        .args([
+            "secrets",
+            "rewrap",
+            "--from-backup",
+            path_str(&hsm_backup),
+            "--in",
+        ])
         .arg(&config)
         .output()
         .expect("run");
@@ -317,7 +336,11 @@ fn a_misrecorded_or_missing_secrets_key_is_a_clear_error() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(stderr(&out).contains("index is damaged"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("index is damaged"),
+        "{}",
+        describe(&out)
+    );
     std::fs::write(&index_path, &genuine).expect("write");
     // The token lost its SecretsKey: not found (exit 6), saying what to restore.
     hca.hsm.pkcs11_tool_ok(

@@ -43,7 +43,10 @@ fn run_migrate(ctx: &Context, args: &HsmMigrateArgs) -> qvca::Result<u8> {
         );
         confirm_change(
             ctx.global,
-            &format!("moving the root key of {} into a token (hsm migrate)", root.name),
+            &format!(
+                "moving the root key of {} into a token (hsm migrate)",
+                root.name
+            ),
             &question,
         )?;
         let signer = ctx.unlock(&ca)?;
