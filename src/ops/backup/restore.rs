@@ -157,7 +157,8 @@ pub struct RestoreOptions {
 ///
 /// A backup of a CA whose root key lives in a PKCS#11 token holds no root key: `token` says
 /// how to reach the token, whose key must sign for the backup's root certificate (exit 5
-/// otherwise; [`check_token_root`]), also with `--dry-run`.
+/// otherwise, naming the module, the token and the key), also with `--dry-run`; a module path
+/// the backup records is loaded only when `token` names the same module.
 pub fn restore(
     dir: &Path,
     backup: OpenedBackup,
