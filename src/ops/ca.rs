@@ -282,6 +282,15 @@ impl Ca {
         if entry.keyless {
             return Err(keyless_refusal(entry));
         }
+        if entry.kind == CertKind::Root
+            && let Some(location) = &self.index.settings.root_key
+        {
+            return Err(Error::refused(format!(
+                "the root key lives in a PKCS#11 token ({location}) and never leaves it: it \
+                 cannot be exported or copied; back it up with the HSM's own means (see \
+                 docs/hsm.md)"
+            )));
+        }
         let pem = self.store.read_key_pem(&entry.serial)?;
         signer
             .protector
@@ -334,6 +343,12 @@ impl LockedCa {
     /// Names the command the next commits log under (see [`LockedCa::operation_label`]).
     pub fn set_operation_label(&mut self, label: &'static str) {
         self.label = Some(label);
+    }
+
+    /// Removes the key file of `serial` under the CA lock ([`Store::remove_key`]): for a root
+    /// key that now lives in a PKCS#11 token (`hsm migrate`), after the index says so.
+    pub fn remove_key_file(&self, serial: &Serial) -> Result<()> {
+        self.ca.store.remove_key(serial, &self.lock)
     }
 
     /// Marks `old` superseded by `new` (renewal or forced re-issue).

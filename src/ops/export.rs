@@ -264,6 +264,13 @@ pub fn exportable<'a>(ca: &'a Ca, name: &str) -> Result<&'a Entry> {
         return Err(crate::ops::ca::keyless_refusal(entry));
     }
     match (entry.kind, entry.status) {
+        (CertKind::Root, _) if ca.index().settings.root_key.is_some() => {
+            Err(Error::failed(format!(
+                "{} is the root: its private key lives in a PKCS#11 token and never leaves it; \
+             `qvca export root` writes the root certificate",
+                entry.name
+            )))
+        }
         (CertKind::Root, _) => Err(Error::failed(format!(
             "{} is the root: its private key only leaves the CA in a backup (`qvca backup`); \
              `qvca export root` writes the root certificate without its key",

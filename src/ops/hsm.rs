@@ -17,7 +17,7 @@ use crate::pki::pkcs11::pin::Pin;
 use crate::pki::pkcs11::pool::{PoolOptions, SessionPool};
 use crate::pki::pkcs11::public_key::{KeyAlgorithm, PublicKey};
 use crate::pki::pkcs11::signer::TokenKey;
-use crate::pki::pkcs11::token::{KeySelector, TokenSelector};
+use crate::pki::pkcs11::token::{KeyObject, KeySelector, TokenSelector, UserSession};
 use crate::pki::pkcs11::uri::Pkcs11Uri;
 use crate::pki::signer::RootKey;
 use serde::Serialize;
@@ -67,6 +67,10 @@ pub struct TokenRootReport {
     /// True when `init` generated the key in the token; false when it used the existing key
     /// the URI names.
     pub generated: bool,
+    /// The label of the SecretsKey object next to the root key (version 2).
+    pub secrets_key_label: String,
+    /// True when the SecretsKey was generated now; false when the existing root key had one.
+    pub secrets_key_generated: bool,
 }
 
 /// A root key made in (or found in) a token for `init`, with where it lives.
@@ -124,7 +128,7 @@ pub fn make_root_key(
         module.display()
     );
     let (path, given) = (module.clone(), uri.clone());
-    let (token_key, object, token, generated) =
+    let (token_key, object, token, generated, secrets) =
         run_with_deadline(&what, connect_timeout(), move || {
             let session = Module::open(&path)?.token(&tokens)?.login(&pin)?;
             let (object, generated) = match session.find_private_key_if_any(&selector)? {
@@ -144,12 +148,30 @@ pub fn make_root_key(
                             session.token().description()
                         )));
                     }
+                    // Refuse a token that cannot hold the SecretsKey before anything is made.
+                    session.check_secrets_key_support()?;
                     (session.generate_key_pair(key_type, label)?, true)
+                }
+            };
+            let secrets = match secrets_key_for(&session, &object) {
+                Ok(secrets) => secrets,
+                Err(e) => {
+                    if generated {
+                        // Nothing may be left half-made: the key generated just now goes again.
+                        session.destroy_key_pair(&object);
+                    }
+                    return Err(e);
                 }
             };
             let token = session.token().description().clone();
             let pool = SessionPool::new(session, &PoolOptions::default())?;
-            Ok((TokenKey::new(pool, &object)?, object, token, generated))
+            Ok((
+                TokenKey::new(pool, &object)?,
+                object,
+                token,
+                generated,
+                secrets,
+            ))
         })?;
     let algorithm = token_key.public_key().algorithm();
     let found_type = algorithm.key_type().ok_or_else(|| {
@@ -167,7 +189,8 @@ pub fn make_root_key(
             object.label()
         )));
     }
-    let location = TokenKeyLocation::of_key(uri, &token, &object)?;
+    let location =
+        TokenKeyLocation::of_key(uri, &token, &object)?.with_secrets_key(secrets.0.clone())?;
     let report = TokenRootReport {
         uri: location.uri().to_string(),
         module,
@@ -176,6 +199,8 @@ pub fn make_root_key(
         key_label: location.key_label().to_owned(),
         key_id: hex::encode(location.key_id()),
         generated,
+        secrets_key_label: secrets.0,
+        secrets_key_generated: secrets.1,
     };
     debug_assert_eq!(KeyAlgorithm::of_key_type(found_type), algorithm);
     Ok(TokenRoot {
@@ -183,6 +208,27 @@ pub fn make_root_key(
         report,
         key_type: found_type,
     })
+}
+
+/// The SecretsKey of the root key `object`: the one the token holds, else one generated now
+/// (after checking that the token can make it). Returns its label and whether it was made.
+pub(crate) fn secrets_key_for(session: &UserSession, object: &KeyObject) -> Result<(String, bool)> {
+    let spki = object.public_key().spki_der();
+    if let Some(found) = session.find_secrets_key_if_any(object, spki)? {
+        return Ok((found.label().to_owned(), false));
+    }
+    session.check_secrets_key_support()?;
+    let made = session.generate_secrets_key(object, spki).map_err(|e| {
+        Error::new(
+            e.kind(),
+            format!(
+                "the token did not make the CA's SecretsKey (a 256-bit HMAC-SHA256 key kept \
+                 next to the root key): {}; nothing was created",
+                e.message()
+            ),
+        )
+    })?;
+    Ok((made.label().to_owned(), true))
 }
 
 /// Opens the root key recorded at `location` and checks that it signs for the root
@@ -194,6 +240,37 @@ pub fn open_root_key(
     root_spki: &[u8],
     root_serial: &str,
 ) -> Result<RootKey> {
+    let key = open_token_key(location, access, root_spki, root_serial)?;
+    Ok(RootKey::in_token(key, location.clone()))
+}
+
+/// Like [`open_root_key`], giving the token key itself (for the SecretsKey, which works
+/// through the same sessions).
+pub fn open_token_key(
+    location: &TokenKeyLocation,
+    access: Option<&TokenAccess<'_>>,
+    root_spki: &[u8],
+    root_serial: &str,
+) -> Result<TokenKey> {
+    open_token_key_or(location, access, root_spki, |module| {
+        Error::failed(format!(
+            "the key in the PKCS#11 token ({location}, module {}) is not the key of the root \
+             certificate (serial {root_serial}): the CA directory points at another key; \
+             nothing was signed: restore the CA directory from a backup, or the token from the \
+             HSM's backup",
+            module.display()
+        ))
+    })
+}
+
+/// Opens the key recorded at `location` (module from `access` or the URI, PIN from `access`)
+/// and checks that it signs for `root_spki`; `mismatch(module)` is the error when it does not.
+pub(crate) fn open_token_key_or(
+    location: &TokenKeyLocation,
+    access: Option<&TokenAccess<'_>>,
+    root_spki: &[u8],
+    mismatch: impl FnOnce(&Path) -> Error,
+) -> Result<TokenKey> {
     let Some(access) = access else {
         return Err(Error::failed(format!(
             "the root key of this CA lives in a PKCS#11 token ({location}), which this command \
@@ -207,14 +284,7 @@ pub fn open_root_key(
         token: location.to_string(),
         pin_source: None,
     })?;
-    let key = location.open(&module, &pin, &expected, connect_timeout(), || {
-        Error::failed(format!(
-            "the key in the PKCS#11 token ({location}, module {}) is not the key of the root \
-             certificate (serial {root_serial}): the CA directory points at another key; \
-             nothing was signed: restore the CA directory from a backup, or the token from the \
-             HSM's backup",
-            module.display()
-        ))
-    })?;
-    Ok(RootKey::in_token(key, location.clone()))
+    location.open(&module, &pin, &expected, connect_timeout(), || {
+        mismatch(&module)
+    })
 }

@@ -8,6 +8,7 @@ use crate::domain::secret::Password;
 use crate::error::Result;
 use crate::ops::ca::{Ca, LockedCa, RootSigner};
 use crate::ops::export::{LicenseServiceExport, export_license_service};
+use crate::ops::hsm::TokenAccess;
 use crate::ops::init::{InitReport, InitRequest, init};
 use crate::ops::issue::{IssueOptions, IssueOutcome, LeafRequest, issue_batch};
 use crate::pki::key::KeyProtector;
@@ -59,13 +60,28 @@ pub fn setup(
     password: &dyn Fn(PasswordUse) -> Result<Password>,
     progress: &mut dyn FnMut(&IssueOutcome),
 ) -> Result<SetupReport> {
+    setup_with(dir, request, password, None, progress)
+}
+
+/// Like [`setup`]; when the existing CA's root key lives in a PKCS#11 token, `token` says how
+/// to reach it ([`crate::ops::ca::Ca::unlock_with`]).
+pub fn setup_with(
+    dir: &Path,
+    request: &SetupRequest,
+    password: &dyn Fn(PasswordUse) -> Result<Password>,
+    token: Option<&TokenAccess<'_>>,
+    progress: &mut dyn FnMut(&IssueOutcome),
+) -> Result<SetupReport> {
     let (created_root, new_password) = create_root_if_missing(dir, request, password)?;
 
     let mut ca = Ca::open_for_update(dir)?;
-    let signer = ca.unlock(&|| match &new_password {
-        Some(p) => Ok(p.clone()),
-        None => password(PasswordUse::Unlock),
-    })?;
+    let signer = ca.unlock_with(
+        &|| match &new_password {
+            Some(p) => Ok(p.clone()),
+            None => password(PasswordUse::Unlock),
+        },
+        token,
+    )?;
 
     ca.set_operation_label("setup");
     let certificates = issue_missing(&mut ca, &signer, request, progress)?;

@@ -40,7 +40,7 @@ enum Backend {
         /// The key, as rcgen signs with it (boxed: it is far larger than a software key).
         key: Box<TokenKey>,
         /// Where it lives, as the CA directory records it.
-        location: TokenKeyLocation,
+        location: Box<TokenKeyLocation>,
     },
 }
 
@@ -62,7 +62,7 @@ impl RootKey {
         Self {
             backend: Arc::new(Backend::Token {
                 key: Box::new(key),
-                location,
+                location: Box::new(location),
             }),
         }
     }
@@ -115,7 +115,7 @@ impl RootKey {
     pub fn token_location(&self) -> Option<&TokenKeyLocation> {
         match self.backend.as_ref() {
             Backend::Software { .. } => None,
-            Backend::Token { location, .. } => Some(location),
+            Backend::Token { location, .. } => Some(location.as_ref()),
         }
     }
 }

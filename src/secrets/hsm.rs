@@ -30,11 +30,51 @@
 //! 16-byte nonce and whose first chunk uses nonce zero). The kid binds every token to its
 //! root twice: in the HMAC input, so another root's K gives another data key, and in the
 //! associated data, so a token moved to another context, CA or version no longer opens.
+//!
+//! # Where K comes from, and what else the CA directory records
+//!
+//! `init --key URI` makes K right after the root key (or finds it, when the URI names an
+//! existing root key that has one), checking first that the token offers
+//! `CKM_GENERIC_SECRET_KEY_GEN` and `CKM_SHA256_HMAC`: a token without them is refused before
+//! anything is created. The index records K's label next to the root key's location
+//! (`settings.root_key.secrets_key_label`); commands find K by that label *and* the root key's
+//! `CKA_ID`, and refuse a recorded label that is not the root's.
+//!
+//! # Versions side by side
+//!
+//! ```text
+//! qvca:v1:<kid>:…   sealed by a file-key CA (v1, the module above); a CA whose root key is a
+//!                   file opens only these
+//! qvca:v2:<kid>:…   sealed through the token (this module); a CA whose root key is in a token
+//!                   seals only these
+//! ```
+//!
+//! The kid is the same for both versions of one root (it hashes the root certificate's
+//! public key), so the version prefix, not the kid, says which key opens a token.
+//!
+//! # Moving a file-key CA into a token (`qvca hsm migrate`) and the escrowed v1 key
+//!
+//! While the root key file is still at hand, its v1 SecretsKey is derived one last time and
+//! kept *escrowed under v2* in the index (`settings.root_key.secrets_v1_escrow`):
+//!
+//! ```text
+//! escrow = encrypt_token(context = "qvca SecretsKey v1 escrow", plaintext = v1 SecretsKey)
+//!        = "qvca:v2:<kid>:…"                     (the construction above, nothing new)
+//! ```
+//!
+//! A `qvca:v1:` token met later by the migrated CA opens by unsealing the v1 key through the
+//! token, in memory only (zeroized after use): configuration files that `migrate --rewrap`
+//! did not reach keep working, and `secrets rewrap` (without `--from-backup`) moves them to
+//! v2 whenever convenient. Nothing secret is on disk in the clear: the escrow opens only with
+//! K, which never leaves the token. A CA that was never a file-key CA has no escrow and
+//! refuses `qvca:v1:` tokens, pointing at `secrets rewrap --from-backup` (a backup of the
+//! file-key CA they came from). `secrets derive --reveal` has nothing to reveal in version 2.
 
 use super::KeyId;
 use crate::domain::secret::SecretBytes;
 use crate::error::{Error, Result};
 use crate::pki::pkcs11::pool::{ObjectLocator, PoolError, PooledSession, SessionPool};
+use crate::pki::pkcs11::signer::TokenKey;
 use crate::pki::pkcs11::token::{KeyObject, UserSession};
 use crate::pki::pkcs11::{Place, from_pkcs11, rv_of};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -42,7 +82,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cryptoki::error::RvError;
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use rand::Rng;
 use std::sync::Arc;
@@ -53,7 +93,7 @@ pub const DERIVATION_LABEL: &[u8] = b"qvca SecretsKey v2";
 /// The prefix of version 2 tokens.
 pub const TOKEN_PREFIX: &str = "qvca:v2:";
 /// The label prefix of the SecretsKey object; the kid follows.
-pub const OBJECT_LABEL_PREFIX: &str = "qvca SecretsKey ";
+pub const OBJECT_LABEL_PREFIX: &str = crate::pki::pkcs11::location::SECRETS_KEY_LABEL_PREFIX;
 /// The per-value salt length.
 pub const SALT_LEN: usize = 16;
 /// The longest token accepted for decryption, in characters.
@@ -113,7 +153,60 @@ fn secret_template(label: &str, id: &[u8], key_type: KeyType) -> Vec<Attribute> 
     ]
 }
 
+/// Checks that a token offering `mechanisms` can make and use a SecretsKey: a generic secret
+/// key generated in the token (`CKM_GENERIC_SECRET_KEY_GEN`) that signs with
+/// `CKM_SHA256_HMAC`. `place` names the token in the refusal.
+fn check_mechanisms(mechanisms: &[MechanismType], place: &Place) -> Result<()> {
+    let missing: Vec<&str> = [
+        (
+            MechanismType::GENERIC_SECRET_KEY_GEN,
+            "CKM_GENERIC_SECRET_KEY_GEN",
+        ),
+        (MechanismType::SHA256_HMAC, "CKM_SHA256_HMAC"),
+    ]
+    .into_iter()
+    .filter(|(mechanism, _)| !mechanisms.contains(mechanism))
+    .map(|(_, name)| name)
+    .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "the token cannot make the CA's SecretsKey, a 256-bit HMAC-SHA256 key kept in the \
+         token ({place}): it does not offer {}; nothing was created. qvca needs a token with \
+         HMAC-SHA256 (see docs/hsm.md for the HSM families that have it)",
+        missing.join(" and ")
+    )))
+}
+
 impl UserSession {
+    /// Checks, before anything is made in the token, that it can make and use a SecretsKey
+    /// (`CKM_GENERIC_SECRET_KEY_GEN` and `CKM_SHA256_HMAC`); a failure that says so otherwise.
+    pub fn check_secrets_key_support(&self) -> Result<()> {
+        let token = self.token();
+        let place = token.place();
+        let mechanisms = token
+            .module()
+            .context()
+            .get_mechanism_list(token.slot())
+            .map_err(|e| from_pkcs11("listing the token's mechanisms", &place, &e))?;
+        check_mechanisms(&mechanisms, &place)
+    }
+
+    /// The SecretsKey of `root` if the token holds one (see
+    /// [`UserSession::find_secrets_key`]), else `None`.
+    pub fn find_secrets_key_if_any(
+        &self,
+        root: &KeyObject,
+        root_spki: &[u8],
+    ) -> Result<Option<SecretsKeyObject>> {
+        match self.find_secrets_key(root, root_spki) {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if e.kind() == crate::error::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Generates the SecretsKey for `root` (whose certificate has the SubjectPublicKeyInfo
     /// `root_spki`) in the token. Refuses when one exists already: replacing it would make
     /// every token sealed under it unreadable.
@@ -236,9 +329,85 @@ impl HsmSecretsKey {
         }
     }
 
+    /// Opens the SecretsKey of the root key `root` (opened and checked against the root
+    /// certificate, whose SubjectPublicKeyInfo is `root_spki`) through the root key's own
+    /// session pool: the secret key labelled `qvca SecretsKey <kid>` with the root key's id.
+    /// `recorded_label`, the label the CA directory records, must be that label.
+    pub fn open(root: &TokenKey, root_spki: &[u8], recorded_label: Option<&str>) -> Result<Self> {
+        if !root.public_key().matches_spki(root_spki) {
+            return Err(Error::failed(format!(
+                "the root certificate's public key is not the key labelled {:?} in the token; \
+                 the SecretsKey must belong to the CA's own root",
+                root.label()
+            )));
+        }
+        let kid = KeyId::for_root(root_spki);
+        let label = object_label(kid);
+        if let Some(recorded) = recorded_label
+            && recorded != label
+        {
+            return Err(Error::failed(format!(
+                "the CA directory records the SecretsKey label {recorded:?}, but this root's is \
+                 {label:?}: the index is damaged; restore the CA directory from a backup"
+            )));
+        }
+        let pool = Arc::clone(root.pool());
+        let locator = ObjectLocator {
+            class: ObjectClass::SECRET_KEY,
+            label: label.clone(),
+            id: root.id().to_vec(),
+        };
+        let place = Place {
+            object: Some(locator.describe()),
+            ..pool.token().place()
+        };
+        let handle = pool.with_session(&place, |pooled: &mut PooledSession| {
+            let found = pooled
+                .session()
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                    Attribute::Id(root.id().to_vec()),
+                ])
+                .map_err(|err| PoolError::Pkcs11 {
+                    action: "searching for the SecretsKey",
+                    err,
+                })?;
+            Ok(found)
+        })?;
+        match handle.as_slice() {
+            [_] => Ok(Self {
+                pool,
+                locator,
+                kid,
+                place,
+            }),
+            [] => Err(Error::not_found(format!(
+                "the token holds no SecretsKey for the root with key id {kid} ({place}): the \
+                 secrets tokens of this CA cannot be sealed or opened; restore the token from \
+                 the HSM's backup (the SecretsKey is backed up with the root key)"
+            ))),
+            _ => Err(Error::failed(format!(
+                "the token holds several SecretsKeys for the root with key id {kid} ({place}); \
+                 remove the copies"
+            ))),
+        }
+    }
+
     /// The key id of the root this SecretsKey belongs to.
     pub fn kid(&self) -> KeyId {
         self.kid
+    }
+
+    /// The object's label in the token (`qvca SecretsKey <kid>`).
+    pub fn label(&self) -> &str {
+        &self.locator.label
+    }
+
+    /// Removes the SecretsKey object from the token: only to undo a command that made it and
+    /// then failed before anything used it (`hsm migrate`).
+    pub fn destroy_unused(&self) -> Result<()> {
+        self.pool.destroy(&self.locator, &self.place)
     }
 
     /// The data key for one value: HMAC-SHA256(K, info) computed in the token.
@@ -388,6 +557,39 @@ mod tests {
         ] {
             assert!(template.contains(&wanted), "{wanted:?} missing");
         }
+    }
+
+    #[test]
+    fn a_token_without_hmac_cannot_have_a_secrets_key_and_the_refusal_names_what_is_missing() {
+        let place = Place {
+            module: "/usr/lib/pkcs11/some-hsm.so".into(),
+            token: Some("qvca".into()),
+            object: None,
+        };
+        let err = check_mechanisms(&[MechanismType::ECDSA, MechanismType::RSA_PKCS], &place)
+            .expect_err("no HMAC");
+        assert_eq!(err.kind(), crate::error::ErrorKind::Failed);
+        assert!(err.message().contains("CKM_SHA256_HMAC"), "{err}");
+        assert!(
+            err.message().contains("CKM_GENERIC_SECRET_KEY_GEN"),
+            "{err}"
+        );
+        assert!(err.message().contains("some-hsm.so"), "{err}");
+        assert!(err.message().contains("nothing was created"), "{err}");
+        let err = check_mechanisms(&[MechanismType::GENERIC_SECRET_KEY_GEN], &place)
+            .expect_err("no HMAC signing");
+        assert!(
+            !err.message().contains("CKM_GENERIC_SECRET_KEY_GEN and"),
+            "{err}"
+        );
+        check_mechanisms(
+            &[
+                MechanismType::GENERIC_SECRET_KEY_GEN,
+                MechanismType::SHA256_HMAC,
+            ],
+            &place,
+        )
+        .expect("both offered");
     }
 
     #[test]

@@ -29,31 +29,51 @@ pub fn value_line_count(input: &[u8]) -> usize {
 /// Encrypts every non-empty line of `input` into a token (one per line).
 pub fn encrypt_lines(key: &SecretsKey, input: &[u8], context: &str) -> Result<Vec<u8>> {
     let cipher = bulk_cipher(key);
-    let mut out = Vec::with_capacity(input.len() * 2 + 64);
-    for (value, ending) in lines(input) {
-        if !value.is_empty() {
-            out.extend_from_slice(encrypt_with(&cipher, key.kid(), value, context)?.as_bytes());
-        }
-        out.extend_from_slice(ending);
-    }
-    Ok(out)
+    encrypt_lines_with(input, |value| {
+        encrypt_with(&cipher, key.kid(), value, context)
+    })
 }
 
 /// Decrypts every non-empty line of `input` (each a token); the first bad line fails the whole
 /// run with its line number.
 pub fn decrypt_lines(key: &SecretsKey, input: &[u8], context: &str) -> Result<SecretBytes> {
     let cipher = bulk_cipher(key);
+    decrypt_lines_with(input, |token| {
+        parse_token(token).and_then(|parsed| decrypt_with(&cipher, key.kid(), &parsed, context))
+    })
+}
+
+/// Turns every non-empty line of `input` into a token with `seal`; line endings and empty lines
+/// stay as they are.
+pub(super) fn encrypt_lines_with(
+    input: &[u8],
+    seal: impl Fn(&[u8]) -> Result<String>,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 2 + 64);
+    for (value, ending) in lines(input) {
+        if !value.is_empty() {
+            out.extend_from_slice(seal(value)?.as_bytes());
+        }
+        out.extend_from_slice(ending);
+    }
+    Ok(out)
+}
+
+/// Opens every non-empty line of `input` (each a token) with `open`; the first bad line fails
+/// the whole run with its line number.
+pub(super) fn decrypt_lines_with(
+    input: &[u8],
+    open: impl Fn(&str) -> Result<SecretBytes>,
+) -> Result<SecretBytes> {
     let mut out = Vec::with_capacity(input.len());
     for (number, (token, ending)) in lines(input).enumerate() {
         let token = std::str::from_utf8(token).map_err(|_| {
             Error::authentication(format!("line {}: malformed token: not text", number + 1))
         })?;
         if !token.trim().is_empty() {
-            let plain = parse_token(token)
-                .and_then(|parsed| decrypt_with(&cipher, key.kid(), &parsed, context))
-                .map_err(|e| {
-                    Error::new(e.kind(), format!("line {}: {}", number + 1, e.message()))
-                })?;
+            let plain = open(token).map_err(|e| {
+                Error::new(e.kind(), format!("line {}: {}", number + 1, e.message()))
+            })?;
             out.extend_from_slice(plain.expose());
         }
         out.extend_from_slice(ending);

@@ -20,15 +20,18 @@
 //! context label: a token moved to another context no longer decrypts.
 //!
 //! A CA whose root key lives in a PKCS#11 token cannot derive version 1 (the token never gives
-//! out the key's bytes): its SecretsKey is version 2, a key kept in the token ([`hsm`]).
+//! out the key's bytes): its SecretsKey is version 2, a key kept in the token ([`hsm`]), whose
+//! tokens start `qvca:v2:`. [`CaSecretsKey`] is a CA's SecretsKey whichever version it is.
 
+mod ca_key;
 pub mod hsm;
 mod lines;
 mod scan;
 mod token;
 
+pub use ca_key::{CaSecretsKey, ESCROW_CONTEXT, TokenVersion, escrow_v1};
 pub use lines::{decrypt_lines, encrypt_lines, value_line_count};
-pub use scan::{Rewrap, RewrapSummary, find_tokens, rewrap_text};
+pub use scan::{Rewrap, RewrapSummary, Sealer, find_tokens, rewrap_text, rewrap_tokens};
 pub use token::{TOKEN_PREFIX, decrypt_token, encrypt_token, parse_token};
 
 use crate::domain::secret::SecretBytes;
@@ -135,6 +138,12 @@ impl SecretsKey {
             )));
         };
         Self::derive(pkcs8, &root_key.public_key_info())
+    }
+
+    /// The key unsealed from a migrated CA's escrow (see [`hsm`]), for the root with key id
+    /// `kid`.
+    pub(crate) fn from_escrow(key: Zeroizing<[u8; 32]>, kid: KeyId) -> Self {
+        Self { key, kid }
     }
 
     /// The key id.

@@ -2,9 +2,11 @@
 //! connection strings) and rewrapping them from an old root's SecretsKey to the current one,
 //! every other byte unchanged.
 
-use super::token::{bulk_cipher, decrypt_with, encrypt_with, parse_token};
+use super::ca_key::TokenVersion;
+use super::token::{bulk_cipher, decrypt_with, parse_token};
 use super::{KeyId, SecretsKey};
 use crate::error::{Error, Result};
+use aes_gcm::Aes256Gcm;
 use serde::Serialize;
 use std::ops::Range;
 
@@ -60,6 +62,31 @@ pub struct Rewrap<'a> {
     pub contexts: &'a [String],
 }
 
+/// A key that seals tokens of one version: the target of a rewrap (a file-key CA's
+/// [`SecretsKey`], or [`super::CaSecretsKey`] whichever version it is).
+pub trait Sealer {
+    /// The version of the tokens it seals.
+    fn version(&self) -> TokenVersion;
+    /// The key id its tokens carry.
+    fn kid(&self) -> KeyId;
+    /// Seals one value for `context`.
+    fn seal(&self, plaintext: &[u8], context: &str) -> Result<String>;
+}
+
+impl Sealer for SecretsKey {
+    fn version(&self) -> TokenVersion {
+        TokenVersion::V1
+    }
+
+    fn kid(&self) -> KeyId {
+        SecretsKey::kid(self)
+    }
+
+    fn seal(&self, plaintext: &[u8], context: &str) -> Result<String> {
+        super::encrypt_token(self, plaintext, context)
+    }
+}
+
 /// How many tokens a rewrap met.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct RewrapSummary {
@@ -72,9 +99,24 @@ pub struct RewrapSummary {
 /// Rewraps every token in `text`; all tokens are checked before anything is returned, and any
 /// token under neither key, or that does not authenticate, fails the whole run with its line.
 pub fn rewrap_text(text: &[u8], rewrap: &Rewrap<'_>) -> Result<(Vec<u8>, RewrapSummary)> {
-    let old_cipher = bulk_cipher(rewrap.old);
-    let new_cipher = bulk_cipher(rewrap.new);
-    let new_kid: KeyId = rewrap.new.kid();
+    rewrap_tokens(text, &[rewrap.old], rewrap.new, rewrap.contexts)
+}
+
+/// Rewraps every token in `text` to `new`: a token of `new`'s version and key id is current
+/// and stays as it is; a version-1 token under one of the `old` keys is opened (trying each of
+/// `contexts`) and sealed again by `new` for the context it opened under. Anything else (a
+/// token of another key id, a version-2 token of another CA, one that does not authenticate)
+/// fails the whole run with its line, before anything is returned; every other byte of `text`
+/// is kept.
+pub fn rewrap_tokens(
+    text: &[u8],
+    old: &[&SecretsKey],
+    new: &dyn Sealer,
+    contexts: &[String],
+) -> Result<(Vec<u8>, RewrapSummary)> {
+    let old_ciphers: Vec<(KeyId, Aes256Gcm)> =
+        old.iter().map(|k| (k.kid(), bulk_cipher(k))).collect();
+    let new_kid: KeyId = new.kid();
     let mut out = Vec::with_capacity(text.len() + text.len() / 8);
     let mut summary = RewrapSummary::default();
     let mut copied_to = 0;
@@ -88,19 +130,34 @@ pub fn rewrap_text(text: &[u8], rewrap: &Rewrap<'_>) -> Result<(Vec<u8>, RewrapS
         counted_to = range.start;
         let token_text = std::str::from_utf8(&text[range.clone()]).expect("tokens are ASCII");
         let at_line = |e: Error| Error::new(e.kind(), format!("line {line}: {}", e.message()));
-        let parsed = parse_token(token_text).map_err(at_line)?;
         out.extend_from_slice(&text[copied_to..range.start]);
-        if parsed.kid == new_kid {
+        let version = TokenVersion::of_token(token_text);
+        if version == Some(TokenVersion::V2) {
+            let kid = super::ca_key::v2_kid(token_text).map_err(at_line)?;
+            if new.version() == TokenVersion::V2 && kid == new_kid {
+                summary.already_current += 1;
+                out.extend_from_slice(token_text.as_bytes());
+                copied_to = range.end;
+                continue;
+            }
+            return Err(Error::authentication(format!(
+                "line {line}: a version 2 token (qvca:v2:) of key id {kid}: only the CA whose \
+                 root key and SecretsKey are in that PKCS#11 token opens it (this CA's key id \
+                 is {new_kid}, {}); nothing was written",
+                new.version().describe()
+            )));
+        }
+        let parsed = parse_token(token_text).map_err(at_line)?;
+        if new.version() == TokenVersion::V1 && parsed.kid == new_kid {
             summary.already_current += 1;
             out.extend_from_slice(token_text.as_bytes());
-        } else if parsed.kid == rewrap.old.kid() {
+        } else if let Some((_, old_cipher)) = old_ciphers.iter().find(|(k, _)| *k == parsed.kid) {
             let mut last_error = None;
             let mut rewrapped = None;
-            for context in rewrap.contexts {
-                match decrypt_with(&old_cipher, parsed.kid, &parsed, context) {
+            for context in contexts {
+                match decrypt_with(old_cipher, parsed.kid, &parsed, context) {
                     Ok(plain) => {
-                        rewrapped =
-                            Some(encrypt_with(&new_cipher, new_kid, plain.expose(), context)?);
+                        rewrapped = Some(new.seal(plain.expose(), context).map_err(at_line)?);
                         break;
                     }
                     Err(e) => last_error = Some(e),
@@ -112,8 +169,7 @@ pub fn rewrap_text(text: &[u8], rewrap: &Rewrap<'_>) -> Result<(Vec<u8>, RewrapS
                     out.extend_from_slice(token.as_bytes());
                 }
                 None => {
-                    let tried: Vec<String> =
-                        rewrap.contexts.iter().map(|c| format!("{c:?}")).collect();
+                    let tried: Vec<String> = contexts.iter().map(|c| format!("{c:?}")).collect();
                     let detail = last_error
                         .map(|e| e.message().to_owned())
                         .unwrap_or_default();
@@ -125,11 +181,20 @@ pub fn rewrap_text(text: &[u8], rewrap: &Rewrap<'_>) -> Result<(Vec<u8>, RewrapS
                 }
             }
         } else {
+            if old.is_empty() {
+                return Err(Error::authentication(format!(
+                    "line {line}: the token names key id {}, which is not the current CA's \
+                     ({new_kid}), and no old key was given: name a backup of the CA that made \
+                     it with --from-backup; nothing was written",
+                    parsed.kid
+                )));
+            }
+            let old_kids: Vec<String> = old.iter().map(|k| k.kid().to_string()).collect();
             return Err(Error::authentication(format!(
                 "line {line}: the token names key id {}, which is neither the backup's ({}) nor \
                  the current CA's ({new_kid}); nothing was written",
                 parsed.kid,
-                rewrap.old.kid()
+                old_kids.join(", ")
             )));
         }
         copied_to = range.end;

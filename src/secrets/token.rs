@@ -72,10 +72,18 @@ pub(crate) fn encrypt_with(
 pub fn parse_token(token: &str) -> Result<ParsedToken> {
     let token = token.trim();
     let Some(rest) = token.strip_prefix(TOKEN_PREFIX) else {
+        if token.starts_with(super::hsm::TOKEN_PREFIX) {
+            return Err(Error::authentication(
+                "the token is a version v2 token (qvca:v2:), sealed through the PKCS#11 token \
+                 of a CA whose root key lives there; this key opens version v1 tokens only: \
+                 decrypt it with that CA",
+            ));
+        }
         if let Some(other) = token.strip_prefix(ANY_VERSION_PREFIX) {
             let version: String = other.chars().take_while(|c| *c != ':').take(10).collect();
             return Err(Error::authentication(format!(
-                "malformed token: version v{version} is not known to this qvca (it reads v1)"
+                "malformed token: version v{version} is not known to this qvca (it reads v1 and \
+                 v2)"
             )));
         }
         return Err(Error::authentication(

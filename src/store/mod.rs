@@ -232,6 +232,21 @@ impl Store {
         )
     }
 
+    /// Removes the private key file of `serial` (a root key moved into a PKCS#11 token by
+    /// `hsm migrate`), durably: the keys directory is synced afterwards. Only the holder of this
+    /// directory's lock may; a file already gone is fine. The file system may keep the old
+    /// blocks (as after `passwd`).
+    pub fn remove_key(&self, serial: &Serial, lock: &CaLock) -> Result<()> {
+        self.check_lock(lock)?;
+        let path = self.confined(self.key_path(serial))?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("removing", &path, e)),
+        }
+        atomic::sync_dir(&self.keys_dir())
+    }
+
     /// `path` (inside the CA directory) when neither it nor a directory between the CA
     /// directory and it is a symbolic link; else an error naming the link (exit 1).
     pub fn confined(&self, path: PathBuf) -> Result<PathBuf> {

@@ -103,6 +103,9 @@ pub enum Command {
     /// The SecretsKey: derive it, encrypt and decrypt connection strings, rotate tokens
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The root key in a PKCS#11 token (HSM): move a file-key CA's root key into one
+    #[command(subcommand)]
+    Hsm(HsmCommand),
     /// Re-issue certificates with a new key and serial (the old ones are marked superseded)
     Renew(RenewArgs),
     /// Revoke a Server or Client certificate (then run `qvca crl`)
@@ -266,12 +269,39 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// `hsm` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HsmCommand {
+    /// Move this CA's root key from its key file into a PKCS#11 token, keeping the root
+    /// certificate (the key is imported sensitive and not extractable; the key file is removed
+    /// once the token key is proven to sign for the root)
+    Migrate(HsmMigrateArgs),
+}
+
+/// `hsm migrate` arguments.
+#[derive(Debug, Args)]
+pub struct HsmMigrateArgs {
+    /// The token and the label for the key, as a PKCS#11 URI (RFC 7512), e.g.
+    /// 'pkcs11:token=qvca;object=qvca-root' (never with a PIN in it)
+    #[arg(long, value_name = "URI")]
+    pub key: String,
+    /// Files whose qvca:v1 tokens are moved to qvca:v2 in the same step, each rewritten in
+    /// place (tokens elsewhere keep working: the v1 key is escrowed under the token's key)
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub rewrap: Vec<std::path::PathBuf>,
+    /// The context label(s) the tokens in the --rewrap files were made for [default: the
+    /// empty context]
+    #[arg(long, value_name = "LABEL")]
+    pub context: Vec<String>,
+}
+
 /// `secrets` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
     /// Print the SecretsKey's key id (and with --reveal the key itself)
     Derive(SecretsDeriveArgs),
-    /// Encrypt a value from stdin (or a prompt), or every line of --in, into qvca:v1 tokens
+    /// Encrypt a value from stdin (or a prompt), or every line of --in, into tokens (qvca:v1,
+    /// or qvca:v2 when the root key is in a PKCS#11 token)
     Encrypt(SecretsCryptArgs),
     /// Decrypt a token from stdin, or every token line of --in
     Decrypt(SecretsCryptArgs),
@@ -320,9 +350,10 @@ pub struct SecretsCryptArgs {
 #[derive(Debug, Args)]
 pub struct SecretsRewrapArgs {
     /// A qvca backup holding the old root (its password: --pfx-password-file,
-    /// QVCA_PFX_PASSWORD_FILE or QVCA_PFX_PASSWORD)
+    /// QVCA_PFX_PASSWORD_FILE or QVCA_PFX_PASSWORD) [default, for a CA moved into a PKCS#11
+    /// token with `hsm migrate`: its own escrowed v1 key]
     #[arg(long, value_name = "OLD.pfx")]
-    pub from_backup: PathBuf,
+    pub from_backup: Option<PathBuf>,
     /// A text file with tokens anywhere in it [default: stdin]
     #[arg(long = "in", value_name = "FILE")]
     pub input: Option<PathBuf>,

@@ -302,8 +302,20 @@ pub(super) fn certificates_of_index(
             ));
             continue;
         };
-        if cert.key.is_none() && entry.status == EntryStatus::Active && !entry.keyless {
+        let in_token = entry.kind == CertKind::Root && index.settings.root_key.is_some();
+        if cert.key.is_none() && entry.status == EntryStatus::Active && !entry.keyless && !in_token
+        {
             problems.push(missing_key(entry));
+        }
+        if cert.key.is_some() && in_token {
+            // The state says the root key never leaves its token: a key for a root
+            // certificate in such a backup was put there after it was written.
+            problems.push(format!(
+                "it holds a private key for the root certificate (serial {}), whose key its CA \
+                 state says lives in a PKCS#11 token and is in no backup: a bag was added after \
+                 the backup was written",
+                entry.serial
+            ));
         }
         certificates.push(RestoredCertificate {
             entry: entry.clone(),

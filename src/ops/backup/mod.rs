@@ -10,6 +10,12 @@
 //! no backup). The secret bag is encrypted like the keys: a backup never holds a key in the
 //! clear.
 //!
+//! A CA whose root key lives in a PKCS#11 token is backed up without it (the key never leaves
+//! the token): the root certificate travels in the CA state, and the index in it records where
+//! the key lives (token label and serial, key label and id, the SecretsKey's label). Such a
+//! backup holds no key for any root certificate; `restore` checks that the key it finds in the
+//! token signs for the root. The key itself is backed up with the HSM's own means.
+//!
 //! Every backup is read back from disk and verified before it gets its final name.
 //!
 //! One module per job: this one makes a backup; `state` is the format of the CA state,
@@ -34,6 +40,7 @@ pub use verify::{
     BackupEntry, BackupVerification, root_key_from_backup, verify_backup_bytes, verify_backup_file,
 };
 
+use crate::domain::kind::CertKind;
 use crate::domain::secret::{Password, SecretBytes};
 use crate::error::{Error, Result};
 use crate::ops::backup::rotation::{BackupOwner, Pruned, next_backup_name, prune_backups};
@@ -271,6 +278,11 @@ fn collect_entries(ca: &Ca, signer: &RootSigner) -> Result<Collected> {
 
 /// The key of `entry` that the backup carries, if any.
 fn backed_up_key(ca: &Ca, signer: &RootSigner, entry: &Entry) -> Result<Option<SecretBytes>> {
+    // A root key in a PKCS#11 token never leaves it: the CA state records where it lives, and
+    // the HSM's own backup keeps the key (docs/hsm.md).
+    if entry.kind == CertKind::Root && ca.index().settings.root_key.is_some() {
+        return Ok(None);
+    }
     match ca.open_key(signer, entry) {
         Ok(key) => Ok(Some(key)),
         // A keyless certificate's key lives on the node: the backup carries its certificate.

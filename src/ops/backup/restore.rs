@@ -8,9 +8,11 @@ use crate::error::{Error, Result};
 use crate::ops::backup::contents::{BackupContents, RestoredCertificate, current_root};
 use crate::ops::backup::verify::{BackupVerification, read_contents, verification_of};
 use crate::ops::ca::Ca;
+use crate::ops::hsm::{TokenAccess, open_token_key_or};
 use crate::ops::revocation::{LostRevocation, RollbackCheck};
-use crate::pki::certificate::to_pem;
+use crate::pki::certificate::{CertificateDetails, to_pem};
 use crate::pki::key::{KeyProtection, KeyProtector};
+use crate::secrets::hsm::HsmSecretsKey;
 use crate::store::{CaLock, Durability, FileMode, Index, StagedDir, Staging, Store};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -152,10 +154,16 @@ pub struct RestoreOptions {
 /// The caller has confirmed a same-root replacement. `protector` seals the keys at rest (the
 /// CA password of the restored CA; a CA backed up without a password stays without one only
 /// if the protector is unprotected).
+///
+/// A backup of a CA whose root key lives in a PKCS#11 token holds no root key: `token` says
+/// how to reach the token, whose key must sign for the backup's root certificate (exit 5
+/// otherwise, naming the module, the token and the key), also with `--dry-run`; a module path
+/// the backup records is loaded only when `token` names the same module.
 pub fn restore(
     dir: &Path,
     backup: OpenedBackup,
     protector: &dyn Fn(KeyProtection) -> Result<KeyProtector>,
+    token: Option<&TokenAccess<'_>>,
     options: RestoreOptions,
 ) -> Result<RestoreReport> {
     let OpenedBackup {
@@ -165,6 +173,7 @@ pub fn restore(
         verification,
     } = backup;
     refuse_unrestorable(&backup_file, &contents, &problems, options.force)?;
+    check_token_root(&backup_file, &contents, token)?;
 
     let store = Store::at(dir);
     let lock = if store.has_ca() {
@@ -202,6 +211,65 @@ pub fn restore(
     report.replaced_ca_moved_to = install_restored_ca(dir, &contents, &protector)?;
     drop(lock);
     Ok(report)
+}
+
+/// For a backup of a CA whose root key lives in a PKCS#11 token (its CA state records where):
+/// the key in the token must sign for the backup's root certificate (exit 5 otherwise, naming
+/// the module, the token and the key), and the token must hold the CA's SecretsKey when the
+/// state records one. A backup never chooses a library to load: when its state names a
+/// `module-path`, the same module must be given with `--pkcs11-module` or `QVCA_PKCS11_MODULE`
+/// (exit 2 otherwise). An unreachable token or module is exit 1, as everywhere.
+fn check_token_root(
+    backup_file: &Path,
+    contents: &BackupContents,
+    token: Option<&TokenAccess<'_>>,
+) -> Result<()> {
+    let Some(location) = &contents.index.settings.root_key else {
+        return Ok(());
+    };
+    let root = current_root(&contents.certificates).ok_or_else(|| {
+        Error::verification(format!(
+            "{} holds no current root certificate; nothing was restored",
+            backup_file.display()
+        ))
+    })?;
+    if let Some(recorded) = location.module_path() {
+        let given = token.and_then(|t| t.module.as_deref());
+        if given != Some(recorded) {
+            return Err(Error::usage(format!(
+                "the backup {} says the root key is reached through the PKCS#11 module {}; \
+                 qvca does not load a library because a backup names it: give the same module \
+                 with --pkcs11-module (or QVCA_PKCS11_MODULE) to confirm it; nothing was \
+                 restored",
+                backup_file.display(),
+                recorded.display()
+            )));
+        }
+    }
+    let details = CertificateDetails::from_der(&root.cert_der)?;
+    let key = open_token_key_or(location, token, &details.spki_der, |module| {
+        Error::verification(format!(
+            "the key in the PKCS#11 token ({location}, module {}) does not sign for the \
+             backup's root certificate (serial {}): it is not this CA's root key; nothing was \
+             restored: restore the token from the HSM's backup, or name the module and token \
+             that hold the root key",
+            module.display(),
+            root.entry.serial
+        ))
+    })?;
+    if location.secrets_key_label().is_some() {
+        HsmSecretsKey::open(&key, &details.spki_der, location.secrets_key_label()).map_err(
+            |e| {
+                Error::verification(format!(
+                    "the PKCS#11 token holds the root key but not the CA's SecretsKey ({}); \
+                     nothing was restored: restore the token from the HSM's backup, which \
+                     keeps both",
+                    e.message()
+                ))
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Refuses a backup that does not verify, and a PKCS#12 file without qvca's CA state unless

@@ -196,6 +196,15 @@ pub(super) fn verification_of(
 /// root certificate (exit 4 otherwise).
 pub fn root_key_from_backup(path: &Path, password: &Password) -> Result<RootKey> {
     let (contents, _) = read_contents(path, password)?;
+    if let Some(location) = &contents.index.settings.root_key {
+        return Err(Error::refused(format!(
+            "{} is a backup of a CA whose root key lives in a PKCS#11 token ({location}): it \
+             holds no root key, and its secrets tokens are version 2 (qvca:v2:), sealed by a \
+             SecretsKey that never leaves that token; decrypt them with that CA (`qvca secrets \
+             decrypt`) and encrypt them again with this one",
+            path.display()
+        )));
+    }
     let root = current_root(&contents.certificates)
         .ok_or_else(|| Error::failed(format!("{} holds no root certificate", path.display())))?;
     let key = root.key.clone().ok_or_else(|| {

@@ -13,7 +13,7 @@ use crate::pki::pkcs11::public_key::{KeyAlgorithm, ec_params_der};
 use crate::pki::pkcs11::token::{KeyObject, UserSession};
 use crate::pki::pkcs11::uri::MAX_OBJECT_LABEL_LEN;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use rand::Rng;
 
 /// The length of the random `CKA_ID` given to new keys.
@@ -89,6 +89,21 @@ impl UserSession {
         for handle in handles {
             let _ = self.session().destroy_object(*handle);
         }
+    }
+
+    /// Removes a key pair this command made a moment ago (the private key and the public key
+    /// object with its label and id), when a later step failed before anything used it.
+    /// Failures are ignored: the objects are then left, as after a crash.
+    pub(crate) fn destroy_key_pair(&self, key: &KeyObject) {
+        let mut handles = vec![key.handle];
+        if let Ok(publics) = self.session().find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Label(key.label().as_bytes().to_vec()),
+            Attribute::Id(key.id().to_vec()),
+        ]) {
+            handles.extend(publics);
+        }
+        self.destroy_quietly(&handles);
     }
 
     /// Generates a key pair of `key_type` labelled `label` in the token; refuses when the

@@ -29,6 +29,12 @@ use std::time::Duration;
 const MAX_TOKEN_LABEL_LEN: usize = 32;
 /// The longest token serial number PKCS#11 allows (`CK_TOKEN_INFO.serialNumber`).
 const MAX_TOKEN_SERIAL_LEN: usize = 16;
+/// What the label of a CA's SecretsKey object (version 2, `secrets::hsm`) starts with; the
+/// root's key id (16 hex characters) follows.
+pub const SECRETS_KEY_LABEL_PREFIX: &str = "qvca SecretsKey ";
+/// The longest escrowed version-1 SecretsKey accepted from an index (a version-2 token of 32
+/// bytes is about 110 characters).
+const MAX_ESCROW_LEN: usize = 512;
 
 /// Where a CA's root key lives: the URI it was named by and the token and key that hold it.
 /// Constructing one is the check (see the module documentation).
@@ -40,6 +46,8 @@ pub struct TokenKeyLocation {
     token_serial: String,
     key_label: String,
     key_id: Vec<u8>,
+    secrets_key_label: Option<String>,
+    secrets_v1_escrow: Option<String>,
 }
 
 /// The form of a [`TokenKeyLocation`] in `index.json`.
@@ -56,6 +64,13 @@ struct RecordedLocation {
     key_label: String,
     /// The key's id (`CKA_ID`), in hex.
     key_id: String,
+    /// The label of the SecretsKey object next to the root key (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secrets_key_label: Option<String>,
+    /// The version-1 SecretsKey of the CA's file-key past (`hsm migrate`), sealed under the
+    /// token's SecretsKey: a `qvca:v2:` token, opened only through the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secrets_v1_escrow: Option<String>,
 }
 
 impl TryFrom<RecordedLocation> for TokenKeyLocation {
@@ -67,14 +82,25 @@ impl TryFrom<RecordedLocation> for TokenKeyLocation {
         let key_id = hex::decode(&recorded.key_id).map_err(|_| {
             "field `settings.root_key.key_id`: not hexadecimal (the key's CKA_ID)".to_owned()
         })?;
-        Self::new(
+        let mut location = Self::new(
             uri,
             recorded.token_label,
             recorded.token_serial,
             recorded.key_label,
             key_id,
         )
-        .map_err(|e| e.message().to_owned())
+        .map_err(|e| e.message().to_owned())?;
+        if let Some(label) = recorded.secrets_key_label {
+            location = location
+                .with_secrets_key(label)
+                .map_err(|e| e.message().to_owned())?;
+        }
+        if let Some(escrow) = recorded.secrets_v1_escrow {
+            location = location
+                .with_v1_escrow(escrow)
+                .map_err(|e| e.message().to_owned())?;
+        }
+        Ok(location)
     }
 }
 
@@ -86,6 +112,8 @@ impl From<TokenKeyLocation> for RecordedLocation {
             token_serial: location.token_serial,
             key_label: location.key_label,
             key_id: hex::encode(location.key_id),
+            secrets_key_label: location.secrets_key_label,
+            secrets_v1_escrow: location.secrets_v1_escrow,
         }
     }
 }
@@ -165,7 +193,68 @@ impl TokenKeyLocation {
             token_serial,
             key_label,
             key_id,
+            secrets_key_label: None,
+            secrets_v1_escrow: None,
         })
+    }
+
+    /// The same location with the label of the CA's SecretsKey object (version 2), checked:
+    /// `qvca SecretsKey ` and 16 lower-case hex characters (the root's key id).
+    pub fn with_secrets_key(mut self, label: String) -> Result<Self> {
+        check_field("secrets_key_label", &label, MAX_OBJECT_LABEL_LEN, false)?;
+        let kid_ok = label
+            .strip_prefix(SECRETS_KEY_LABEL_PREFIX)
+            .is_some_and(|kid| {
+                kid.len() == 16
+                    && kid
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            });
+        if !kid_ok {
+            return Err(Error::failed(format!(
+                "field `settings.root_key.secrets_key_label` is not `{SECRETS_KEY_LABEL_PREFIX}` \
+                 followed by the root's 16-hex-digit key id"
+            )));
+        }
+        self.secrets_key_label = Some(label);
+        Ok(self)
+    }
+
+    /// The same location with the escrowed version-1 SecretsKey (`hsm migrate`), checked for
+    /// the shape of a `qvca:v2:<kid>:<base64url>` token of bounded length (only the token can
+    /// open it).
+    pub fn with_v1_escrow(mut self, escrow: String) -> Result<Self> {
+        let well_formed = escrow.len() <= MAX_ESCROW_LEN
+            && escrow
+                .strip_prefix("qvca:v2:")
+                .and_then(|rest| rest.split_once(':'))
+                .is_some_and(|(kid, data)| {
+                    kid.len() == 16
+                        && kid.bytes().all(|b| b.is_ascii_hexdigit())
+                        && !data.is_empty()
+                        && data
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
+        if !well_formed {
+            return Err(Error::failed(format!(
+                "field `settings.root_key.secrets_v1_escrow` is not a qvca:v2 token of at most \
+                 {MAX_ESCROW_LEN} characters"
+            )));
+        }
+        self.secrets_v1_escrow = Some(escrow);
+        Ok(self)
+    }
+
+    /// The label of the CA's SecretsKey object in the token, when the CA records one.
+    pub fn secrets_key_label(&self) -> Option<&str> {
+        self.secrets_key_label.as_deref()
+    }
+
+    /// The escrowed version-1 SecretsKey (a `qvca:v2:` token sealed by the token's
+    /// SecretsKey), when the CA was moved into the token from a key file.
+    pub fn secrets_v1_escrow(&self) -> Option<&str> {
+        self.secrets_v1_escrow.as_deref()
     }
 
     /// The location of `key`, found in (or made in) `token` from `uri` (the URI the user gave;
@@ -392,6 +481,49 @@ mod tests {
         let mut value = recorded("pkcs11:token=qvca");
         value["extra"] = 1.into();
         assert!(refused(value).contains("extra"));
+    }
+
+    #[test]
+    fn the_secrets_key_label_and_escrow_round_trip_and_hostile_ones_are_refused() {
+        let mut value = recorded("pkcs11:token=qvca;object=root");
+        value["secrets_key_label"] = "qvca SecretsKey 0123456789abcdef".into();
+        value["secrets_v1_escrow"] = "qvca:v2:0123456789abcdef:AAAA-_bb".into();
+        let location: TokenKeyLocation = serde_json::from_value(value.clone()).expect("valid");
+        assert_eq!(
+            location.secrets_key_label(),
+            Some("qvca SecretsKey 0123456789abcdef")
+        );
+        assert_eq!(
+            location.secrets_v1_escrow(),
+            Some("qvca:v2:0123456789abcdef:AAAA-_bb")
+        );
+        assert_eq!(serde_json::to_value(&location).expect("json"), value);
+        // Absent: not written (an index of stage 1 reads and writes unchanged).
+        let plain: TokenKeyLocation =
+            serde_json::from_value(recorded("pkcs11:token=qvca")).expect("valid");
+        let written = serde_json::to_value(&plain).expect("json");
+        assert!(written.get("secrets_key_label").is_none(), "{written}");
+        assert!(written.get("secrets_v1_escrow").is_none(), "{written}");
+        for (field, bad) in [
+            ("secrets_key_label", "root"),
+            ("secrets_key_label", "qvca SecretsKey 0123"),
+            ("secrets_key_label", "qvca SecretsKey 0123456789ABCDEF"),
+            (
+                "secrets_key_label",
+                "qvca SecretsKey 0123456789abcdef\u{1b}",
+            ),
+            ("secrets_v1_escrow", "qvca:v1:0123456789abcdef:AAAA"),
+            ("secrets_v1_escrow", "qvca:v2:0123:AAAA"),
+            ("secrets_v1_escrow", "qvca:v2:0123456789abcdef:"),
+            ("secrets_v1_escrow", "qvca:v2:0123456789abcdef:AA AA"),
+        ] {
+            let mut value = recorded("pkcs11:token=qvca");
+            value[field] = bad.into();
+            assert!(refused(value).contains(field), "{field} {bad:?}");
+        }
+        let mut value = recorded("pkcs11:token=qvca");
+        value["secrets_v1_escrow"] = format!("qvca:v2:0123456789abcdef:{}", "A".repeat(600)).into();
+        assert!(refused(value).contains("secrets_v1_escrow"));
     }
 
     #[test]

@@ -177,6 +177,31 @@ impl SessionPool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Destroys the object `locator` names, if it is there (undoing what a command made in the
+    /// token before it failed; nothing else is ever destroyed).
+    pub(crate) fn destroy(&self, locator: &ObjectLocator, place: &Place) -> Result<()> {
+        self.with_session(place, |pooled: &mut PooledSession| {
+            let found = pooled
+                .session
+                .find_objects(&locator.template())
+                .map_err(|err| PoolError::Pkcs11 {
+                    action: "searching for an object to remove",
+                    err,
+                })?;
+            for handle in found {
+                pooled
+                    .session
+                    .destroy_object(handle)
+                    .map_err(|err| PoolError::Pkcs11 {
+                        action: "removing an object",
+                        err,
+                    })?;
+            }
+            pooled.handles.retain(|(l, _)| l != locator);
+            Ok(())
+        })
+    }
+
     /// Runs `operation` on a free session, waiting for one if all are busy.
     pub(crate) fn with_session<T>(
         &self,

@@ -178,6 +178,27 @@ impl TokenKey {
         &self.public_key
     }
 
+    /// The key's label (`CKA_LABEL`).
+    pub fn label(&self) -> &str {
+        &self.locator.label
+    }
+
+    /// The key's id (`CKA_ID`).
+    pub fn id(&self) -> &[u8] {
+        &self.locator.id
+    }
+
+    /// Removes the key (private and public objects) from the token: only to undo a command
+    /// that put it there and then failed before anything used it (`hsm migrate`).
+    pub(crate) fn destroy_unused(&self) -> Result<()> {
+        self.pool.destroy(&self.locator, &self.place)?;
+        let public = ObjectLocator {
+            class: ObjectClass::PUBLIC_KEY,
+            ..self.locator.clone()
+        };
+        self.pool.destroy(&public, &self.place)
+    }
+
     /// The session pool the key signs through.
     pub fn pool(&self) -> &Arc<SessionPool> {
         &self.pool

@@ -17,12 +17,16 @@
 #![allow(dead_code)]
 
 mod attributes;
+mod backups;
 mod cli;
+mod commands;
 mod failures;
 mod generate;
 mod import;
+mod migrate;
 mod pki;
 mod secrets;
+mod secrets_cli;
 mod signer;
 mod token;
 

@@ -117,6 +117,17 @@ fn run_init(
                 key.module.display(),
                 key.uri
             );
+            let _ = writeln!(
+                text,
+                "The SecretsKey is {:?} in the same token ({}): secrets tokens of this CA are \
+                 qvca:v2, sealed there.",
+                key.secrets_key_label,
+                if key.secrets_key_generated {
+                    "generated there now"
+                } else {
+                    "the existing root key's"
+                }
+            );
         }
         if let Some(old) = &report.replaced_ca_moved_to {
             let _ = writeln!(text, "The replaced CA was kept in {}.", old.display());

@@ -5,6 +5,7 @@ mod completions;
 mod crl;
 mod doctor;
 mod export;
+mod hsm;
 mod init;
 mod inspect;
 mod issue;
@@ -109,6 +110,7 @@ pub fn run(cli: &Cli, out: Output) -> qvca::Result<u8> {
         Command::Restore(args) => restore::run(&ctx, args),
         Command::Passwd(args) => passwd::run(&ctx, args),
         Command::Secrets(command) => secrets::run(&ctx, command),
+        Command::Hsm(command) => hsm::run(&ctx, command),
         Command::Renew(args) => renew::run(&ctx, args),
         Command::Revoke(args) => revoke::run(&ctx, args),
         Command::Crl(args) => crl::run(&ctx, args),

@@ -56,6 +56,8 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> qvca::Result<u8> {
             )?;
         }
     }
+    let pin = |r: &qvca::ops::hsm::PinRequest<'_>| crate::pin::get(ctx.global, r);
+    let token = crate::pin::access(ctx.global, &pin);
     let report = restore(
         &dir,
         backup,
@@ -63,6 +65,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> qvca::Result<u8> {
             KeyProtection::None => Ok(KeyProtector::unprotected()),
             KeyProtection::Encrypted => Ok(KeyProtector::encrypted(ctx.ca_password(Purpose::New)?)),
         },
+        Some(&token),
         RestoreOptions {
             force: args.force,
             dry_run: args.dry_run,

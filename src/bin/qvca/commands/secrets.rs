@@ -10,9 +10,7 @@ use base64::Engine;
 use qvca::Error;
 use qvca::domain::secret::SecretBytes;
 use qvca::ops::ca::Ca;
-use qvca::secrets::{
-    Rewrap, SecretsKey, decrypt_lines, decrypt_token, encrypt_lines, encrypt_token, rewrap_text,
-};
+use qvca::secrets::{CaSecretsKey, SecretsKey, rewrap_tokens};
 use qvca::store::atomic::{
     FileMode, Rewritten, refuse_existing_output, write_output, write_rewrapped,
 };
@@ -31,11 +29,13 @@ pub fn run(ctx: &Context, command: &SecretsCommand) -> qvca::Result<u8> {
     }
 }
 
-/// The current CA's SecretsKey (asks for the CA password if the CA has one).
-fn current_key(ctx: &Context) -> qvca::Result<SecretsKey> {
+/// The current CA's SecretsKey: version 1 from the root key file (asks for the CA password if
+/// the CA has one), or version 2 in the root key's PKCS#11 token (asks for its PIN only).
+fn current_key(ctx: &Context) -> qvca::Result<CaSecretsKey> {
     let ca = Ca::open(&ctx.ca_dir()?)?;
-    let signer = ctx.unlock(&ca)?;
-    SecretsKey::for_root(signer.root_key())
+    let pin = |r: &qvca::ops::hsm::PinRequest<'_>| crate::pin::get(ctx.global, r);
+    let access = crate::pin::access(ctx.global, &pin);
+    qvca::ops::secrets::secrets_key(&ca, &|| ctx.unlock(&ca), Some(&access))
 }
 
 #[derive(Serialize)]
@@ -48,21 +48,26 @@ struct DeriveReport<'a> {
 }
 
 fn derive(ctx: &Context, args: &SecretsDeriveArgs) -> qvca::Result<u8> {
-    let key = current_key(ctx)?;
-    let revealed = args.reveal.then(|| {
+    let ca_key = current_key(ctx)?;
+    let key = match (args.reveal, ca_key.revealable()) {
+        (true, None) => {
+            return Err(Error::refused(format!(
+                "the SecretsKey of this CA (key id {}) lives in its PKCS#11 token and never \
+                 leaves it (version 2 derives a fresh key for every value there): there is \
+                 nothing to reveal; encrypt and decrypt with `qvca secrets encrypt|decrypt`",
+                ca_key.kid()
+            )));
+        }
+        (_, key) => key,
+    };
+    let revealed = key.filter(|_| args.reveal).map(|key| {
         Zeroizing::new(match args.format {
             KeyFormat::Hex => hex::encode(key.expose()),
             KeyFormat::Base64 => base64::engine::general_purpose::STANDARD.encode(key.expose()),
         })
     });
-    if revealed.is_some() && std::io::stdout().is_terminal() {
-        ctx.out.warn(
-            "this is the SecretsKey itself: anyone who sees it can decrypt every token; clear \
-             your screen and terminal history",
-        );
-    }
     let report = DeriveReport {
-        kid: key.kid().to_string(),
+        kid: ca_key.kid().to_string(),
         key: revealed.as_deref().map(String::as_str),
         format: revealed.as_ref().map(|_| match args.format {
             KeyFormat::Hex => "hex",
@@ -127,14 +132,14 @@ fn encrypt(ctx: &Context, args: &SecretsCryptArgs) -> qvca::Result<u8> {
             refuse_existing_output(out, args.force)?;
             let text = read_input(input)?;
             let key = current_key(ctx)?;
-            let tokens = encrypt_lines(&key, text.expose(), &args.context)?;
+            let tokens = key.encrypt_lines(text.expose(), &args.context)?;
             write_output(out, &tokens, FileMode::Secret, args.force)?;
             bulk_report(ctx, input, out, text.expose(), "encrypted");
         }
         _ => {
             let value = value_to_encrypt()?;
             let key = current_key(ctx)?;
-            let token = encrypt_token(&key, value.expose(), &args.context)?;
+            let token = key.encrypt_token(value.expose(), &args.context)?;
             if ctx.out.is_json() {
                 ctx.out
                     .report(&serde_json::json!({ "token": token }), |_| {});
@@ -152,7 +157,7 @@ fn decrypt(ctx: &Context, args: &SecretsCryptArgs) -> qvca::Result<u8> {
             refuse_existing_output(out, args.force)?;
             let text = read_input(input)?;
             let key = current_key(ctx)?;
-            let plain = decrypt_lines(&key, text.expose(), &args.context)?;
+            let plain = key.decrypt_lines(text.expose(), &args.context)?;
             write_output(out, plain.expose(), FileMode::Secret, args.force)?;
             bulk_report(ctx, input, out, text.expose(), "decrypted");
         }
@@ -169,7 +174,7 @@ fn decrypt(ctx: &Context, args: &SecretsCryptArgs) -> qvca::Result<u8> {
             let token = std::str::from_utf8(token.expose())
                 .map_err(|_| Error::authentication("malformed token: not text"))?;
             let key = current_key(ctx)?;
-            let plain = decrypt_token(&key, token.trim(), &args.context)?;
+            let plain = key.decrypt_token(token.trim(), &args.context)?;
             let mut output = SecretBytes::new([plain.expose(), b"\n"].concat());
             if ctx.out.is_json() {
                 let text = std::str::from_utf8(plain.expose()).map_err(|_| {
@@ -219,27 +224,35 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> qvca::Result<u8> {
         Some(path) => read_input(path)?,
         None => read_stdin()?,
     };
-    let old = SecretsKey::for_root(&qvca::ops::backup::root_key_from_backup(
-        &args.from_backup,
-        &ctx.pfx_password(
-            Purpose::Existing,
-            &format!("backup password of {}", args.from_backup.display()),
-        )?,
-    )?)?;
+    let from_backup = args
+        .from_backup
+        .as_ref()
+        .map(|backup| {
+            SecretsKey::for_root(&qvca::ops::backup::root_key_from_backup(
+                backup,
+                &ctx.pfx_password(
+                    Purpose::Existing,
+                    &format!("backup password of {}", backup.display()),
+                )?,
+            )?)
+        })
+        .transpose()?;
     let new = current_key(ctx)?;
+    let mut old: Vec<&SecretsKey> = from_backup.iter().collect();
+    old.extend(new.escrowed_v1());
+    if old.is_empty() {
+        return Err(Error::usage(
+            "no old key to rewrap from: name a backup of the CA that made the tokens with \
+             --from-backup OLD.pfx (only a CA moved into a PKCS#11 token with `qvca hsm \
+             migrate` has its own old key)",
+        ));
+    }
     let contexts = if args.context.is_empty() {
         vec![String::new()]
     } else {
         args.context.clone()
     };
-    let (rewrapped, summary) = rewrap_text(
-        text.expose(),
-        &Rewrap {
-            old: &old,
-            new: &new,
-            contexts: &contexts,
-        },
-    )?;
+    let (rewrapped, summary) = rewrap_tokens(text.expose(), &old, &new, &contexts)?;
     let rewrapped = SecretBytes::new(rewrapped);
     let target = match (&args.input, args.in_place, &args.out) {
         (Some(input), true, _) => Some(input.as_path()),
@@ -256,17 +269,22 @@ fn rewrap(ctx: &Context, args: &SecretsRewrapArgs) -> qvca::Result<u8> {
         None => ctx.out.data(rewrapped.expose()),
     }
     let report = RewrapReport {
-        old_kid: old.kid().to_string(),
+        old_kid: old.first().map(|k| k.kid().to_string()).unwrap_or_default(),
         new_kid: new.kid().to_string(),
         file: target,
         rewrapped: summary.rewrapped,
         already_current: summary.already_current,
     };
     let message = format!(
-        "rewrapped {} token(s) from key id {} to {} ({} already current){}",
+        "rewrapped {} token(s) from key id {} to {}{} ({} already current){}",
         summary.rewrapped,
         report.old_kid,
         report.new_kid,
+        if new.version() == qvca::secrets::TokenVersion::V2 {
+            " (qvca:v1 to qvca:v2, sealed in the PKCS#11 token)"
+        } else {
+            ""
+        },
         summary.already_current,
         target
             .map(|p| format!(" in {}", p.display()))

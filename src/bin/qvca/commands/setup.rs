@@ -8,7 +8,7 @@ use crate::output::date;
 use crate::password::Purpose;
 use qvca::domain::name::{FqdnPolicy, parse_machine_args, this_machine};
 use qvca::ops::export::RESTART_REMINDER;
-use qvca::ops::setup::{PasswordUse, SetupRequest, setup};
+use qvca::ops::setup::{PasswordUse, SetupRequest, setup_with};
 use std::fmt::Write;
 
 /// Runs `setup`.
@@ -40,13 +40,16 @@ pub fn run(ctx: &Context, args: &SetupArgs) -> qvca::Result<u8> {
         export_dir: args.export_dir.clone(),
     };
     let dir = ctx.ca_dir()?;
-    let report = setup(
+    let pin = |r: &qvca::ops::hsm::PinRequest<'_>| crate::pin::get(ctx.global, r);
+    let token = crate::pin::access(ctx.global, &pin);
+    let report = setup_with(
         &dir,
         &request,
         &|purpose| match purpose {
             PasswordUse::NewCa => ctx.ca_password(Purpose::New),
             PasswordUse::Unlock => ctx.ca_password(Purpose::Existing),
         },
+        Some(&token),
         &mut |_| {},
     )?;
     ctx.out.report(&report, |text| {
