@@ -174,12 +174,14 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (re(&regex::escape(env!("CARGO_MANIFEST_DIR"))), "[REPO]"),
         // Tokens carry random nonces.
         (re(r"qvca:v1:[A-Za-z0-9_\-:.]+"), "qvca:v1:[TOKEN]"),
+        (re(r"qvca:v2:[A-Za-z0-9_\-:.]+"), "qvca:v2:[TOKEN]"),
         // RFC 3339 and compact timestamps, then dates.
         (
             re(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}| UTC)?"),
             "[TIME]",
         ),
-        (re(r"\d{8}T\d{6}Z"), "[TIME]"),
+        // A backup made in the same second as another gets `-2`, `-3`… after its time.
+        (re(r"\d{8}T\d{6}Z(?:-\d+)?"), "[TIME]"),
         (re(r"\d{4}-\d{2}-\d{2}"), "[DATE]"),
         // Fingerprints written with colons, then any long hex value (serials, key ids, hashes).
         (re(r"\b(?:[0-9A-Fa-f]{2}:){7,}[0-9A-Fa-f]{2}\b"), "[HEX:]"),
