@@ -178,14 +178,7 @@ fn create_root(
     now: OffsetDateTime,
 ) -> Result<InitReport> {
     let profile = &request.profile;
-    let common_name = match &request.common_name {
-        Some(cn) => cn.as_str().to_owned(),
-        None => profile
-            .subject
-            .common_name
-            .clone()
-            .unwrap_or_else(|| DEFAULT_ROOT_NAME.to_owned()),
-    };
+    let common_name = root_common_name(request);
     let key_type = request.key_type.unwrap_or(profile.key_type);
     let days = request.days.unwrap_or(profile.validity_days);
     let serial = Serial::random();
@@ -196,34 +189,8 @@ fn create_root(
     };
     let params =
         crate::ops::issue::root_params(profile, &common_name, key_type, days, &serial, now);
-    let cert = params.self_signed(&key).map_err(|e| {
-        Error::failed(format!(
-            "self-signing the root failed: {}",
-            crate::pki::signer::signing_failure(&e)
-        ))
-    })?;
-    let der = cert.der().to_vec();
-    let details = CertificateDetails::from_der(&der)?;
-    key.check_matches(&details.spki_der, || {
-        Error::failed("the new root certificate does not carry the root key (impossible)")
-    })?;
-    match key.key_material() {
-        Some(pkcs8) => {
-            let sealed = request.protector.seal(pkcs8.expose())?;
-            store.write_cert_and_key(
-                &serial,
-                to_pem("CERTIFICATE", &der).as_bytes(),
-                sealed.expose(),
-                Durability::Synced,
-            )?;
-        }
-        // The key stays in the token: only the certificate is written.
-        None => store.write_cert(
-            &serial,
-            to_pem("CERTIFICATE", &der).as_bytes(),
-            Durability::Synced,
-        )?,
-    }
+    let (der, details) = self_sign_root(&params, &key)?;
+    write_root(store, request, &key, &serial, &der)?;
 
     let mut index = Index::new(Settings {
         root_cn: common_name.clone(),
@@ -256,4 +223,60 @@ fn create_root(
         replaced_ca_moved_to: None,
         root_key: token_report,
     })
+}
+
+/// The root's common name: `--cn`, else the profile's, else `QlikViewCA`.
+fn root_common_name(request: &InitRequest) -> String {
+    match &request.common_name {
+        Some(cn) => cn.as_str().to_owned(),
+        None => request
+            .profile
+            .subject
+            .common_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ROOT_NAME.to_owned()),
+    }
+}
+
+/// The self-signed root certificate (DER and details), checked to carry the root key.
+fn self_sign_root(
+    params: &rcgen::CertificateParams,
+    key: &RootKey,
+) -> Result<(Vec<u8>, CertificateDetails)> {
+    let cert = params.self_signed(key).map_err(|e| {
+        Error::failed(format!(
+            "self-signing the root failed: {}",
+            crate::pki::signer::signing_failure(&e)
+        ))
+    })?;
+    let der = cert.der().to_vec();
+    let details = CertificateDetails::from_der(&der)?;
+    key.check_matches(&details.spki_der, || {
+        Error::failed("the new root certificate does not carry the root key (impossible)")
+    })?;
+    Ok((der, details))
+}
+
+/// Writes the root certificate and, for a software key, the key sealed under the CA password
+/// (a key in a token stays there: only the certificate is written).
+fn write_root(
+    store: &Store,
+    request: &InitRequest,
+    key: &RootKey,
+    serial: &Serial,
+    der: &[u8],
+) -> Result<()> {
+    let cert_pem = to_pem("CERTIFICATE", der);
+    match key.key_material() {
+        Some(pkcs8) => {
+            let sealed = request.protector.seal(pkcs8.expose())?;
+            store.write_cert_and_key(
+                serial,
+                cert_pem.as_bytes(),
+                sealed.expose(),
+                Durability::Synced,
+            )
+        }
+        None => store.write_cert(serial, cert_pem.as_bytes(), Durability::Synced),
+    }
 }
