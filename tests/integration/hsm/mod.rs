@@ -23,6 +23,7 @@ mod commands;
 mod failures;
 mod generate;
 mod import;
+mod keytool;
 mod migrate;
 mod pki;
 mod secrets;
