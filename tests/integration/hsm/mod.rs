@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 mod attributes;
+mod bulk;
 mod cli;
 mod failures;
 mod generate;
