@@ -19,6 +19,7 @@
 mod attributes;
 mod bulk;
 mod cli;
+mod doctor;
 mod failures;
 mod generate;
 mod import;
