@@ -146,7 +146,7 @@ fn root_in_a_file_or_softhsm2(c: &mut Criterion) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     for key_type in [KeyType::P256, KeyType::Rsa2048] {
         let roots = roots(&module, key_type);
-        let mut group = c.benchmark_group(format!("root {key_type}: sign a server certificate"));
+        let mut group = c.benchmark_group(format!("server certificate, root {key_type}"));
         group.bench_function("key file", |b| {
             b.iter(|| sign_server(&roots.file, &leaf, &machine))
         });
@@ -155,14 +155,14 @@ fn root_in_a_file_or_softhsm2(c: &mut Criterion) {
         });
         group.finish();
 
-        let mut group = c.benchmark_group(format!("root {key_type}: CRL of 1,000 revoked"));
+        let mut group = c.benchmark_group(format!("CRL of 1,000 revoked, root {key_type}"));
         group.sample_size(20);
         group.bench_function("key file", |b| b.iter(|| sign_crl(&roots.file)));
         group.bench_function("SoftHSM2", |b| b.iter(|| sign_crl(&roots.token)));
         group.finish();
 
         let mut group = c.benchmark_group(format!(
-            "root {key_type}: 64 certificates on {threads} threads"
+            "64 certificates on {threads} threads, root {key_type}"
         ));
         group.sample_size(10);
         group.bench_function("key file", |b| {
