@@ -69,8 +69,7 @@ fn token_key(module: &Module, key_type: KeyType, label: &str) -> RootKey {
         .generate_key_pair(key_type, label)
         .expect("key generated in the token");
     let uri = Pkcs11Uri::parse(&format!("pkcs11:token={TOKEN};object={label}")).expect("uri");
-    let location =
-        TokenKeyLocation::of_key(&uri, token.description(), &object).expect("location");
+    let location = TokenKeyLocation::of_key(&uri, token.description(), &object).expect("location");
     let pool = SessionPool::new(session, &PoolOptions::default()).expect("pool");
     RootKey::in_token(TokenKey::new(pool, &object).expect("token key"), location)
 }

@@ -311,7 +311,8 @@ fn check_index_files(ca: &Ca, checks: &mut Checks) {
 /// True when the CA keeps `entry`'s private key in a file: not for a keyless certificate (its
 /// key is on its node), nor for a root whose key lives in a PKCS#11 token.
 fn has_key_file(ca: &Ca, entry: &Entry) -> bool {
-    !entry.keyless && !(entry.kind == CertKind::Root && root_key_in_token(ca))
+    let root_in_token = entry.kind == CertKind::Root && root_key_in_token(ca);
+    !(entry.keyless || root_in_token)
 }
 
 /// True when the CA's root key lives in a PKCS#11 token.

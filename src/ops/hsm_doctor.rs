@@ -171,7 +171,12 @@ impl<'a> Report<'a> {
     /// Every check not made yet is skipped because of `why`.
     fn skip_rest(&mut self, why: &str) {
         self.stopped = Some(why.to_owned());
-        for name in ["hsm-token", "hsm-login", "hsm-root-key", "hsm-key-attributes"] {
+        for name in [
+            "hsm-token",
+            "hsm-login",
+            "hsm-root-key",
+            "hsm-key-attributes",
+        ] {
             if !self.checks.iter().any(|c| c.name == name) {
                 self.skip(name);
             }
@@ -380,9 +385,7 @@ fn judge_attributes(findings: &[Finding]) -> (CheckStatus, String, String) {
         .collect();
     let warnings: Vec<&Finding> = findings
         .iter()
-        .filter(|f| {
-            f.status == Status::NotReported || (f.status == Status::Warning && !history(f))
-        })
+        .filter(|f| f.status == Status::NotReported || (f.status == Status::Warning && !history(f)))
         .collect();
     let notes: Vec<&Finding> = findings
         .iter()
@@ -443,8 +446,12 @@ mod tests {
 
     #[test]
     fn an_ideal_key_is_ok_without_advice() {
-        let (status, message, advice) =
-            judge_attributes(&[finding("sensitive", Status::Ok, "CKA_SENSITIVE is true", "")]);
+        let (status, message, advice) = judge_attributes(&[finding(
+            "sensitive",
+            Status::Ok,
+            "CKA_SENSITIVE is true",
+            "",
+        )]);
         assert_eq!(status, CheckStatus::Ok);
         assert!(message.contains("sensitive, not extractable"), "{message}");
         assert!(advice.is_empty());
@@ -484,7 +491,10 @@ mod tests {
             ),
         ]);
         assert_eq!(status, CheckStatus::Ok);
-        assert!(message.contains("CKA_NEVER_EXTRACTABLE is false"), "{message}");
+        assert!(
+            message.contains("CKA_NEVER_EXTRACTABLE is false"),
+            "{message}"
+        );
         assert!(message.contains("hsm migrate"), "{message}");
         assert!(advice.is_empty());
     }

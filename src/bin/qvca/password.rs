@@ -173,10 +173,13 @@ pub fn unlock_with_root_key(
     })
 }
 
+/// Where an unlock gets the CA password from.
+type PasswordSource<'a> = &'a dyn Fn() -> Result<Password>;
+
 /// Runs `attempt` with the CA password source, asking again at a prompt after a wrong one.
 fn unlock_by(
     global: &GlobalArgs,
-    attempt: &dyn Fn(&dyn Fn() -> Result<Password>) -> Result<RootSigner>,
+    attempt: &dyn Fn(PasswordSource<'_>) -> Result<RootSigner>,
 ) -> Result<RootSigner> {
     let mut tries = 0;
     loop {

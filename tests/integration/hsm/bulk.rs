@@ -30,7 +30,9 @@ fn pool_use(log: &Path) -> PoolUse {
         let rest = line.strip_prefix("session ").expect("a pool log line");
         let (number, rest) = rest.split_once(" lent: ").expect("lent");
         let (in_use, _) = rest.split_once(" in use").expect("in use");
-        found.sessions.insert(number.parse().expect("session number"));
+        found
+            .sessions
+            .insert(number.parse().expect("session number"));
         found.peak = found.peak.max(in_use.parse().expect("count"));
         found.lent += 1;
     }

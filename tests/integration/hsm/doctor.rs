@@ -42,8 +42,12 @@ fn healthy(key_type: &str) -> HsmCa {
 
 /// The `--json` report of a doctor run (stdout holds exactly one JSON document).
 fn report(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("doctor --json printed one JSON document ({e}): {}", describe(out)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json printed one JSON document ({e}): {}",
+            describe(out)
+        )
+    })
 }
 
 /// The check `name` of a report.
@@ -110,8 +114,14 @@ fn doctor_on_a_healthy_hsm_ca_checks_every_step_to_the_key_and_finds_nothing() {
             .iter()
             .map(|c| c["name"].as_str().expect("name"))
             .collect();
-        let at = names.iter().position(|n| *n == "hsm-module").expect("hsm-module");
-        assert_eq!(&names[at..at + 6], &[TOKEN_CHECKS.as_slice(), &["keys-match"]].concat());
+        let at = names
+            .iter()
+            .position(|n| *n == "hsm-module")
+            .expect("hsm-module");
+        assert_eq!(
+            &names[at..at + 6],
+            &[TOKEN_CHECKS.as_slice(), &["keys-match"]].concat()
+        );
 
         // The text form says the same, one line per check.
         let text = hca.ok(&["doctor"]);
@@ -140,25 +150,45 @@ fn without_a_pin_the_login_checks_are_skipped_with_the_reason_not_failed() {
         text.contains("ok       hsm-module") && text.contains("ok       hsm-token"),
         "{text}"
     );
-    for name in ["hsm-login", "hsm-root-key", "hsm-key-attributes", "keys-match"] {
+    for name in [
+        "hsm-login",
+        "hsm-root-key",
+        "hsm-key-attributes",
+        "keys-match",
+    ] {
         assert!(
             text.lines()
                 .any(|l| l.starts_with(&format!("skipped  {name} "))),
             "{name}: {text}"
         );
     }
-    assert!(text.contains("--pin-file") && text.contains("QVCA_PKCS11_PIN"), "{text}");
+    assert!(
+        text.contains("--pin-file") && text.contains("QVCA_PKCS11_PIN"),
+        "{text}"
+    );
 
     // For monitoring: the skipped checks are -1, the exit code is unchanged.
     let out = hca
         .qvca_without_token_options()
-        .args(["--pkcs11-module", MODULE, "doctor", "--format", "prometheus"])
+        .args([
+            "--pkcs11-module",
+            MODULE,
+            "doctor",
+            "--format",
+            "prometheus",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let metrics = String::from_utf8_lossy(&out.stdout);
-    assert!(metrics.contains("qvca_check_status{check=\"hsm-token\"} 0"), "{metrics}");
-    assert!(metrics.contains("qvca_check_status{check=\"hsm-login\"} -1"), "{metrics}");
+    assert!(
+        metrics.contains("qvca_check_status{check=\"hsm-token\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("qvca_check_status{check=\"hsm-login\"} -1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("qvca_doctor_ok 1"), "{metrics}");
 }
 
@@ -205,7 +235,10 @@ fn a_missing_token_prints_the_report_and_exits_1_naming_the_module_token_and_key
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ok       hsm-module"), "{text}");
     assert!(text.contains("PROBLEM  hsm-token"), "{text}");
-    assert!(text.contains("-> check that the token is present and reachable"), "{text}");
+    assert!(
+        text.contains("-> check that the token is present and reachable"),
+        "{text}"
+    );
     assert!(text.contains("skipped  hsm-login"), "{text}");
     let error = stderr(&out);
     assert!(error.contains("qvca: error:"), "{error}");
@@ -235,12 +268,21 @@ fn an_unreachable_module_is_reported_within_the_time_limit_with_exit_1_not_a_han
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     // The metrics are still written for the textfile collector: the module check is a problem.
     let metrics = String::from_utf8_lossy(&out.stdout);
-    assert!(metrics.contains("qvca_check_status{check=\"hsm-module\"} 2"), "{metrics}");
-    assert!(metrics.contains("qvca_check_status{check=\"hsm-token\"} -1"), "{metrics}");
+    assert!(
+        metrics.contains("qvca_check_status{check=\"hsm-module\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("qvca_check_status{check=\"hsm-token\"} -1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("qvca_doctor_ok 0"), "{metrics}");
     let error = stderr(&out);
     assert!(error.contains("did not finish within 2 s"), "{error}");
-    assert!(error.contains("\"qvca\"") && error.contains("qvca-root"), "{error}");
+    assert!(
+        error.contains("\"qvca\"") && error.contains("qvca-root"),
+        "{error}"
+    );
     assert!(error.contains(MODULE), "{error}");
 }
 
