@@ -66,10 +66,19 @@ pub fn check_token(ca: &Ca, access: &TokenAccess<'_>, ask_pin: bool) -> Result<T
     let location = ca.index().settings.root_key.as_ref().ok_or_else(|| {
         Error::failed("the root key of this CA is a key file, not a key in a PKCS#11 token")
     })?;
-    let root_entry = ca.root_entry()?;
-    let root = CertificateDetails::from_der(&ca.root_der()?)?;
-    let expected = PublicKey::from_spki_der(&root.spki_der)?;
-    let serial = root_entry.serial.to_string();
+    // A root certificate that cannot be read (index-files reports it) still lets the module,
+    // the token and the login be checked; only the key cannot be matched against it.
+    let root = ca.root_entry().and_then(|entry| {
+        let details = CertificateDetails::from_der(&ca.root_der()?)?;
+        Ok((
+            entry.serial.to_string(),
+            PublicKey::from_spki_der(&details.spki_der)?,
+        ))
+    });
+    let (serial, expected, root_error) = match root {
+        Ok((serial, expected)) => (serial, Some(expected), None),
+        Err(e) => (String::new(), None, Some(e)),
+    };
     let mut report = Report::new(location);
 
     let module = match location.module_to_load(access.module.as_deref()) {
@@ -96,10 +105,10 @@ pub fn check_token(ca: &Ca, access: &TokenAccess<'_>, ask_pin: bool) -> Result<T
         location,
         &module,
         pin.as_ref(),
-        &expected,
+        expected.as_ref(),
         connect_timeout(),
     );
-    let key = report.judge(found, &module, pin_error, &serial);
+    let key = report.judge(found, &module, pin_error, root_error, &serial);
     Ok(report.finish(key, ask_pin))
 }
 
@@ -204,6 +213,7 @@ impl<'a> Report<'a> {
         found: Probe,
         module: &Path,
         pin_error: Option<Error>,
+        root_error: Option<Error>,
         serial: &str,
     ) -> Option<RootKey> {
         let Probe {
@@ -310,6 +320,19 @@ impl<'a> Report<'a> {
             }
             (Some(Ok(_)), Some(Err(e))) | (Some(Err(e)), _) => {
                 self.problem("hsm-root-key", e.message().to_owned(), KEY_ADVICE);
+                None
+            }
+            (Some(Ok(_)), None) if root_error.is_some() => {
+                let e = root_error.unwrap_or_else(|| Error::failed("no root certificate"));
+                self.problem(
+                    "hsm-root-key",
+                    format!(
+                        "the key is in the token, but the root certificate cannot be read to \
+                         check it against: {}",
+                        e.message()
+                    ),
+                    "restore the CA from a backup (`qvca restore FILE`)",
+                );
                 None
             }
             (Some(Ok(_)), None) | (None, _) => {

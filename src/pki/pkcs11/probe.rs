@@ -37,7 +37,8 @@ pub struct Probe {
     /// Finding the key and making it ready to sign.
     pub key: Option<Result<TokenKey>>,
     /// Whether the key signs so that the expected public key (the root certificate's)
-    /// verifies: a signature of a fresh challenge, checked in software.
+    /// verifies: a signature of a fresh challenge, checked in software (`None` also when
+    /// there was no expected key to check against).
     pub signs_for: Option<Result<bool>>,
     /// The failure when the steps did not finish within the time limit: the first step not
     /// recorded is the one that hung.
@@ -46,12 +47,12 @@ pub struct Probe {
 
 /// Probes the key recorded at `location` through the module at `module`: every step up to
 /// finding the token, and with `pin` (`None`: no PIN available) the login, the key, its
-/// attributes and whether it signs for `expected`, all within `timeout`.
+/// attributes and whether it signs for `expected` (when there is one), all within `timeout`.
 pub fn probe(
     location: &TokenKeyLocation,
     module: &Path,
     pin: Option<&Pin>,
-    expected: &PublicKey,
+    expected: Option<&PublicKey>,
     timeout: Duration,
 ) -> Probe {
     let shared = Arc::new(Mutex::new(Probe::default()));
@@ -63,7 +64,7 @@ pub fn probe(
         let shared = Arc::clone(&shared);
         let (module, pin) = (module.to_path_buf(), pin.cloned());
         let (tokens, keys) = (location.token_selector(), location.key_selector());
-        let expected = expected.clone();
+        let expected = expected.cloned();
         move || {
             let record = || lock(&shared);
             let module = match Module::open(&module) {
@@ -116,13 +117,15 @@ pub fn probe(
                     return Ok(());
                 }
             };
-            let signs_for = if key.public_key() == &expected {
-                key.signs_for(&expected)
-            } else {
-                Ok(false)
-            };
+            let signs_for = expected.map(|expected| {
+                if key.public_key() == &expected {
+                    key.signs_for(&expected)
+                } else {
+                    Ok(false)
+                }
+            });
             let mut probe = record();
-            probe.signs_for = Some(signs_for);
+            probe.signs_for = signs_for;
             probe.key = Some(Ok(key));
             Ok(())
         }
@@ -170,7 +173,7 @@ mod tests {
             &location(),
             Path::new("/nonexistent/libpkcs11.so"),
             Some(&pin),
-            &some_public_key(),
+            Some(&some_public_key()),
             Duration::from_secs(10),
         );
         let err = probe

@@ -357,6 +357,36 @@ fn a_key_that_is_not_the_roots_is_a_problem_exit_5() {
 }
 
 #[test]
+fn a_missing_root_certificate_file_is_reported_not_a_crash_of_doctor() {
+    let hca = healthy("p256");
+    let index = hca.ca.index();
+    let serial = index["certificates"]
+        .as_array()
+        .expect("certificates")
+        .iter()
+        .find(|c| c["kind"] == "root")
+        .and_then(|c| c["serial"].as_str())
+        .expect("root serial")
+        .to_owned();
+    std::fs::remove_file(hca.ca.dir().join("certs").join(format!("{serial}.pem")))
+        .expect("remove the root certificate");
+    let out = doctor_json(&mut hca.qvca());
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    let report = report(&out);
+    assert_eq!(status_of(&report, "index-files"), "problem", "{report:#}");
+    assert_eq!(status_of(&report, "hsm-login"), "ok", "{report:#}");
+    let key = check(&report, "hsm-root-key");
+    assert_eq!(key["status"], "problem", "{report:#}");
+    assert!(
+        key["message"]
+            .as_str()
+            .expect("message")
+            .contains("root certificate cannot be read"),
+        "{key}"
+    );
+}
+
+#[test]
 fn a_root_key_that_can_leave_the_token_or_derive_is_named_with_advice() {
     let hca = HsmCa::new();
     // A key made carelessly with the token's tool: extractable, may derive (and, as
