@@ -5,19 +5,27 @@
 #
 # Usage: bash bench/compare.sh            (about 15-25 minutes on 2 cores)
 #        RUNS=3 HEAVY_RUNS=2 bash bench/compare.sh
-# Installs hyperfine, easy-rsa, golang-cfssl and openssl from Debian packages if missing.
+#        ONLY=hsm bash bench/compare.sh   (only the root key in SoftHSM2 beside a key file;
+#                                          replaces that section of docs/BENCHMARKS.md)
+# Installs hyperfine, easy-rsa, golang-cfssl, openssl and softhsm2 from Debian packages if
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 runs=${RUNS:-10}
 heavy_runs=${HEAVY_RUNS:-3}
+only=${ONLY:-all}
+softhsm=/usr/lib/softhsm/libsofthsm2.so
 
 need=()
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
-[ -x /usr/share/easy-rsa/easyrsa ] || need+=(easy-rsa)
-command -v cfssl >/dev/null 2>&1 || need+=(golang-cfssl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -e "$softhsm" ] && command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+if [ "$only" = all ]; then
+    [ -x /usr/share/easy-rsa/easyrsa ] || need+=(easy-rsa)
+    command -v cfssl >/dev/null 2>&1 || need+=(golang-cfssl)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -69,8 +77,89 @@ run() {
 "$qvca" --ca-dir "$w/np-p256" init --no-password --key-type p256 -q
 "$qvca" --ca-dir "$w/pw-rsa" --password-file "$w/ca.pass" init -q
 cp -a "$w/np-rsa" "$w/np-rsa-empty"
+cp -a "$w/np-p256" "$w/np-p256-empty"
 cp -a "$w/pw-rsa" "$w/pw-rsa-empty"
 "$qvca" --ca-dir "$w/np-rsa" issue server QVS01 -q
+
+# Criterion's median of benchmark ID (nanoseconds), from its own estimates.json, never from its
+# terminal text; a missing estimate stops the script instead of writing 0 into the report.
+criterion_median_ns() {
+    local id=$1 file
+    file="target/criterion/$id/new/estimates.json"
+    [ -f "$file" ] || { echo "criterion wrote no estimate for '$id' ($file)" >&2; exit 1; }
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$file"
+}
+
+# --- the root key in SoftHSM2 beside a key file (issue 16) ------------------------------------
+# The same commands on CAs whose root key (RSA-2048 or P-256) is a file or lives in a SoftHSM2
+# token of the benchmark's own; leaf keys are P-256 throughout, so that the root's signatures
+# are what differs. Each qvca run on a token CA loads the module, logs in and proves the key
+# signs for the root before it signs anything.
+export SOFTHSM2_CONF="$w/softhsm2.conf"
+mkdir -p "$w/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$w/tokens" > "$SOFTHSM2_CONF"
+softhsm2-util --init-token --free --label qvca-bench --so-pin bench-so-1357 --pin bench-pin-2468 >/dev/null
+echo bench-pin-2468 > "$w/pin"
+hsm="$qvca --pkcs11-module $softhsm --pin-file $w/pin"
+$hsm --ca-dir "$w/hsm-rsa-empty" init --no-password --key "pkcs11:token=qvca-bench;object=root-rsa" -q
+$hsm --ca-dir "$w/hsm-p256-empty" init --no-password --key-type p256 --key "pkcs11:token=qvca-bench;object=root-p256" -q
+# hsm_group NAME RUNS PREPARE ARGS: one hyperfine run of qvca ARGS on each of the four CAs
+# (copied afresh by PREPARE).
+hsm_group() {
+    local name=$1 n=$2 prepare=$3 args=$4
+    run "$name" "$n" --prepare "$prepare" \
+        -n "key file, RSA-2048 root" "$qvca --ca-dir $w/h/np-rsa $args" \
+        -n "SoftHSM2, RSA-2048 root" "$hsm --ca-dir $w/h/hsm-rsa $args" \
+        -n "key file, P-256 root" "$qvca --ca-dir $w/h/np-p256 $args" \
+        -n "SoftHSM2, P-256 root" "$hsm --ca-dir $w/h/hsm-p256 $args"
+}
+copy_empty="rm -rf $w/h && mkdir -p $w/h && for c in np-rsa hsm-rsa np-p256 hsm-p256; do cp -a $w/\$c-empty $w/h/\$c; done"
+hsm_runs() {
+    hsm_group hsm-server "$runs" "$copy_empty" "issue server QVS01 --key-type p256 -q"
+    hsm_group hsm-bulk100 "$heavy_runs" "$copy_empty" "issue server --from-file $w/hosts100 --key-type p256 -q"
+    # CAs with 100 revoked certificates, for the CRL.
+    for c in np-rsa hsm-rsa np-p256 hsm-p256; do
+        cp -a "$w/$c-empty" "$w/$c-revoked"
+        $hsm --ca-dir "$w/$c-revoked" issue server --from-file "$w/hosts100" --key-type p256 -q
+        while read -r name; do
+            "$qvca" --ca-dir "$w/$c-revoked" --yes revoke "$name" --reason superseded -q
+        done < "$w/hosts100"
+    done
+    run hsm-crl "$runs" \
+        -n "key file, RSA-2048 root" "$qvca --ca-dir $w/np-rsa-revoked crl -q" \
+        -n "SoftHSM2, RSA-2048 root" "$hsm --ca-dir $w/hsm-rsa-revoked crl -q" \
+        -n "key file, P-256 root" "$qvca --ca-dir $w/np-p256-revoked crl -q" \
+        -n "SoftHSM2, P-256 root" "$hsm --ca-dir $w/hsm-p256-revoked crl -q"
+    # In-process (criterion, benches/hsm.rs): the root's share without process start-up.
+    cargo bench --bench hsm -q >/dev/null 2>&1
+    for group in "server certificate" "CRL of 1,000 revoked" "64 certificates on $(nproc) threads"; do
+        for key_type in p256 rsa2048; do
+            for where in "key file" SoftHSM2; do
+                criterion_median_ns "$group, root $key_type/$where" >/dev/null
+            done
+        done
+    done
+}
+hsm_runs
+if [ "$only" = hsm ]; then
+    section=$(python3 bench/report.py --hsm-section "$json" "$(nproc)")
+    python3 - docs/BENCHMARKS.md "$section" <<'PY'
+import sys
+path, section = sys.argv[1], sys.argv[2].rstrip("\n") + "\n"
+lines = open(path).read().split("\n")
+title = section.split("\n", 1)[0]
+start = next((i for i, l in enumerate(lines) if l == title), None)
+if start is None:
+    start = end = next(i for i, l in enumerate(lines) if l == "## Targets")
+else:
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+lines[start:end] = section.split("\n")
+open(path, "w").write("\n".join(lines))
+PY
+    cat docs/BENCHMARKS.md
+    exit 0
+fi
+
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$w/o-root.key" -out "$w/o-root.pem" -subj /CN=QlikViewCA -days 3650 \
     -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$w/o-root-ec.key" -out "$w/o-root-ec.pem" \
@@ -209,14 +298,7 @@ run rewrap-10mb "$heavy_runs" --prepare "cp $w/config-10mb.xml $w/config-run.xml
     -n "rewrap --in-place (10 MB config)" "$qvca --ca-dir $w/rot --pfx-password-file $w/pfx.pass secrets rewrap --from-backup $w/rot-old.pfx --in $w/config-run.xml --in-place -q"
 
 # Raw aws-lc RSA-2048 key generation rate and one AES-GCM token (criterion, in-process), read
-# from criterion's own estimates.json (its median, in nanoseconds), never from its terminal text;
-# a missing estimate stops the script instead of writing 0 into the report.
-criterion_median_ns() {
-    local id=$1 file
-    file="target/criterion/$id/new/estimates.json"
-    [ -f "$file" ] || { echo "criterion wrote no estimate for '$id' ($file)" >&2; exit 1; }
-    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$file"
-}
+# from criterion's own estimates.json (its median, in nanoseconds).
 cargo bench --bench qvca -q -- "key generation/rsa2048" >/dev/null 2>&1
 cargo bench --bench qvca -q -- "encrypt a 100-byte value" >/dev/null 2>&1
 keygen_ms=$(python3 -c 'import sys; print(float(sys.argv[1]) / 1e6)' "$(criterion_median_ns "key generation/rsa2048")")

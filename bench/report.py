@@ -2,6 +2,8 @@
 """Turns the hyperfine JSON files of bench/compare.sh into docs/BENCHMARKS.md (on stdout).
 
 Arguments: JSON_DIR KEYGEN_MS GCM_US RSS100_MIB RSS1000_MIB CORES QVCA OPENSSL EASYRSA CFSSL HYPERFINE
+       or: --hsm-section JSON_DIR CORES   (only the section on the root key in SoftHSM2)
+The in-process figures of benches/hsm.rs are read from criterion's estimates in target/criterion.
 """
 import json
 import pathlib
@@ -31,10 +33,14 @@ LIMITS = """## Where the limits are
   that a reported success survives a power cut, so they stay.
 """
 
-(json_dir, keygen_ms, gcm_us, rss100, rss1000, cores, v_qvca, v_openssl, v_easyrsa, v_cfssl,
- v_hyperfine) = sys.argv[1:12]
-keygen_ms, gcm_us = float(keygen_ms), float(gcm_us)
-rss100, rss1000, cores = int(rss100), int(rss1000), int(cores)
+HSM_SECTION = sys.argv[1] == "--hsm-section"
+if HSM_SECTION:
+    json_dir, cores = sys.argv[2], int(sys.argv[3])
+else:
+    (json_dir, keygen_ms, gcm_us, rss100, rss1000, cores, v_qvca, v_openssl, v_easyrsa, v_cfssl,
+     v_hyperfine) = sys.argv[1:12]
+    keygen_ms, gcm_us = float(keygen_ms), float(gcm_us)
+    rss100, rss1000, cores = int(rss100), int(rss1000), int(cores)
 
 groups = {}
 for path in sorted(pathlib.Path(json_dir).glob("*.json")):
@@ -57,6 +63,73 @@ def fmt(seconds):
         return f"{seconds:.2f} s"
     return f"{seconds * 1000:.1f} ms"
 
+
+def table(key, title):
+    """One hyperfine group as a Markdown table under `title` (nothing if it was not measured)."""
+    if key not in groups:
+        return []
+    rows = groups[key]
+    base = rows[0][1]
+    lines = [title, "", "| command | median | mean ± σ | relative to the first row |", "|---|---|---|---|"]
+    for command, med, mean, sd in rows:
+        ratio = med / base if base else 0
+        lines.append(f"| {command} | {fmt(med)} | {fmt(mean)} ± {fmt(sd)} | {ratio:.2f}× |")
+    lines.append("")
+    return lines
+
+
+def criterion_ns(bench_id):
+    """Criterion's median for `bench_id` (nanoseconds), or None when it was not measured."""
+    path = pathlib.Path("target/criterion") / bench_id / "new" / "estimates.json"
+    try:
+        return json.loads(path.read_text())["median"]["point_estimate"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "n/a"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    return f"{ns / 1e3:.0f} µs"
+
+
+def hsm_section():
+    """The root key in SoftHSM2 beside a key file (issue 16)."""
+    out = ["## The root key in SoftHSM2 beside a key file", ""]
+    out.append("The same qvca commands on CAs whose root key is a file or lives in a SoftHSM2 token "
+               "(`init --key pkcs11:...`); leaf keys are P-256 throughout, so the root's signatures are "
+               "what differs. Every qvca run on a token CA loads the PKCS#11 module, logs in and proves "
+               "that the key signs for the root certificate (one signature) before it signs anything.")
+    out.append("")
+    out += table("hsm-server", "### One server certificate (`issue server QVS01`)")
+    out += table("hsm-bulk100", f"### 100 server certificates (`issue server --from-file`, {cores} cores)")
+    out += table("hsm-crl", "### A CRL listing 100 revoked certificates (`crl`)")
+    rows = []
+    for key_type, label in (("p256", "P-256"), ("rsa2048", "RSA-2048")):
+        for where in ("key file", "SoftHSM2"):
+            cells = [criterion_ns(f"{group}, root {key_type}/{where}") for group in
+                     ("server certificate", "CRL of 1,000 revoked", f"64 certificates on {cores} threads")]
+            if any(c is not None for c in cells):
+                rows.append(f"| {label} | {where} | " + " | ".join(fmt_ns(c) for c in cells) + " |")
+    if rows:
+        out += ["### In-process, the root's share alone (criterion, `cargo bench --bench hsm`)", "",
+                f"| root | key | sign a server certificate | sign a CRL of 1,000 revoked | 64 certificates on {cores} threads |",
+                "|---|---|---|---|---|"] + rows + [""]
+    out.append("SoftHSM2 is software: it signs on the calling thread, so these figures are qvca's cost of "
+               "going through PKCS#11 (the calls, the session pool, ECDSA's raw r‖s turned into DER), not "
+               "a hardware HSM's speed. A network HSM adds its round trip (typically 1–5 ms) to every "
+               "signature; the session pool opens up to one session per signing thread, so a bulk issuance "
+               "with `--jobs N` keeps N signatures in flight. A token CA also pays the module's start-up "
+               "and one login per command.")
+    out.append("")
+    return out
+
+
+if HSM_SECTION:
+    print("\n".join(hsm_section()))
+    sys.exit(0)
 
 cpu = "unknown CPU"
 try:
@@ -113,6 +186,8 @@ for key, title in titles.items():
 
 out.append(f"Peak RSS of bulk issuance: {rss100} MiB for 100 certificates, {rss1000} MiB for 1,000.")
 out.append("")
+if any(key in groups for key in ("hsm-server", "hsm-bulk100", "hsm-crl")):
+    out += hsm_section()
 
 targets = []
 

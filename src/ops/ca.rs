@@ -260,6 +260,34 @@ impl Ca {
         })
     }
 
+    /// Like [`Ca::unlock_with`], with the root key already opened in its token (`doctor` opens
+    /// it while checking the token, [`crate::ops::hsm_doctor`]): the CA password is checked on
+    /// a stored leaf key, and `key` must sign for the root certificate.
+    pub fn unlock_with_root_key(
+        &self,
+        password: &dyn Fn() -> Result<Password>,
+        key: RootKey,
+    ) -> Result<RootSigner> {
+        let protector = if self.is_password_protected() {
+            KeyProtector::encrypted(password()?)
+        } else {
+            KeyProtector::unprotected()
+        };
+        self.check_password_on_a_leaf_key(&protector)?;
+        let root_der = self.root_der()?;
+        let root = CertificateDetails::from_der(&root_der)?;
+        key.check_matches(&root.spki_der, || {
+            Error::failed("the root key given is not the key of the root certificate")
+        })?;
+        let issuer = root_issuer(&root_der, key)?;
+        Ok(RootSigner {
+            issuer,
+            root_der,
+            root,
+            protector,
+        })
+    }
+
     /// Opens the newest stored leaf key with `protector`: a wrong CA password is an
     /// authentication error (exit 4). Nothing to check without a password or without keys.
     fn check_password_on_a_leaf_key(&self, protector: &KeyProtector) -> Result<()> {

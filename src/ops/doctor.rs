@@ -31,7 +31,8 @@ pub enum CheckStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// A stable name: `no-password`, `permissions`, `keys-match`, `expiry`, `index-files`,
-    /// `staging-leftovers`, `license-service-export`, `crl`.
+    /// `staging-leftovers`, `license-service-export`, `crl`; for a root key in a PKCS#11 token
+    /// also `hsm-module`, `hsm-token`, `hsm-login`, `hsm-root-key`, `hsm-key-attributes`.
     pub name: &'static str,
     /// ok, warning, problem or skipped.
     pub status: CheckStatus,
@@ -76,10 +77,33 @@ impl Checks {
     }
 }
 
+/// The checks of a root key in a PKCS#11 token, made by `ops::hsm_doctor`, for
+/// [`doctor_with_token`].
+#[derive(Debug, Clone, Default)]
+pub struct TokenChecks {
+    /// `hsm-module`, `hsm-token`, `hsm-login`, `hsm-root-key`, `hsm-key-attributes`.
+    pub checks: Vec<Check>,
+    /// The `keys-match` check to report when the root could not be unlocked because of the
+    /// token (no PIN, the token unreachable): says why, instead of asking for the CA password.
+    pub keys_not_checked: Option<Check>,
+}
+
 /// Runs every check on the CA in `ca`. `signer` (the unlocked root) enables the key checks.
 pub fn doctor(
     ca: &Ca,
     signer: Option<&RootSigner>,
+    warn_days: u32,
+    now: OffsetDateTime,
+) -> Result<DoctorReport> {
+    doctor_with_token(ca, signer, None, warn_days, now)
+}
+
+/// Like [`doctor`], for a CA whose root key lives in a PKCS#11 token: the checks of the token
+/// and its key (`token`) come before `keys-match`.
+pub fn doctor_with_token(
+    ca: &Ca,
+    signer: Option<&RootSigner>,
+    token: Option<TokenChecks>,
     warn_days: u32,
     now: OffsetDateTime,
 ) -> Result<DoctorReport> {
@@ -88,7 +112,12 @@ pub fn doctor(
     check_permissions(ca, &mut checks);
     check_index_files(ca, &mut checks);
     check_staging_leftovers(ca, &mut checks);
-    check_keys(ca, signer, &mut checks);
+    let token = token.unwrap_or_default();
+    checks.0.extend(token.checks);
+    match (signer, token.keys_not_checked) {
+        (None, Some(skipped)) => checks.0.push(skipped),
+        _ => check_keys(ca, signer, &mut checks),
+    }
     check_expiry(ca, warn_days, now, &mut checks);
     check_export(ca, &mut checks);
     check_crl(ca, now, &mut checks);
@@ -250,7 +279,7 @@ fn entry_file_problems(ca: &Ca, entry: &Entry) -> Vec<String> {
         },
     }
     if entry.status == EntryStatus::Active
-        && !entry.keyless
+        && has_key_file(ca, entry)
         && !store.key_path(&entry.serial).is_file()
     {
         problems.push(format!(
@@ -263,8 +292,20 @@ fn entry_file_problems(ca: &Ca, entry: &Entry) -> Vec<String> {
     problems
 }
 
+/// True when the CA keeps `entry`'s private key in a file: not for a keyless certificate (its
+/// key is on its node), nor for a root whose key lives in a PKCS#11 token.
+fn has_key_file(ca: &Ca, entry: &Entry) -> bool {
+    let root_in_token = entry.kind == CertKind::Root && root_key_in_token(ca);
+    !(entry.keyless || root_in_token)
+}
+
+/// True when the CA's root key lives in a PKCS#11 token.
+fn root_key_in_token(ca: &Ca) -> bool {
+    ca.index().settings.root_key.is_some()
+}
+
 /// Files in `certs/` and `keys/` that no index entry names (a keyless certificate has no key
-/// file: one there is a leftover) and temporary files of interrupted writes in the CA directory.
+/// file, nor has a root whose key is in a token: one there is a leftover) and temporary files of interrupted writes in the CA directory.
 fn unnamed_files(ca: &Ca) -> Vec<String> {
     let store = ca.store();
     let entries = &ca.index().certificates;
@@ -272,7 +313,7 @@ fn unnamed_files(ca: &Ca) -> Vec<String> {
         entries.iter().map(|e| store.cert_path(&e.serial)).collect();
     let named_keys: HashSet<PathBuf> = entries
         .iter()
-        .filter(|e| !e.keyless)
+        .filter(|e| has_key_file(ca, e))
         .map(|e| store.key_path(&e.serial))
         .collect();
     let mut leftovers = Vec::new();
@@ -367,6 +408,10 @@ fn check_keys(ca: &Ca, signer: Option<&RootSigner>, checks: &mut Checks) {
             keyless += 1;
             continue;
         }
+        if !has_key_file(ca, entry) {
+            // The root's key in the token: `hsm-root-key` checks it.
+            continue;
+        }
         count += 1;
         let matches = ca.open_key(signer, entry).and_then(|key| {
             let cert = CertificateDetails::from_der(&ca.certificate_der(entry)?)?;
@@ -396,9 +441,16 @@ fn check_keys(ca: &Ca, signer: Option<&RootSigner>, checks: &mut Checks) {
         } else {
             String::new()
         };
+        let in_token = if root_key_in_token(ca) {
+            "; the root's key is in the PKCS#11 token (hsm-root-key)"
+        } else {
+            ""
+        };
         checks.ok(
             "keys-match",
-            format!("each of the {count} current keys belongs to its certificate{on_nodes}"),
+            format!(
+                "each of the {count} current keys belongs to its certificate{on_nodes}{in_token}"
+            ),
         );
     } else {
         checks.add(

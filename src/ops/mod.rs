@@ -6,6 +6,7 @@ pub mod ca;
 pub mod doctor;
 pub mod export;
 pub mod hsm;
+pub mod hsm_doctor;
 pub mod init;
 pub mod inventory;
 pub mod issue;

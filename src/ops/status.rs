@@ -54,6 +54,11 @@ pub struct StatusReport {
     /// False for `--no-password` CAs (labs only); absent without a CA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_protected: Option<bool>,
+    /// Where the root key lives when it is in a PKCS#11 token (the URI, the token's label and
+    /// serial, the key's label and id, as the CA directory records them); absent for a key
+    /// file. The token itself is not reached (`doctor` checks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<crate::pki::pkcs11::location::TokenKeyLocation>,
     /// Valid Server certificates (machine names).
     pub servers: Vec<String>,
     /// The valid Client certificate's name, if any.
@@ -70,6 +75,7 @@ pub fn status(dir: &Path, now: OffsetDateTime) -> Result<StatusReport> {
         reasons: Vec::new(),
         ca_dir: dir.to_owned(),
         password_protected: None,
+        root_key: None,
         servers: Vec::new(),
         client: None,
     };
@@ -82,6 +88,7 @@ pub fn status(dir: &Path, now: OffsetDateTime) -> Result<StatusReport> {
     }
     let ca = crate::ops::ca::Ca::open(dir)?;
     report.password_protected = Some(ca.is_password_protected());
+    report.root_key = ca.index().settings.root_key.clone();
     if !ca.is_password_protected() {
         report
             .reasons

@@ -25,7 +25,9 @@ pub struct RootKey {
     backend: Arc<Backend>,
 }
 
-/// Where the key lives and how it signs.
+/// Where the key lives and how it signs. One per command, behind an `Arc`: the size of its
+/// variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     /// A key decrypted from the CA's key file, held in memory until dropped.
     Software {

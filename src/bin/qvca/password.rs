@@ -158,27 +158,47 @@ pub fn get_if_given(
 pub fn unlock(global: &GlobalArgs, ca: &Ca) -> Result<RootSigner> {
     let pin = |request: &qvca::ops::hsm::PinRequest<'_>| crate::pin::get(global, request);
     let token = crate::pin::access(global, &pin);
+    unlock_by(global, &|password| ca.unlock_with(password, Some(&token)))
+}
+
+/// Like [`unlock`], with the root key already opened in its token (`doctor` opens it while
+/// checking the token): only the CA password is asked for.
+pub fn unlock_with_root_key(
+    global: &GlobalArgs,
+    ca: &Ca,
+    key: &qvca::pki::signer::RootKey,
+) -> Result<RootSigner> {
+    unlock_by(global, &|password| {
+        ca.unlock_with_root_key(password, key.clone())
+    })
+}
+
+/// Where an unlock gets the CA password from.
+type PasswordSource<'a> = &'a dyn Fn() -> Result<Password>;
+
+/// Runs `attempt` with the CA password source, asking again at a prompt after a wrong one.
+fn unlock_by(
+    global: &GlobalArgs,
+    attempt: &dyn Fn(PasswordSource<'_>) -> Result<RootSigner>,
+) -> Result<RootSigner> {
     let mut tries = 0;
     loop {
         tries += 1;
         let origin = Cell::new(Origin::Given);
-        let result = ca.unlock_with(
-            &|| {
-                let file = global_file(global, Which::Ca);
-                let (password, from) = resolve(
-                    global,
-                    file,
-                    Which::Ca,
-                    Purpose::Existing,
-                    "CA password",
-                    true,
-                )?
-                .ok_or_else(|| missing(Which::Ca, "CA password"))?;
-                origin.set(from);
-                Ok(password)
-            },
-            Some(&token),
-        );
+        let result = attempt(&|| {
+            let file = global_file(global, Which::Ca);
+            let (password, from) = resolve(
+                global,
+                file,
+                Which::Ca,
+                Purpose::Existing,
+                "CA password",
+                true,
+            )?
+            .ok_or_else(|| missing(Which::Ca, "CA password"))?;
+            origin.set(from);
+            Ok(password)
+        });
         match result {
             Err(e)
                 if e.kind() == qvca::ErrorKind::Authentication

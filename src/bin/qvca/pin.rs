@@ -45,6 +45,13 @@ pub fn get(global: &GlobalArgs, request: &PinRequest<'_>) -> Result<Pin> {
     )))
 }
 
+/// True when a PIN can be had without failing: `--pin-file`, `QVCA_PKCS11_PIN` or a terminal
+/// to ask on (`doctor` skips its login checks otherwise, as it skips `keys-match` without the
+/// CA password).
+pub fn available(global: &GlobalArgs) -> bool {
+    global.pin_file.is_some() || std::env::var_os(PIN_ENV).is_some() || interactive()
+}
+
 /// How this command reaches a token: `--pkcs11-module`/`QVCA_PKCS11_MODULE` and the PIN
 /// sources above. `pin` must be `|r| pin::get(global, r)` (the caller owns the closure).
 pub fn access<'a>(

@@ -9,6 +9,7 @@
 //! - [`pool`] and [`signer`]: a session pool and [`signer::TokenKey`], an rcgen signing key
 //!   that the root's [`crate::pki::signer::RootKey`] wraps.
 //! - [`attributes`]: named checks of a key's attributes, for `doctor` and `status`.
+//! - [`probe`]: the steps from loading the module to checking the key, one by one, for `doctor`.
 //! - [`deadline`]: running blocking PKCS#11 calls with a time limit.
 //! - [`location`]: where a CA's root key lives (what the CA directory records).
 //!
@@ -27,6 +28,7 @@ pub mod location;
 pub mod module;
 pub mod pin;
 pub mod pool;
+pub mod probe;
 pub mod public_key;
 pub mod signer;
 pub mod token;

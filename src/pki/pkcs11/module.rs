@@ -99,6 +99,24 @@ impl Module {
         &self.path
     }
 
+    /// What the module says about itself (`C_GetInfo`): manufacturer, description, library
+    /// version and the PKCS#11 version it implements, e.g. "SoftHSM, Implementation of PKCS11,
+    /// library 2.6, PKCS#11 2.40"; empty when it does not say.
+    pub fn description(&self) -> String {
+        let Ok(info) = self.context.get_library_info() else {
+            return String::new();
+        };
+        let mut parts: Vec<String> = [info.manufacturer_id(), info.library_description()]
+            .into_iter()
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && !p.chars().any(char::is_control))
+            .map(str::to_owned)
+            .collect();
+        parts.push(format!("library {}", info.library_version()));
+        parts.push(format!("PKCS#11 {}", info.cryptoki_version()));
+        parts.join(", ")
+    }
+
     /// The cryptoki context, for the rest of the crate.
     pub(crate) fn context(&self) -> &Pkcs11 {
         &self.context

@@ -2,9 +2,12 @@
 //!
 //! A PKCS#11 session is not shareable across threads (cryptoki's `Session` is `Send` but not
 //! `Sync`, and a session runs one operation at a time). The pool owns N sessions; a thread
-//! borrows one for one operation and gives it back. N defaults to the number of cores, capped
-//! by the token's session limits; the first session carries the login, which PKCS#11 shares
-//! with every session of the process on that token, and which lasts while any stays open.
+//! borrows one for one operation and gives it back. By default the pool starts with one session
+//! per core and opens another whenever every session is busy and the token allows more (its
+//! `ulMaxSessionCount`/`ulMaxRwSessionCount`, less one for other applications), so a command
+//! signing on `--jobs N` threads uses up to N sessions at once; a fixed size can be asked for
+//! instead. The first session carries the login, which PKCS#11 shares with every session of the
+//! process on that token, and which lasts while any stays open.
 //!
 //! Object handles are looked up in each session separately and cached there: the standard is
 //! ambiguous about handles across sessions, and Thales Luna HA groups really do give the same
@@ -26,7 +29,9 @@ use std::time::{Duration, Instant};
 /// How many sessions to open and how long to wait for a free one.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
-    /// The number of sessions; `None` means one per core. Capped by the token's limits.
+    /// The number of sessions, fixed; `None` means one per core to start with and more on
+    /// demand (while every session is busy), up to the token's limit. Capped by the token's
+    /// limits either way.
     pub sessions: Option<usize>,
     /// How long an operation waits for a free session before failing.
     pub acquire_timeout: Duration,
@@ -63,10 +68,18 @@ impl ObjectLocator {
     }
 }
 
+/// The most sessions a growing pool opens when the token states no limit. Sessions are only
+/// opened while every open one is busy, so a pool never holds more than the number of threads
+/// that used it at once.
+const UNSTATED_LIMIT: usize = 256;
+
 /// One pooled session and the object handles it has looked up.
 pub(crate) struct PooledSession {
     session: Session,
     handles: Vec<(ObjectLocator, ObjectHandle)>,
+    /// The pool's number for this session (0 for the first), for the test log.
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    number: usize,
 }
 
 impl PooledSession {
@@ -105,7 +118,16 @@ impl PooledSession {
 
 struct PoolState {
     idle: Vec<PooledSession>,
+    /// Sessions open, lent out or idle (and ones being opened).
     live: usize,
+    /// The most sessions the pool may have open.
+    limit: usize,
+    /// Sessions lent out now.
+    in_use: usize,
+    /// The most sessions lent out at once so far.
+    peak_in_use: usize,
+    /// Sessions opened so far (numbers them).
+    opened: usize,
 }
 
 /// A pool of logged-in sessions on one token. `Send + Sync`; share it with an [`Arc`].
@@ -130,33 +152,48 @@ impl SessionPool {
     /// token's limits allow (at least the one given).
     pub fn new(session: UserSession, options: &PoolOptions) -> Result<Arc<Self>> {
         let (token, first) = session.into_parts();
-        let wanted = options
-            .sessions
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .max(1);
-        let allowed = token
+        // Leave room for other applications and tools on the token.
+        let token_limit = token
             .max_sessions()
             .and_then(|m| usize::try_from(m).ok())
-            // Leave room for other applications and tools on the token.
-            .map_or(wanted, |m| wanted.min(m.saturating_sub(1).max(1)));
+            .map(|m| m.saturating_sub(1).max(1));
+        let cap = |n: usize| token_limit.map_or(n, |m| n.min(m)).max(1);
+        let (start, limit) = match options.sessions {
+            Some(fixed) => (cap(fixed), cap(fixed)),
+            None => (
+                cap(std::thread::available_parallelism().map_or(2, |n| n.get())),
+                token_limit.unwrap_or(UNSTATED_LIMIT).max(1),
+            ),
+        };
         let mut idle = vec![PooledSession {
             session: first,
             handles: Vec::new(),
+            number: 0,
         }];
-        while idle.len() < allowed {
+        let mut limit = limit;
+        while idle.len() < start {
             // A token whose real limit is lower than it said: use the sessions we have.
             let Ok(session) = token.open_session() else {
+                limit = idle.len();
                 break;
             };
             idle.push(PooledSession {
                 session,
                 handles: Vec::new(),
+                number: idle.len(),
             });
         }
         let live = idle.len();
         Ok(Arc::new(Self {
             token,
-            state: Mutex::new(PoolState { idle, live }),
+            state: Mutex::new(PoolState {
+                idle,
+                live,
+                limit,
+                in_use: 0,
+                peak_in_use: 0,
+                opened: live,
+            }),
             available: Condvar::new(),
             acquire_timeout: options.acquire_timeout,
         }))
@@ -170,6 +207,12 @@ impl SessionPool {
     /// The number of sessions still open.
     pub fn size(&self) -> usize {
         self.lock().live
+    }
+
+    /// The most sessions that operations used at the same time so far: how much the pool's
+    /// concurrency was used (a bulk issuance on several threads uses several).
+    pub fn peak_in_use(&self) -> usize {
+        self.lock().peak_in_use
     }
 
     fn lock(&self) -> MutexGuard<'_, PoolState> {
@@ -210,6 +253,8 @@ impl SessionPool {
     ) -> Result<T> {
         let mut lease = self.acquire(place)?;
         let outcome = operation(lease.session());
+        #[cfg(feature = "test-hooks")]
+        test_hold();
         if let Err(PoolError::Pkcs11 { err, .. }) = &outcome
             && session_is_dead(err)
         {
@@ -223,16 +268,38 @@ impl SessionPool {
         let mut state = self.lock();
         loop {
             if let Some(session) = state.idle.pop() {
-                return Ok(Lease {
-                    pool: self,
-                    session: Some(session),
-                    discard: false,
-                });
+                return Ok(self.lend(state, session));
             }
             if state.live == 0 {
                 return Err(Error::failed(format!(
                     "every session with the token has failed ({place}); check that the HSM is reachable and run the command again"
                 )));
+            }
+            if state.live < state.limit {
+                // Every session is busy and the token allows another: open it (outside the
+                // lock, a network HSM may take a while), counting it as open meanwhile.
+                state.live += 1;
+                drop(state);
+                let opened = self.token.open_session();
+                state = self.lock();
+                match opened {
+                    Ok(session) => {
+                        let number = state.opened;
+                        state.opened += 1;
+                        let session = PooledSession {
+                            session,
+                            handles: Vec::new(),
+                            number,
+                        };
+                        return Ok(self.lend(state, session));
+                    }
+                    Err(_) => {
+                        // The token's real limit is lower than it said: wait for ours.
+                        state.live -= 1;
+                        state.limit = state.live.max(1);
+                        continue;
+                    }
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -247,6 +314,54 @@ impl SessionPool {
                 .unwrap_or_else(|p| p.into_inner());
             state = next;
         }
+    }
+
+    /// Lends `session` out, counting it as in use.
+    fn lend(&self, mut state: MutexGuard<'_, PoolState>, session: PooledSession) -> Lease<'_> {
+        state.in_use += 1;
+        state.peak_in_use = state.peak_in_use.max(state.in_use);
+        #[cfg(feature = "test-hooks")]
+        test_log(&format!(
+            "session {} lent: {} in use, {} open",
+            session.number, state.in_use, state.live
+        ));
+        drop(state);
+        Lease {
+            pool: self,
+            session: Some(session),
+            discard: false,
+        }
+    }
+}
+
+/// Test builds only (`test-hooks`): `QVCA_TEST_PKCS11_POOL_LOG=FILE` appends a line to FILE
+/// each time the pool lends a session (its number, how many are in use and open), so a test of
+/// the real binary can see that a bulk issuance signs on several sessions at once.
+#[cfg(feature = "test-hooks")]
+fn test_log(line: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("QVCA_TEST_PKCS11_POOL_LOG") else {
+        return;
+    };
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+/// Test builds only (`test-hooks`): `QVCA_TEST_PKCS11_HOLD_MS=N` keeps each lent session N ms
+/// longer, as a network HSM's round trip would, so that concurrent operations overlap for
+/// certain in a test.
+#[cfg(feature = "test-hooks")]
+fn test_hold() {
+    if let Some(ms) = std::env::var("QVCA_TEST_PKCS11_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 
@@ -277,6 +392,7 @@ impl Drop for Lease<'_> {
             return;
         };
         let mut state = self.pool.lock();
+        state.in_use -= 1;
         if self.discard || std::thread::panicking() {
             state.live -= 1;
             drop(state);

@@ -18,8 +18,10 @@
 
 mod attributes;
 mod backups;
+mod bulk;
 mod cli;
 mod commands;
+mod doctor;
 mod failures;
 mod generate;
 mod import;

@@ -16,6 +16,11 @@ pub fn run(ctx: &Context) -> qvca::Result<u8> {
         for reason in &report.reasons {
             ctx.out.note(&format!("  {reason}"));
         }
+        if let Some(key) = &report.root_key {
+            ctx.out.note(&format!(
+                "  the root key lives in the PKCS#11 {key} (`qvca doctor` checks it)"
+            ));
+        }
     }
     Ok(exit::SUCCESS)
 }
