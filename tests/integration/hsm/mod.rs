@@ -21,6 +21,7 @@ mod backups;
 mod bulk;
 mod cli;
 mod commands;
+mod crash;
 mod doctor;
 mod failures;
 mod generate;
