@@ -49,6 +49,7 @@ use crate::pki::pkcs11::token::{
 use crate::pki::pkcs11::uri::Pkcs11Uri;
 use crate::secrets::hsm::HsmSecretsKey;
 use crate::secrets::{CaSecretsKey, RewrapSummary, SecretsKey, escrow_v1, rewrap_tokens};
+use crate::store::Entry;
 use crate::store::oplog::Operation;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -188,11 +189,7 @@ pub fn migrate(
         }
     };
 
-    ca.index_mut().settings.root_key = Some(location.clone());
-    ca.commit(
-        &Operation::new("hsm migrate").with_certificate(&root_entry.serial, &root_entry.name),
-    )?;
-    crate::store::crash_point("migrate-after-commit");
+    record_location(ca, &location, &root_entry)?;
     drop(secrets);
 
     let (files, not_rewritten) = write_files(pending);
@@ -216,6 +213,21 @@ pub fn migrate(
         done,
         false,
     ))
+}
+
+/// Step 4 of the module documentation, the commit point: the index records where the root
+/// key lives (logged as `hsm migrate`).
+fn record_location(
+    ca: &mut LockedCa,
+    location: &TokenKeyLocation,
+    root_entry: &Entry,
+) -> Result<()> {
+    ca.index_mut().settings.root_key = Some(location.clone());
+    ca.commit(
+        &Operation::new("hsm migrate").with_certificate(&root_entry.serial, &root_entry.name),
+    )?;
+    crate::store::crash_point("migrate-after-commit");
+    Ok(())
 }
 
 /// Step 2 of the module documentation, under the connect deadline: logs in to the token and
