@@ -34,12 +34,11 @@ use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::{LockedCa, RootSigner};
 use crate::ops::hsm::{
-    PinRequest, TokenAccess, check_key_request, open_token_key, secrets_key_for,
+    PinRequest, TokenAccess, check_key_request, in_token_session, open_token_key,
+    secrets_key_or_undo,
 };
 use crate::pki::certificate::CertificateDetails;
-use crate::pki::pkcs11::deadline::run_with_deadline;
 use crate::pki::pkcs11::location::{TokenKeyLocation, connect_timeout};
-use crate::pki::pkcs11::module::Module;
 use crate::pki::pkcs11::pool::{PoolOptions, SessionPool};
 use crate::pki::pkcs11::public_key::PublicKey;
 use crate::pki::pkcs11::signer::TokenKey;
@@ -230,8 +229,8 @@ fn record_location(
     Ok(())
 }
 
-/// Step 2 of the module documentation, under the connect deadline: logs in to the token and
-/// places the root key there (see [`place_in_session`]).
+/// Step 2 of the module documentation, within the connect time limit: see
+/// [`place_in_session`].
 fn place_key(
     module: &Path,
     tokens: TokenSelector,
@@ -240,13 +239,8 @@ fn place_key(
     pkcs8: SecretBytes,
     label: String,
 ) -> Result<Placed> {
-    let what = format!(
-        "reaching the token ({tokens}) through the PKCS#11 module {}",
-        module.display()
-    );
-    let (path, wanted, login_pin) = (module.to_owned(), expected.clone(), pin.clone());
-    run_with_deadline(&what, connect_timeout(), move || {
-        let session = Module::open(&path)?.token(&tokens)?.login(&login_pin)?;
+    let wanted = expected.clone();
+    in_token_session(module, tokens, pin.clone(), move |session| {
         place_in_session(session, &label, &wanted, &pkcs8)
     })
 }
@@ -277,15 +271,7 @@ fn place_in_session(
             (session.import_pkcs8(pkcs8.expose(), label)?, true)
         }
     };
-    let (secrets_label, secrets_generated) = match secrets_key_for(&session, &object) {
-        Ok(made) => made,
-        Err(e) => {
-            if imported {
-                session.destroy_key_pair(&object);
-            }
-            return Err(e);
-        }
-    };
+    let (secrets_label, secrets_generated) = secrets_key_or_undo(&session, &object, imported)?;
     let token = session.token().description().clone();
     let pool = SessionPool::new(session, &PoolOptions::default())?;
     Ok(Placed {
