@@ -123,46 +123,11 @@ pub fn make_root_key(
         token: tokens.to_string(),
         pin_source: uri.pin_source(),
     })?;
-    let what = format!(
-        "reaching the token ({tokens}) through the PKCS#11 module {}",
-        module.display()
-    );
-    let (path, given) = (module.clone(), uri.clone());
+    let given = uri.clone();
     let (token_key, object, token, generated, secrets) =
-        run_with_deadline(&what, connect_timeout(), move || {
-            let session = Module::open(&path)?.token(&tokens)?.login(&pin)?;
-            let (object, generated) = match session.find_private_key_if_any(&selector)? {
-                Some(object) => (object, false),
-                None => {
-                    let Some(label) = given.object() else {
-                        return Err(Error::usage(format!(
-                            "no private key with {selector} in the token ({}); to generate \
-                             the root key there, name it with object=LABEL in the URI",
-                            session.token().description()
-                        )));
-                    };
-                    if given.id().is_some() {
-                        return Err(Error::usage(format!(
-                            "no private key with {selector} in the token ({}); qvca gives a \
-                             new key a random id: leave id= out of the URI to generate it",
-                            session.token().description()
-                        )));
-                    }
-                    // Refuse a token that cannot hold the SecretsKey before anything is made.
-                    session.check_secrets_key_support()?;
-                    (session.generate_key_pair(key_type, label)?, true)
-                }
-            };
-            let secrets = match secrets_key_for(&session, &object) {
-                Ok(secrets) => secrets,
-                Err(e) => {
-                    if generated {
-                        // Nothing may be left half-made: the key generated just now goes again.
-                        session.destroy_key_pair(&object);
-                    }
-                    return Err(e);
-                }
-            };
+        in_token_session(&module, tokens, pin, move |session| {
+            let (object, generated) = find_or_generate(&session, &selector, &given, key_type)?;
+            let secrets = secrets_key_or_undo(&session, &object, generated)?;
             let token = session.token().description().clone();
             let pool = SessionPool::new(session, &PoolOptions::default())?;
             Ok((
@@ -174,21 +139,7 @@ pub fn make_root_key(
             ))
         })?;
     let algorithm = token_key.public_key().algorithm();
-    let found_type = algorithm.key_type().ok_or_else(|| {
-        Error::failed(format!(
-            "the key {} in the token is {}, which is not a qvca root key type (rsa2048, \
-             rsa3072, rsa4096, p256, p384)",
-            object.label(),
-            algorithm.name()
-        ))
-    })?;
-    if !generated && explicit && found_type != key_type {
-        return Err(Error::usage(format!(
-            "the existing key {:?} in the token is {found_type}, not the {key_type} that \
-             --key-type asks for: leave --key-type out to use it, or name another key",
-            object.label()
-        )));
-    }
+    let found_type = check_found_type(&object, algorithm, generated, explicit, key_type)?;
     let location =
         TokenKeyLocation::of_key(uri, &token, &object)?.with_secrets_key(secrets.0.clone())?;
     let report = TokenRootReport {
@@ -208,6 +159,98 @@ pub fn make_root_key(
         report,
         key_type: found_type,
     })
+}
+
+/// Runs `work` in a user session of the token `tokens` selects (logged in with `pin`) through
+/// the PKCS#11 module at `module`; loading the module, logging in and `work` happen within the
+/// connect time limit.
+pub(crate) fn in_token_session<T: Send + 'static>(
+    module: &Path,
+    tokens: TokenSelector,
+    pin: Pin,
+    work: impl FnOnce(UserSession) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let what = format!(
+        "reaching the token ({tokens}) through the PKCS#11 module {}",
+        module.display()
+    );
+    let path = module.to_owned();
+    run_with_deadline(&what, connect_timeout(), move || {
+        let session = Module::open(&path)?.token(&tokens)?.login(&pin)?;
+        work(session)
+    })
+}
+
+/// The private key `selector` finds in the token, else one generated now as `key_type` under
+/// the URI's `object=` label (refused without a label, or with an `id=`, or when the token
+/// cannot hold the SecretsKey). Returns the key and whether it was generated.
+fn find_or_generate(
+    session: &UserSession,
+    selector: &KeySelector,
+    given: &Pkcs11Uri,
+    key_type: KeyType,
+) -> Result<(KeyObject, bool)> {
+    if let Some(object) = session.find_private_key_if_any(selector)? {
+        return Ok((object, false));
+    }
+    let Some(label) = given.object() else {
+        return Err(Error::usage(format!(
+            "no private key with {selector} in the token ({}); to generate \
+             the root key there, name it with object=LABEL in the URI",
+            session.token().description()
+        )));
+    };
+    if given.id().is_some() {
+        return Err(Error::usage(format!(
+            "no private key with {selector} in the token ({}); qvca gives a \
+             new key a random id: leave id= out of the URI to generate it",
+            session.token().description()
+        )));
+    }
+    // Refuse a token that cannot hold the SecretsKey before anything is made.
+    session.check_secrets_key_support()?;
+    Ok((session.generate_key_pair(key_type, label)?, true))
+}
+
+/// [`secrets_key_for`], removing the key pair `object` again on failure when this run made it
+/// (`made_now`): nothing may be left half-made.
+pub(crate) fn secrets_key_or_undo(
+    session: &UserSession,
+    object: &KeyObject,
+    made_now: bool,
+) -> Result<(String, bool)> {
+    secrets_key_for(session, object).inspect_err(|_| {
+        if made_now {
+            session.destroy_key_pair(object);
+        }
+    })
+}
+
+/// The qvca key type of the token key `object` (of `algorithm`): refused when it is not one,
+/// or when an existing key (not `generated`) differs from the `key_type` asked `explicit`ly.
+fn check_found_type(
+    object: &KeyObject,
+    algorithm: KeyAlgorithm,
+    generated: bool,
+    explicit: bool,
+    key_type: KeyType,
+) -> Result<KeyType> {
+    let found_type = algorithm.key_type().ok_or_else(|| {
+        Error::failed(format!(
+            "the key {} in the token is {}, which is not a qvca root key type (rsa2048, \
+             rsa3072, rsa4096, p256, p384)",
+            object.label(),
+            algorithm.name()
+        ))
+    })?;
+    if !generated && explicit && found_type != key_type {
+        return Err(Error::usage(format!(
+            "the existing key {:?} in the token is {found_type}, not the {key_type} that \
+             --key-type asks for: leave --key-type out to use it, or name another key",
+            object.label()
+        )));
+    }
+    Ok(found_type)
 }
 
 /// The SecretsKey of the root key `object`: the one the token holds, else one generated now

@@ -34,19 +34,21 @@ use crate::domain::serial::Serial;
 use crate::error::{Error, Result};
 use crate::ops::ca::{LockedCa, RootSigner};
 use crate::ops::hsm::{
-    PinRequest, TokenAccess, check_key_request, open_token_key, secrets_key_for,
+    PinRequest, TokenAccess, check_key_request, in_token_session, open_token_key,
+    secrets_key_or_undo,
 };
 use crate::pki::certificate::CertificateDetails;
-use crate::pki::pkcs11::deadline::run_with_deadline;
 use crate::pki::pkcs11::location::{TokenKeyLocation, connect_timeout};
-use crate::pki::pkcs11::module::Module;
 use crate::pki::pkcs11::pool::{PoolOptions, SessionPool};
 use crate::pki::pkcs11::public_key::PublicKey;
 use crate::pki::pkcs11::signer::TokenKey;
-use crate::pki::pkcs11::token::{KeyObject, KeySelector, TokenDescription, TokenSelector};
+use crate::pki::pkcs11::token::{
+    KeyObject, KeySelector, TokenDescription, TokenSelector, UserSession,
+};
 use crate::pki::pkcs11::uri::Pkcs11Uri;
 use crate::secrets::hsm::HsmSecretsKey;
 use crate::secrets::{CaSecretsKey, RewrapSummary, SecretsKey, escrow_v1, rewrap_tokens};
+use crate::store::Entry;
 use crate::store::oplog::Operation;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -165,52 +167,7 @@ pub fn migrate(
         pin_source: request.uri.pin_source(),
     })?;
     let expected = PublicKey::from_spki_der(&root_spki)?;
-    let what = format!(
-        "reaching the token ({tokens}) through the PKCS#11 module {}",
-        module.display()
-    );
-    let (path, wanted, login_pin) = (module.clone(), expected.clone(), pin.clone());
-    let placed = run_with_deadline(&what, connect_timeout(), move || {
-        let session = Module::open(&path)?.token(&tokens)?.login(&login_pin)?;
-        let (object, imported) = match session
-            .find_private_key_if_any(&KeySelector::by_label(&label))?
-        {
-            Some(found) if found.public_key() == &wanted => (found, false),
-            Some(found) => {
-                return Err(Error::refused(format!(
-                    "the token ({}) already holds a private key labelled {label:?} (id {}) that \
-                     is not this CA's root key; nothing was changed: name the imported key \
-                     with another object= label",
-                    session.token().description(),
-                    hex::encode(found.id())
-                )));
-            }
-            None => {
-                // Refuse a token that cannot hold the SecretsKey before anything is made.
-                session.check_secrets_key_support()?;
-                (session.import_pkcs8(pkcs8.expose(), &label)?, true)
-            }
-        };
-        let (secrets_label, secrets_generated) = match secrets_key_for(&session, &object) {
-            Ok(made) => made,
-            Err(e) => {
-                if imported {
-                    session.destroy_key_pair(&object);
-                }
-                return Err(e);
-            }
-        };
-        let token = session.token().description().clone();
-        let pool = SessionPool::new(session, &PoolOptions::default())?;
-        Ok(Placed {
-            key: TokenKey::new(pool, &object)?,
-            object,
-            token,
-            imported,
-            secrets_label,
-            secrets_generated,
-        })
-    })?;
+    let placed = place_key(&module, tokens, &pin, &expected, pkcs8, label)?;
     crate::store::crash_point("migrate-after-import");
 
     let prepared = prepare(
@@ -231,33 +188,142 @@ pub fn migrate(
         }
     };
 
-    ca.index_mut().settings.root_key = Some(location.clone());
-    ca.commit(
-        &Operation::new("hsm migrate").with_certificate(&root_entry.serial, &root_entry.name),
-    )?;
-    crate::store::crash_point("migrate-after-commit");
+    record_location(ca, &location, &root_entry)?;
     drop(secrets);
 
     let (files, not_rewritten) = write_files(pending);
     crate::store::crash_point("migrate-before-key-removal");
     let key_files_removed = remove_root_key_files(ca, &root_spki)?;
-    Ok(MigrateReport {
+    let token_step = TokenStep {
+        imported: placed.imported,
+        secrets_key_label: placed.secrets_label.clone(),
+        secrets_key_generated: placed.secrets_generated,
+    };
+    let done = AfterCommit {
+        files,
+        not_rewritten,
+        key_files_removed,
+    };
+    Ok(report(
+        ca,
+        root_entry.serial,
+        &location,
+        token_step,
+        done,
+        false,
+    ))
+}
+
+/// Step 4 of the module documentation, the commit point: the index records where the root
+/// key lives (logged as `hsm migrate`).
+fn record_location(
+    ca: &mut LockedCa,
+    location: &TokenKeyLocation,
+    root_entry: &Entry,
+) -> Result<()> {
+    ca.index_mut().settings.root_key = Some(location.clone());
+    ca.commit(
+        &Operation::new("hsm migrate").with_certificate(&root_entry.serial, &root_entry.name),
+    )?;
+    crate::store::crash_point("migrate-after-commit");
+    Ok(())
+}
+
+/// Step 2 of the module documentation, within the connect time limit: see
+/// [`place_in_session`].
+fn place_key(
+    module: &Path,
+    tokens: TokenSelector,
+    pin: &crate::pki::pkcs11::pin::Pin,
+    expected: &PublicKey,
+    pkcs8: SecretBytes,
+    label: String,
+) -> Result<Placed> {
+    let wanted = expected.clone();
+    in_token_session(module, tokens, pin.clone(), move |session| {
+        place_in_session(session, &label, &wanted, &pkcs8)
+    })
+}
+
+/// In the logged-in `session`: imports the root key as `label` (or takes this root's key the
+/// token already holds under that label, refusing another key), then finds or makes the
+/// SecretsKey next to it; a failure there removes the key this run imported.
+fn place_in_session(
+    session: UserSession,
+    label: &str,
+    wanted: &PublicKey,
+    pkcs8: &SecretBytes,
+) -> Result<Placed> {
+    let (object, imported) = match session.find_private_key_if_any(&KeySelector::by_label(label))? {
+        Some(found) if found.public_key() == wanted => (found, false),
+        Some(found) => {
+            return Err(Error::refused(format!(
+                "the token ({}) already holds a private key labelled {label:?} (id {}) that \
+                 is not this CA's root key; nothing was changed: name the imported key \
+                 with another object= label",
+                session.token().description(),
+                hex::encode(found.id())
+            )));
+        }
+        None => {
+            // Refuse a token that cannot hold the SecretsKey before anything is made.
+            session.check_secrets_key_support()?;
+            (session.import_pkcs8(pkcs8.expose(), label)?, true)
+        }
+    };
+    let (secrets_label, secrets_generated) = secrets_key_or_undo(&session, &object, imported)?;
+    let token = session.token().description().clone();
+    let pool = SessionPool::new(session, &PoolOptions::default())?;
+    Ok(Placed {
+        key: TokenKey::new(pool, &object)?,
+        object,
+        token,
+        imported,
+        secrets_label,
+        secrets_generated,
+    })
+}
+
+/// What a run did in the token, as the report states it.
+struct TokenStep {
+    imported: bool,
+    secrets_key_label: String,
+    secrets_key_generated: bool,
+}
+
+/// What the steps after the commit did (steps 5 and 6 of the module documentation).
+struct AfterCommit {
+    files: Vec<RewrappedFile>,
+    not_rewritten: Vec<NotRewritten>,
+    key_files_removed: Vec<PathBuf>,
+}
+
+/// The report of a run: where the key lives (`location`) and what each step did.
+fn report(
+    ca: &LockedCa,
+    root_serial: Serial,
+    location: &TokenKeyLocation,
+    token_step: TokenStep,
+    done: AfterCommit,
+    finished_interrupted: bool,
+) -> MigrateReport {
+    MigrateReport {
         ca_dir: ca.dir().to_owned(),
-        root_serial: root_entry.serial,
+        root_serial,
         uri: location.uri().to_string(),
         token_label: location.token_label().to_owned(),
         token_serial: location.token_serial().to_owned(),
         key_label: location.key_label().to_owned(),
         key_id: hex::encode(location.key_id()),
-        imported: placed.imported,
-        secrets_key_label: placed.secrets_label.clone(),
-        secrets_key_generated: placed.secrets_generated,
+        imported: token_step.imported,
+        secrets_key_label: token_step.secrets_key_label,
+        secrets_key_generated: token_step.secrets_key_generated,
         v1_escrowed: location.secrets_v1_escrow().is_some(),
-        files,
-        not_rewritten,
-        key_files_removed,
-        finished_interrupted: false,
-    })
+        files: done.files,
+        not_rewritten: done.not_rewritten,
+        key_files_removed: done.key_files_removed,
+        finished_interrupted,
+    }
 }
 
 /// The checks before anything is touched: the URI names the new key by `object=` and not by
@@ -436,6 +502,46 @@ pub fn finish_migration(
         .root_key
         .clone()
         .ok_or_else(|| Error::failed("internal error: the CA's root key is not in a token"))?;
+    check_same_key(request, &location)?;
+    let root_entry = ca.root_entry()?.clone();
+    let root = CertificateDetails::from_der(&ca.certificate_der(&root_entry)?)?;
+    check_something_left(ca, request, &location)?;
+    let mut pending = read_files(request.rewrap)?;
+    let key = open_token_key(
+        &location,
+        Some(access),
+        &root.spki_der,
+        &root_entry.serial.to_string(),
+    )?;
+    let hsm = HsmSecretsKey::open(&key, &root.spki_der, location.secrets_key_label())?;
+    let secrets_label = hsm.label().to_owned();
+    let secrets = CaSecretsKey::token(hsm, location.secrets_v1_escrow())?;
+    rewrap_left_files(&mut pending, &secrets, request.contexts)?;
+    drop(secrets);
+    let (files, not_rewritten) = write_files(pending);
+    let key_files_removed = remove_root_key_files(ca, &root.spki_der)?;
+    let token_step = TokenStep {
+        imported: false,
+        secrets_key_label: secrets_label,
+        secrets_key_generated: false,
+    };
+    let done = AfterCommit {
+        files,
+        not_rewritten,
+        key_files_removed,
+    };
+    Ok(report(
+        ca,
+        root_entry.serial,
+        &location,
+        token_step,
+        done,
+        true,
+    ))
+}
+
+/// Refuses (exit 3) a URI that names another token or key than the recorded `location`.
+fn check_same_key(request: &MigrateRequest<'_>, location: &TokenKeyLocation) -> Result<()> {
     let names_another = request
         .uri
         .token()
@@ -450,8 +556,16 @@ pub fn finish_migration(
              names another token or key: nothing was changed"
         )));
     }
-    let root_entry = ca.root_entry()?.clone();
-    let root = CertificateDetails::from_der(&ca.certificate_der(&root_entry)?)?;
+    Ok(())
+}
+
+/// Refuses (exit 3) a finished migration with nothing left to do: no root key file left and
+/// no `--rewrap` file named.
+fn check_something_left(
+    ca: &LockedCa,
+    request: &MigrateRequest<'_>,
+    location: &TokenKeyLocation,
+) -> Result<()> {
     let leftover_keys = ca
         .index()
         .certificates
@@ -465,45 +579,26 @@ pub fn finish_migration(
              --in-place` moves version 1 tokens that are left"
         )));
     }
-    let mut pending = read_files(request.rewrap)?;
-    let key = open_token_key(
-        &location,
-        Some(access),
-        &root.spki_der,
-        &root_entry.serial.to_string(),
-    )?;
-    let hsm = HsmSecretsKey::open(&key, &root.spki_der, location.secrets_key_label())?;
-    let secrets_label = hsm.label().to_owned();
-    let secrets = CaSecretsKey::token(hsm, location.secrets_v1_escrow())?;
+    Ok(())
+}
+
+/// Rewraps in memory the `--rewrap` files of a finishing run, from the escrowed version-1
+/// key to the CA's `secrets`; a failure names the file.
+fn rewrap_left_files(
+    pending: &mut [Pending],
+    secrets: &CaSecretsKey,
+    contexts: &[String],
+) -> Result<()> {
     let old: Vec<&SecretsKey> = secrets.escrowed_v1().into_iter().collect();
-    for file in &mut pending {
-        let (text, summary) = rewrap_tokens(file.text.expose(), &old, &secrets, request.contexts)
-            .map_err(|e| {
-            Error::new(
-                e.kind(),
-                format!("{}: {}", file.file.display(), e.message()),
-            )
-        })?;
+    for file in pending.iter_mut() {
+        let (text, summary) =
+            rewrap_tokens(file.text.expose(), &old, secrets, contexts).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("{}: {}", file.file.display(), e.message()),
+                )
+            })?;
         file.rewrapped = Some((SecretBytes::new(text), summary));
     }
-    drop(secrets);
-    let (files, not_rewritten) = write_files(pending);
-    let key_files_removed = remove_root_key_files(ca, &root.spki_der)?;
-    Ok(MigrateReport {
-        ca_dir: ca.dir().to_owned(),
-        root_serial: root_entry.serial,
-        uri: location.uri().to_string(),
-        token_label: location.token_label().to_owned(),
-        token_serial: location.token_serial().to_owned(),
-        key_label: location.key_label().to_owned(),
-        key_id: hex::encode(location.key_id()),
-        imported: false,
-        secrets_key_label: secrets_label,
-        secrets_key_generated: false,
-        v1_escrowed: location.secrets_v1_escrow().is_some(),
-        files,
-        not_rewritten,
-        key_files_removed,
-        finished_interrupted: true,
-    })
+    Ok(())
 }

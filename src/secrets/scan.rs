@@ -3,7 +3,7 @@
 //! every other byte unchanged.
 
 use super::ca_key::TokenVersion;
-use super::token::{bulk_cipher, decrypt_with, parse_token};
+use super::token::{ParsedToken, bulk_cipher, decrypt_with, parse_token};
 use super::{KeyId, SecretsKey};
 use crate::error::{Error, Result};
 use aes_gcm::Aes256Gcm;
@@ -114,9 +114,13 @@ pub fn rewrap_tokens(
     new: &dyn Sealer,
     contexts: &[String],
 ) -> Result<(Vec<u8>, RewrapSummary)> {
-    let old_ciphers: Vec<(KeyId, Aes256Gcm)> =
-        old.iter().map(|k| (k.kid(), bulk_cipher(k))).collect();
-    let new_kid: KeyId = new.kid();
+    let keys = RewrapKeys {
+        old,
+        old_ciphers: old.iter().map(|k| (k.kid(), bulk_cipher(k))).collect(),
+        new,
+        new_kid: new.kid(),
+        contexts,
+    };
     let mut out = Vec::with_capacity(text.len() + text.len() / 8);
     let mut summary = RewrapSummary::default();
     let mut copied_to = 0;
@@ -129,78 +133,111 @@ pub fn rewrap_tokens(
             .count();
         counted_to = range.start;
         let token_text = std::str::from_utf8(&text[range.clone()]).expect("tokens are ASCII");
-        let at_line = |e: Error| Error::new(e.kind(), format!("line {line}: {}", e.message()));
         out.extend_from_slice(&text[copied_to..range.start]);
-        let version = TokenVersion::of_token(token_text);
-        if version == Some(TokenVersion::V2) {
-            let kid = super::ca_key::v2_kid(token_text).map_err(at_line)?;
-            if new.version() == TokenVersion::V2 && kid == new_kid {
+        match keys.fate_of(token_text, line)? {
+            TokenFate::Current => {
                 summary.already_current += 1;
                 out.extend_from_slice(token_text.as_bytes());
-                copied_to = range.end;
-                continue;
             }
-            return Err(Error::authentication(format!(
-                "line {line}: a version 2 token (qvca:v2:) of key id {kid}: only the CA whose \
-                 root key and SecretsKey are in that PKCS#11 token opens it (this CA's key id \
-                 is {new_kid}, {}); nothing was written",
-                new.version().describe()
-            )));
-        }
-        let parsed = parse_token(token_text).map_err(at_line)?;
-        if new.version() == TokenVersion::V1 && parsed.kid == new_kid {
-            summary.already_current += 1;
-            out.extend_from_slice(token_text.as_bytes());
-        } else if let Some((_, old_cipher)) = old_ciphers.iter().find(|(k, _)| *k == parsed.kid) {
-            let mut last_error = None;
-            let mut rewrapped = None;
-            for context in contexts {
-                match decrypt_with(old_cipher, parsed.kid, &parsed, context) {
-                    Ok(plain) => {
-                        rewrapped = Some(new.seal(plain.expose(), context).map_err(at_line)?);
-                        break;
-                    }
-                    Err(e) => last_error = Some(e),
-                }
+            TokenFate::Rewrapped(token) => {
+                summary.rewrapped += 1;
+                out.extend_from_slice(token.as_bytes());
             }
-            match rewrapped {
-                Some(token) => {
-                    summary.rewrapped += 1;
-                    out.extend_from_slice(token.as_bytes());
-                }
-                None => {
-                    let tried: Vec<String> = contexts.iter().map(|c| format!("{c:?}")).collect();
-                    let detail = last_error
-                        .map(|e| e.message().to_owned())
-                        .unwrap_or_default();
-                    return Err(Error::authentication(format!(
-                        "line {line}: a token under the old key does not authenticate with the \
-                         context(s) {} ({detail}); nothing was written",
-                        tried.join(", ")
-                    )));
-                }
-            }
-        } else {
-            if old.is_empty() {
-                return Err(Error::authentication(format!(
-                    "line {line}: the token names key id {}, which is not the current CA's \
-                     ({new_kid}), and no old key was given: name a backup of the CA that made \
-                     it with --from-backup; nothing was written",
-                    parsed.kid
-                )));
-            }
-            let old_kids: Vec<String> = old.iter().map(|k| k.kid().to_string()).collect();
-            return Err(Error::authentication(format!(
-                "line {line}: the token names key id {}, which is neither the backup's ({}) nor \
-                 the current CA's ({new_kid}); nothing was written",
-                parsed.kid,
-                old_kids.join(", ")
-            )));
         }
         copied_to = range.end;
     }
     out.extend_from_slice(&text[copied_to..]);
     Ok((out, summary))
+}
+
+/// What becomes of one token in [`rewrap_tokens`].
+enum TokenFate {
+    /// Already of the new key: kept as it is.
+    Current,
+    /// Sealed again by the new key: the new token.
+    Rewrapped(String),
+}
+
+/// The keys and contexts of one [`rewrap_tokens`] run.
+struct RewrapKeys<'a> {
+    old: &'a [&'a SecretsKey],
+    old_ciphers: Vec<(KeyId, Aes256Gcm)>,
+    new: &'a dyn Sealer,
+    new_kid: KeyId,
+    contexts: &'a [String],
+}
+
+impl RewrapKeys<'_> {
+    /// Decides the fate of the token `token_text` found on `line` (failures name the line).
+    fn fate_of(&self, token_text: &str, line: usize) -> Result<TokenFate> {
+        let at_line = |e: Error| Error::new(e.kind(), format!("line {line}: {}", e.message()));
+        let new_kid = self.new_kid;
+        if TokenVersion::of_token(token_text) == Some(TokenVersion::V2) {
+            let kid = super::ca_key::v2_kid(token_text).map_err(at_line)?;
+            if self.new.version() == TokenVersion::V2 && kid == new_kid {
+                return Ok(TokenFate::Current);
+            }
+            return Err(Error::authentication(format!(
+                "line {line}: a version 2 token (qvca:v2:) of key id {kid}: only the CA whose \
+                 root key and SecretsKey are in that PKCS#11 token opens it (this CA's key id \
+                 is {new_kid}, {}); nothing was written",
+                self.new.version().describe()
+            )));
+        }
+        let parsed = parse_token(token_text).map_err(at_line)?;
+        if self.new.version() == TokenVersion::V1 && parsed.kid == new_kid {
+            return Ok(TokenFate::Current);
+        }
+        let Some((_, old_cipher)) = self.old_ciphers.iter().find(|(k, _)| *k == parsed.kid) else {
+            return Err(self.unknown_key(parsed.kid, line));
+        };
+        self.reseal(old_cipher, &parsed, line)
+            .map(TokenFate::Rewrapped)
+    }
+
+    /// Opens the version-1 token `parsed` with `old_cipher` under the first of the contexts it
+    /// authenticates with, and seals it again by the new key for that context.
+    fn reseal(&self, old_cipher: &Aes256Gcm, parsed: &ParsedToken, line: usize) -> Result<String> {
+        let mut last_error = None;
+        for context in self.contexts {
+            match decrypt_with(old_cipher, parsed.kid, parsed, context) {
+                Ok(plain) => {
+                    return self.new.seal(plain.expose(), context).map_err(|e| {
+                        Error::new(e.kind(), format!("line {line}: {}", e.message()))
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let tried: Vec<String> = self.contexts.iter().map(|c| format!("{c:?}")).collect();
+        let detail = last_error
+            .map(|e| e.message().to_owned())
+            .unwrap_or_default();
+        Err(Error::authentication(format!(
+            "line {line}: a token under the old key does not authenticate with the \
+             context(s) {} ({detail}); nothing was written",
+            tried.join(", ")
+        )))
+    }
+
+    /// The error for a version-1 token of key id `kid`, which is neither an old key's nor the
+    /// new key's.
+    fn unknown_key(&self, kid: KeyId, line: usize) -> Error {
+        let new_kid = self.new_kid;
+        if self.old.is_empty() {
+            return Error::authentication(format!(
+                "line {line}: the token names key id {kid}, which is not the current CA's \
+                 ({new_kid}), and no old key was given: name a backup of the CA that made \
+                 it with --from-backup; nothing was written"
+            ));
+        }
+        let old_kids: Vec<String> = self.old.iter().map(|k| k.kid().to_string()).collect();
+        Error::authentication(format!(
+            "line {line}: the token names key id {kid}, which is neither the backup's ({}) nor \
+             the current CA's ({new_kid}); nothing was written",
+            old_kids.join(", ")
+        ))
+    }
 }
 
 #[cfg(test)]

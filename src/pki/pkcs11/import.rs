@@ -74,87 +74,114 @@ fn templates(
     label: &str,
     id: &[u8],
 ) -> Result<(Vec<Attribute>, Vec<Attribute>, PublicKey)> {
-    let bad = |what: &str, e: der::Error| {
-        Error::usage(format!(
-            "the key to import is not a valid {what}: {e}; give an unencrypted PKCS#8 RSA or EC key"
-        ))
-    };
-    let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8_der).map_err(|e| bad("PKCS#8 key", e))?;
-    let raw = info.private_key.as_bytes();
+    let info =
+        pkcs8::PrivateKeyInfoRef::from_der(pkcs8_der).map_err(|e| not_valid("PKCS#8 key", e))?;
     let mut private = private_key_policy(label, id);
     private.push(Attribute::Class(ObjectClass::PRIVATE_KEY));
     let mut public = public_key_policy(label, id);
     public.push(Attribute::Class(ObjectClass::PUBLIC_KEY));
-    if info.algorithm.oid == RSA_ENCRYPTION {
-        let rsa = RsaPrivateKey::from_der(raw).map_err(|e| bad("PKCS#1 RSA key (two-prime)", e))?;
-        if rsa.version.as_bytes() != [0u8; 0] && rsa.version.as_bytes() != [0] {
-            return Err(Error::usage(
-                "the RSA key to import is a multi-prime key; qvca imports two-prime RSA keys",
-            ));
-        }
-        let expected = PublicKey::from_rsa(rsa.modulus.as_bytes(), rsa.public_exponent.as_bytes())?;
-        for template in [&mut private, &mut public] {
-            template.push(Attribute::KeyType(KeyType::RSA));
-            template.push(Attribute::Modulus(rsa.modulus.as_bytes().to_vec()));
-            template.push(Attribute::PublicExponent(
-                rsa.public_exponent.as_bytes().to_vec(),
-            ));
-        }
-        private.extend([
-            Attribute::PrivateExponent(rsa.private_exponent.as_bytes().to_vec()),
-            Attribute::Prime1(rsa.prime1.as_bytes().to_vec()),
-            Attribute::Prime2(rsa.prime2.as_bytes().to_vec()),
-            Attribute::Exponent1(rsa.exponent1.as_bytes().to_vec()),
-            Attribute::Exponent2(rsa.exponent2.as_bytes().to_vec()),
-            Attribute::Coefficient(rsa.coefficient.as_bytes().to_vec()),
-        ]);
-        return Ok((private, public, expected));
+    let expected = if info.algorithm.oid == RSA_ENCRYPTION {
+        add_rsa_key(&info, &mut private, &mut public)?
+    } else if info.algorithm.oid == ID_EC_PUBLIC_KEY {
+        add_ec_key(&info, pkcs8_der, &mut private, &mut public)?
+    } else {
+        return Err(Error::usage(format!(
+            "the key to import uses the algorithm {}; qvca imports RSA and EC (P-256, P-384) keys",
+            info.algorithm.oid
+        )));
+    };
+    Ok((private, public, expected))
+}
+
+/// The error for a key to import that does not parse as `what`.
+fn not_valid(what: &str, e: der::Error) -> Error {
+    Error::usage(format!(
+        "the key to import is not a valid {what}: {e}; give an unencrypted PKCS#8 RSA or EC key"
+    ))
+}
+
+/// Adds the attributes of the two-prime RSA key in `info` to the `private` and `public`
+/// templates; returns its public key.
+fn add_rsa_key(
+    info: &pkcs8::PrivateKeyInfoRef<'_>,
+    private: &mut Vec<Attribute>,
+    public: &mut Vec<Attribute>,
+) -> Result<PublicKey> {
+    let raw = info.private_key.as_bytes();
+    let rsa =
+        RsaPrivateKey::from_der(raw).map_err(|e| not_valid("PKCS#1 RSA key (two-prime)", e))?;
+    if rsa.version.as_bytes() != [0u8; 0] && rsa.version.as_bytes() != [0] {
+        return Err(Error::usage(
+            "the RSA key to import is a multi-prime key; qvca imports two-prime RSA keys",
+        ));
     }
-    if info.algorithm.oid == ID_EC_PUBLIC_KEY {
-        let ec = EcPrivateKey::from_der(raw).map_err(|e| bad("SEC1 EC key", e))?;
-        // The curve is named in the PKCS#8 algorithm parameters, or in the ECPrivateKey.
-        let curve_der = match (info.algorithm.parameters, ec.parameters) {
-            (Some(p), _) => p.to_der(),
-            (None, Some(p)) => p.to_der(),
-            (None, None) => {
-                return Err(Error::usage("the EC key to import does not name its curve"));
-            }
-        }
-        .map_err(|e| bad("EC key", e))?;
-        let algorithm = curve_from_params(&curve_der)?;
-        let field = algorithm.field_len().unwrap_or(0);
-        let scalar = ec.private_key.as_bytes();
-        if scalar.is_empty() || scalar.len() > field {
-            return Err(Error::usage(format!(
-                "the EC key to import has a {}-byte private scalar; {} expects {field}",
-                scalar.len(),
-                algorithm.name()
-            )));
-        }
-        let point = match ec.public_key.and_then(|b| b.as_bytes()) {
-            Some(point) => point.to_vec(),
-            None => public_point_from_pkcs8(pkcs8_der)?,
-        };
-        let expected = PublicKey::from_ec_point(algorithm, &point)?;
-        let mut value = vec![0u8; field - scalar.len()];
-        value.extend_from_slice(scalar);
-        let params = ec_params_der(algorithm)?;
-        private.extend([
-            Attribute::KeyType(KeyType::EC),
-            Attribute::EcParams(params.clone()),
-            Attribute::Value(value),
-        ]);
-        public.extend([
-            Attribute::KeyType(KeyType::EC),
-            Attribute::EcParams(params),
-            Attribute::EcPoint(ec_point_der(&point)?),
-        ]);
-        return Ok((private, public, expected));
+    let expected = PublicKey::from_rsa(rsa.modulus.as_bytes(), rsa.public_exponent.as_bytes())?;
+    for template in [&mut *private, &mut *public] {
+        template.push(Attribute::KeyType(KeyType::RSA));
+        template.push(Attribute::Modulus(rsa.modulus.as_bytes().to_vec()));
+        template.push(Attribute::PublicExponent(
+            rsa.public_exponent.as_bytes().to_vec(),
+        ));
     }
-    Err(Error::usage(format!(
-        "the key to import uses the algorithm {}; qvca imports RSA and EC (P-256, P-384) keys",
-        info.algorithm.oid
-    )))
+    private.extend([
+        Attribute::PrivateExponent(rsa.private_exponent.as_bytes().to_vec()),
+        Attribute::Prime1(rsa.prime1.as_bytes().to_vec()),
+        Attribute::Prime2(rsa.prime2.as_bytes().to_vec()),
+        Attribute::Exponent1(rsa.exponent1.as_bytes().to_vec()),
+        Attribute::Exponent2(rsa.exponent2.as_bytes().to_vec()),
+        Attribute::Coefficient(rsa.coefficient.as_bytes().to_vec()),
+    ]);
+    Ok(expected)
+}
+
+/// Adds the attributes of the EC key in `info` (of `pkcs8_der`) to the `private` and `public`
+/// templates; returns its public key.
+fn add_ec_key(
+    info: &pkcs8::PrivateKeyInfoRef<'_>,
+    pkcs8_der: &[u8],
+    private: &mut Vec<Attribute>,
+    public: &mut Vec<Attribute>,
+) -> Result<PublicKey> {
+    let ec = EcPrivateKey::from_der(info.private_key.as_bytes())
+        .map_err(|e| not_valid("SEC1 EC key", e))?;
+    // The curve is named in the PKCS#8 algorithm parameters, or in the ECPrivateKey.
+    let curve_der = match (info.algorithm.parameters, ec.parameters) {
+        (Some(p), _) => p.to_der(),
+        (None, Some(p)) => p.to_der(),
+        (None, None) => {
+            return Err(Error::usage("the EC key to import does not name its curve"));
+        }
+    }
+    .map_err(|e| not_valid("EC key", e))?;
+    let algorithm = curve_from_params(&curve_der)?;
+    let field = algorithm.field_len().unwrap_or(0);
+    let scalar = ec.private_key.as_bytes();
+    if scalar.is_empty() || scalar.len() > field {
+        return Err(Error::usage(format!(
+            "the EC key to import has a {}-byte private scalar; {} expects {field}",
+            scalar.len(),
+            algorithm.name()
+        )));
+    }
+    let point = match ec.public_key.and_then(|b| b.as_bytes()) {
+        Some(point) => point.to_vec(),
+        None => public_point_from_pkcs8(pkcs8_der)?,
+    };
+    let expected = PublicKey::from_ec_point(algorithm, &point)?;
+    let mut value = vec![0u8; field - scalar.len()];
+    value.extend_from_slice(scalar);
+    let params = ec_params_der(algorithm)?;
+    private.extend([
+        Attribute::KeyType(KeyType::EC),
+        Attribute::EcParams(params.clone()),
+        Attribute::Value(value),
+    ]);
+    public.extend([
+        Attribute::KeyType(KeyType::EC),
+        Attribute::EcParams(params),
+        Attribute::EcPoint(ec_point_der(&point)?),
+    ]);
+    Ok(expected)
 }
 
 /// The EC public point of a PKCS#8 key without the optional public key field, computed by

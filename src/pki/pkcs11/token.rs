@@ -593,6 +593,28 @@ impl UserSession {
         id: &[u8],
         place: &Place,
     ) -> Result<PublicKey> {
+        let source = self.public_key_source(private, key_type, label, id, place)?;
+        if key_type == KeyType::RSA {
+            return self.read_rsa_public_key(source, place);
+        }
+        if key_type == KeyType::EC {
+            return self.read_ec_public_key(source, place);
+        }
+        Err(Error::failed(format!(
+            "the key is of type {key_type}, not RSA or EC ({place}); qvca roots are RSA or ECDSA"
+        )))
+    }
+
+    /// The object to read the public key of `private` from: the one public key object of
+    /// `key_type` with its id (or, without an id, its label), else `private` itself.
+    fn public_key_source(
+        &self,
+        private: ObjectHandle,
+        key_type: KeyType,
+        label: &str,
+        id: &[u8],
+        place: &Place,
+    ) -> Result<ObjectHandle> {
         let mut template = vec![
             Attribute::Class(ObjectClass::PUBLIC_KEY),
             Attribute::KeyType(key_type),
@@ -607,65 +629,67 @@ impl UserSession {
             .find_objects(&template)
             .map_err(|e| from_pkcs11("searching for the public key", place, &e))?;
         // Several public keys with one id would be a broken token; take none of them.
-        let source = match publics.as_slice() {
+        Ok(match publics.as_slice() {
             [one] => *one,
             _ => private,
-        };
-        if key_type == KeyType::RSA {
-            let attrs = self
-                .session
-                .get_attributes(
-                    source,
-                    &[AttributeType::Modulus, AttributeType::PublicExponent],
-                )
-                .map_err(|e| from_pkcs11("reading the RSA public key", place, &e))?;
-            let (mut n, mut e) = (None, None);
-            for attr in attrs {
-                match attr {
-                    Attribute::Modulus(m) => n = Some(m),
-                    Attribute::PublicExponent(x) => e = Some(x),
-                    _ => {}
-                }
+        })
+    }
+
+    /// The RSA public key (modulus and exponent) of the object `source`.
+    fn read_rsa_public_key(&self, source: ObjectHandle, place: &Place) -> Result<PublicKey> {
+        let attrs = self
+            .session
+            .get_attributes(
+                source,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )
+            .map_err(|e| from_pkcs11("reading the RSA public key", place, &e))?;
+        let (mut n, mut e) = (None, None);
+        for attr in attrs {
+            match attr {
+                Attribute::Modulus(m) => n = Some(m),
+                Attribute::PublicExponent(x) => e = Some(x),
+                _ => {}
             }
-            return match (n, e) {
-                (Some(n), Some(e)) => PublicKey::from_rsa(&n, &e),
-                _ => Err(Error::failed(format!(
-                    "the token shows no RSA public key for the key ({place}); import the public key object with the same id"
-                ))),
-            };
         }
-        if key_type == KeyType::EC {
-            let attrs = self
-                .session
-                .get_attributes(
-                    source,
-                    &[
-                        AttributeType::EcParams,
-                        AttributeType::EcPoint,
-                        AttributeType::PublicKeyInfo,
-                    ],
-                )
-                .map_err(|e| from_pkcs11("reading the EC public key", place, &e))?;
-            let (mut params, mut point, mut spki) = (None, None, None);
-            for attr in attrs {
-                match attr {
-                    Attribute::EcParams(p) => params = Some(p),
-                    Attribute::EcPoint(p) => point = Some(p),
-                    Attribute::PublicKeyInfo(s) if !s.is_empty() => spki = Some(s),
-                    _ => {}
-                }
+        match (n, e) {
+            (Some(n), Some(e)) => PublicKey::from_rsa(&n, &e),
+            _ => Err(Error::failed(format!(
+                "the token shows no RSA public key for the key ({place}); import the public key object with the same id"
+            ))),
+        }
+    }
+
+    /// The EC public key of the object `source`: from its curve and point, else from its
+    /// SubjectPublicKeyInfo.
+    fn read_ec_public_key(&self, source: ObjectHandle, place: &Place) -> Result<PublicKey> {
+        let attrs = self
+            .session
+            .get_attributes(
+                source,
+                &[
+                    AttributeType::EcParams,
+                    AttributeType::EcPoint,
+                    AttributeType::PublicKeyInfo,
+                ],
+            )
+            .map_err(|e| from_pkcs11("reading the EC public key", place, &e))?;
+        let (mut params, mut point, mut spki) = (None, None, None);
+        for attr in attrs {
+            match attr {
+                Attribute::EcParams(p) => params = Some(p),
+                Attribute::EcPoint(p) => point = Some(p),
+                Attribute::PublicKeyInfo(s) if !s.is_empty() => spki = Some(s),
+                _ => {}
             }
-            return match (params, point, spki) {
-                (Some(params), Some(point), _) => PublicKey::from_ec_attributes(&params, &point),
-                (_, _, Some(spki)) => PublicKey::from_spki_der(&spki),
-                _ => Err(Error::failed(format!(
-                    "the token has no public key object for the EC key ({place}); import the public key with the same id (an EC private key does not carry its public point)"
-                ))),
-            };
         }
-        Err(Error::failed(format!(
-            "the key is of type {key_type}, not RSA or EC ({place}); qvca roots are RSA or ECDSA"
-        )))
+        match (params, point, spki) {
+            (Some(params), Some(point), _) => PublicKey::from_ec_attributes(&params, &point),
+            (_, _, Some(spki)) => PublicKey::from_spki_der(&spki),
+            _ => Err(Error::failed(format!(
+                "the token has no public key object for the EC key ({place}); import the public key with the same id (an EC private key does not carry its public point)"
+            ))),
+        }
     }
 
     /// True when any object (of any class) has this label.
