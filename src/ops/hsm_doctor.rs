@@ -25,6 +25,8 @@ use crate::pki::pkcs11::attributes::{Finding, Status};
 use crate::pki::pkcs11::location::{TokenKeyLocation, connect_timeout};
 use crate::pki::pkcs11::probe::{Probe, probe};
 use crate::pki::pkcs11::public_key::PublicKey;
+use crate::pki::pkcs11::signer::TokenKey;
+use crate::pki::pkcs11::token::TokenDescription;
 use crate::pki::signer::RootKey;
 use std::path::Path;
 
@@ -226,7 +228,22 @@ impl<'a> Report<'a> {
             mut timed_out,
         } = found;
 
-        match module_step {
+        self.judge_module(module_step, module, &mut timed_out);
+        self.judge_token(token, module, &mut timed_out);
+        self.judge_login(login, pin_error, module, &mut timed_out);
+        let opened = self.judge_root_key(key, signs_for, root_error, serial, &mut timed_out);
+        self.judge_key_attributes(attributes, &mut timed_out);
+        opened
+    }
+
+    /// `hsm-module`: the module loads.
+    fn judge_module(
+        &mut self,
+        step: Option<Result<String>>,
+        module: &Path,
+        timed_out: &mut Option<Error>,
+    ) {
+        match step {
             Some(Ok(description)) => {
                 let about = if description.is_empty() {
                     String::new()
@@ -243,9 +260,17 @@ impl<'a> Report<'a> {
                 self.fail(e, Some(module));
                 self.stopped = Some("the PKCS#11 module did not load".to_owned());
             }
-            None => self.not_reached("hsm-module", &mut timed_out, MODULE_ADVICE),
+            None => self.not_reached("hsm-module", timed_out, MODULE_ADVICE),
         }
+    }
 
+    /// `hsm-token`: the token is present.
+    fn judge_token(
+        &mut self,
+        token: Option<Result<TokenDescription>>,
+        module: &Path,
+        timed_out: &mut Option<Error>,
+    ) {
         match token {
             Some(Ok(token)) => self.ok(
                 "hsm-token",
@@ -262,9 +287,18 @@ impl<'a> Report<'a> {
                 self.fail(e, Some(module));
                 self.stopped = Some("the token was not reached".to_owned());
             }
-            None => self.not_reached("hsm-token", &mut timed_out, TOKEN_ADVICE),
+            None => self.not_reached("hsm-token", timed_out, TOKEN_ADVICE),
         }
+    }
 
+    /// `hsm-login`: the PIN opens the token (or why it was not tried).
+    fn judge_login(
+        &mut self,
+        login: Option<Result<()>>,
+        pin_error: Option<Error>,
+        module: &Path,
+        timed_out: &mut Option<Error>,
+    ) {
         match (login, pin_error) {
             (Some(Ok(())), _) => self.ok("hsm-login", "the user PIN opens the token".to_owned()),
             (Some(Err(e)), _) => {
@@ -273,7 +307,7 @@ impl<'a> Report<'a> {
                 self.stopped = Some("the login failed".to_owned());
             }
             (None, _) if self.stopped.is_some() || timed_out.is_some() => {
-                self.not_reached("hsm-login", &mut timed_out, TOKEN_ADVICE);
+                self.not_reached("hsm-login", timed_out, TOKEN_ADVICE);
             }
             (None, Some(e)) => {
                 self.problem("hsm-login", e.message().to_owned(), PIN_ADVICE);
@@ -292,8 +326,18 @@ impl<'a> Report<'a> {
                 self.stopped = Some("the PIN is needed".to_owned());
             }
         }
+    }
 
-        let opened = match (key, signs_for) {
+    /// `hsm-root-key`: the key is found and signs for the root certificate; returns it then.
+    fn judge_root_key(
+        &mut self,
+        key: Option<Result<TokenKey>>,
+        signs_for: Option<Result<bool>>,
+        root_error: Option<Error>,
+        serial: &str,
+        timed_out: &mut Option<Error>,
+    ) -> Option<RootKey> {
+        match (key, signs_for) {
             (Some(Ok(key)), Some(Ok(true))) => {
                 self.ok(
                     "hsm-root-key",
@@ -336,11 +380,18 @@ impl<'a> Report<'a> {
                 None
             }
             (Some(Ok(_)), None) | (None, _) => {
-                self.not_reached("hsm-root-key", &mut timed_out, KEY_ADVICE);
+                self.not_reached("hsm-root-key", timed_out, KEY_ADVICE);
                 None
             }
-        };
+        }
+    }
 
+    /// `hsm-key-attributes`: sensitive, not extractable, sign only.
+    fn judge_key_attributes(
+        &mut self,
+        attributes: Option<Result<Vec<Finding>>>,
+        timed_out: &mut Option<Error>,
+    ) {
         match attributes {
             Some(Ok(findings)) => {
                 let (status, message, advice) = judge_attributes(&findings);
@@ -356,10 +407,9 @@ impl<'a> Report<'a> {
                 if self.stopped.is_none() {
                     self.stopped = Some("the key was not found".to_owned());
                 }
-                self.not_reached("hsm-key-attributes", &mut timed_out, "");
+                self.not_reached("hsm-key-attributes", timed_out, "");
             }
         }
-        opened
     }
 
     /// The checks, with `keys-match` explained when the root could not be unlocked.
