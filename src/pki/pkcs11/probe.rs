@@ -18,8 +18,8 @@ use crate::pki::pkcs11::pin::Pin;
 use crate::pki::pkcs11::pool::{PoolOptions, SessionPool};
 use crate::pki::pkcs11::public_key::PublicKey;
 use crate::pki::pkcs11::signer::TokenKey;
-use crate::pki::pkcs11::token::TokenDescription;
-use std::path::Path;
+use crate::pki::pkcs11::token::{KeySelector, TokenDescription, TokenSelector, UserSession};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -62,71 +62,15 @@ pub fn probe(
     );
     let steps = {
         let shared = Arc::clone(&shared);
-        let (module, pin) = (module.to_path_buf(), pin.cloned());
-        let (tokens, keys) = (location.token_selector(), location.key_selector());
-        let expected = expected.cloned();
+        let input = ProbeInput {
+            module: module.to_path_buf(),
+            pin: pin.cloned(),
+            tokens: location.token_selector(),
+            keys: location.key_selector(),
+            expected: expected.cloned(),
+        };
         move || {
-            let record = || lock(&shared);
-            let module = match Module::open(&module) {
-                Ok(module) => {
-                    record().module = Some(Ok(module.description()));
-                    module
-                }
-                Err(e) => {
-                    record().module = Some(Err(e));
-                    return Ok(());
-                }
-            };
-            let token = match module.token(&tokens) {
-                Ok(token) => {
-                    record().token = Some(Ok(token.description().clone()));
-                    token
-                }
-                Err(e) => {
-                    record().token = Some(Err(e));
-                    return Ok(());
-                }
-            };
-            let Some(pin) = pin else {
-                return Ok(());
-            };
-            let session = match token.login(&pin) {
-                Ok(session) => {
-                    record().login = Some(Ok(()));
-                    session
-                }
-                Err(e) => {
-                    record().login = Some(Err(e));
-                    return Ok(());
-                }
-            };
-            let object = match session.find_private_key(&keys) {
-                Ok(object) => object,
-                Err(e) => {
-                    record().key = Some(Err(e));
-                    return Ok(());
-                }
-            };
-            record().attributes = Some(session.check_key_attributes(&object));
-            let key = SessionPool::new(session, &PoolOptions::default())
-                .and_then(|pool| TokenKey::new(pool, &object));
-            let key = match key {
-                Ok(key) => key,
-                Err(e) => {
-                    record().key = Some(Err(e));
-                    return Ok(());
-                }
-            };
-            let signs_for = expected.map(|expected| {
-                if key.public_key() == &expected {
-                    key.signs_for(&expected)
-                } else {
-                    Ok(false)
-                }
-            });
-            let mut probe = record();
-            probe.signs_for = signs_for;
-            probe.key = Some(Ok(key));
+            run_steps(&shared, input);
             Ok(())
         }
     };
@@ -136,6 +80,89 @@ pub fn probe(
         probe.timed_out = Some(e);
     }
     probe
+}
+
+/// What the probe's steps need, owned: they run on a thread that may outlive a hang.
+struct ProbeInput {
+    module: PathBuf,
+    pin: Option<Pin>,
+    tokens: TokenSelector,
+    keys: KeySelector,
+    expected: Option<PublicKey>,
+}
+
+/// Loads the module, finds the token and (with a PIN) logs in, recording each step in
+/// `shared` as it ends, so that a step that hangs is the first one not recorded.
+fn run_steps(shared: &Mutex<Probe>, input: ProbeInput) {
+    let record = || lock(shared);
+    let module = match Module::open(&input.module) {
+        Ok(module) => {
+            record().module = Some(Ok(module.description()));
+            module
+        }
+        Err(e) => {
+            record().module = Some(Err(e));
+            return;
+        }
+    };
+    let token = match module.token(&input.tokens) {
+        Ok(token) => {
+            record().token = Some(Ok(token.description().clone()));
+            token
+        }
+        Err(e) => {
+            record().token = Some(Err(e));
+            return;
+        }
+    };
+    let Some(pin) = input.pin else {
+        return;
+    };
+    match token.login(&pin) {
+        Ok(session) => {
+            record().login = Some(Ok(()));
+            probe_key(shared, session, &input.keys, input.expected);
+        }
+        Err(e) => record().login = Some(Err(e)),
+    }
+}
+
+/// Finds the key in the logged-in `session`, reads its attributes, makes it ready to sign and
+/// checks whether it signs for `expected`, recording each step in `shared`.
+fn probe_key(
+    shared: &Mutex<Probe>,
+    session: UserSession,
+    keys: &KeySelector,
+    expected: Option<PublicKey>,
+) {
+    let record = || lock(shared);
+    let object = match session.find_private_key(keys) {
+        Ok(object) => object,
+        Err(e) => {
+            record().key = Some(Err(e));
+            return;
+        }
+    };
+    record().attributes = Some(session.check_key_attributes(&object));
+    let key = SessionPool::new(session, &PoolOptions::default())
+        .and_then(|pool| TokenKey::new(pool, &object));
+    let key = match key {
+        Ok(key) => key,
+        Err(e) => {
+            record().key = Some(Err(e));
+            return;
+        }
+    };
+    let signs_for = expected.map(|expected| {
+        if key.public_key() == &expected {
+            key.signs_for(&expected)
+        } else {
+            Ok(false)
+        }
+    });
+    let mut probe = record();
+    probe.signs_for = signs_for;
+    probe.key = Some(Ok(key));
 }
 
 /// The shared probe; a poisoned lock only means the helper thread panicked between whole
