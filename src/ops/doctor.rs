@@ -386,6 +386,28 @@ fn check_staging_leftovers(ca: &Ca, checks: &mut Checks) {
     }
 }
 
+/// Why `entry`'s key file does not hold the key of its certificate, if it does not.
+fn key_mismatch(ca: &Ca, signer: &RootSigner, entry: &Entry) -> Option<String> {
+    let matches = ca.open_key(signer, entry).and_then(|key| {
+        let cert = CertificateDetails::from_der(&ca.certificate_der(entry)?)?;
+        Ok(crate::pki::pkcs12::key_matches(&key, &cert.spki_der))
+    });
+    match matches {
+        Ok(true) => None,
+        Ok(false) => Some(format!(
+            "{} {}: the key does not belong to the certificate",
+            entry.kind.description(),
+            entry.name
+        )),
+        Err(e) => Some(format!(
+            "{} {}: {}",
+            entry.kind.description(),
+            entry.name,
+            e.message()
+        )),
+    }
+}
+
 fn check_keys(ca: &Ca, signer: Option<&RootSigner>, checks: &mut Checks) {
     let Some(signer) = signer else {
         checks.add(
@@ -413,23 +435,8 @@ fn check_keys(ca: &Ca, signer: Option<&RootSigner>, checks: &mut Checks) {
             continue;
         }
         count += 1;
-        let matches = ca.open_key(signer, entry).and_then(|key| {
-            let cert = CertificateDetails::from_der(&ca.certificate_der(entry)?)?;
-            Ok(crate::pki::pkcs12::key_matches(&key, &cert.spki_der))
-        });
-        match matches {
-            Ok(true) => {}
-            Ok(false) => bad.push(format!(
-                "{} {}: the key does not belong to the certificate",
-                entry.kind.description(),
-                entry.name
-            )),
-            Err(e) => bad.push(format!(
-                "{} {}: {}",
-                entry.kind.description(),
-                entry.name,
-                e.message()
-            )),
+        if let Some(problem) = key_mismatch(ca, signer, entry) {
+            bad.push(problem);
         }
     }
     if bad.is_empty() {
