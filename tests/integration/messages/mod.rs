@@ -188,6 +188,8 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (re(r"\b[0-9A-Fa-f]{16,}\b"), "[HEX]"),
         // Serial prefixes shown with an ellipsis (the operations log).
         (re(r"\b[0-9A-F]{8}…"), "[HEX]…"),
+        // Positions in JSON that vary with the length of random serials.
+        (re(r"at line \d+ column \d+"), "at line [N] column [N]"),
         // Sizes that vary with the DER length of signatures.
         (re(r"\b\d+ bytes\b"), "[N] bytes"),
         (
