@@ -545,3 +545,38 @@ fn passwd_on_a_terminal_asks_for_the_current_password_then_the_new_one_twice() {
         "-noout",
     ]);
 }
+
+#[test]
+fn a_prompt_naming_a_hostile_file_shows_its_control_characters_escaped() {
+    // The prompt names the file; a name with a terminal escape must not reach the terminal raw.
+    let ca = protected_ca();
+    let pfx = ca.path().join("QVS01.pfx");
+    let password_file = crate::support::pfx_password_file(&ca);
+    ca.qvca()
+        .args(["issue", "server", "QVS01"])
+        .assert()
+        .success();
+    ca.qvca()
+        .arg("--pfx-password-file")
+        .arg(&password_file)
+        .args(["export", "pfx", "QVS01", "--out"])
+        .arg(&pfx)
+        .assert()
+        .success();
+    let hostile = ca.path().join("evil\u{1b}[2Jname.pfx");
+    std::fs::rename(&pfx, &hostile).expect("rename");
+    let mut session = spawn_qvca(&ca, &["inspect", hostile.to_str().expect("utf-8")]);
+    let pid = qvca_pid(path_str(&ca.dir()));
+    let shown = expect(&mut session, "name.pfx");
+    assert!(
+        shown.contains("evil\\u{1b}[2J"),
+        "escaped in the prompt:\n{shown:?}"
+    );
+    assert!(
+        !shown.contains('\u{1b}'),
+        "no raw escape in the prompt:\n{shown:?}"
+    );
+    answer(&mut session, pid, crate::support::PFX_PASSWORD);
+    let (output, code) = finish(&mut session);
+    assert_eq!(code, 0, "inspect succeeds:\n{output}");
+}

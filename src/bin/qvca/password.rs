@@ -338,16 +338,22 @@ fn from_file(path: &Path, source: &str, may_be_empty: bool) -> Result<Password> 
     Ok(password)
 }
 
+/// The text of a terminal prompt: it may name a file, a token or a certificate from outside,
+/// so it goes through the one sanitiser of human output and stays on one line.
+pub fn prompt_text(text: &str) -> String {
+    crate::output::printable_value(text).into_owned()
+}
+
 /// Asks on the terminal for the password called `noun`: "New <noun>" and a repetition when
 /// setting one; an empty entry is explained (where it is not a valid answer) and asked again.
 fn ask(noun: &str, purpose: Purpose) -> Result<Password> {
     let mut input = dialoguer::Password::new()
         .allow_empty_password(true)
-        .with_prompt(match purpose {
+        .with_prompt(prompt_text(&match purpose {
             Purpose::New => format!("New {noun}"),
             Purpose::Existing => capitalized(noun),
             Purpose::ExistingMayBeEmpty => format!("{} (Enter if it has none)", capitalized(noun)),
-        });
+        }));
     let may_be_empty = purpose == Purpose::ExistingMayBeEmpty;
     if purpose == Purpose::New {
         input = input.with_confirmation(
@@ -393,7 +399,7 @@ pub fn confirm_change(global: &GlobalArgs, what: &str, question: &str) -> Result
         )));
     }
     let yes = dialoguer::Confirm::new()
-        .with_prompt(question)
+        .with_prompt(prompt_text(question))
         .default(false)
         .interact()
         .map_err(|e| Error::failed(format!("reading the answer failed: {e}")))?;

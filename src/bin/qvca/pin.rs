@@ -7,7 +7,7 @@
 //! token, so a prompt does not ask again).
 
 use crate::cli::GlobalArgs;
-use crate::password::{interactive, read_secret_file};
+use crate::password::{interactive, prompt_text, read_secret_file};
 use qvca::ops::hsm::{PinRequest, TokenAccess};
 use qvca::pki::pkcs11::pin::Pin;
 use qvca::{Error, Result};
@@ -83,7 +83,10 @@ fn from_file(path: &Path, source: &str) -> Result<Pin> {
 /// Asks on the terminal for the PIN of the token `request` describes.
 fn ask(request: &PinRequest<'_>) -> Result<Pin> {
     let entered = dialoguer::Password::new()
-        .with_prompt(format!("User PIN of the PKCS#11 token ({})", request.token))
+        .with_prompt(prompt_text(&format!(
+            "User PIN of the PKCS#11 token ({})",
+            request.token
+        )))
         .interact()
         .map_err(|e| Error::failed(format!("reading the token PIN failed: {e}")))?;
     let entered = Zeroizing::new(entered);
